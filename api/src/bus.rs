@@ -1,0 +1,144 @@
+//! Domain events flow through a bus; subscriptions, SSE and WebSocket streams are views of it.
+//! The in-process bus is a tokio broadcast channel; Redis and NATS implementations plug in
+//! behind the same trait so events cross instances.
+
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountEvent {
+    pub id: String,
+    pub user_id: String,
+    pub kind: AccountEventKind,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountEventKind {
+    SignedUp,
+    LoggedIn,
+    LoginFailed,
+    TokenRefreshed,
+    RefreshTokenReused,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+}
+
+impl AccountEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignedUp => "signed_up",
+            Self::LoggedIn => "logged_in",
+            Self::LoginFailed => "login_failed",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::SignedUp,
+            Self::LoggedIn,
+            Self::LoginFailed,
+            Self::TokenRefreshed,
+            Self::RefreshTokenReused,
+            Self::ApiKeyCreated,
+            Self::ApiKeyRevoked,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    Account(AccountEvent),
+    /// A health check's round trip through the bus.
+    Probe(String),
+}
+
+pub trait EventBus: Send + Sync {
+    fn publish(&self, event: Event);
+    /// Every event published after the call; a subscriber that falls behind skips the
+    /// events it missed rather than blocking publishers.
+    fn subscribe(&self) -> BoxStream<'static, Event>;
+}
+
+pub struct InProcessBus {
+    sender: broadcast::Sender<Event>,
+}
+
+impl InProcessBus {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            sender: broadcast::channel(capacity).0,
+        }
+    }
+}
+
+impl EventBus for InProcessBus {
+    fn publish(&self, event: Event) {
+        // No subscribers is not an error.
+        let _ = self.sender.send(event);
+    }
+
+    fn subscribe(&self) -> BoxStream<'static, Event> {
+        let receiver = self.sender.subscribe();
+        Box::pin(futures::stream::unfold(receiver, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "event subscriber lagged");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn event(n: usize) -> Event {
+        Event::Account(AccountEvent {
+            id: n.to_string(),
+            user_id: "u".into(),
+            kind: AccountEventKind::LoggedIn,
+            detail: serde_json::Value::Null,
+            at: Utc::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn subscribers_receive_later_events_in_order() {
+        let bus = InProcessBus::new(16);
+        bus.publish(event(0));
+        let mut stream = bus.subscribe();
+        bus.publish(event(1));
+        bus.publish(event(2));
+        for expected in ["1", "2"] {
+            let Some(Event::Account(e)) = stream.next().await else {
+                panic!("stream ended")
+            };
+            assert_eq!(e.id, expected);
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in ["signed_up", "api_key_revoked", "refresh_token_reused"] {
+            assert_eq!(AccountEventKind::parse(kind).unwrap().as_str(), kind);
+        }
+        assert!(AccountEventKind::parse("nope").is_none());
+    }
+}

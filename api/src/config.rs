@@ -1,0 +1,225 @@
+//! Layered configuration: built-in defaults < `orrery.toml` < `ORRERY_*` environment < CLI flags.
+//!
+//! Nested keys use `__` in the environment (`ORRERY_RATE_LIMIT__FREE=120`); `DATABASE_URL`
+//! is honoured as well because every hosting platform sets it under that name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the server listens on.
+    pub bind: SocketAddr,
+    /// Directory for the SQLite database and persisted keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/orrery.db`.
+    pub database_url: String,
+    /// `development` shows error details (LunaOS `detail`) and enables GraphiQL/introspection.
+    pub env: RunMode,
+    /// Mounts one dialect additionally at `/` (`lukhas`, `lunaos`, `lumen`).
+    pub rest_root: Option<String>,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub http: HttpConfig,
+    pub graphql: GraphqlConfig,
+    /// First admin, created on start when no admin exists yet.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_days: i64,
+    /// Base64 HMAC secret; when unset a key ring is created in the data dir and kept there.
+    pub jwt_secret: Option<String>,
+    pub max_api_keys_per_user: u64,
+    /// How many argon2 computations may run at once (each takes ~19 MiB and one core).
+    pub password_hash_concurrency: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    /// Requests per minute per principal, by tier.
+    pub free: u32,
+    pub pro: u32,
+    pub team: u32,
+    /// Requests per minute per anonymous client IP.
+    pub anonymous: u32,
+    /// Requests per minute per client IP on signup/login/token/refresh.
+    pub credentials_per_ip: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// Origins allowed by CORS; never `*` (credentials are allowed).
+    pub cors_origins: Vec<String>,
+    /// Seconds to let in-flight requests finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GraphqlConfig {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch: usize,
+    /// `None` follows the run mode (on in development).
+    pub introspection: Option<bool>,
+    pub graphiql: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            env: RunMode::Development,
+            rest_root: None,
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            http: HttpConfig::default(),
+            graphql: GraphqlConfig::default(),
+            admin_email: None,
+            admin_password: None,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_issuer: "orrery".into(),
+            jwt_audience: "orrery-api".into(),
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_days: 30,
+            jwt_secret: None,
+            max_api_keys_per_user: 5,
+            password_hash_concurrency: 2,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            free: 60,
+            pro: 600,
+            team: 6000,
+            anonymous: 60,
+            credentials_per_ip: 20,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            cors_origins: Vec::new(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 500,
+            max_aliases: 30,
+            max_batch: 10,
+            introspection: None,
+            graphiql: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the layers below the CLI flags. `file` defaults to `./orrery.toml` when it exists.
+    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("orrery.toml"));
+        figment = figment.merge(Toml::file(file));
+        figment = figment.merge(Env::prefixed("ORRERY_").split("__"));
+        figment = figment.merge(Env::raw().only(&["DATABASE_URL"]));
+        figment.extract()
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("orrery.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.env == RunMode::Development
+    }
+
+    pub fn introspection_enabled(&self) -> bool {
+        self.graphql.introspection.unwrap_or(self.is_development())
+    }
+
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphql.graphiql.unwrap_or(self.is_development())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "orrery.toml",
+                "bind = \"127.0.0.1:9000\"\n[rate_limit]\nfree = 10\npro = 20\n",
+            )?;
+            jail.set_env("ORRERY_RATE_LIMIT__PRO", "30");
+            jail.set_env("DATABASE_URL", "postgres://db/x");
+            let config = Config::load(None)?;
+            assert_eq!(config.bind.port(), 9000);
+            assert_eq!(config.rate_limit.free, 10);
+            assert_eq!(config.rate_limit.pro, 30, "env beats the file");
+            assert_eq!(config.rate_limit.team, 6000, "defaults fill the rest");
+            assert_eq!(config.database_url(), "postgres://db/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_url_defaults_under_data_dir() {
+        let config = Config {
+            data_dir: PathBuf::from("/tmp/x"),
+            ..Config::default()
+        };
+        assert_eq!(config.database_url(), "sqlite:///tmp/x/orrery.db");
+    }
+}

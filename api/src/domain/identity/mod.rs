@@ -1,0 +1,10 @@
+//! Identity: accounts, passwords, sessions (access + refresh tokens), API keys, principals.
+
+pub mod api_keys;
+pub mod password;
+pub mod principal;
+mod service;
+pub mod tokens;
+
+pub use principal::{Actor, Credential, Principal, Role, Tier};
+pub use service::{ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User};

@@ -1,0 +1,140 @@
+//! Who is making a request: every domain function takes a `Principal` and checks ownership itself.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::DomainError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tier {
+    Free,
+    Pro,
+    Team,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Free => "free",
+            Tier::Pro => "pro",
+            Tier::Team => "team",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Tier {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "free" => Ok(Tier::Free),
+            "pro" => Ok(Tier::Pro),
+            "team" => Ok(Tier::Team),
+            other => Err(DomainError::invalid(
+                "tier",
+                format!("unknown tier '{other}' (free, pro, team)"),
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    User,
+    Admin,
+    Reviewer,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::Reviewer => "reviewer",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Parses the stored comma-separated form, ignoring roles this build does not know.
+    pub fn parse_list(stored: &str) -> Vec<Role> {
+        stored
+            .split(',')
+            .filter_map(|r| match r.trim() {
+                "user" => Some(Role::User),
+                "admin" => Some(Role::Admin),
+                "reviewer" => Some(Role::Reviewer),
+                "auditor" => Some(Role::Auditor),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn join(roles: &[Role]) -> String {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// How an authenticated request proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT access token; `session` is the login's refresh-token family.
+    AccessToken {
+        session: String,
+    },
+    ApiKey {
+        key_id: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub tier: Tier,
+    pub roles: Vec<Role>,
+    pub credential: Credential,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(Actor),
+}
+
+impl Principal {
+    pub fn actor(&self) -> Result<&Actor, DomainError> {
+        match self {
+            Principal::User(actor) => Ok(actor),
+            Principal::Anonymous => Err(DomainError::Unauthenticated(
+                "authentication required".into(),
+            )),
+        }
+    }
+
+    /// The key rate limits count against: each API key has its own budget, a user's
+    /// sessions share one.
+    pub fn rate_key(&self) -> Option<String> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User(actor) => Some(match &actor.credential {
+                Credential::AccessToken { .. } => format!("user:{}", actor.user_id),
+                Credential::ApiKey { key_id } => format!("key:{key_id}"),
+            }),
+        }
+    }
+}
+
+impl Actor {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}

@@ -1,0 +1,806 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use dashmap::{DashMap, DashSet};
+use orrery_entities::{account_event, api_key, refresh_token, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+};
+
+use super::api_keys;
+use super::password::{self, PasswordHasher, Verified};
+use super::principal::{Actor, Credential, Principal, Role, Tier};
+use super::tokens::{self, KeyRing};
+use crate::bus::{AccountEvent, AccountEventKind, Event, EventBus};
+use crate::config::AuthConfig;
+use crate::error::{DomainError, DomainResult};
+
+/// How long a user record read for authentication is reused. Writes made by this process
+/// invalidate it at once; the TTL bounds staleness of changes made elsewhere.
+const USER_CACHE_TTL: Duration = Duration::from_secs(5);
+const NAME_MAX: usize = 100;
+const KEY_NAME_MAX: usize = 64;
+const EMAIL_MAX: usize = 320;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub tier: Tier,
+    pub roles: Vec<Role>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub user: User,
+}
+
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyInfo {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+pub struct CreatedApiKey {
+    /// The full key: returned once, never stored.
+    pub key: String,
+    pub info: ApiKeyInfo,
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    key_id: String,
+    user_id: String,
+}
+
+pub struct IdentityService {
+    db: DatabaseConnection,
+    hasher: PasswordHasher,
+    keys: KeyRing,
+    bus: Arc<dyn EventBus>,
+    config: AuthConfig,
+    key_cache: DashMap<String, CachedKey>,
+    user_cache: DashMap<String, (User, Instant)>,
+    revoked_sessions: DashSet<String>,
+    /// `last_used_at` updates, written in batches so authenticating is not a write.
+    key_last_used: DashMap<String, DateTime<Utc>>,
+}
+
+fn to_user(model: user::Model) -> DomainResult<User> {
+    Ok(User {
+        tier: model.tier.parse()?,
+        roles: Role::parse_list(&model.roles),
+        id: model.id,
+        email: model.email,
+        name: model.name,
+        created_at: model.created_at,
+    })
+}
+
+fn to_key_info(model: api_key::Model) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: model.id,
+        user_id: model.user_id,
+        name: model.name,
+        prefix: model.prefix,
+        created_at: model.created_at,
+        last_used_at: model.last_used_at,
+        revoked_at: model.revoked_at,
+    }
+}
+
+/// Lower-cases and checks an email address; returns the stored form.
+pub fn normalize_email(raw: &str) -> DomainResult<String> {
+    let email = raw.trim().to_lowercase();
+    let bad = || {
+        DomainError::invalid(
+            "email",
+            "email must be a valid address like name@example.com",
+        )
+    };
+    if email.is_empty() || email.len() > EMAIL_MAX || email.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+fn check_name(field: &str, name: Option<String>, max: usize) -> DomainResult<Option<String>> {
+    match name.map(|n| n.trim().to_string()) {
+        Some(n) if n.chars().count() > max => Err(DomainError::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        )),
+        Some(n) if n.chars().any(char::is_control) => Err(DomainError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        )),
+        Some(n) if n.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+async fn record_event<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    kind: AccountEventKind,
+    detail: serde_json::Value,
+) -> DomainResult<AccountEvent> {
+    let event = AccountEvent {
+        id: new_id(),
+        user_id: user_id.to_string(),
+        kind,
+        detail,
+        at: Utc::now(),
+    };
+    account_event::ActiveModel {
+        id: Set(event.id.clone()),
+        user_id: Set(event.user_id.clone()),
+        kind: Set(kind.as_str().to_string()),
+        detail: Set(event.detail.clone()),
+        created_at: Set(event.at),
+    }
+    .insert(db)
+    .await?;
+    Ok(event)
+}
+
+impl IdentityService {
+    pub async fn new(
+        db: DatabaseConnection,
+        keys: KeyRing,
+        bus: Arc<dyn EventBus>,
+        config: AuthConfig,
+    ) -> DomainResult<Self> {
+        let service = Self {
+            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            db,
+            keys,
+            bus,
+            config,
+            key_cache: DashMap::new(),
+            user_cache: DashMap::new(),
+            revoked_sessions: DashSet::new(),
+            key_last_used: DashMap::new(),
+        };
+        service.load_revoked_sessions().await?;
+        Ok(service)
+    }
+
+    /// Sessions revoked within one access-token lifetime still have live access tokens;
+    /// remembering them makes a revocation take effect at once.
+    async fn load_revoked_sessions(&self) -> DomainResult<()> {
+        let since = Utc::now() - chrono::Duration::seconds(self.keys.ttl_secs() + 60);
+        let families: Vec<String> = refresh_token::Entity::find()
+            .select_only()
+            .column(refresh_token::Column::FamilyId)
+            .filter(refresh_token::Column::RevokedAt.gt(since))
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for family in families {
+            self.revoked_sessions.insert(family);
+        }
+        Ok(())
+    }
+
+    fn publish(&self, event: AccountEvent) {
+        self.bus.publish(Event::Account(event));
+    }
+
+    async fn issue_session<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user: &User,
+        family: &str,
+    ) -> DomainResult<(String, String)> {
+        let (refresh, hash) = tokens::new_refresh_token();
+        let now = Utc::now();
+        refresh_token::ActiveModel {
+            id: Set(new_id()),
+            user_id: Set(user.id.clone()),
+            family_id: Set(family.to_string()),
+            token_hash: Set(hash),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::days(self.config.refresh_token_ttl_days)),
+            used_at: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        let access = self.keys.issue(&user.id, family)?;
+        Ok((access, refresh))
+    }
+
+    pub async fn sign_up(&self, input: SignUp) -> DomainResult<Session> {
+        self.create_user(input, vec![Role::User]).await
+    }
+
+    async fn create_user(&self, input: SignUp, roles: Vec<Role>) -> DomainResult<Session> {
+        let email = normalize_email(&input.email)?;
+        password::validate(&input.password)?;
+        let name = check_name("name", input.name, NAME_MAX)?;
+        if self.find_by_email(&email).await?.is_some() {
+            return Err(DomainError::Conflict("Email already registered".into()));
+        }
+        let password_hash = self.hasher.hash(input.password).await?;
+        let now = Utc::now();
+        let user = User {
+            id: new_id(),
+            email,
+            name,
+            tier: Tier::Free,
+            roles,
+            created_at: now,
+        };
+        let txn = self.db.begin().await?;
+        let inserted = user::ActiveModel {
+            id: Set(user.id.clone()),
+            email: Set(user.email.clone()),
+            name: Set(user.name.clone()),
+            password_hash: Set(password_hash),
+            tier: Set(user.tier.as_str().into()),
+            roles: Set(Role::join(&user.roles)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Err(err) if unique_violation(&err) => {
+                return Err(DomainError::Conflict("Email already registered".into()))
+            }
+            other => other?,
+        };
+        let family = new_id();
+        let (access, refresh) = self.issue_session(&txn, &user, &family).await?;
+        let event = record_event(
+            &txn,
+            &user.id,
+            AccountEventKind::SignedUp,
+            serde_json::json!({}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.publish(event);
+        Ok(Session {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: self.keys.ttl_secs(),
+            user,
+        })
+    }
+
+    async fn find_by_email(&self, email: &str) -> DomainResult<Option<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> DomainResult<Session> {
+        let invalid = || DomainError::Unauthenticated("Invalid email or password".into());
+        // A malformed address still costs a hash, so timing tells nothing.
+        let email = normalize_email(email).unwrap_or_default();
+        let found = if email.is_empty() {
+            None
+        } else {
+            self.find_by_email(&email).await?
+        };
+        let verified = self
+            .hasher
+            .verify(
+                password.to_string(),
+                found.as_ref().map(|u| u.password_hash.clone()),
+            )
+            .await?;
+        let Some(model) = found else {
+            return Err(invalid());
+        };
+        let rehash = match verified {
+            Verified::Yes { rehash } => rehash,
+            Verified::No => {
+                let event = record_event(
+                    &self.db,
+                    &model.id,
+                    AccountEventKind::LoginFailed,
+                    serde_json::json!({}),
+                )
+                .await?;
+                self.publish(event);
+                return Err(invalid());
+            }
+        };
+        let user = to_user(model)?;
+        let txn = self.db.begin().await?;
+        if let Some(hash) = rehash {
+            user::Entity::update_many()
+                .col_expr(user::Column::PasswordHash, Expr::value(hash))
+                .filter(user::Column::Id.eq(&user.id))
+                .exec(&txn)
+                .await?;
+        }
+        let (access, refresh) = self.issue_session(&txn, &user, &new_id()).await?;
+        let event = record_event(
+            &txn,
+            &user.id,
+            AccountEventKind::LoggedIn,
+            serde_json::json!({}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.publish(event);
+        Ok(Session {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: self.keys.ttl_secs(),
+            user,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A token that was already exchanged is
+    /// reuse: the whole family (every session that login reached) is revoked.
+    pub async fn refresh(&self, token: &str) -> DomainResult<Session> {
+        let invalid = || DomainError::Unauthenticated("invalid or expired refresh token".into());
+        if !tokens::looks_like_refresh_token(token) {
+            return Err(invalid());
+        }
+        let hash = tokens::sha256_hex(token);
+        let Some(stored) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(&hash))
+            .one(&self.db)
+            .await?
+        else {
+            return Err(invalid());
+        };
+        let now = Utc::now();
+        if stored.revoked_at.is_some() || stored.expires_at <= now {
+            return Err(invalid());
+        }
+        let txn = self.db.begin().await?;
+        // Claiming the token is one conditional update, so two concurrent exchanges of the
+        // same token cannot both succeed.
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::Id.eq(&stored.id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !claimed {
+            refresh_token::Entity::update_many()
+                .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+                .filter(refresh_token::Column::FamilyId.eq(&stored.family_id))
+                .filter(refresh_token::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?;
+            let event = record_event(
+                &txn,
+                &stored.user_id,
+                AccountEventKind::RefreshTokenReused,
+                serde_json::json!({ "session": stored.family_id }),
+            )
+            .await?;
+            txn.commit().await?;
+            self.revoked_sessions.insert(stored.family_id.clone());
+            self.publish(event);
+            tracing::warn!(user_id = %stored.user_id, "refresh token reuse: session family revoked");
+            return Err(invalid());
+        }
+        let model = user::Entity::find_by_id(&stored.user_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(invalid)?;
+        let user = to_user(model)?;
+        let (access, refresh) = self.issue_session(&txn, &user, &stored.family_id).await?;
+        let event = record_event(
+            &txn,
+            &user.id,
+            AccountEventKind::TokenRefreshed,
+            serde_json::json!({}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.publish(event);
+        Ok(Session {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: self.keys.ttl_secs(),
+            user,
+        })
+    }
+
+    /// Resolves a bearer credential (access JWT or API key) to a principal.
+    pub async fn authenticate(&self, credential: &str) -> DomainResult<Principal> {
+        if api_keys::looks_like_key(credential) {
+            return self.authenticate_key(credential).await;
+        }
+        let claims = self.keys.verify(credential)?;
+        if self.revoked_sessions.contains(&claims.sid) {
+            return Err(DomainError::Unauthenticated("session revoked".into()));
+        }
+        let user = self.cached_user(&claims.sub).await?.ok_or_else(|| {
+            DomainError::Unauthenticated("invalid or expired access token".into())
+        })?;
+        Ok(Principal::User(Actor {
+            user_id: user.id,
+            tier: user.tier,
+            roles: user.roles,
+            credential: Credential::AccessToken {
+                session: claims.sid,
+            },
+        }))
+    }
+
+    async fn authenticate_key(&self, key: &str) -> DomainResult<Principal> {
+        let invalid = || DomainError::Unauthenticated("invalid or revoked API key".into());
+        let hash = api_keys::verify_format(key).ok_or_else(invalid)?;
+        let cached = match self.key_cache.get(&hash) {
+            Some(entry) => entry.clone(),
+            None => {
+                let model = api_key::Entity::find()
+                    .filter(api_key::Column::KeyHash.eq(&hash))
+                    .filter(api_key::Column::RevokedAt.is_null())
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(invalid)?;
+                let entry = CachedKey {
+                    key_id: model.id,
+                    user_id: model.user_id,
+                };
+                self.key_cache.insert(hash, entry.clone());
+                entry
+            }
+        };
+        let user = self
+            .cached_user(&cached.user_id)
+            .await?
+            .ok_or_else(invalid)?;
+        self.key_last_used.insert(cached.key_id.clone(), Utc::now());
+        Ok(Principal::User(Actor {
+            user_id: user.id,
+            tier: user.tier,
+            roles: user.roles,
+            credential: Credential::ApiKey {
+                key_id: cached.key_id,
+            },
+        }))
+    }
+
+    async fn cached_user(&self, id: &str) -> DomainResult<Option<User>> {
+        if let Some(entry) = self.user_cache.get(id) {
+            if entry.1.elapsed() < USER_CACHE_TTL {
+                return Ok(Some(entry.0.clone()));
+            }
+        }
+        let Some(model) = user::Entity::find_by_id(id).one(&self.db).await? else {
+            self.user_cache.remove(id);
+            return Ok(None);
+        };
+        let user = to_user(model)?;
+        self.user_cache
+            .insert(id.to_string(), (user.clone(), Instant::now()));
+        Ok(Some(user))
+    }
+
+    pub async fn me(&self, principal: &Principal) -> DomainResult<User> {
+        let actor = principal.actor()?;
+        self.cached_user(&actor.user_id)
+            .await?
+            .ok_or_else(|| DomainError::Unauthenticated("account no longer exists".into()))
+    }
+
+    /// A user by id, visible only to that user (and admins).
+    pub async fn user(&self, principal: &Principal, id: &str) -> DomainResult<User> {
+        let actor = principal.actor()?;
+        if actor.user_id != id && !actor.has_role(Role::Admin) {
+            return Err(DomainError::NotFound("user".into()));
+        }
+        self.cached_user(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("user".into()))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        name: Option<String>,
+    ) -> DomainResult<CreatedApiKey> {
+        let actor = principal.actor()?;
+        let name = check_name("name", name, KEY_NAME_MAX)?.unwrap_or_else(|| "Default".into());
+        let new = api_keys::generate();
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        // Touching the user row first takes its row lock (PostgreSQL) or the write lock
+        // (SQLite), so concurrent creations for one user serialize and the count is exact.
+        user::Entity::update_many()
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(&actor.user_id))
+            .exec(&txn)
+            .await?;
+        let active = api_key::Entity::find()
+            .filter(api_key::Column::UserId.eq(&actor.user_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .count(&txn)
+            .await?;
+        if active >= self.config.max_api_keys_per_user {
+            return Err(DomainError::Conflict(format!(
+                "at most {} active API keys per user; revoke one first",
+                self.config.max_api_keys_per_user
+            )));
+        }
+        let model = api_key::ActiveModel {
+            id: Set(new_id()),
+            user_id: Set(actor.user_id.clone()),
+            name: Set(name),
+            prefix: Set(new.prefix),
+            key_hash: Set(new.hash),
+            created_at: Set(now),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let event = record_event(
+            &txn,
+            &actor.user_id,
+            AccountEventKind::ApiKeyCreated,
+            serde_json::json!({ "key_id": model.id, "prefix": model.prefix }),
+        )
+        .await?;
+        txn.commit().await?;
+        self.publish(event);
+        Ok(CreatedApiKey {
+            key: new.key,
+            info: to_key_info(model),
+        })
+    }
+
+    pub async fn list_api_keys(&self, principal: &Principal) -> DomainResult<Vec<ApiKeyInfo>> {
+        let actor = principal.actor()?;
+        let models = api_key::Entity::find()
+            .filter(api_key::Column::UserId.eq(&actor.user_id))
+            .order_by_desc(api_key::Column::CreatedAt)
+            .order_by_desc(api_key::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(models
+            .into_iter()
+            .map(|m| self.with_pending_use(to_key_info(m)))
+            .collect())
+    }
+
+    pub async fn api_key(&self, principal: &Principal, id: &str) -> DomainResult<ApiKeyInfo> {
+        let actor = principal.actor()?;
+        api_key::Entity::find_by_id(id)
+            .filter(api_key::Column::UserId.eq(&actor.user_id))
+            .one(&self.db)
+            .await?
+            .map(|m| self.with_pending_use(to_key_info(m)))
+            .ok_or_else(|| DomainError::NotFound("API key".into()))
+    }
+
+    fn with_pending_use(&self, mut info: ApiKeyInfo) -> ApiKeyInfo {
+        if let Some(at) = self.key_last_used.get(&info.id) {
+            info.last_used_at = Some(*at);
+        }
+        info
+    }
+
+    /// Revokes one of the caller's active keys; an unknown, already revoked or foreign
+    /// key is "not found" and nothing changes.
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> DomainResult<ApiKeyInfo> {
+        let actor = principal.actor()?;
+        let not_found = || DomainError::NotFound("API key".into());
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(not_found());
+        }
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let revoked = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(id))
+            .filter(api_key::Column::UserId.eq(&actor.user_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if revoked != 1 {
+            return Err(not_found());
+        }
+        let model = api_key::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(not_found)?;
+        let event = record_event(
+            &txn,
+            &actor.user_id,
+            AccountEventKind::ApiKeyRevoked,
+            serde_json::json!({ "key_id": model.id, "prefix": model.prefix }),
+        )
+        .await?;
+        txn.commit().await?;
+        self.key_cache.remove(&model.key_hash);
+        self.publish(event);
+        Ok(to_key_info(model))
+    }
+
+    /// The caller's own security events, newest first.
+    pub async fn account_events(
+        &self,
+        principal: &Principal,
+        limit: u64,
+    ) -> DomainResult<Vec<AccountEvent>> {
+        let actor = principal.actor()?;
+        let models = account_event::Entity::find()
+            .filter(account_event::Column::UserId.eq(&actor.user_id))
+            .order_by_desc(account_event::Column::CreatedAt)
+            .limit(limit.min(100))
+            .all(&self.db)
+            .await?;
+        Ok(models
+            .into_iter()
+            .filter_map(|m| {
+                Some(AccountEvent {
+                    kind: AccountEventKind::parse(&m.kind)?,
+                    id: m.id,
+                    user_id: m.user_id,
+                    detail: m.detail,
+                    at: m.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Creates an admin account, or grants the admin role to an existing one.
+    pub async fn ensure_admin(&self, email: &str, password: &str) -> DomainResult<User> {
+        let email = normalize_email(email)?;
+        if let Some(model) = self.find_by_email(&email).await? {
+            let mut roles = Role::parse_list(&model.roles);
+            if !roles.contains(&Role::Admin) {
+                roles.push(Role::Admin);
+                user::Entity::update_many()
+                    .col_expr(user::Column::Roles, Expr::value(Role::join(&roles)))
+                    .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(user::Column::Id.eq(&model.id))
+                    .exec(&self.db)
+                    .await?;
+                self.user_cache.remove(&model.id);
+            }
+            let mut user = to_user(model)?;
+            user.roles = roles;
+            return Ok(user);
+        }
+        let session = self
+            .create_user(
+                SignUp {
+                    email,
+                    password: password.to_string(),
+                    name: Some("Administrator".into()),
+                },
+                vec![Role::User, Role::Admin],
+            )
+            .await?;
+        Ok(session.user)
+    }
+
+    pub async fn admin_exists(&self) -> DomainResult<bool> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Roles.contains("admin"))
+            .count(&self.db)
+            .await?
+            > 0)
+    }
+
+    /// Writes the batched `last_used_at` values.
+    pub async fn flush_key_usage(&self) -> DomainResult<()> {
+        let pending: Vec<(String, DateTime<Utc>)> = self
+            .key_last_used
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect();
+        for (key_id, at) in pending {
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
+                .filter(api_key::Column::Id.eq(&key_id))
+                .exec(&self.db)
+                .await?;
+            self.key_last_used.remove_if(&key_id, |_, v| *v == at);
+        }
+        Ok(())
+    }
+
+    /// A real round trip through the module: the key ring signs and verifies, the user
+    /// table answers.
+    pub async fn self_check(&self) -> bool {
+        let signed = self
+            .keys
+            .issue("self-check", "self-check")
+            .and_then(|t| self.keys.verify(&t))
+            .is_ok();
+        signed && user::Entity::find().limit(1).all(&self.db).await.is_ok()
+    }
+
+    pub fn access_token_ttl(&self) -> i64 {
+        self.keys.ttl_secs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "", "nobody", "a@b", "a b@c.d", "@x.io", "a@.io", "a@x.io.", "a@b@c.io",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        assert_eq!(check_name("name", Some("  ".into()), 5).unwrap(), None);
+        assert!(check_name("name", Some("x".repeat(6)), 5).is_err());
+        assert!(check_name("name", Some("a\u{0}b".into()), 5).is_err());
+        assert_eq!(
+            check_name("name", Some(" Ada ".into()), 5)
+                .unwrap()
+                .as_deref(),
+            Some("Ada")
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! The one error type of the domain layer. Transports map it to their own formats at the edge.
+
+use std::time::Duration;
+
+/// The state of the budget a refused request ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the budget is full again.
+    pub reset_after: Duration,
+    /// Until one more request of this cost would be allowed.
+    pub retry_after: Duration,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DomainError {
+    /// Input broke a rule; `field` names the offending field (dotted path) when there is one.
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    /// The request body could not be read at all (malformed JSON, wrong content type).
+    #[error("{message}")]
+    Malformed { message: String },
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("rate limit exceeded")]
+    RateLimited(RateLimitInfo),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Details are logged with the request id, never returned to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
+
+    /// Logs internal details (they never leave the server) and returns self.
+    pub fn logged(self) -> Self {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(request_id = %crate::http::request_id::current(), %detail, "internal error");
+        }
+        self
+    }
+}
+
+impl From<sea_orm::DbErr> for DomainError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<sea_orm::TransactionError<DomainError>> for DomainError {
+    fn from(err: sea_orm::TransactionError<DomainError>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(domain) => domain,
+        }
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

@@ -1,0 +1,171 @@
+//! Request guard: alias limit, error codes for the built-in depth/complexity limits, and
+//! query cost — reported in `extensions.cost` and charged against the caller's rate limit.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{
+    ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use super::errors::ErrorCode;
+use crate::domain::identity::Principal;
+use crate::http::auth::{budget, ClientIp};
+use crate::state::Core;
+
+/// Complexity points per unit of rate-limit cost: a small query costs 1, like a REST call.
+const COMPLEXITY_PER_COST: usize = 10;
+
+pub struct Guard;
+
+impl ExtensionFactory for Guard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(GuardExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct GuardExtension {
+    cost: Mutex<Option<(usize, u32)>>,
+}
+
+fn error(message: String, code: ErrorCode) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    err.extensions = Some(extensions);
+    err
+}
+
+fn count_aliases(set: &SelectionSet, doc: &ExecutableDocument, depth: usize) -> usize {
+    if depth > 64 {
+        return 0;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node, doc, depth + 1)
+            }
+            Selection::InlineFragment(fragment) => {
+                count_aliases(&fragment.node.selection_set.node, doc, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => doc
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map(|f| count_aliases(&f.node.selection_set.node, doc, depth + 1))
+                .unwrap_or(0),
+        })
+        .sum()
+}
+
+/// Gives the built-in validation errors a documented code.
+fn code_validation_error(mut err: ServerError) -> ServerError {
+    let code = if err.message.contains("nested too deep") {
+        ErrorCode::QueryTooDeep
+    } else if err.message.contains("too complex") {
+        ErrorCode::QueryTooComplex
+    } else {
+        ErrorCode::GraphqlValidationFailed
+    };
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    err
+}
+
+pub fn cost_of(complexity: usize) -> u32 {
+    complexity.div_ceil(COMPLEXITY_PER_COST).max(1) as u32
+}
+
+#[async_trait::async_trait]
+impl Extension for GuardExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        if let Some((complexity, cost)) = *self.cost.lock().expect("cost lock") {
+            response.extensions.insert(
+                "cost".into(),
+                Value::from_json(serde_json::json!({ "complexity": complexity, "charged": cost }))
+                    .unwrap_or(Value::Null),
+            );
+        }
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let max = ctx.data_unchecked::<Arc<Core>>().config.graphql.max_aliases;
+        let aliases: usize = doc
+            .operations
+            .iter()
+            .map(|(_, op)| count_aliases(&op.node.selection_set.node, &doc, 0))
+            .sum();
+        if aliases > max {
+            return Err(error(
+                format!("the query uses {aliases} aliases; at most {max} are allowed"),
+                ErrorCode::TooManyAliases,
+            ));
+        }
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await.map_err(|errs| {
+            errs.into_iter()
+                .map(code_validation_error)
+                .collect::<Vec<_>>()
+        })?;
+        let core = ctx.data_unchecked::<Arc<Core>>();
+        let principal = ctx
+            .data_opt::<Principal>()
+            .cloned()
+            .unwrap_or(Principal::Anonymous);
+        let ip = ctx
+            .data_opt::<ClientIp>()
+            .map(|c| c.0)
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let cost = cost_of(result.complexity);
+        *self.cost.lock().expect("cost lock") = Some((result.complexity, cost));
+        let (key, quota) = budget(core, &principal, ip);
+        let decision = core.limiter.check(&key, quota, cost).await;
+        if !decision.allowed {
+            let mut err = error(
+                format!(
+                    "rate limit exceeded: this query costs {cost}; retry in {} s",
+                    decision.info.retry_after.as_secs().max(1)
+                ),
+                ErrorCode::RateLimited,
+            );
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfter", decision.info.retry_after.as_secs().max(1));
+            return Err(vec![err]);
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cost_rounds_up_from_one() {
+        assert_eq!(super::cost_of(0), 1);
+        assert_eq!(super::cost_of(3), 1);
+        assert_eq!(super::cost_of(10), 1);
+        assert_eq!(super::cost_of(11), 2);
+    }
+}

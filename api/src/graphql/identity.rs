@@ -1,0 +1,501 @@
+//! Identity in GraphQL: the viewer, API keys, sessions and the viewer's security events.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+
+use super::errors::{to_gql, user_error, ErrorCode, UserError};
+use super::{core, node, principal};
+use crate::bus::{AccountEventKind, Event};
+use crate::domain::identity::{self as identity, ApiKeyInfo, Principal, Session, SignUp};
+
+const MAX_PAGE: usize = 100;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tier {
+    Free,
+    Pro,
+    Team,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+    Reviewer,
+    Auditor,
+}
+
+impl From<identity::Tier> for Tier {
+    fn from(t: identity::Tier) -> Self {
+        match t {
+            identity::Tier::Free => Tier::Free,
+            identity::Tier::Pro => Tier::Pro,
+            identity::Tier::Team => Tier::Team,
+        }
+    }
+}
+
+impl From<identity::Role> for Role {
+    fn from(r: identity::Role) -> Self {
+        match r {
+            identity::Role::User => Role::User,
+            identity::Role::Admin => Role::Admin,
+            identity::Role::Reviewer => Role::Reviewer,
+            identity::Role::Auditor => Role::Auditor,
+        }
+    }
+}
+
+pub struct User(pub identity::User);
+
+#[derive(SimpleObject, Default)]
+pub struct ConnectionTotal {
+    /// How many items the whole connection holds.
+    pub total_count: usize,
+}
+
+pub type ApiKeyConnection = Connection<String, ApiKey, ConnectionTotal, EmptyFields>;
+
+/// An account.
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        node::encode("User", &self.0.id)
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    async fn tier(&self) -> Tier {
+        self.0.tier.into()
+    }
+    async fn roles(&self) -> Vec<Role> {
+        self.0.roles.iter().map(|r| (*r).into()).collect()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The account's API keys (active and revoked), newest first.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(10).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<ApiKeyConnection> {
+        let keys = core(ctx)
+            .identity
+            .list_api_keys(own(ctx, &self.0.id)?)
+            .await
+            .map_err(to_gql)?;
+        paginate(
+            keys.into_iter().map(ApiKey).collect(),
+            after,
+            before,
+            first,
+            last,
+        )
+    }
+
+    /// The account's most recent security events, newest first (at most 100).
+    async fn security_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] limit: u32,
+    ) -> async_graphql::Result<Vec<AccountEvent>> {
+        let events = core(ctx)
+            .identity
+            .account_events(own(ctx, &self.0.id)?, u64::from(limit))
+            .await
+            .map_err(to_gql)?;
+        Ok(events.into_iter().map(AccountEvent::from).collect())
+    }
+}
+
+/// The caller's principal, if it is the owner of `user_id` (the domain checks again).
+fn own<'a>(ctx: &'a Context<'_>, user_id: &str) -> async_graphql::Result<&'a Principal> {
+    let p = principal(ctx);
+    match p {
+        Principal::User(actor) if actor.user_id == user_id => Ok(p),
+        _ => Err(to_gql(crate::error::DomainError::NotFound("user".into()))),
+    }
+}
+
+/// Relay pagination over an in-memory list; cursors are the items' positions.
+pub fn paginate<T: async_graphql::OutputType>(
+    items: Vec<T>,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> async_graphql::Result<Connection<String, T, ConnectionTotal, EmptyFields>> {
+    let bad = |m: &str| super::errors::coded(m, ErrorCode::BadUserInput);
+    let cursor = |c: Option<String>| -> async_graphql::Result<Option<usize>> {
+        c.map(|c| c.parse::<usize>().map_err(|_| bad("invalid cursor")))
+            .transpose()
+    };
+    let count = |n: Option<i32>, name: &str| -> async_graphql::Result<Option<usize>> {
+        match n {
+            Some(n) if !(0..=MAX_PAGE as i32).contains(&n) => {
+                Err(bad(&format!("`{name}` must be between 0 and {MAX_PAGE}")))
+            }
+            other => Ok(other.map(|n| n as usize)),
+        }
+    };
+    let (first, last) = (count(first, "first")?, count(last, "last")?);
+    let total = items.len();
+    let mut start = cursor(after)?.map(|a| a + 1).unwrap_or(0).min(total);
+    let mut end = cursor(before)?.unwrap_or(total).min(total).max(start);
+    if let Some(first) = first.or(if last.is_none() {
+        Some(MAX_PAGE.min(50))
+    } else {
+        None
+    }) {
+        end = end.min(start + first);
+    }
+    if let Some(last) = last {
+        start = start.max(end.saturating_sub(last));
+    }
+    let mut connection = Connection::with_additional_fields(
+        start > 0,
+        end < total,
+        ConnectionTotal { total_count: total },
+    );
+    connection.edges.extend(
+        items
+            .into_iter()
+            .enumerate()
+            .skip(start)
+            .take(end - start)
+            .map(|(i, item)| Edge::new(i.to_string(), item)),
+    );
+    Ok(connection)
+}
+
+pub struct ApiKey(pub ApiKeyInfo);
+
+/// An API key. The secret itself is only ever returned by `createApiKey`.
+#[Object]
+impl ApiKey {
+    pub async fn id(&self) -> ID {
+        node::encode("ApiKey", &self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The displayable start of the key.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+    async fn is_active(&self) -> bool {
+        self.0.is_active()
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AccountEventType {
+    SignedUp,
+    LoggedIn,
+    LoginFailed,
+    TokenRefreshed,
+    /// A spent refresh token was presented again; the whole session family was revoked.
+    RefreshTokenReused,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+}
+
+impl From<AccountEventKind> for AccountEventType {
+    fn from(kind: AccountEventKind) -> Self {
+        match kind {
+            AccountEventKind::SignedUp => Self::SignedUp,
+            AccountEventKind::LoggedIn => Self::LoggedIn,
+            AccountEventKind::LoginFailed => Self::LoginFailed,
+            AccountEventKind::TokenRefreshed => Self::TokenRefreshed,
+            AccountEventKind::RefreshTokenReused => Self::RefreshTokenReused,
+            AccountEventKind::ApiKeyCreated => Self::ApiKeyCreated,
+            AccountEventKind::ApiKeyRevoked => Self::ApiKeyRevoked,
+        }
+    }
+}
+
+/// A security event of the viewer's account.
+#[derive(SimpleObject)]
+pub struct AccountEvent {
+    pub id: ID,
+    #[graphql(name = "type")]
+    pub kind: AccountEventType,
+    pub occurred_at: DateTime<Utc>,
+    /// Event details (for example the key's prefix).
+    pub detail: async_graphql::Json<serde_json::Value>,
+}
+
+impl From<crate::bus::AccountEvent> for AccountEvent {
+    fn from(e: crate::bus::AccountEvent) -> Self {
+        Self {
+            id: ID(e.id),
+            kind: e.kind.into(),
+            occurred_at: e.at,
+            detail: async_graphql::Json(e.detail),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct IdentityQuery;
+
+#[Object]
+impl IdentityQuery {
+    /// The authenticated account, or `null` for anonymous requests.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match principal(ctx) {
+            Principal::Anonymous => Ok(None),
+            p => core(ctx)
+                .identity
+                .me(p)
+                .await
+                .map(|u| Some(User(u)))
+                .map_err(to_gql),
+        }
+    }
+
+    /// Any object by its global id; `null` when it does not exist or is not yours.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<node::Node>> {
+        node::resolve(ctx, &id).await
+    }
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct LogInInput {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct RefreshTokenInput {
+    pub refresh_token: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    /// At most 64 characters; defaults to "Default".
+    pub name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RevokeApiKeyInput {
+    /// The key's global id.
+    pub id: ID,
+}
+
+/// The result of signUp, logIn and refreshToken.
+#[derive(SimpleObject, Default)]
+pub struct AuthPayload {
+    /// Access token (JWT) for `Authorization: Bearer`.
+    pub access_token: Option<String>,
+    /// Opaque refresh token; it rotates on every use.
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires.
+    pub expires_in: Option<i64>,
+    pub viewer: Option<User>,
+    pub user_errors: Vec<UserError>,
+}
+
+impl AuthPayload {
+    fn from_result(
+        result: Result<Session, crate::error::DomainError>,
+    ) -> async_graphql::Result<Self> {
+        match result {
+            Ok(s) => Ok(Self {
+                access_token: Some(s.access_token),
+                refresh_token: Some(s.refresh_token),
+                expires_in: Some(s.expires_in),
+                viewer: Some(User(s.user)),
+                user_errors: vec![],
+            }),
+            Err(crate::error::DomainError::Unauthenticated(message)) => Ok(Self {
+                user_errors: vec![UserError {
+                    field: None,
+                    code: ErrorCode::InvalidCredentials,
+                    message,
+                }],
+                ..Self::default()
+            }),
+            Err(err) => Ok(Self {
+                user_errors: vec![user_error(err)?],
+                ..Self::default()
+            }),
+        }
+    }
+}
+
+#[derive(SimpleObject, Default)]
+pub struct CreateApiKeyPayload {
+    pub api_key: Option<ApiKey>,
+    /// The full key. It is returned only here, once; store it securely.
+    pub secret: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct RevokeApiKeyPayload {
+    pub api_key: Option<ApiKey>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct IdentityMutation;
+
+fn require_user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
+    let p = principal(ctx);
+    p.actor().map_err(to_gql)?;
+    Ok(p)
+}
+
+#[Object]
+impl IdentityMutation {
+    /// Creates an account and logs it in.
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        input: SignUpInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        super::credential_gate(ctx).await?;
+        let result = core(ctx)
+            .identity
+            .sign_up(SignUp {
+                email: input.email,
+                password: input.password,
+                name: input.name,
+            })
+            .await;
+        AuthPayload::from_result(result)
+    }
+
+    /// Logs in with email and password.
+    async fn log_in(
+        &self,
+        ctx: &Context<'_>,
+        input: LogInInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        super::credential_gate(ctx).await?;
+        AuthPayload::from_result(
+            core(ctx)
+                .identity
+                .log_in(&input.email, &input.password)
+                .await,
+        )
+    }
+
+    /// Exchanges a refresh token for a new pair. Presenting a spent token revokes the session.
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        input: RefreshTokenInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        super::credential_gate(ctx).await?;
+        AuthPayload::from_result(core(ctx).identity.refresh(&input.refresh_token).await)
+    }
+
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
+        match core(ctx)
+            .identity
+            .create_api_key(require_user(ctx)?, input.name)
+            .await
+        {
+            Ok(created) => Ok(CreateApiKeyPayload {
+                api_key: Some(ApiKey(created.info)),
+                secret: Some(created.key),
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(CreateApiKeyPayload {
+                user_errors: vec![user_error(err)?],
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Revokes one of your API keys; it stops working at once.
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiKeyInput,
+    ) -> async_graphql::Result<RevokeApiKeyPayload> {
+        let p = require_user(ctx)?;
+        let raw = match node::decode(&input.id) {
+            Some((kind, raw)) if kind == "ApiKey" => raw,
+            _ => String::new(),
+        };
+        match core(ctx).identity.revoke_api_key(p, &raw).await {
+            Ok(info) => Ok(RevokeApiKeyPayload {
+                api_key: Some(ApiKey(info)),
+                user_errors: vec![],
+            }),
+            Err(crate::error::DomainError::NotFound(_)) => Ok(RevokeApiKeyPayload {
+                api_key: None,
+                user_errors: vec![UserError {
+                    field: Some("id".into()),
+                    code: ErrorCode::NotFound,
+                    message: "API key not found".into(),
+                }],
+            }),
+            Err(err) => Ok(RevokeApiKeyPayload {
+                api_key: None,
+                user_errors: vec![user_error(err)?],
+            }),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct IdentitySubscription;
+
+#[Subscription]
+impl IdentitySubscription {
+    /// The viewer's own security events as they happen (key created/revoked, logins,
+    /// refresh-token reuse). Requires authentication in `connection_init`.
+    async fn account_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = AccountEvent>> {
+        let actor = principal(ctx).actor().map_err(to_gql)?;
+        let user_id = actor.user_id.clone();
+        let events = core(ctx).bus.subscribe();
+        Ok(events.filter_map(move |event| {
+            let item = match event {
+                Event::Account(e) if e.user_id == user_id => Some(AccountEvent::from(e)),
+                _ => None,
+            };
+            async move { item }
+        }))
+    }
+}

@@ -1,0 +1,9 @@
+//! Plumbing shared by every transport: credentials, rate limits, request ids, timing,
+//! security headers, probes and the dialect error framework.
+
+pub mod auth;
+pub mod dialect;
+pub mod headers;
+pub mod probes;
+pub mod rate_limit;
+pub mod request_id;

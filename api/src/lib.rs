@@ -1,0 +1,260 @@
+//! Orrery: one self-hostable server implementing the LUKHAS, LunaOS, Lumen Core and Lexecon
+//! APIs on one shared core. `build_app` is the one way to make a server; the binary and the
+//! end-to-end tests both use it.
+
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod openapi;
+mod pages;
+pub mod rest;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::from_fn;
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::bus::{EventBus, InProcessBus};
+use crate::config::Config;
+use crate::domain::identity::tokens::KeyRing;
+use crate::domain::identity::IdentityService;
+use crate::http::rate_limit::{InProcessStore, RateStore};
+use crate::rest::Dialects;
+use crate::state::{AppState, Core};
+
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+    pub dialects: Arc<Dialects>,
+}
+
+/// How often batched bookkeeping (API key `last_used_at`, rate-limit state) is written/swept.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+
+/// Opens the database (migrating it), builds every service and the whole router.
+pub async fn build_app(config: Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = db::connect(&config.database_url()).await?;
+    db::migrate(&db).await?;
+    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new(4096));
+    let auth = &config.auth;
+    let keys = match &auth.jwt_secret {
+        Some(secret) => KeyRing::from_secret(
+            secret,
+            auth.jwt_issuer.clone(),
+            auth.jwt_audience.clone(),
+            auth.access_token_ttl_secs,
+        )?,
+        None => KeyRing::load_or_create(
+            &config.data_dir,
+            auth.jwt_issuer.clone(),
+            auth.jwt_audience.clone(),
+            auth.access_token_ttl_secs,
+        )?,
+    };
+    let identity = IdentityService::new(db.clone(), keys, bus.clone(), auth.clone()).await?;
+    let limiter: Arc<dyn RateStore> = Arc::new(InProcessStore::default());
+    let core = Arc::new(Core::new(config, db, identity, bus, limiter));
+    bootstrap_admin(&core).await?;
+    let schema = graphql::build_schema(core.clone());
+    let state = AppState { core, schema };
+    let dialects = Arc::new(Dialects(vec![
+        rest::lukhas::mount(&state),
+        rest::lunaos::mount(&state),
+        rest::lumen::mount(&state),
+    ]));
+    let router = routes(&state, &dialects);
+    spawn_maintenance(state.clone());
+    Ok(App {
+        router,
+        state,
+        dialects,
+    })
+}
+
+async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {
+    if let (Some(email), Some(password)) = (&core.config.admin_email, &core.config.admin_password) {
+        if !core.identity.admin_exists().await? {
+            let admin = core.identity.ensure_admin(email, password).await?;
+            tracing::info!(email = %admin.email, "created the first admin from configuration");
+        }
+    }
+    Ok(())
+}
+
+fn spawn_maintenance(state: AppState) {
+    let shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if let Err(err) = state.identity.flush_key_usage().await {
+                tracing::warn!(%err, "could not write API key usage");
+            }
+            state.limiter.sweep();
+        }
+    });
+}
+
+async fn not_found() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "not found" })),
+    )
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .http
+        .cors_origins
+        .iter()
+        .filter(|o| o.as_str() != "*")
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let exposed = [
+        "x-request-id",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "ratelimit",
+        "ratelimit-policy",
+        "retry-after",
+        "server-timing",
+    ]
+    .map(HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers(exposed)
+        .max_age(Duration::from_secs(600))
+}
+
+fn routes(state: &AppState, dialects: &Dialects) -> Router {
+    use crate::graphql::transport::{self, GraphqlHttp};
+    use crate::http::auth::authenticate;
+    use axum::middleware::from_fn_with_state;
+
+    let config = &state.config;
+    let graphql = Router::new()
+        .route("/graphql", get(transport::get).post(transport::post))
+        .route("/graphql/ws", get(transport::ws))
+        .layer(from_fn_with_state(
+            state.clone(),
+            authenticate::<GraphqlHttp>,
+        ));
+    let mut router = Router::new()
+        .merge(graphql)
+        .route("/livez", get(http::probes::livez))
+        .route("/readyz", get(http::probes::readyz))
+        .merge(pages::routes(state, dialects));
+    for dialect in &dialects.0 {
+        let doc = dialect.openapi.clone();
+        let with_doc = dialect.router.clone().route(
+            &dialect.openapi_url[dialect.prefix.len()..],
+            get(move || std::future::ready(Json(doc))),
+        );
+        router = router.nest(dialect.prefix, with_doc);
+        if config.rest_root.as_deref() == Some(dialect.name) {
+            router = router.merge(dialect.router.clone());
+        }
+    }
+    let timeout = Duration::from_secs(config.http.request_timeout_secs);
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(cors(config))
+        .layer(from_fn(http::headers::middleware))
+        .layer(from_fn(http::request_id::middleware))
+        .with_state(state.clone())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains: `/readyz` fails,
+/// WebSockets close with 1001, in-flight requests get the configured grace period.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = app.state.clone();
+    let token = state.shutdown_signal();
+    let trigger = state.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests");
+        trigger.begin_shutdown();
+    });
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    let server = axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(token.clone().cancelled_owned());
+    tokio::select! {
+        result = server => result?,
+        _ = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("grace period over; closing remaining connections");
+        }
+    }
+    state.identity.flush_key_usage().await?;
+    state.db.clone().close().await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,105 @@
+//! LUKHAS dialect (`/lukhas/v1`): plain JSON bodies; errors are
+//! `{"error": {"code", "message", "details", "trace_id", "timestamp"}}`.
+
+mod auth;
+mod health;
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::shared::{dialect_router, MountedDialect};
+use crate::error::DomainError;
+use crate::http::dialect::{self, Dialect};
+use crate::state::AppState;
+
+pub struct Lukhas;
+
+#[derive(Serialize, ToSchema)]
+pub struct LukhasErrorBody {
+    /// `VALIDATION_ERROR`, `INVALID_TOKEN`, `INSUFFICIENT_PERMISSIONS`, `GUARDIAN_REJECTION`,
+    /// `NOT_FOUND`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `MEMORY_DRIFT_EXCESSIVE`,
+    /// `RATE_LIMIT_EXCEEDED`, `FEATURE_DISABLED`, `SERVICE_UNAVAILABLE`, `MODULE_TIMEOUT`,
+    /// `INTERNAL_ERROR`.
+    #[schema(example = "INVALID_TOKEN")]
+    code: String,
+    message: String,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    /// The request id (also in `X-Request-Id`).
+    trace_id: String,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LukhasError {
+    error: LukhasErrorBody,
+}
+
+impl Dialect for Lukhas {
+    fn render(err: &DomainError) -> Response {
+        let code = match err {
+            DomainError::Invalid { .. } | DomainError::Malformed { .. } => "VALIDATION_ERROR",
+            DomainError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            DomainError::Unauthenticated(_) => "INVALID_TOKEN",
+            DomainError::Forbidden(_) | DomainError::QuotaExceeded(_) => "INSUFFICIENT_PERMISSIONS",
+            DomainError::NotFound(_) => "NOT_FOUND",
+            DomainError::Conflict(_) => "CONFLICT",
+            DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
+            DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            DomainError::Internal(_) => "INTERNAL_ERROR",
+        };
+        let details = match err {
+            DomainError::Invalid {
+                field: Some(field), ..
+            } => serde_json::json!({ "field": field }),
+            DomainError::RateLimited(info) => serde_json::json!({
+                "limit": info.limit,
+                "retry_after": info.retry_after.as_secs().max(1),
+            }),
+            _ => serde_json::json!({}),
+        };
+        let body = LukhasError {
+            error: LukhasErrorBody {
+                code: code.into(),
+                message: dialect::public_message(err),
+                details,
+                trace_id: crate::http::request_id::current(),
+                timestamp: Utc::now(),
+            },
+        };
+        (dialect::status_of(err), Json(body)).into_response()
+    }
+}
+
+pub type Error = dialect::ApiError<Lukhas>;
+pub type Body<T> = dialect::JsonBody<T, Lukhas>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orrery — LUKHAS API",
+        description = "LUKHAS-compatible endpoints (Constellation Framework). Errors are `{\"error\": {code, message, details, trace_id, timestamp}}`.",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    components(schemas(LukhasError))
+)]
+struct ApiDoc;
+
+pub fn mount(state: &AppState) -> MountedDialect {
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::token))
+        .routes(routes!(auth::refresh));
+    dialect_router::<Lukhas>(
+        state,
+        "lukhas",
+        "/lukhas/v1",
+        "/lukhas/v1/openapi.json",
+        routes,
+    )
+}

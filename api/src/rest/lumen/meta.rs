@@ -1,0 +1,50 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ServedEndpoints;
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = LumenHealth)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: String,
+    #[schema(example = "Lumen Core API")]
+    service: String,
+    version: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiDocs {
+    service: String,
+    version: String,
+    /// Every endpoint this server serves under `/lumen`, with what it does.
+    endpoints: BTreeMap<String, String>,
+    /// The features that are served (features not yet served are not listed).
+    #[schema(value_type = Object)]
+    features: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Health check
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "The API answers", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        service: "Lumen Core API".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// API documentation
+#[utoipa::path(get, path = "/api/docs", tag = "meta", responses((status = 200, description = "What this API serves", body = ApiDocs)))]
+pub async fn docs(Extension(endpoints): Extension<Arc<ServedEndpoints>>) -> Json<ApiDocs> {
+    Json(ApiDocs {
+        service: "Lumen Core API".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        endpoints: endpoints.0.clone(),
+        features: serde_json::Map::new(),
+    })
+}

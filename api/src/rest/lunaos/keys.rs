@@ -1,0 +1,151 @@
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Authed, Body, Data, Error, LunaError, CREATED};
+use crate::domain::identity::ApiKeyInfo;
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CreateKeyRequest {
+    /// At most 64 characters; defaults to "Default".
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    id: String,
+    /// The full key. It is shown only here and cannot be retrieved again.
+    key: String,
+    prefix: String,
+    name: String,
+    created_at: DateTime<Utc>,
+    warning: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    id: String,
+    prefix: String,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    is_active: bool,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    keys: Vec<KeyView>,
+    total: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    #[schema(example = "API key revoked")]
+    message: String,
+    id: String,
+}
+
+impl From<ApiKeyInfo> for KeyView {
+    fn from(info: ApiKeyInfo) -> Self {
+        Self {
+            is_active: info.is_active(),
+            id: info.id,
+            prefix: info.prefix,
+            name: info.name,
+            created_at: info.created_at,
+            last_used_at: info.last_used_at,
+            revoked_at: info.revoked_at,
+        }
+    }
+}
+
+/// Generate an API key.
+#[utoipa::path(
+    post, path = "/api-keys", tag = "api-keys",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content = CreateKeyRequest, description = "Optional; an empty body names the key \"Default\""),
+    responses(
+        (status = 201, description = "Key created; the full key is in `key`, shown once", body = Data<CreatedKey>),
+        (status = 400, description = "Invalid input", body = LunaError),
+        (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 409, description = "Too many active keys", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    body: Option<Body<CreateKeyRequest>>,
+) -> Result<(axum::http::StatusCode, Json<Data<CreatedKey>>), Error> {
+    let name = body.and_then(|b| b.0.name);
+    let created = state.identity.create_api_key(&principal, name).await?;
+    let info = created.info;
+    Ok((
+        CREATED,
+        Data::json(CreatedKey {
+            id: info.id,
+            key: created.key,
+            prefix: info.prefix,
+            name: info.name,
+            created_at: info.created_at,
+            warning: "Store this key securely. It will not be shown again.".into(),
+        }),
+    ))
+}
+
+/// List your API keys (active and revoked), newest first.
+#[utoipa::path(
+    get, path = "/api-keys", tag = "api-keys",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Your keys", body = Data<KeyList>),
+        (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+) -> Result<Json<Data<KeyList>>, Error> {
+    let keys: Vec<KeyView> = state
+        .identity
+        .list_api_keys(&principal)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Data::json(KeyList {
+        total: keys.len(),
+        keys,
+    }))
+}
+
+/// Revoke an API key. It stops working at once.
+#[utoipa::path(
+    delete, path = "/api-keys/{id}", tag = "api-keys",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "Revoked", body = Data<Revoked>),
+        (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 404, description = "Unknown, already revoked, or not yours", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Data<Revoked>>, Error> {
+    let info = state.identity.revoke_api_key(&principal, &id).await?;
+    Ok(Data::json(Revoked {
+        message: "API key revoked".into(),
+        id: info.id,
+    }))
+}

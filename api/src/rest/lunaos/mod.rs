@@ -1,0 +1,136 @@
+//! LunaOS dialect (`/lunaos`): `{"data": …}` on success,
+//! `{"error", "code", "detail"?}` on failure (`detail` only in development).
+
+mod auth;
+mod health;
+mod keys;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::shared::{dialect_router, MountedDialect};
+use crate::error::DomainError;
+use crate::http::dialect::{self, Dialect};
+use crate::state::AppState;
+
+pub struct LunaOs;
+
+/// Whether `detail` may be shown; set once at start from the run mode.
+static SHOW_DETAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The success envelope.
+#[derive(Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+impl<T> Data<T> {
+    pub fn json(data: T) -> Json<Self> {
+        Json(Self { data })
+    }
+}
+
+/// The error envelope.
+#[derive(Serialize, ToSchema)]
+pub struct LunaError {
+    /// What went wrong, for people.
+    #[schema(example = "Invalid email or password")]
+    pub error: String,
+    /// One of `validation_failed`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `rate_limited`, `quota_exceeded`, `pro_required`, `service_unavailable`, `internal_error`.
+    #[schema(example = "unauthorized")]
+    pub code: String,
+    /// Additional details (development only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Dialect for LunaOs {
+    fn render(err: &DomainError) -> Response {
+        let code = match err {
+            DomainError::Invalid { .. }
+            | DomainError::Malformed { .. }
+            | DomainError::PayloadTooLarge => "validation_failed",
+            DomainError::Unauthenticated(_) => "unauthorized",
+            DomainError::Forbidden(_) => "forbidden",
+            DomainError::NotFound(_) => "not_found",
+            DomainError::Conflict(_) => "conflict",
+            DomainError::RateLimited(_) => "rate_limited",
+            DomainError::QuotaExceeded(_) => "quota_exceeded",
+            DomainError::Unavailable(_) => "service_unavailable",
+            DomainError::Internal(_) => "internal_error",
+        };
+        let error = match err {
+            DomainError::NotFound(what) => format!("{} not found", capitalize(what)),
+            DomainError::RateLimited(info) => format!(
+                "Rate limit exceeded; retry in {} s",
+                info.retry_after.as_secs().max(1)
+            ),
+            other => dialect::public_message(other),
+        };
+        let detail = SHOW_DETAIL
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| match err {
+                DomainError::Invalid {
+                    field: Some(field), ..
+                } => Some(format!("field: {field}")),
+                DomainError::Internal(_) => {
+                    Some(format!("request id {}", crate::http::request_id::current()))
+                }
+                _ => None,
+            })
+            .flatten();
+        let body = LunaError {
+            error,
+            code: code.into(),
+            detail,
+        };
+        (dialect::status_of(err), Json(body)).into_response()
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+pub type Error = dialect::ApiError<LunaOs>;
+pub type Body<T> = dialect::JsonBody<T, LunaOs>;
+pub type Authed = dialect::Authed<LunaOs>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orrery — LunaOS API",
+        description = "LunaOS-compatible endpoints. Success bodies are wrapped in `{\"data\": …}`; errors are `{\"error\", \"code\", \"detail\"?}`.",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    components(schemas(LunaError))
+)]
+struct ApiDoc;
+
+pub fn mount(state: &AppState) -> MountedDialect {
+    SHOW_DETAIL.store(
+        state.config.is_development(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke));
+    dialect_router::<LunaOs>(state, "lunaos", "/lunaos", "/lunaos/openapi.json", routes)
+}
+
+/// The status a successful creation answers with.
+pub const CREATED: StatusCode = StatusCode::CREATED;

@@ -1,0 +1,87 @@
+//! Everything a request handler can reach: configuration, the database, the domain services,
+//! the bus, the rate limiter, and the server's lifecycle.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventBus;
+use crate::config::Config;
+use crate::domain::identity::IdentityService;
+use crate::domain::identity::Tier;
+use crate::http::rate_limit::{Quota, RateStore};
+
+pub struct Core {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub identity: IdentityService,
+    pub bus: Arc<dyn EventBus>,
+    pub limiter: Arc<dyn RateStore>,
+    pub started: Instant,
+    pub health: crate::domain::operations::HealthCache,
+    draining: AtomicBool,
+    shutdown: CancellationToken,
+}
+
+impl Core {
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        identity: IdentityService,
+        bus: Arc<dyn EventBus>,
+        limiter: Arc<dyn RateStore>,
+    ) -> Self {
+        Self {
+            config,
+            db,
+            identity,
+            bus,
+            limiter,
+            started: Instant::now(),
+            health: Default::default(),
+            draining: AtomicBool::new(false),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn tier_quota(&self, tier: Tier) -> Quota {
+        let limits = &self.config.rate_limit;
+        Quota::per_minute(match tier {
+            Tier::Free => limits.free,
+            Tier::Pro => limits.pro,
+            Tier::Team => limits.team,
+        })
+    }
+
+    /// Stops accepting work: `/readyz` fails and long-lived connections are told to close.
+    pub fn begin_shutdown(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.shutdown.cancel();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the server begins shutting down.
+    pub fn shutdown_signal(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub schema: crate::graphql::OrrerySchema,
+}
+
+impl Deref for AppState {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}

@@ -1,0 +1,6 @@
+//! Database entities. These are the storage shapes only; every API exposes its own types.
+
+pub mod account_event;
+pub mod api_key;
+pub mod refresh_token;
+pub mod user;
