@@ -49,7 +49,8 @@ pub struct AuthConfig {
     /// Base64 HMAC secret; when unset a key ring is created in the data dir and kept there.
     pub jwt_secret: Option<String>,
     pub max_api_keys_per_user: u64,
-    /// How many argon2 computations may run at once (each takes ~19 MiB and one core).
+    /// How many argon2 computations may run at once (each takes ~19 MiB and one core);
+    /// 0 means one less than the number of cores.
     pub password_hash_concurrency: usize,
 }
 
@@ -116,7 +117,7 @@ impl Default for AuthConfig {
             refresh_token_ttl_days: 30,
             jwt_secret: None,
             max_api_keys_per_user: 5,
-            password_hash_concurrency: 2,
+            password_hash_concurrency: 0,
         }
     }
 }
@@ -159,7 +160,7 @@ impl Default for GraphqlConfig {
 
 impl Config {
     /// Reads the layers below the CLI flags. `file` defaults to `./orrery.toml` when it exists.
-    pub fn load(file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let file = file
             .map(Path::to_path_buf)
@@ -167,7 +168,7 @@ impl Config {
         figment = figment.merge(Toml::file(file));
         figment = figment.merge(Env::prefixed("ORRERY_").split("__"));
         figment = figment.merge(Env::raw().only(&["DATABASE_URL"]));
-        figment.extract()
+        figment.extract().map_err(Box::new)
     }
 
     pub fn database_url(&self) -> String {
@@ -196,6 +197,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -204,7 +206,7 @@ mod tests {
             )?;
             jail.set_env("ORRERY_RATE_LIMIT__PRO", "30");
             jail.set_env("DATABASE_URL", "postgres://db/x");
-            let config = Config::load(None)?;
+            let config = Config::load(None).map_err(|e| *e)?;
             assert_eq!(config.bind.port(), 9000);
             assert_eq!(config.rate_limit.free, 10);
             assert_eq!(config.rate_limit.pro, 30, "env beats the file");

@@ -200,7 +200,10 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
         ))
         .layer(cors(config))
         .layer(from_fn(http::headers::middleware))
-        .layer(from_fn(http::request_id::middleware))
+        .layer(from_fn_with_state(
+            config.is_development(),
+            http::request_id::middleware,
+        ))
         .with_state(state.clone())
 }
 

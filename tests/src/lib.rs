@@ -1,1 +1,200 @@
+//! Test harness: starts a real Orrery server on 127.0.0.1:0 with a temporary SQLite
+//! database (or a fresh PostgreSQL database when `ORRERY_TEST_POSTGRES_URL` is set and a
+//! test asks for it), and helpers that speak to it like a client would.
 
+use std::net::SocketAddr;
+
+use orrery_api::config::Config;
+use reqwest::{Client, Response};
+use sea_orm::ConnectionTrait;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const POSTGRES_ENV: &str = "ORRERY_TEST_POSTGRES_URL";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// A per-test PostgreSQL database, dropped by `stop`.
+    postgres_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Limits high enough that only tests about limits meet them.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.rate_limit.free = 100_000;
+    config.rate_limit.pro = 100_000;
+    config.rate_limit.team = 100_000;
+    config.rate_limit.anonymous = 100_000;
+    config.rate_limit.credentials_per_ip = 100_000;
+    config.http.shutdown_grace_secs = 2;
+    config
+}
+
+/// A fresh, empty PostgreSQL database on the server named by `ORRERY_TEST_POSTGRES_URL`.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var(POSTGRES_ENV) else {
+        println!("skipped: {POSTGRES_ENV} is not set (PostgreSQL flows not exercised)");
+        return None;
+    };
+    let admin = orrery_api::db::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
+    let name = format!("orrery_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("URL has a database name");
+    Some(format!("{prefix}/{name}"))
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = orrery_api::build_app(config).await.expect("build app");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(orrery_api::serve(app, listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            client: Client::new(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+            postgres_database: None,
+            _dir: dir,
+        }
+    }
+
+    /// A server on a fresh PostgreSQL database, or `None` (with a printed reason) when
+    /// `ORRERY_TEST_POSTGRES_URL` is unset.
+    pub async fn start_postgres() -> Option<Self> {
+        let url = fresh_postgres_database().await?;
+        let mut server = Self::with(|c| c.database_url = url.clone()).await;
+        server.postgres_database = Some(url);
+        Some(server)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Posts raw bytes as JSON (for malformed bodies).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.post(
+            "/graphql",
+            token,
+            json!({ "query": query, "variables": variables }),
+        )
+        .await
+        .json()
+        .await
+        .expect("GraphQL answers JSON")
+    }
+
+    /// Signs up through LunaOS; returns `(access token, refresh token, user id)`.
+    pub async fn sign_up(&self, email: &str) -> (String, String, String) {
+        let response = self
+            .post(
+                "/lunaos/auth/signup",
+                None,
+                json!({ "email": email, "password": PASSWORD, "name": "Test" }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "signup of {email}");
+        let body: Value = response.json().await.unwrap();
+        let data = &body["data"];
+        (
+            data["token"].as_str().unwrap().to_string(),
+            data["refresh_token"].as_str().unwrap().to_string(),
+            data["user"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Creates an API key through LunaOS; returns `(key, key id)`.
+    pub async fn create_key(&self, token: &str) -> (String, String) {
+        let response = self
+            .post("/lunaos/api-keys", Some(token), json!({ "name": "test" }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["data"]["key"].as_str().unwrap().to_string(),
+            body["data"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Signals shutdown and waits for the server to drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}

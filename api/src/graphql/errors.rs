@@ -32,7 +32,9 @@ pub enum ErrorCode {
     TooManyAliases,
     /// A batch holds more operations than allowed.
     BatchTooLarge,
-    /// The query could not be parsed or failed validation.
+    /// The query could not be parsed.
+    GraphqlParseFailed,
+    /// The query failed validation against the schema.
     GraphqlValidationFailed,
     /// A dependency is temporarily unavailable.
     ServiceUnavailable,
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::TooManyAliases => "TOO_MANY_ALIASES",
             Self::BatchTooLarge => "BATCH_TOO_LARGE",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",

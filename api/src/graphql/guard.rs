@@ -103,7 +103,12 @@ impl Extension for GuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
+        let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", ErrorCode::GraphqlParseFailed.as_str());
+            err
+        })?;
         let max = ctx.data_unchecked::<Arc<Core>>().config.graphql.max_aliases;
         let aliases: usize = doc
             .operations

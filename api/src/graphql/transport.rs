@@ -27,8 +27,11 @@ use crate::state::{AppState, Core};
 
 /// Largest WebSocket message a client may send.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
-/// `graphql-transport-ws` close code for a refused `connection_init`.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// `graphql-transport-ws` asks for 4403 when `connection_init` is refused; async-graphql
+/// closes with 1002, so refusals are marked and the code is corrected on the way out.
+const CLOSE_FORBIDDEN: u16 = 4403;
+const FORBIDDEN_PREFIX: &str = "Forbidden: ";
 
 /// Errors raised before GraphQL execution (credentials, body) in the GraphQL response shape.
 pub struct GraphqlHttp;
@@ -181,15 +184,11 @@ async fn upgrade_parts(state: AppState, parts: &mut axum::http::request::Parts) 
         .get::<ClientIp>()
         .copied()
         .unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
-    let request_id = crate::http::request_id::current();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_WS_MESSAGE)
         .on_upgrade(move |socket| {
-            crate::http::request_id::scope(
-                request_id,
-                serve(state, socket, protocol, principal, ip),
-            )
+            crate::http::request_id::inherit(serve(state, socket, protocol, principal, ip))
         })
 }
 
@@ -230,7 +229,7 @@ async fn authenticate_init(
             .identity
             .authenticate(&token)
             .await
-            .map_err(|e| async_graphql::Error::new(e.to_string())),
+            .map_err(|e| async_graphql::Error::new(format!("{FORBIDDEN_PREFIX}{e}"))),
     }
 }
 
@@ -267,6 +266,7 @@ async fn serve(
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
+                    let code = if reason.starts_with(FORBIDDEN_PREFIX) { CLOSE_FORBIDDEN } else { code };
                     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                     break;
                 }

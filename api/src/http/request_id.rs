@@ -1,24 +1,38 @@
-//! `X-Request-Id` (echoed when the client sent a sane one) and `Server-Timing`. The id is
-//! kept in a task-local so error bodies and logs anywhere in the request can name it.
+//! `X-Request-Id` (echoed when the client sent a sane one) and `Server-Timing`. The id (and
+//! the run mode) is kept in a task-local so error bodies and logs anywhere in the request
+//! can use it without it being threaded through every call.
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What error renderers may know about the request they answer.
+#[derive(Clone)]
+struct RequestContext {
+    id: String,
+    /// Development mode: error bodies may carry details.
+    development: bool,
+}
+
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST: RequestContext;
 }
 
 /// The current request's id, or `-` outside a request.
 pub fn current() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
+    REQUEST
+        .try_with(|r| r.id.clone())
         .unwrap_or_else(|_| "-".into())
+}
+
+/// Whether the server runs in development mode (details may be shown in error bodies).
+pub fn development() -> bool {
+    REQUEST.try_with(|r| r.development).unwrap_or(false)
 }
 
 fn sane(id: &str) -> bool {
@@ -28,7 +42,7 @@ fn sane(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn middleware(request: Request, next: Next) -> Response {
+pub async fn middleware(State(development): State<bool>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
@@ -37,7 +51,11 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .filter(|v| sane(v))
         .map(str::to_string)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()));
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let context = RequestContext {
+        id: id.clone(),
+        development,
+    };
+    let mut response = REQUEST.scope(context, next.run(request)).await;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(HEADER, value);
@@ -49,10 +67,14 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     response
 }
 
-/// Runs `future` with the given request id (for work that outlives its request, like
-/// WebSocket sessions).
-pub async fn scope<F: std::future::Future>(id: String, future: F) -> F::Output {
-    REQUEST_ID.scope(id, future).await
+/// Runs `future` in the current request's context (for work that outlives its request,
+/// like WebSocket sessions).
+pub fn inherit<F: std::future::Future>(future: F) -> impl std::future::Future<Output = F::Output> {
+    let context = REQUEST.try_with(Clone::clone).unwrap_or(RequestContext {
+        id: "-".into(),
+        development: false,
+    });
+    REQUEST.scope(context, future)
 }
 
 #[cfg(test)]

@@ -20,9 +20,6 @@ use crate::state::AppState;
 
 pub struct LunaOs;
 
-/// Whether `detail` may be shown; set once at start from the run mode.
-static SHOW_DETAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// The success envelope.
 #[derive(Serialize, ToSchema)]
 pub struct Data<T> {
@@ -73,8 +70,7 @@ impl Dialect for LunaOs {
             ),
             other => dialect::public_message(other),
         };
-        let detail = SHOW_DETAIL
-            .load(std::sync::atomic::Ordering::Relaxed)
+        let detail = crate::http::request_id::development()
             .then(|| match err {
                 DomainError::Invalid {
                     field: Some(field), ..
@@ -118,10 +114,6 @@ pub type Authed = dialect::Authed<LunaOs>;
 struct ApiDoc;
 
 pub fn mount(state: &AppState) -> MountedDialect {
-    SHOW_DETAIL.store(
-        state.config.is_development(),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(auth::signup))

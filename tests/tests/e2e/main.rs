@@ -1,0 +1,12 @@
+//! End-to-end tests: one binary (one link) holding every suite.
+
+mod bad_input;
+mod flows;
+mod graphql;
+mod headers;
+mod openapi;
+mod postgres;
+mod rate_limits;
+mod rest_identity;
+mod shutdown;
+mod subscriptions;

@@ -1,0 +1,83 @@
+//! The OpenAPI documents list exactly what is served, and the committed schema files are fresh.
+
+use std::path::PathBuf;
+
+use orrery_tests::TestServer;
+use serde_json::Value;
+
+fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema")
+}
+
+#[tokio::test]
+async fn committed_schema_files_are_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = orrery_api::build_app(orrery_tests::test_config(dir.path()))
+        .await
+        .unwrap();
+    let files = orrery_api::openapi::generated_files(&app.dialects);
+    let stale = orrery_api::openapi::stale_files(&schema_dir(), &files);
+    assert!(
+        stale.is_empty(),
+        "stale generated files {stale:?}: run `cargo run -p orrery-api -- schema export`"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let server = TestServer::start().await;
+    for (dialect, prefix) in [
+        ("lunaos", "/lunaos"),
+        ("lukhas", "/lukhas/v1"),
+        ("lumen", "/lumen"),
+    ] {
+        let doc: Value = server
+            .get(&format!("{prefix}/openapi.json"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(doc["servers"][0]["url"], prefix);
+        let committed: Value = serde_json::from_str(
+            &std::fs::read_to_string(schema_dir().join(format!("openapi/{dialect}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            doc, committed,
+            "served {dialect} document equals the committed one"
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+                let url = server.url(&format!("{prefix}{concrete}"));
+                let response = server
+                    .client
+                    .request(method.to_uppercase().parse().unwrap(), url)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                let unrouted = status == 405
+                    || body.to_string().contains("Route not found")
+                    || body.to_string().contains("route not found");
+                assert!(
+                    !unrouted,
+                    "{method} {prefix}{path} is documented but not served ({status} {body})"
+                );
+            }
+        }
+    }
+    let all: Value = server
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(all["paths"]
+        .as_object()
+        .unwrap()
+        .contains_key("/lunaos/api-keys/{id}"));
+}
