@@ -61,6 +61,12 @@ pub enum Event {
     Account(AccountEvent),
     /// A health check's round trip through the bus.
     Probe(String),
+    /// A governance ledger entry was committed.
+    LedgerAppended(Box<orrery_entities::gov_ledger::Model>),
+    /// A governance decision was made or its review resolved.
+    DecisionUpdated(Box<orrery_entities::gov_decision::Model>),
+    /// A decision waits for a reviewer.
+    ReviewRequested(Box<orrery_entities::gov_decision::Model>),
 }
 
 pub trait EventBus: Send + Sync {

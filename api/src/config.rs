@@ -27,6 +27,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub http: HttpConfig,
     pub graphql: GraphqlConfig,
+    pub governance: GovernanceConfig,
     /// First admin, created on start when no admin exists yet.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
@@ -90,6 +91,28 @@ pub struct GraphqlConfig {
     pub graphiql: Option<bool>,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GovernanceConfig {
+    /// With `node_key`: the node identity from configuration (several instances on one
+    /// database must share it). Otherwise one is created in the data dir on first start.
+    pub node_id: Option<String>,
+    /// Hex of the 32-byte Ed25519 secret key.
+    pub node_key: Option<String>,
+    /// Lifetime of capability tokens.
+    pub token_ttl_secs: i64,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            node_key: None,
+            token_ttl_secs: 30 * 60,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -102,6 +125,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             http: HttpConfig::default(),
             graphql: GraphqlConfig::default(),
+            governance: GovernanceConfig::default(),
             admin_email: None,
             admin_password: None,
         }

@@ -30,6 +30,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::bus::{EventBus, InProcessBus};
 use crate::config::Config;
+use crate::domain::governance::node::NodeKey;
+use crate::domain::governance::GovernanceService;
 use crate::domain::identity::tokens::KeyRing;
 use crate::domain::identity::IdentityService;
 use crate::http::rate_limit::{InProcessStore, RateStore};
@@ -66,9 +68,31 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             auth.access_token_ttl_secs,
         )?,
     };
-    let identity = IdentityService::new(db.clone(), keys, bus.clone(), auth.clone()).await?;
+    let node = Arc::new(
+        match (&config.governance.node_id, &config.governance.node_key) {
+            (Some(id), Some(key)) => NodeKey::from_config(id, key)?,
+            _ => NodeKey::load_or_create(&config.data_dir)?,
+        },
+    );
+    let governance = Arc::new(
+        GovernanceService::new(
+            db.clone(),
+            node,
+            bus.clone(),
+            config.governance.token_ttl_secs,
+        )
+        .await?,
+    );
+    let identity = IdentityService::new(
+        db.clone(),
+        keys,
+        bus.clone(),
+        governance.clone(),
+        auth.clone(),
+    )
+    .await?;
     let limiter: Arc<dyn RateStore> = Arc::new(InProcessStore::default());
-    let core = Arc::new(Core::new(config, db, identity, bus, limiter));
+    let core = Arc::new(Core::new(config, db, identity, governance, bus, limiter));
     bootstrap_admin(&core).await?;
     let schema = graphql::build_schema(core.clone());
     let state = AppState { core, schema };
@@ -76,6 +100,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         rest::lukhas::mount(&state),
         rest::lunaos::mount(&state),
         rest::lumen::mount(&state),
+        rest::lexecon::mount(&state),
     ]));
     let router = routes(&state, &dialects);
     spawn_maintenance(state.clone());

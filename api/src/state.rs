@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::EventBus;
 use crate::config::Config;
+use crate::domain::governance::GovernanceService;
 use crate::domain::identity::IdentityService;
 use crate::domain::identity::Tier;
 use crate::http::rate_limit::{Quota, RateStore};
@@ -19,6 +20,7 @@ pub struct Core {
     pub config: Config,
     pub db: DatabaseConnection,
     pub identity: IdentityService,
+    pub governance: Arc<GovernanceService>,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -32,6 +34,7 @@ impl Core {
         config: Config,
         db: DatabaseConnection,
         identity: IdentityService,
+        governance: Arc<GovernanceService>,
         bus: Arc<dyn EventBus>,
         limiter: Arc<dyn RateStore>,
     ) -> Self {
@@ -39,6 +42,7 @@ impl Core {
             config,
             db,
             identity,
+            governance,
             bus,
             limiter,
             started: Instant::now(),

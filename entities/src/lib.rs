@@ -2,5 +2,9 @@
 
 pub mod account_event;
 pub mod api_key;
+pub mod gov_decision;
+pub mod gov_ledger;
+pub mod gov_policy;
+pub mod gov_revocation;
 pub mod refresh_token;
 pub mod user;

@@ -1,5 +1,12 @@
 //! Transport-free services, one module per bounded context. Nothing here knows HTTP,
 //! GraphQL or any dialect's JSON shapes.
 
+pub mod governance;
 pub mod identity;
 pub mod operations;
+
+/// Where the platform's security events are recorded (the governance ledger).
+#[async_trait::async_trait]
+pub trait AuditSink: Send + Sync {
+    async fn record(&self, event: &crate::bus::AccountEvent);
+}

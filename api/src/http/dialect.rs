@@ -199,6 +199,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
     Ok(value)
 }
 
+/// Query parameters of type `T`; a bad parameter is refused in dialect `D`'s format.
+pub struct QueryParams<T, D>(pub T, pub PhantomData<D>);
+
+impl<S: Send + Sync, T: DeserializeOwned, D: Dialect> FromRequestParts<S> for QueryParams<T, D> {
+    type Rejection = ApiError<D>;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Self(q.0, PhantomData))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                DomainError::Invalid {
+                    field: None,
+                    message: format!("invalid query parameter: {message}"),
+                }
+                .into()
+            })
+    }
+}
+
 /// An authenticated principal; anonymous requests are refused in dialect `D`'s format.
 pub struct Authed<D>(pub Principal, pub PhantomData<D>);
 

@@ -2,6 +2,7 @@
 //! JSON shapes, envelope, error format). Every route is registered with utoipa, so each
 //! dialect's OpenAPI document lists exactly what it serves.
 
+pub mod lexecon;
 pub mod lukhas;
 pub mod lumen;
 pub mod lunaos;

@@ -83,6 +83,7 @@ pub struct IdentityService {
     hasher: PasswordHasher,
     keys: KeyRing,
     bus: Arc<dyn EventBus>,
+    audit: Arc<dyn crate::domain::AuditSink>,
     config: AuthConfig,
     key_cache: DashMap<String, CachedKey>,
     user_cache: DashMap<String, (User, Instant)>,
@@ -191,6 +192,7 @@ impl IdentityService {
         db: DatabaseConnection,
         keys: KeyRing,
         bus: Arc<dyn EventBus>,
+        audit: Arc<dyn crate::domain::AuditSink>,
         config: AuthConfig,
     ) -> DomainResult<Self> {
         let service = Self {
@@ -198,6 +200,7 @@ impl IdentityService {
             db,
             keys,
             bus,
+            audit,
             config,
             key_cache: DashMap::new(),
             user_cache: DashMap::new(),
@@ -226,7 +229,9 @@ impl IdentityService {
         Ok(())
     }
 
-    fn publish(&self, event: AccountEvent) {
+    /// Records a security event in the audit ledger, then announces it on the bus.
+    async fn emit(&self, event: AccountEvent) {
+        self.audit.record(&event).await;
         self.bus.publish(Event::Account(event));
     }
 
@@ -304,7 +309,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
-        self.publish(event);
+        self.emit(event).await;
         Ok(Session {
             access_token: access,
             refresh_token: refresh,
@@ -349,7 +354,7 @@ impl IdentityService {
                     serde_json::json!({}),
                 )
                 .await?;
-                self.publish(event);
+                self.emit(event).await;
                 return Err(invalid());
             }
         };
@@ -371,7 +376,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
-        self.publish(event);
+        self.emit(event).await;
         Ok(Session {
             access_token: access,
             refresh_token: refresh,
@@ -427,7 +432,7 @@ impl IdentityService {
             .await?;
             txn.commit().await?;
             self.revoked_sessions.insert(stored.family_id.clone());
-            self.publish(event);
+            self.emit(event).await;
             tracing::warn!(user_id = %stored.user_id, "refresh token reuse: session family revoked");
             return Err(invalid());
         }
@@ -445,7 +450,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
-        self.publish(event);
+        self.emit(event).await;
         Ok(Session {
             access_token: access,
             refresh_token: refresh,
@@ -593,7 +598,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
-        self.publish(event);
+        self.emit(event).await;
         Ok(CreatedApiKey {
             key: new.key,
             info: to_key_info(model),
@@ -669,7 +674,7 @@ impl IdentityService {
         .await?;
         txn.commit().await?;
         self.key_cache.remove(&model.key_hash);
-        self.publish(event);
+        self.emit(event).await;
         Ok(to_key_info(model))
     }
 

@@ -229,7 +229,7 @@ impl KeyRing {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> DomainResult<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> DomainResult<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

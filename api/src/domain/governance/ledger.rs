@@ -1,0 +1,398 @@
+//! The ledger: append-only, hash-chained, every entry signed by the node key.
+//!
+//! One writer task per process serializes appends and commits them in batches (group
+//! commit): whatever queued while the previous batch was committing goes in the next
+//! transaction. On PostgreSQL the transaction also takes an advisory lock and re-reads the
+//! head, so several server instances on one database never fork the chain.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::canonical::{self, canonical, tagged_hash, LEDGER_ENTRY_TAG};
+use super::node::NodeKey;
+use crate::bus::{Event, EventBus};
+use crate::error::{DomainError, DomainResult};
+
+pub const GENESIS_PREV: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const MAX_BATCH: usize = 512;
+/// Arbitrary but fixed: the advisory lock every instance takes to append.
+const APPEND_LOCK: i64 = 0x0ed6_e12c;
+
+/// What a caller asks to append.
+#[derive(Clone, Debug, Default)]
+pub struct NewEntry {
+    pub event_type: String,
+    pub decision_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub policy_version: Option<String>,
+    pub data: Value,
+    /// Whose decision this records (for visibility).
+    pub owner_id: Option<String>,
+}
+
+/// Exactly the fields the hash covers (everything but `entry_hash` and `signature`).
+#[derive(Serialize)]
+struct Hashed<'a> {
+    entry_id: &'a str,
+    seq: i64,
+    timestamp: &'a str,
+    event_type: &'a str,
+    decision_id: &'a Option<String>,
+    actor: &'a Option<String>,
+    action: &'a Option<String>,
+    decision: &'a Option<String>,
+    policy_version: &'a Option<String>,
+    data: &'a Value,
+    prev_hash: &'a str,
+}
+
+/// The hash an entry must have.
+pub fn entry_hash(entry: &gov_ledger::Model) -> DomainResult<String> {
+    let data: Value = serde_json::from_str(&entry.data).map_err(DomainError::internal)?;
+    let hashed = Hashed {
+        entry_id: &entry.entry_id,
+        seq: entry.seq,
+        timestamp: &entry.timestamp,
+        event_type: &entry.event_type,
+        decision_id: &entry.decision_id,
+        actor: &entry.actor,
+        action: &entry.action,
+        decision: &entry.decision,
+        policy_version: &entry.policy_version,
+        data: &data,
+        prev_hash: &entry.prev_hash,
+    };
+    Ok(tagged_hash(
+        LEDGER_ENTRY_TAG,
+        canonical(&hashed)?.as_bytes(),
+    ))
+}
+
+fn seal(
+    node: &NodeKey,
+    seq: i64,
+    prev_hash: &str,
+    new: NewEntry,
+) -> DomainResult<gov_ledger::Model> {
+    let data = canonical(&new.data)?;
+    let mut entry = gov_ledger::Model {
+        seq,
+        entry_id: format!("ent_{}", ulid::Ulid::new()),
+        timestamp: canonical::timestamp(Utc::now()),
+        event_type: new.event_type,
+        decision_id: new.decision_id,
+        actor: new.actor,
+        action: new.action,
+        decision: new.decision,
+        policy_version: new.policy_version,
+        data,
+        prev_hash: prev_hash.to_string(),
+        entry_hash: String::new(),
+        signature: String::new(),
+        owner_id: new.owner_id,
+    };
+    entry.entry_hash = entry_hash(&entry)?;
+    entry.signature = canonical::signature_text(&node.sign(entry.entry_hash.as_bytes()));
+    Ok(entry)
+}
+
+/// An append's result.
+pub enum Appended {
+    Entry(Box<gov_ledger::Model>),
+    /// The decision's `(owner, request_id)` was already recorded: this is its id.
+    Duplicate(String),
+    /// The state change the entry records no longer applies (e.g. a review already resolved).
+    Stale,
+}
+
+/// A state change committed in the same transaction as the entry that records it.
+#[derive(Clone)]
+pub enum Write {
+    /// A new decision; its `chain_hash` is filled in from the entry.
+    Decision(gov_decision::Model),
+    /// Resolves a pending review (only if it is still pending).
+    ResolveReview(gov_decision::Model),
+    Revoke(gov_revocation::Model),
+    Policy(gov_policy::Model),
+}
+
+struct Job {
+    entry: NewEntry,
+    write: Option<Write>,
+    reply: oneshot::Sender<DomainResult<Appended>>,
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    db: DatabaseConnection,
+    node: Arc<NodeKey>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ledger {
+    pub fn start(db: DatabaseConnection, node: Arc<NodeKey>, bus: Arc<dyn EventBus>) -> Self {
+        let (jobs, rx) = mpsc::channel(4096);
+        tokio::spawn(writer(db.clone(), node.clone(), bus, rx));
+        Self { db, node, jobs }
+    }
+
+    async fn submit(&self, entry: NewEntry, write: Option<Write>) -> DomainResult<Appended> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                entry,
+                write,
+                reply,
+            })
+            .await
+            .map_err(|_| DomainError::Unavailable("the ledger writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DomainError::Unavailable("the ledger writer has stopped".into()))?
+    }
+
+    /// Appends one entry and waits until it is committed.
+    pub async fn append(&self, entry: NewEntry) -> DomainResult<gov_ledger::Model> {
+        match self.submit(entry, None).await? {
+            Appended::Entry(entry) => Ok(*entry),
+            _ => Err(DomainError::internal(
+                "a plain append cannot be a duplicate",
+            )),
+        }
+    }
+
+    /// Appends an entry and the state change it records in one transaction.
+    pub async fn append_with(&self, entry: NewEntry, write: Write) -> DomainResult<Appended> {
+        self.submit(entry, Some(write)).await
+    }
+
+    pub fn node(&self) -> &NodeKey {
+        &self.node
+    }
+
+    pub async fn count(&self) -> DomainResult<u64> {
+        Ok(gov_ledger::Entity::find().count(&self.db).await?)
+    }
+
+    /// Entries matching `filter`, newest first.
+    pub async fn page(
+        &self,
+        filter: Condition,
+        limit: u64,
+        offset: u64,
+    ) -> DomainResult<(u64, Vec<gov_ledger::Model>)> {
+        let query = gov_ledger::Entity::find().filter(filter);
+        let total = query.clone().count(&self.db).await?;
+        let entries = query
+            .order_by_desc(gov_ledger::Column::Seq)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.db)
+            .await?;
+        Ok((total, entries))
+    }
+
+    pub async fn head(&self) -> DomainResult<Option<gov_ledger::Model>> {
+        Ok(gov_ledger::Entity::find()
+            .order_by_desc(gov_ledger::Column::Seq)
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn at(&self, seq: i64) -> DomainResult<Option<gov_ledger::Model>> {
+        Ok(gov_ledger::Entity::find_by_id(seq).one(&self.db).await?)
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+async fn writer(
+    db: DatabaseConnection,
+    node: Arc<NodeKey>,
+    bus: Arc<dyn EventBus>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match write_batch(&db, &node, &jobs).await {
+                Err(err) if attempt < 3 && is_conflict(&err) => continue,
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    if let Appended::Entry(entry) = &result {
+                        bus.publish(Event::LedgerAppended(entry.clone()));
+                    }
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, "ledger append failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(DomainError::Internal(format!(
+                        "ledger append failed: {err}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// A unique-key race with another instance (possible on SQLite shared by processes): retry.
+fn is_conflict(err: &DomainError) -> bool {
+    matches!(err, DomainError::Internal(m) if m.contains("UNIQUE") || m.contains("unique") || m.contains("duplicate key"))
+}
+
+async fn write_batch(
+    db: &DatabaseConnection,
+    node: &NodeKey,
+    jobs: &[Job],
+) -> DomainResult<Vec<Appended>> {
+    let txn = db.begin().await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+            .await?;
+    }
+    let head = gov_ledger::Entity::find()
+        .order_by_desc(gov_ledger::Column::Seq)
+        .one(&txn)
+        .await?;
+    let mut entries = Vec::with_capacity(jobs.len() + 1);
+    let (mut seq, mut prev) = match head {
+        Some(head) => (head.seq, head.entry_hash),
+        None => {
+            let genesis = seal(
+                node,
+                0,
+                GENESIS_PREV,
+                NewEntry {
+                    event_type: "genesis".into(),
+                    data: serde_json::json!({
+                        "node_id": node.node_id,
+                        "public_key": node.public_key_hex(),
+                    }),
+                    ..NewEntry::default()
+                },
+            )?;
+            let hash = genesis.entry_hash.clone();
+            entries.push(genesis);
+            (0, hash)
+        }
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut decisions = Vec::new();
+    let mut seen_requests: Vec<(String, String, String)> = Vec::new();
+    for job in jobs {
+        if let Some(Write::Decision(decision)) = &job.write {
+            if let Some(request_id) = &decision.request_id {
+                let earlier = seen_requests
+                    .iter()
+                    .find(|(owner, request, _)| {
+                        *owner == decision.owner_id && request == request_id
+                    })
+                    .map(|(_, _, id)| id.clone());
+                let existing = match earlier {
+                    Some(id) => Some(id),
+                    None => gov_decision::Entity::find()
+                        .filter(gov_decision::Column::OwnerId.eq(&decision.owner_id))
+                        .filter(gov_decision::Column::RequestId.eq(request_id))
+                        .one(&txn)
+                        .await?
+                        .map(|d| d.decision_id),
+                };
+                if let Some(id) = existing {
+                    results.push(Appended::Duplicate(id));
+                    continue;
+                }
+                seen_requests.push((
+                    decision.owner_id.clone(),
+                    request_id.clone(),
+                    decision.decision_id.clone(),
+                ));
+            }
+        }
+        if let Some(Write::ResolveReview(decision)) = &job.write {
+            let resolved = gov_decision::Entity::update_many()
+                .set(decision.clone().into_active_model())
+                .filter(gov_decision::Column::DecisionId.eq(&decision.decision_id))
+                .filter(gov_decision::Column::ReviewStatus.eq("pending"))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if resolved != 1 {
+                results.push(Appended::Stale);
+                continue;
+            }
+        }
+        seq += 1;
+        let entry = seal(node, seq, &prev, job.entry.clone())?;
+        prev = entry.entry_hash.clone();
+        match &job.write {
+            Some(Write::Decision(decision)) => {
+                let mut decision = decision.clone();
+                decision.chain_hash = entry.entry_hash.clone();
+                decisions.push(decision);
+            }
+            Some(Write::Revoke(revocation)) => {
+                gov_revocation::Entity::insert(revocation.clone().into_active_model())
+                    .exec(&txn)
+                    .await?;
+            }
+            Some(Write::Policy(policy)) => {
+                let mut model = policy.clone().into_active_model();
+                model.seq = sea_orm::ActiveValue::NotSet;
+                gov_policy::Entity::insert(model).exec(&txn).await?;
+            }
+            Some(Write::ResolveReview(_)) | None => {}
+        }
+        results.push(Appended::Entry(Box::new(entry.clone())));
+        entries.push(entry);
+    }
+    for chunk in entries.chunks(200) {
+        gov_ledger::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec(&txn)
+        .await?;
+    }
+    for chunk in decisions.chunks(100) {
+        gov_decision::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(results)
+}

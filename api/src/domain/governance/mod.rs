@@ -1,0 +1,18 @@
+//! Governance (Lexecon): policy decisions, signed capability tokens, reviews, and the
+//! signed hash-chained ledger that also records the platform's security events.
+
+pub mod canonical;
+pub mod capability;
+pub mod ledger;
+pub mod node;
+pub mod policy;
+#[cfg(test)]
+mod policy_tests;
+mod service;
+pub mod verify;
+
+pub use ledger::Ledger;
+pub use service::{
+    DecideInput, Decision, GovernanceService, LedgerFilter, LedgerPage, NodeInfo, PolicyView,
+    Verification,
+};

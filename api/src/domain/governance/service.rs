@@ -1,0 +1,808 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+use super::canonical::{self, canonical, DECISION_TAG};
+use super::capability::{self, Claims, Invalid};
+use super::ledger::{Appended, Ledger, NewEntry, Write};
+use super::node::NodeKey;
+use super::policy::{self, Mode, Outcome, Policy};
+use super::verify::{self, Checkpoint, Report};
+use crate::bus::{AccountEvent, Event, EventBus};
+use crate::domain::identity::{Actor, Principal, Role};
+use crate::error::{DomainError, DomainResult};
+
+const ID_MAX: usize = 255;
+const TEXT_MAX: usize = 2048;
+const CONTEXT_MAX_BYTES: usize = 64 * 1024;
+const CONTEXT_MAX_DEPTH: usize = 8;
+const DATA_CLASSES_MAX: usize = 32;
+
+pub type Decision = gov_decision::Model;
+
+/// A decision request, as every transport hands it over.
+#[derive(Clone, Debug, Default)]
+pub struct DecideInput {
+    pub request_id: Option<String>,
+    pub actor: String,
+    pub proposed_action: String,
+    pub tool: String,
+    pub user_intent: Option<String>,
+    pub risk_level: Option<i64>,
+    pub policy_mode: Option<String>,
+    pub context: Option<Value>,
+    pub data_classes: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    Valid(Claims),
+    Invalid(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub struct PolicyView {
+    pub policy: Policy,
+    pub loaded_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub node_id: String,
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+    pub ledger_entries: u64,
+    pub policy_loaded: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LedgerFilter {
+    pub decision_id: Option<String>,
+    pub actor: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+pub struct LedgerPage {
+    pub total: u64,
+    pub entries: Vec<gov_ledger::Model>,
+}
+
+pub struct GovernanceService {
+    db: DatabaseConnection,
+    node: Arc<NodeKey>,
+    ledger: Ledger,
+    bus: Arc<dyn EventBus>,
+    policy: RwLock<Arc<PolicyView>>,
+    token_ttl: chrono::Duration,
+}
+
+fn can_see_everything(actor: &Actor) -> bool {
+    actor.has_role(Role::Admin) || actor.has_role(Role::Auditor)
+}
+
+fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult<()> {
+    if required && value.trim().is_empty() {
+        return Err(DomainError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn validate(input: &DecideInput) -> DomainResult<(Option<Mode>, Option<u8>)> {
+    bounded("actor", &input.actor, ID_MAX, true)?;
+    bounded("tool", &input.tool, ID_MAX, true)?;
+    bounded("proposed_action", &input.proposed_action, TEXT_MAX, true)?;
+    if let Some(id) = &input.request_id {
+        bounded("request_id", id, ID_MAX, true)?;
+    }
+    if let Some(intent) = &input.user_intent {
+        bounded("user_intent", intent, TEXT_MAX, false)?;
+    }
+    let risk = match input.risk_level {
+        None => None,
+        Some(r @ 1..=5) => Some(r as u8),
+        Some(_) => {
+            return Err(DomainError::invalid(
+                "risk_level",
+                "risk_level must be an integer from 1 to 5",
+            ))
+        }
+    };
+    let mode = match input.policy_mode.as_deref() {
+        None => None,
+        Some("strict") => Some(Mode::Strict),
+        Some("permissive") => Some(Mode::Permissive),
+        Some(other) => {
+            return Err(DomainError::invalid(
+                "policy_mode",
+                format!("policy_mode must be 'strict' or 'permissive', not '{other}'"),
+            ))
+        }
+    };
+    if let Some(context) = &input.context {
+        if !context.is_object() {
+            return Err(DomainError::invalid("context", "context must be an object"));
+        }
+        if serde_json::to_vec(context)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            > CONTEXT_MAX_BYTES
+        {
+            return Err(DomainError::invalid(
+                "context",
+                "context must be at most 64 KiB",
+            ));
+        }
+        if depth(context) > CONTEXT_MAX_DEPTH {
+            return Err(DomainError::invalid(
+                "context",
+                format!("context must nest at most {CONTEXT_MAX_DEPTH} levels"),
+            ));
+        }
+    }
+    if let Some(classes) = &input.data_classes {
+        if classes.len() > DATA_CLASSES_MAX {
+            return Err(DomainError::invalid(
+                "data_classes",
+                format!("at most {DATA_CLASSES_MAX} data classes"),
+            ));
+        }
+        for class in classes {
+            bounded("data_classes", class, ID_MAX, true)?;
+        }
+    }
+    Ok((mode, risk))
+}
+
+fn decision_signature(node: &NodeKey, d: &gov_decision::Model) -> DomainResult<String> {
+    let record = serde_json::json!({
+        "decision_id": d.decision_id,
+        "request_id": d.request_id,
+        "actor": d.actor,
+        "proposed_action": d.proposed_action,
+        "tool": d.tool,
+        "decision": d.decision,
+        "reason": d.reason,
+        "capability_token": d.capability_token,
+        "expires_at": d.expires_at,
+        "policy_version": d.policy_version,
+        "timestamp": d.timestamp,
+    });
+    let message = [DECISION_TAG, canonical(&record)?.as_bytes()].concat();
+    Ok(canonical::signature_text(&node.sign(&message)))
+}
+
+impl GovernanceService {
+    /// Loads the active policy (installing the built-in one on first start).
+    pub async fn new(
+        db: DatabaseConnection,
+        node: Arc<NodeKey>,
+        bus: Arc<dyn EventBus>,
+        token_ttl_secs: i64,
+    ) -> DomainResult<Self> {
+        let ledger = Ledger::start(db.clone(), node.clone(), bus.clone());
+        let stored = gov_policy::Entity::find()
+            .order_by_desc(gov_policy::Column::Seq)
+            .one(&db)
+            .await?;
+        let view = match stored {
+            Some(row) => PolicyView {
+                policy: serde_json::from_str(&row.body)
+                    .map_err(|e| DomainError::internal(format!("stored policy: {e}")))?,
+                loaded_at: row.loaded_at,
+            },
+            None => PolicyView {
+                policy: Policy::builtin(),
+                loaded_at: Utc::now(),
+            },
+        };
+        let service = Self {
+            db,
+            node,
+            ledger,
+            bus,
+            policy: RwLock::new(Arc::new(view.clone())),
+            token_ttl: chrono::Duration::seconds(token_ttl_secs),
+        };
+        if stored_is_empty(&service.db).await? {
+            service.record_policy(&view.policy, None).await?;
+        }
+        Ok(service)
+    }
+
+    pub fn node(&self) -> &NodeKey {
+        &self.node
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub async fn policy(&self) -> Arc<PolicyView> {
+        self.policy.read().await.clone()
+    }
+
+    async fn record_policy(
+        &self,
+        policy: &Policy,
+        by: Option<&str>,
+    ) -> DomainResult<DateTime<Utc>> {
+        let loaded_at = Utc::now();
+        let row = gov_policy::Model {
+            seq: 0,
+            policy_id: policy.policy_id.clone(),
+            version: policy.version.clone(),
+            name: policy.name.clone(),
+            body: canonical(policy)?,
+            loaded_at,
+            loaded_by: by.map(str::to_string),
+        };
+        let entry = NewEntry {
+            event_type: "policy_loaded".into(),
+            actor: by.map(|b| format!("user:{b}")),
+            policy_version: Some(policy.version.clone()),
+            data: serde_json::json!({ "policy_id": policy.policy_id, "name": policy.name, "mode": policy.mode.as_str() }),
+            ..NewEntry::default()
+        };
+        self.ledger.append_with(entry, Write::Policy(row)).await?;
+        Ok(loaded_at)
+    }
+
+    /// Validates and activates a policy (admins only); a bad policy leaves the old one active.
+    pub async fn load_policy(
+        &self,
+        principal: &Principal,
+        policy: Policy,
+    ) -> DomainResult<Arc<PolicyView>> {
+        let actor = principal.actor()?;
+        if !actor.has_role(Role::Admin) {
+            return Err(DomainError::Forbidden(
+                "only admins can load policies".into(),
+            ));
+        }
+        self.install_policy(policy, Some(&actor.user_id)).await
+    }
+
+    /// Validates and activates a policy on behalf of the operator (CLI).
+    pub async fn install_policy(
+        &self,
+        policy: Policy,
+        by: Option<&str>,
+    ) -> DomainResult<Arc<PolicyView>> {
+        policy.validate()?;
+        let mut active = self.policy.write().await;
+        let loaded_at = self.record_policy(&policy, by).await?;
+        let view = Arc::new(PolicyView { policy, loaded_at });
+        *active = view.clone();
+        Ok(view)
+    }
+
+    async fn recent_counts(
+        &self,
+        policy: &Policy,
+        input: &DecideInput,
+        now: DateTime<Utc>,
+    ) -> DomainResult<HashMap<u64, u64>> {
+        let mut windows: Vec<u64> = Vec::new();
+        let conditions = policy
+            .relations
+            .requires
+            .iter()
+            .filter(|r| {
+                r.action == "*" || r.action == input.tool || r.action == input.proposed_action
+            })
+            .flat_map(|r| r.conditions.iter())
+            .chain(
+                policy
+                    .relations
+                    .permits
+                    .iter()
+                    .filter(|p| {
+                        p.action == "*"
+                            || p.action == input.tool
+                            || p.action == input.proposed_action
+                    })
+                    .flat_map(|p| p.conditions.iter()),
+            );
+        for condition in conditions {
+            if let policy::Condition::RateLimit { window, .. } = condition {
+                if let Some(secs) = policy::window_secs(window) {
+                    if !windows.contains(&secs) {
+                        windows.push(secs);
+                    }
+                }
+            }
+        }
+        let mut counts = HashMap::new();
+        for secs in windows {
+            let since = canonical::timestamp(now - chrono::Duration::seconds(secs as i64));
+            let count = gov_decision::Entity::find()
+                .filter(gov_decision::Column::Actor.eq(&input.actor))
+                .filter(
+                    Condition::any()
+                        .add(gov_decision::Column::Tool.eq(&input.tool))
+                        .add(gov_decision::Column::ProposedAction.eq(&input.proposed_action)),
+                )
+                .filter(gov_decision::Column::Timestamp.gte(since))
+                .count(&self.db)
+                .await?;
+            counts.insert(secs, count);
+        }
+        Ok(counts)
+    }
+
+    fn issue_token(
+        &self,
+        d: &gov_decision::Model,
+        now: DateTime<Utc>,
+    ) -> DomainResult<(String, String, String)> {
+        let token_id = format!("cap_{}", ulid::Ulid::new());
+        let expires_at = now + self.token_ttl;
+        let claims = Claims {
+            token_id: token_id.clone(),
+            decision_id: d.decision_id.clone(),
+            actor: d.actor.clone(),
+            tool: d.tool.clone(),
+            action: d.proposed_action.clone(),
+            policy_version: d.policy_version.clone(),
+            issued_at: now,
+            expires_at,
+            node_id: self.node.node_id.clone(),
+        };
+        Ok((
+            capability::issue(&self.node, &claims)?,
+            token_id,
+            canonical::timestamp(expires_at),
+        ))
+    }
+
+    async fn existing(&self, owner: &str, request_id: &str) -> DomainResult<Option<Decision>> {
+        Ok(gov_decision::Entity::find()
+            .filter(gov_decision::Column::OwnerId.eq(owner))
+            .filter(gov_decision::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Evaluates the request against the active policy, records it in the ledger (the
+    /// answer is given only once it is committed) and issues a token when allowed.
+    pub async fn decide(
+        &self,
+        principal: &Principal,
+        input: DecideInput,
+    ) -> DomainResult<Decision> {
+        let actor = principal.actor()?;
+        let (mode_override, risk) = validate(&input)?;
+        if let Some(request_id) = &input.request_id {
+            if let Some(found) = self.existing(&actor.user_id, request_id).await? {
+                return Ok(found);
+            }
+        }
+        let active = self.policy().await;
+        let mode = mode_override.unwrap_or(active.policy.mode);
+        let now = Utc::now();
+        let counts = self.recent_counts(&active.policy, &input, now).await?;
+        let recent = |secs: u64| counts.get(&secs).copied().unwrap_or(0);
+        let empty = Value::Object(Default::default());
+        let classes = input.data_classes.clone().unwrap_or_default();
+        let outcome = policy::evaluate(
+            &active.policy,
+            &policy::Request {
+                actor: &input.actor,
+                proposed_action: &input.proposed_action,
+                tool: &input.tool,
+                risk_level: risk,
+                data_classes: &classes,
+                context: input.context.as_ref().unwrap_or(&empty),
+                mode,
+                now,
+                recent: &recent,
+            },
+        );
+        let (kind, reason, review_role) = match outcome {
+            Outcome::Allowed { reason } => ("ALLOWED", reason, None),
+            Outcome::Denied { reason } => ("DENIED", reason, None),
+            Outcome::Review { reason, approver } => ("REQUIRES_REVIEW", reason, Some(approver)),
+        };
+        let mut decision = gov_decision::Model {
+            decision_id: format!("dec_{}", ulid::Ulid::new()),
+            request_id: input.request_id.clone(),
+            owner_id: actor.user_id.clone(),
+            actor: input.actor.clone(),
+            proposed_action: input.proposed_action.clone(),
+            tool: input.tool.clone(),
+            user_intent: input.user_intent.clone(),
+            risk_level: risk.map(i32::from),
+            context: canonical(input.context.as_ref().unwrap_or(&empty))?,
+            data_classes: canonical(&classes)?,
+            decision: kind.into(),
+            reason,
+            policy_version: active.policy.version.clone(),
+            capability_token: None,
+            token_id: None,
+            expires_at: None,
+            signature: String::new(),
+            chain_hash: String::new(),
+            timestamp: canonical::timestamp(now),
+            review_status: review_role.as_ref().map(|_| "pending".to_string()),
+            review_role,
+            reviewed_by: None,
+            review_reason: None,
+            reviewed_at: None,
+        };
+        if kind == "ALLOWED" {
+            let (token, token_id, expires_at) = self.issue_token(&decision, now)?;
+            decision.capability_token = Some(token);
+            decision.token_id = Some(token_id);
+            decision.expires_at = Some(expires_at);
+        }
+        decision.signature = decision_signature(&self.node, &decision)?;
+        let entry = NewEntry {
+            event_type: "decision_made".into(),
+            decision_id: Some(decision.decision_id.clone()),
+            actor: Some(decision.actor.clone()),
+            action: Some(decision.tool.clone()),
+            decision: Some(decision.decision.clone()),
+            policy_version: Some(decision.policy_version.clone()),
+            data: serde_json::json!({
+                "proposed_action": decision.proposed_action,
+                "reason": decision.reason,
+                "risk_level": decision.risk_level,
+                "request_id": decision.request_id,
+                "token_id": decision.token_id,
+                "mode": mode.as_str(),
+                "principal": actor.user_id,
+            }),
+            owner_id: Some(actor.user_id.clone()),
+        };
+        match self
+            .ledger
+            .append_with(entry, Write::Decision(decision.clone()))
+            .await?
+        {
+            Appended::Entry(entry) => {
+                decision.chain_hash = entry.entry_hash;
+                self.bus
+                    .publish(Event::DecisionUpdated(Box::new(decision.clone())));
+                if decision.review_status.is_some() {
+                    self.bus
+                        .publish(Event::ReviewRequested(Box::new(decision.clone())));
+                }
+                Ok(decision)
+            }
+            Appended::Duplicate(id) => self.decision_by_id(&id).await,
+            Appended::Stale => Err(DomainError::internal("a new decision cannot be stale")),
+        }
+    }
+
+    async fn decision_by_id(&self, id: &str) -> DomainResult<Decision> {
+        gov_decision::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("decision".into()))
+    }
+
+    /// A decision, for its requester, reviewers (of decisions under review), admins and auditors.
+    pub async fn decision(&self, principal: &Principal, id: &str) -> DomainResult<Decision> {
+        let actor = principal.actor()?;
+        let decision = self.decision_by_id(id).await?;
+        let reviewer = actor.has_role(Role::Reviewer) && decision.review_status.is_some();
+        if decision.owner_id == actor.user_id || can_see_everything(actor) || reviewer {
+            Ok(decision)
+        } else {
+            Err(DomainError::NotFound("decision".into()))
+        }
+    }
+
+    /// Decisions waiting for review, oldest first (reviewers and admins).
+    pub async fn pending_reviews(
+        &self,
+        principal: &Principal,
+        limit: u64,
+    ) -> DomainResult<Vec<Decision>> {
+        let actor = principal.actor()?;
+        if !(actor.has_role(Role::Reviewer) || actor.has_role(Role::Admin)) {
+            return Err(DomainError::Forbidden(
+                "only reviewers and admins see the review queue".into(),
+            ));
+        }
+        use sea_orm::QuerySelect;
+        Ok(gov_decision::Entity::find()
+            .filter(gov_decision::Column::ReviewStatus.eq("pending"))
+            .filter(gov_decision::Column::OwnerId.ne(&actor.user_id))
+            .order_by_asc(gov_decision::Column::Timestamp)
+            .limit(limit.min(100))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Approves (issuing the capability token) or denies a pending review.
+    pub async fn resolve_review(
+        &self,
+        principal: &Principal,
+        id: &str,
+        approve: bool,
+        note: Option<String>,
+    ) -> DomainResult<Decision> {
+        let actor = principal.actor()?;
+        if let Some(note) = &note {
+            bounded("reason", note, TEXT_MAX, false)?;
+        }
+        let mut decision = self.decision(principal, id).await?;
+        let role = decision.review_role.clone().unwrap_or_default();
+        let allowed =
+            actor.has_role(Role::Admin) || (role == "reviewer" && actor.has_role(Role::Reviewer));
+        if decision.review_status.is_none() {
+            return Err(DomainError::Conflict(
+                "this decision does not require review".into(),
+            ));
+        }
+        if !allowed {
+            return Err(DomainError::Forbidden(format!(
+                "approving this decision needs the {role} role"
+            )));
+        }
+        if decision.owner_id == actor.user_id {
+            return Err(DomainError::Forbidden(
+                "a requester cannot review their own decision".into(),
+            ));
+        }
+        if decision.review_status.as_deref() != Some("pending") {
+            return Err(DomainError::Conflict(
+                "this review is already resolved".into(),
+            ));
+        }
+        let now = Utc::now();
+        decision.review_status = Some(if approve { "approved" } else { "denied" }.into());
+        decision.reviewed_by = Some(actor.user_id.clone());
+        decision.review_reason = note;
+        decision.reviewed_at = Some(canonical::timestamp(now));
+        if approve {
+            let (token, token_id, expires_at) = self.issue_token(&decision, now)?;
+            decision.capability_token = Some(token);
+            decision.token_id = Some(token_id);
+            decision.expires_at = Some(expires_at);
+        }
+        let entry = NewEntry {
+            event_type: "review_resolved".into(),
+            decision_id: Some(decision.decision_id.clone()),
+            actor: Some(decision.actor.clone()),
+            action: Some(decision.tool.clone()),
+            decision: Some(if approve { "ALLOWED" } else { "DENIED" }.into()),
+            policy_version: Some(decision.policy_version.clone()),
+            data: serde_json::json!({
+                "outcome": decision.review_status,
+                "reviewer": actor.user_id,
+                "reason": decision.review_reason,
+                "token_id": decision.token_id,
+            }),
+            owner_id: Some(decision.owner_id.clone()),
+        };
+        match self
+            .ledger
+            .append_with(entry, Write::ResolveReview(decision.clone()))
+            .await?
+        {
+            Appended::Entry(_) => {
+                self.bus
+                    .publish(Event::DecisionUpdated(Box::new(decision.clone())));
+                Ok(decision)
+            }
+            _ => Err(DomainError::Conflict(
+                "this review is already resolved".into(),
+            )),
+        }
+    }
+
+    /// Checks a capability token: signature, expiry, revocation, and the optional bindings.
+    pub async fn verify_token(
+        &self,
+        token: &str,
+        action: Option<&str>,
+        actor: Option<&str>,
+    ) -> DomainResult<Verification> {
+        let claims = match capability::check(&self.node.public_key(), token, Utc::now()) {
+            Ok(claims) => claims,
+            Err(invalid) => return Ok(Verification::Invalid(invalid.reason())),
+        };
+        if gov_revocation::Entity::find_by_id(&claims.token_id)
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
+            return Ok(Verification::Invalid(Invalid::Revoked.reason()));
+        }
+        if action.is_some_and(|a| a != claims.tool) {
+            return Ok(Verification::Invalid(Invalid::ActionMismatch.reason()));
+        }
+        if actor.is_some_and(|a| a != claims.actor) {
+            return Ok(Verification::Invalid(Invalid::ActorMismatch.reason()));
+        }
+        Ok(Verification::Valid(claims))
+    }
+
+    /// Revokes a capability token (admins); it fails verification from then on.
+    pub async fn revoke_token(
+        &self,
+        principal: &Principal,
+        token_id: &str,
+        reason: Option<String>,
+    ) -> DomainResult<()> {
+        let actor = principal.actor()?;
+        if !actor.has_role(Role::Admin) {
+            return Err(DomainError::Forbidden(
+                "only admins can revoke capability tokens".into(),
+            ));
+        }
+        let decision = gov_decision::Entity::find()
+            .filter(gov_decision::Column::TokenId.eq(token_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("capability token".into()))?;
+        if gov_revocation::Entity::find_by_id(token_id)
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::Conflict(
+                "this token is already revoked".into(),
+            ));
+        }
+        let revocation = gov_revocation::Model {
+            token_id: token_id.to_string(),
+            decision_id: decision.decision_id.clone(),
+            revoked_at: Utc::now(),
+            revoked_by: actor.user_id.clone(),
+            reason: reason.clone(),
+        };
+        let entry = NewEntry {
+            event_type: "token_revoked".into(),
+            decision_id: Some(decision.decision_id.clone()),
+            actor: Some(decision.actor.clone()),
+            action: Some(decision.tool.clone()),
+            policy_version: Some(decision.policy_version.clone()),
+            data: serde_json::json!({ "token_id": token_id, "revoked_by": actor.user_id, "reason": reason }),
+            owner_id: Some(decision.owner_id.clone()),
+            ..NewEntry::default()
+        };
+        self.ledger
+            .append_with(entry, Write::Revoke(revocation))
+            .await?;
+        Ok(())
+    }
+
+    /// Ledger entries the principal may see, newest first.
+    pub async fn ledger_page(
+        &self,
+        principal: &Principal,
+        filter: &LedgerFilter,
+        limit: u64,
+        offset: u64,
+    ) -> DomainResult<LedgerPage> {
+        let actor = principal.actor()?;
+        let mut condition = Condition::all();
+        if !can_see_everything(actor) {
+            condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
+        }
+        if let Some(id) = &filter.decision_id {
+            condition = condition.add(gov_ledger::Column::DecisionId.eq(id));
+        }
+        if let Some(a) = &filter.actor {
+            condition = condition.add(gov_ledger::Column::Actor.eq(a));
+        }
+        if let Some(start) = filter.start_time {
+            condition =
+                condition.add(gov_ledger::Column::Timestamp.gte(canonical::timestamp(start)));
+        }
+        if let Some(end) = filter.end_time {
+            condition = condition.add(gov_ledger::Column::Timestamp.lte(canonical::timestamp(end)));
+        }
+        let (total, entries) = self.ledger.page(condition, limit.min(100), offset).await?;
+        Ok(LedgerPage { total, entries })
+    }
+
+    /// One entry by id, if the principal may see it.
+    pub async fn ledger_entry(
+        &self,
+        principal: &Principal,
+        entry_id: &str,
+    ) -> DomainResult<gov_ledger::Model> {
+        let actor = principal.actor()?;
+        let entry = gov_ledger::Entity::find()
+            .filter(gov_ledger::Column::EntryId.eq(entry_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("ledger entry".into()))?;
+        if can_see_everything(actor) || entry.owner_id.as_deref() == Some(actor.user_id.as_str()) {
+            Ok(entry)
+        } else {
+            Err(DomainError::NotFound("ledger entry".into()))
+        }
+    }
+
+    /// Recomputes every hash, link and signature (admins and auditors).
+    pub async fn verify_ledger(&self, principal: &Principal) -> DomainResult<Report> {
+        let actor = principal.actor()?;
+        if !can_see_everything(actor) {
+            return Err(DomainError::Forbidden(
+                "only admins and auditors can verify the whole ledger".into(),
+            ));
+        }
+        verify::verify_chain(&self.db, self.node.public_key(), |_| {}).await
+    }
+
+    /// A signed statement of the current head, to keep outside the database.
+    pub async fn checkpoint(&self) -> DomainResult<Checkpoint> {
+        let head = self
+            .ledger
+            .head()
+            .await?
+            .ok_or_else(|| DomainError::NotFound("ledger head".into()))?;
+        verify::sign_checkpoint(&self.node, head.seq, &head.entry_hash, Utc::now())
+    }
+
+    pub async fn node_info(&self) -> DomainResult<NodeInfo> {
+        Ok(NodeInfo {
+            node_id: self.node.node_id.clone(),
+            public_key: self.node.public_key_hex(),
+            created_at: self.node.created_at,
+            ledger_entries: self.ledger.count().await?,
+            policy_loaded: true,
+        })
+    }
+
+    /// Writes a security event of the platform into the ledger.
+    pub async fn record_account_event(&self, event: &AccountEvent) -> DomainResult<()> {
+        let mut data = event.detail.clone();
+        if let Value::Object(map) = &mut data {
+            map.insert("event_id".into(), Value::from(event.id.clone()));
+        }
+        self.ledger
+            .append(NewEntry {
+                event_type: event.kind.as_str().into(),
+                actor: Some(format!("user:{}", event.user_id)),
+                data,
+                ..NewEntry::default()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+async fn stored_is_empty(db: &DatabaseConnection) -> DomainResult<bool> {
+    Ok(gov_policy::Entity::find().count(db).await? == 0)
+}
+
+#[async_trait::async_trait]
+impl crate::domain::AuditSink for GovernanceService {
+    async fn record(&self, event: &AccountEvent) {
+        if let Err(err) = self.record_account_event(event).await {
+            tracing::error!(%err, kind = event.kind.as_str(), "could not write a security event to the ledger");
+        }
+    }
+}

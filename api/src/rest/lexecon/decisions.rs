@@ -1,0 +1,295 @@
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{policy_evaluation_failed, Authed, Body, Error, LexeconError};
+use crate::domain::governance::{DecideInput, Decision, Verification};
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+pub struct DecideRequest {
+    /// Idempotency key: the same `request_id` from the same principal returns the original decision.
+    request_id: Option<String>,
+    /// Who is requesting the action (e.g. "model", "user").
+    #[schema(example = "model")]
+    actor: String,
+    /// Human-readable description of the action.
+    #[schema(example = "Search the web")]
+    proposed_action: String,
+    /// Tool/function name to execute.
+    #[schema(example = "web_search")]
+    tool: String,
+    /// Original user intent/prompt.
+    user_intent: Option<String>,
+    /// 1 (low) to 5 (critical).
+    #[schema(minimum = 1, maximum = 5)]
+    risk_level: Option<i64>,
+    /// `strict` or `permissive`: overrides the loaded policy's mode for this call.
+    policy_mode: Option<String>,
+    /// Additional context data (an object, at most 64 KiB and 8 levels deep).
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+    /// Data classes the action touches (an extension the policy can match on).
+    data_classes: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    /// `dec_` + ULID.
+    decision_id: String,
+    /// `ALLOWED`, `DENIED` or `REQUIRES_REVIEW`.
+    decision: String,
+    /// Names the rule that decided.
+    reason: String,
+    /// `cap_…` when ALLOWED.
+    capability_token: Option<String>,
+    expires_at: Option<String>,
+    policy_version: String,
+    /// `ed25519:` + base64 signature of the node over the decision record.
+    signature: String,
+    /// `sha256:` + hex hash of the ledger entry that recorded this decision.
+    chain_hash: String,
+    timestamp: String,
+}
+
+impl From<Decision> for DecisionResponse {
+    fn from(d: Decision) -> Self {
+        Self {
+            request_id: d.request_id,
+            decision_id: d.decision_id,
+            decision: d.decision,
+            reason: d.reason,
+            capability_token: d.capability_token,
+            expires_at: d.expires_at,
+            policy_version: d.policy_version,
+            signature: d.signature,
+            chain_hash: d.chain_hash,
+            timestamp: d.timestamp,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewState {
+    /// `pending`, `approved` or `denied`.
+    status: String,
+    /// The role the policy asks of the approver.
+    approver_role: Option<String>,
+    reviewed_at: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionDetail {
+    #[serde(flatten)]
+    decision: DecisionResponse,
+    actor: String,
+    tool: String,
+    proposed_action: String,
+    /// Present for REQUIRES_REVIEW decisions; the capability token appears once approved.
+    review: Option<ReviewState>,
+}
+
+impl From<Decision> for DecisionDetail {
+    fn from(d: Decision) -> Self {
+        let review = d.review_status.clone().map(|status| ReviewState {
+            status,
+            approver_role: d.review_role.clone(),
+            reviewed_at: d.reviewed_at.clone(),
+            reason: d.review_reason.clone(),
+        });
+        Self {
+            actor: d.actor.clone(),
+            tool: d.tool.clone(),
+            proposed_action: d.proposed_action.clone(),
+            review,
+            decision: d.into(),
+        }
+    }
+}
+
+/// Request a governance decision for a proposed action.
+#[utoipa::path(
+    post, path = "/decide", tag = "decisions",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = DecideRequest,
+    responses(
+        (status = 200, description = "The decision, committed in the ledger", body = DecisionResponse),
+        (status = 400, description = "Invalid request", body = LexeconError),
+        (status = 401, description = "Missing or invalid credential", body = LexeconError),
+        (status = 429, description = "Rate limit exceeded", body = LexeconError),
+        (status = 500, description = "Policy evaluation failed", body = LexeconError),
+    )
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    Body { 0: body, .. }: Body<DecideRequest>,
+) -> Response {
+    let input = DecideInput {
+        request_id: body.request_id,
+        actor: body.actor,
+        proposed_action: body.proposed_action,
+        tool: body.tool,
+        user_intent: body.user_intent,
+        risk_level: body.risk_level,
+        policy_mode: body.policy_mode,
+        context: body.context,
+        data_classes: body.data_classes,
+    };
+    match state.governance.decide(&principal, input).await {
+        Ok(decision) => Json(DecisionResponse::from(decision)).into_response(),
+        Err(err) => policy_evaluation_failed(err),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    capability_token: String,
+    /// Expected tool; compared with the token's `tool`.
+    action: Option<String>,
+    /// Expected actor.
+    actor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerificationResponse {
+    valid: bool,
+    /// Why the token is not valid: `Token expired`, `Invalid signature`, `Malformed token`,
+    /// `Action mismatch`, `Actor mismatch`, `Token revoked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_version: Option<String>,
+}
+
+/// Verify a capability token.
+#[utoipa::path(
+    post, path = "/verify", tag = "decisions",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Whether the token is valid (and why not)", body = VerificationResponse),
+        (status = 400, description = "Invalid request", body = LexeconError),
+        (status = 401, description = "Missing or invalid credential", body = LexeconError),
+    )
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    Authed { .. }: Authed,
+    Body { 0: body, .. }: Body<VerifyRequest>,
+) -> Result<Json<VerificationResponse>, Error> {
+    let result = state
+        .governance
+        .verify_token(
+            &body.capability_token,
+            body.action.as_deref(),
+            body.actor.as_deref(),
+        )
+        .await?;
+    Ok(Json(match result {
+        Verification::Valid(claims) => VerificationResponse {
+            valid: true,
+            reason: None,
+            token_id: Some(claims.token_id),
+            decision_id: Some(claims.decision_id),
+            action: Some(claims.tool),
+            actor: Some(claims.actor),
+            expires_at: Some(crate::domain::governance::canonical::timestamp(
+                claims.expires_at,
+            )),
+            policy_version: Some(claims.policy_version),
+        },
+        Verification::Invalid(reason) => VerificationResponse {
+            valid: false,
+            reason: Some(reason.into()),
+            token_id: None,
+            decision_id: None,
+            action: None,
+            actor: None,
+            expires_at: None,
+            policy_version: None,
+        },
+    }))
+}
+
+/// A decision and, for REQUIRES_REVIEW, the outcome of its review.
+#[utoipa::path(
+    get, path = "/decisions/{decision_id}", tag = "decisions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("decision_id" = String, Path, description = "The decision's id (`dec_…`)")),
+    responses(
+        (status = 200, description = "The decision", body = DecisionDetail),
+        (status = 401, description = "Missing or invalid credential", body = LexeconError),
+        (status = 404, description = "Unknown, or not yours", body = LexeconError),
+    )
+)]
+pub async fn get_decision(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    Path(decision_id): Path<String>,
+) -> Result<Json<DecisionDetail>, Error> {
+    Ok(Json(
+        state
+            .governance
+            .decision(&principal, &decision_id)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RevokeRequest {
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    token_id: String,
+    revoked: bool,
+}
+
+/// Revoke a capability token (admins). It fails verification from then on.
+#[utoipa::path(
+    post, path = "/tokens/{token_id}/revoke", tag = "decisions",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("token_id" = String, Path, description = "The token's id (`cap_…`, from /verify)")),
+    request_body(content = RevokeRequest, description = "Optional reason"),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 403, description = "Not an admin", body = LexeconError),
+        (status = 404, description = "Unknown token", body = LexeconError),
+        (status = 409, description = "Already revoked", body = LexeconError),
+    )
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    Path(token_id): Path<String>,
+    body: Option<Body<RevokeRequest>>,
+) -> Result<Json<Revoked>, Error> {
+    let reason = body.and_then(|b| b.0.reason);
+    state
+        .governance
+        .revoke_token(&principal, &token_id, reason)
+        .await?;
+    Ok(Json(Revoked {
+        token_id,
+        revoked: true,
+    }))
+}
