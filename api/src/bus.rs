@@ -26,6 +26,8 @@ pub enum AccountEventKind {
     RefreshTokenReused,
     ApiKeyCreated,
     ApiKeyRevoked,
+    /// An admin changed the account's roles or tier.
+    AccountUpdated,
 }
 
 impl AccountEventKind {
@@ -38,6 +40,7 @@ impl AccountEventKind {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
+            Self::AccountUpdated => "account_updated",
         }
     }
 
@@ -50,6 +53,7 @@ impl AccountEventKind {
             Self::RefreshTokenReused,
             Self::ApiKeyCreated,
             Self::ApiKeyRevoked,
+            Self::AccountUpdated,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -5,6 +5,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use orrery_api::config::Config;
+use orrery_api::domain::governance::node::{public_key_from_hex, NodeKey};
+use orrery_api::domain::governance::policy::Policy;
+use orrery_api::domain::governance::verify::{self, Checkpoint};
+use orrery_api::domain::identity::{Role, Tier};
+
+fn node_key(config: &Config) -> anyhow::Result<NodeKey> {
+    Ok(NodeKey::from(config)?)
+}
+
+async fn orrery_entities_count(db: &sea_orm::DatabaseConnection) -> anyhow::Result<u64> {
+    Ok(orrery_api::domain::governance::Ledger::count_in(db).await?)
+}
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +62,61 @@ enum Command {
     Jwt {
         #[command(subcommand)]
         command: JwtCommand,
+    },
+    /// Governance policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The governance ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// User accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate and activate a policy from a JSON file (the old one stays active if it is bad).
+    Load { file: PathBuf },
+    /// Print the active policy as JSON.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every hash, link and signature; exit 1 at the first bad entry. Works on a
+    /// copy of the database (nothing is written): point --database-url at it.
+    Verify {
+        /// The node's public key (hex, from /lexecon/node/info); default: the data dir's node key.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Also check a checkpoint exported earlier (detects truncation).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Write a signed checkpoint of the ledger head (keep it outside the database).
+    Checkpoint {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Set a user's roles (comma-separated: user, admin, reviewer, auditor) and/or tier.
+    Update {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        #[arg(long)]
+        tier: Option<String>,
     },
 }
 
@@ -206,6 +273,133 @@ async fn main() -> anyhow::Result<()> {
             let app = orrery_api::build_app(load_config(&cli)?).await?;
             let admin = app.state.identity.ensure_admin(email, &password).await?;
             println!("admin ready: {} ({})", admin.email, admin.id);
+        }
+        Command::Policy { command } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let governance = &app.state.governance;
+            match command {
+                PolicyCommand::Load { file } => {
+                    let text = std::fs::read_to_string(file)?;
+                    let policy: Policy = serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!("{}: not a policy document: {e}", file.display())
+                    })?;
+                    let view = governance
+                        .install_policy(policy, None)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("policy refused: {e}"))?;
+                    println!(
+                        "active policy: {} {} ({})",
+                        view.policy.policy_id,
+                        view.policy.version,
+                        view.policy.mode.as_str()
+                    );
+                }
+                PolicyCommand::Show => {
+                    let view = governance.policy().await;
+                    println!("{}", serde_json::to_string_pretty(&view.policy)?);
+                }
+            }
+        }
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    public_key,
+                    checkpoint,
+                },
+        } => {
+            let config = load_config(&cli)?;
+            let key = match public_key {
+                Some(hex) => public_key_from_hex(hex)
+                    .ok_or_else(|| anyhow::anyhow!("--public-key must be 64 hex characters"))?,
+                None => node_key(&config)?.public_key(),
+            };
+            let db = orrery_api::db::connect(&config.database_url()).await?;
+            let total = orrery_entities_count(&db).await?;
+            let started = std::time::Instant::now();
+            let mut last_report = 0;
+            let report = verify::verify_chain(&db, key, |done| {
+                if done - last_report >= 100_000 || done == total {
+                    last_report = done;
+                    eprintln!(
+                        "verified {done}/{total} entries ({:.0}/s)",
+                        done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                    );
+                }
+            })
+            .await?;
+            let elapsed = started.elapsed();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            eprintln!(
+                "{} entries in {:.2} s",
+                report.entries_checked,
+                elapsed.as_secs_f64()
+            );
+            let mut ok = report.valid;
+            if let Some(file) = checkpoint {
+                let checkpoint: Checkpoint = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+                match verify::check_checkpoint(&db, &key, &checkpoint).await? {
+                    None => eprintln!("checkpoint at entry {} holds", checkpoint.seq),
+                    Some(bad) => {
+                        println!("{}", serde_json::to_string_pretty(&bad)?);
+                        ok = false;
+                    }
+                }
+            }
+            if !ok {
+                std::process::exit(1);
+            }
+        }
+        Command::Ledger {
+            command: LedgerCommand::Checkpoint { out },
+        } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let checkpoint = app.state.governance.checkpoint().await?;
+            let text = serde_json::to_string_pretty(&checkpoint)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(path, format!("{text}\n"))?;
+                    eprintln!(
+                        "checkpoint of entry {} written to {}",
+                        checkpoint.seq,
+                        path.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+        }
+        Command::User {
+            command: UserCommand::Update { email, roles, tier },
+        } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let identity = &app.state.identity;
+            let user = identity
+                .user_by_email(email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+            let roles = roles
+                .as_ref()
+                .map(|names| {
+                    names
+                        .iter()
+                        .map(|n| {
+                            Role::parse_list(n)
+                                .first()
+                                .copied()
+                                .ok_or_else(|| anyhow::anyhow!("unknown role '{n}'"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+                .transpose()?;
+            let tier = tier.as_deref().map(str::parse::<Tier>).transpose()?;
+            let user = identity
+                .apply_user_update(&user.id, roles, tier, "operator")
+                .await?;
+            println!(
+                "{}: roles {} tier {}",
+                user.email,
+                Role::join(&user.roles),
+                user.tier
+            );
         }
         Command::Jwt {
             command: JwtCommand::Rotate,

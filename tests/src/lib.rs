@@ -12,10 +12,14 @@ use tokio::sync::oneshot;
 
 pub const POSTGRES_ENV: &str = "ORRERY_TEST_POSTGRES_URL";
 pub const PASSWORD: &str = "correct horse battery";
+/// Every test server has this admin from its first start.
+pub const ADMIN_EMAIL: &str = "admin@orrery.test";
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: Client,
+    pub data_dir: std::path::PathBuf,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// A per-test PostgreSQL database, dropped by `stop`.
@@ -35,6 +39,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.rate_limit.anonymous = 100_000;
     config.rate_limit.credentials_per_ip = 100_000;
     config.http.shutdown_grace_secs = 2;
+    config.admin_email = Some(ADMIN_EMAIL.into());
+    config.admin_password = Some(PASSWORD.into());
     config
 }
 
@@ -69,6 +75,8 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let data_dir = config.data_dir.clone();
+        let database_url = config.database_url();
         let app = orrery_api::build_app(config).await.expect("build app");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(orrery_api::serve(app, listener, async {
@@ -76,6 +84,8 @@ impl TestServer {
         }));
         Self {
             addr,
+            data_dir,
+            database_url,
             client: Client::new(),
             shutdown: Some(tx),
             handle: Some(handle),
@@ -179,6 +189,54 @@ impl TestServer {
             body["data"]["key"].as_str().unwrap().to_string(),
             body["data"]["id"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// Logs in through LunaOS; returns the access token.
+    pub async fn log_in(&self, email: &str) -> String {
+        let response = self
+            .post(
+                "/lunaos/auth/login",
+                None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login of {email}");
+        let body: Value = response.json().await.unwrap();
+        body["data"]["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.log_in(ADMIN_EMAIL).await
+    }
+
+    /// Signs up a user and gives it `roles` (GraphQL `updateUser` by the admin); returns its token.
+    pub async fn user_with_roles(&self, tag: &str, roles: &[&str]) -> String {
+        let (token, _, _) = self.sign_up(&unique_email(tag)).await;
+        let viewer = self
+            .graphql(Some(&token), "{ viewer { id } }", json!({}))
+            .await;
+        let id = viewer["data"]["viewer"]["id"].as_str().unwrap().to_string();
+        let admin = self.admin().await;
+        let updated = self
+            .graphql(
+                Some(&admin),
+                "mutation($input: UpdateUserInput!) { updateUser(input: $input) { user { roles } userErrors { message } } }",
+                json!({ "input": { "id": id, "roles": roles } }),
+            )
+            .await;
+        assert_eq!(
+            updated["data"]["updateUser"]["userErrors"],
+            json!([]),
+            "{updated}"
+        );
+        token
+    }
+
+    /// A direct connection to the server's database (for tamper tests).
+    pub async fn database(&self) -> sea_orm::DatabaseConnection {
+        orrery_api::db::connect(&self.database_url)
+            .await
+            .expect("database")
     }
 
     /// Signals shutdown and waits for the server to drain.

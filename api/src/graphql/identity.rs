@@ -220,6 +220,8 @@ pub enum AccountEventType {
     RefreshTokenReused,
     ApiKeyCreated,
     ApiKeyRevoked,
+    /// An admin changed the account's roles or tier.
+    AccountUpdated,
 }
 
 impl From<AccountEventKind> for AccountEventType {
@@ -232,6 +234,7 @@ impl From<AccountEventKind> for AccountEventType {
             AccountEventKind::RefreshTokenReused => Self::RefreshTokenReused,
             AccountEventKind::ApiKeyCreated => Self::ApiKeyCreated,
             AccountEventKind::ApiKeyRevoked => Self::ApiKeyRevoked,
+            AccountEventKind::AccountUpdated => Self::AccountUpdated,
         }
     }
 }
@@ -354,6 +357,42 @@ impl AuthPayload {
     }
 }
 
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    /// The user's global id.
+    pub id: ID,
+    /// The complete new role list (`USER` is always kept).
+    pub roles: Option<Vec<Role>>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct UpdateUserPayload {
+    pub user: Option<User>,
+    pub user_errors: Vec<UserError>,
+}
+
+impl From<Role> for identity::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::User => identity::Role::User,
+            Role::Admin => identity::Role::Admin,
+            Role::Reviewer => identity::Role::Reviewer,
+            Role::Auditor => identity::Role::Auditor,
+        }
+    }
+}
+
+impl From<Tier> for identity::Tier {
+    fn from(t: Tier) -> Self {
+        match t {
+            Tier::Free => identity::Tier::Free,
+            Tier::Pro => identity::Tier::Pro,
+            Tier::Team => identity::Tier::Team,
+        }
+    }
+}
+
 #[derive(SimpleObject, Default)]
 pub struct CreateApiKeyPayload {
     pub api_key: Option<ApiKey>,
@@ -440,6 +479,34 @@ impl IdentityMutation {
             Err(err) => Ok(CreateApiKeyPayload {
                 user_errors: vec![user_error(err)?],
                 ..Default::default()
+            }),
+        }
+    }
+
+    /// Sets a user's roles and tier (admins only).
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> async_graphql::Result<UpdateUserPayload> {
+        let p = require_user(ctx)?;
+        let raw = match node::decode(&input.id) {
+            Some((kind, raw)) if kind == "User" => raw,
+            _ => String::new(),
+        };
+        let roles = input.roles.map(|r| r.into_iter().map(Into::into).collect());
+        match core(ctx)
+            .identity
+            .update_user(p, &raw, roles, input.tier.map(Into::into))
+            .await
+        {
+            Ok(user) => Ok(UpdateUserPayload {
+                user: Some(User(user)),
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(UpdateUserPayload {
+                user: None,
+                user_errors: vec![user_error(err)?],
             }),
         }
     }

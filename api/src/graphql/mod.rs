@@ -2,6 +2,7 @@
 //! function and map the result.
 
 mod errors;
+mod governance;
 mod guard;
 mod identity;
 mod node;
@@ -19,13 +20,16 @@ use crate::http::rate_limit::Quota;
 use crate::state::Core;
 
 #[derive(MergedObject, Default)]
-pub struct Query(identity::IdentityQuery);
+pub struct Query(identity::IdentityQuery, governance::GovernanceQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation);
+pub struct Mutation(identity::IdentityMutation, governance::GovernanceMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(identity::IdentitySubscription);
+pub struct Subscription(
+    identity::IdentitySubscription,
+    governance::GovernanceSubscription,
+);
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;
 

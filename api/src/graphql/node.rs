@@ -4,6 +4,7 @@ use async_graphql::{Context, Interface, ID};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::governance::{Decision, LedgerEntry, Policy, Review};
 use super::identity::{ApiKey, User};
 
 #[derive(Interface)]
@@ -15,6 +16,10 @@ use super::identity::{ApiKey, User};
 pub enum Node {
     User(User),
     ApiKey(ApiKey),
+    Decision(Decision),
+    Review(Review),
+    LedgerEntry(LedgerEntry),
+    Policy(Policy),
 }
 
 pub fn encode(kind: &str, id: &str) -> ID {
@@ -47,6 +52,32 @@ pub async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option
             .api_key(principal, &raw)
             .await
             .map(|k| Node::ApiKey(ApiKey(k))),
+        "Decision" => core
+            .governance
+            .decision(principal, &raw)
+            .await
+            .map(|d| Node::Decision(Decision(d))),
+        "Review" => match core.governance.decision(principal, &raw).await {
+            Ok(d) if d.review_status.is_some() => Ok(Node::Review(Review(d))),
+            Ok(_) => return Ok(None),
+            Err(err) => Err(err),
+        },
+        "LedgerEntry" => core
+            .governance
+            .ledger_entry(principal, &raw)
+            .await
+            .map(|e| Node::LedgerEntry(LedgerEntry(e))),
+        "Policy" => {
+            principal.actor().map_err(super::errors::to_gql)?;
+            let view = core.governance.policy().await;
+            if format!("{}@{}", view.policy.policy_id, view.policy.version) != raw {
+                return Ok(None);
+            }
+            Ok(Node::Policy(Policy {
+                document: view.policy.clone(),
+                loaded_at: view.loaded_at,
+            }))
+        }
         _ => return Ok(None),
     };
     match found {

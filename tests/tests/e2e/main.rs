@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod flows;
+mod governance;
 mod graphql;
 mod headers;
+mod ledger_integrity;
 mod openapi;
 mod postgres;
 mod rate_limits;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -183,7 +184,11 @@ impl Ledger {
     }
 
     pub async fn count(&self) -> DomainResult<u64> {
-        Ok(gov_ledger::Entity::find().count(&self.db).await?)
+        Self::count_in(&self.db).await
+    }
+
+    pub async fn count_in(db: &DatabaseConnection) -> DomainResult<u64> {
+        Ok(gov_ledger::Entity::find().count(db).await?)
     }
 
     /// Entries matching `filter`, newest first.
@@ -338,7 +343,7 @@ async fn write_batch(
         }
         if let Some(Write::ResolveReview(decision)) = &job.write {
             let resolved = gov_decision::Entity::update_many()
-                .set(decision.clone().into_active_model())
+                .set(decision.clone().into_active_model().reset_all())
                 .filter(gov_decision::Column::DecisionId.eq(&decision.decision_id))
                 .filter(gov_decision::Column::ReviewStatus.eq("pending"))
                 .exec(&txn)

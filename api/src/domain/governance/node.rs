@@ -50,6 +50,14 @@ impl NodeKey {
         })
     }
 
+    /// The configured identity, or the data dir's.
+    pub fn from(config: &crate::config::Config) -> DomainResult<Self> {
+        match (&config.governance.node_id, &config.governance.node_key) {
+            (Some(id), Some(key)) => Self::from_config(id, key),
+            _ => Self::load_or_create(&config.data_dir),
+        }
+    }
+
     pub fn load_or_create(dir: &Path) -> DomainResult<Self> {
         let path = dir.join(FILE);
         if path.exists() {

@@ -705,6 +705,81 @@ impl IdentityService {
             .collect())
     }
 
+    /// Sets a user's roles and tier (admins only). `user` is always kept.
+    pub async fn update_user(
+        &self,
+        principal: &Principal,
+        user_id: &str,
+        roles: Option<Vec<Role>>,
+        tier: Option<Tier>,
+    ) -> DomainResult<User> {
+        let actor = principal.actor()?;
+        if !actor.has_role(Role::Admin) {
+            return Err(DomainError::Forbidden(
+                "only admins can change roles and tiers".into(),
+            ));
+        }
+        if actor.user_id == user_id && roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)) {
+            return Err(DomainError::invalid(
+                "roles",
+                "admins cannot remove their own admin role",
+            ));
+        }
+        self.apply_user_update(user_id, roles, tier, &actor.user_id)
+            .await
+    }
+
+    /// Sets roles and tier without a principal check: for the operator's CLI and for
+    /// `update_user` after its check. `by` names who did it in the audit trail.
+    pub async fn apply_user_update(
+        &self,
+        user_id: &str,
+        roles: Option<Vec<Role>>,
+        tier: Option<Tier>,
+        by: &str,
+    ) -> DomainResult<User> {
+        let model = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("user".into()))?;
+        let mut user = to_user(model)?;
+        if let Some(mut roles) = roles {
+            if !roles.contains(&Role::User) {
+                roles.insert(0, Role::User);
+            }
+            roles.dedup();
+            user.roles = roles;
+        }
+        if let Some(tier) = tier {
+            user.tier = tier;
+        }
+        user::Entity::update_many()
+            .col_expr(user::Column::Roles, Expr::value(Role::join(&user.roles)))
+            .col_expr(user::Column::Tier, Expr::value(user.tier.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(user::Column::Id.eq(&user.id))
+            .exec(&self.db)
+            .await?;
+        self.user_cache.remove(&user.id);
+        let event = record_event(
+            &self.db,
+            &user.id,
+            AccountEventKind::AccountUpdated,
+            serde_json::json!({ "by": by, "roles": Role::join(&user.roles), "tier": user.tier.as_str() }),
+        )
+        .await?;
+        self.emit(event).await;
+        Ok(user)
+    }
+
+    /// Finds a user by email (operators' tools).
+    pub async fn user_by_email(&self, email: &str) -> DomainResult<Option<User>> {
+        self.find_by_email(&normalize_email(email)?)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
     /// Creates an admin account, or grants the admin role to an existing one.
     pub async fn ensure_admin(&self, email: &str, password: &str) -> DomainResult<User> {
         let email = normalize_email(email)?;
