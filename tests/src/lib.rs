@@ -250,6 +250,22 @@ impl TestServer {
                 .expect("server task")
                 .expect("server stopped cleanly");
         }
+        if let Some(url) = self.postgres_database.take() {
+            drop_postgres_database(&url).await;
+        }
+    }
+}
+
+/// Drops a database made by `fresh_postgres_database` (best effort).
+pub async fn drop_postgres_database(url: &str) {
+    let Ok(base) = std::env::var(POSTGRES_ENV) else {
+        return;
+    };
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    if let Ok(admin) = orrery_api::db::connect(&base).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
 }
 

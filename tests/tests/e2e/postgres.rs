@@ -18,3 +18,95 @@ async fn identity_flows_on_postgres() {
     assert_eq!(server.get("/readyz", None).await.status(), 200);
     server.stop().await;
 }
+
+/// Two server instances on one PostgreSQL database, sharing the node identity, take
+/// concurrent decisions: the ledger is one unbroken chain.
+#[tokio::test]
+async fn two_instances_on_one_postgres_keep_one_chain() {
+    let Some(url) = orrery_tests::fresh_postgres_database().await else {
+        return;
+    };
+    let share = |c: &mut orrery_api::config::Config| {
+        c.database_url = url.clone();
+        c.governance.node_id = Some("node_shared".into());
+        c.governance.node_key = Some("4f".repeat(32));
+    };
+    let a = TestServer::with(share).await;
+    let b = TestServer::with(share).await;
+    let email = orrery_tests::unique_email("pg");
+    let (token_a, _, _) = a.sign_up(&email).await;
+    let token_b = b.log_in(&email).await;
+    let requests = (0..200).map(|i| {
+        let (server, token) = if i % 2 == 0 { (&a, &token_a) } else { (&b, &token_b) };
+        crate::governance::decide(
+            server,
+            token,
+            serde_json::json!({ "actor": "model", "proposed_action": format!("search {i}"), "tool": "web_search" }),
+        )
+    });
+    let decisions = futures::future::join_all(requests).await;
+    assert!(decisions.iter().all(|d| d["decision"] == "ALLOWED"));
+    let admin = a.admin().await;
+    // Each instance signs JWTs with its own data dir's key ring: log in on B as well (before
+    // verifying: a login is itself a ledger entry).
+    let admin_b = b.admin().await;
+    let report: serde_json::Value = a
+        .get("/lexecon/ledger/verify", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    let total: serde_json::Value = b
+        .get("/lexecon/ledger?limit=1", Some(&admin_b))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["entries_checked"], total["total"]);
+    assert!(total["total"].as_u64().unwrap() >= 200);
+    a.stop().await;
+    b.stop().await;
+    orrery_tests::drop_postgres_database(&url).await;
+}
+
+#[tokio::test]
+async fn governance_flows_on_postgres() {
+    let Some(server) = TestServer::start_postgres().await else {
+        return;
+    };
+    let (token, _, _) = server.sign_up(&orrery_tests::unique_email("gov")).await;
+    let decision = crate::governance::decide(
+        &server,
+        &token,
+        serde_json::json!({ "actor": "model", "proposed_action": "Search", "tool": "web_search", "request_id": "once" }),
+    )
+    .await;
+    let again = crate::governance::decide(
+        &server,
+        &token,
+        serde_json::json!({ "actor": "model", "proposed_action": "Search", "tool": "web_search", "request_id": "once" }),
+    )
+    .await;
+    assert_eq!(decision, again);
+    let verified: serde_json::Value = server
+        .post(
+            "/lexecon/verify",
+            Some(&token),
+            serde_json::json!({ "capability_token": decision["capability_token"] }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["valid"], true);
+    let admin = server.admin().await;
+    let report: serde_json::Value = server
+        .get("/lexecon/ledger/verify", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    server.stop().await;
+}
