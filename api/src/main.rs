@@ -4,6 +4,11 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+/// glibc's allocator spent a quarter of the CPU of a decision under load (measured with
+/// perf; see docs/PERFORMANCE.md); mimalloc's thread-local heaps avoid that contention.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use orrery_api::config::Config;
 use orrery_api::domain::governance::node::{public_key_from_hex, NodeKey};
 use orrery_api::domain::governance::policy::Policy;

@@ -97,6 +97,15 @@ fn check_chunk(key: &VerifyingKey, entries: &[gov_ledger::Model]) -> Option<BadE
     }
 }
 
+async fn fetch_page(db: DatabaseConnection, from_seq: i64) -> DomainResult<Vec<gov_ledger::Model>> {
+    Ok(gov_ledger::Entity::find()
+        .filter(gov_ledger::Column::Seq.gte(from_seq))
+        .order_by_asc(gov_ledger::Column::Seq)
+        .limit(PAGE)
+        .all(&db)
+        .await?)
+}
+
 /// Verifies the whole chain; `progress` is told how many entries are done.
 pub async fn verify_chain(
     db: &DatabaseConnection,
@@ -107,18 +116,18 @@ pub async fn verify_chain(
     let mut expected_seq = 0i64;
     let mut prev_hash = GENESIS_PREV.to_string();
     let mut head: Option<(i64, String)> = None;
+    // The next page is read while the current one is checked.
+    let mut next = tokio::spawn(fetch_page(db.clone(), 0));
     loop {
-        let page = gov_ledger::Entity::find()
-            .filter(gov_ledger::Column::Seq.gte(expected_seq))
-            .order_by_asc(gov_ledger::Column::Seq)
-            .limit(PAGE)
-            .all(db)
-            .await?;
+        let page = next.await.map_err(DomainError::internal)??;
         if page.is_empty() {
             break;
         }
+        let after = page.last().map(|e| e.seq + 1).unwrap_or(i64::MAX);
+        next = tokio::spawn(fetch_page(db.clone(), after));
         // Order and links are cheap and sequential.
         let mut first_bad = None;
+        let start_seq = expected_seq;
         for entry in &page {
             if entry.seq != expected_seq {
                 first_bad = Some(BadEntry {
@@ -138,9 +147,13 @@ pub async fn verify_chain(
             prev_hash = entry.entry_hash.clone();
             expected_seq += 1;
         }
-        let linked = (expected_seq - page[0].seq) as usize;
-        let pages = page[..linked].to_vec();
-        let cpu_bad = tokio::task::spawn_blocking(move || check_page(&key, &pages))
+        let linked = (expected_seq - start_seq) as usize;
+        let last = page
+            .get(linked.saturating_sub(1))
+            .map(|e| (e.seq, e.entry_hash.clone()));
+        let mut page = page;
+        page.truncate(linked);
+        let cpu_bad = tokio::task::spawn_blocking(move || check_page(&key, &page))
             .await
             .map_err(DomainError::internal)?;
         let bad = match (cpu_bad, first_bad) {
@@ -148,17 +161,20 @@ pub async fn verify_chain(
             (a, b) => a.or(b),
         };
         if let Some(bad) = bad {
+            next.abort();
+            let checked_before = checked + (bad.seq - start_seq).max(0) as u64;
             return Ok(Report {
                 valid: false,
-                entries_checked: checked + (bad.seq - page[0].seq).max(0) as u64,
+                entries_checked: checked_before,
                 head_seq: None,
                 head_hash: None,
                 first_bad: Some(bad),
             });
         }
         checked += linked as u64;
-        let last = &page[linked - 1];
-        head = Some((last.seq, last.entry_hash.clone()));
+        if last.is_some() {
+            head = last;
+        }
         progress(checked);
     }
     Ok(Report {
