@@ -14,7 +14,6 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,42 +42,50 @@ pub struct NewEntry {
     pub owner_id: Option<String>,
 }
 
-/// Exactly the fields the hash covers (everything but `entry_hash` and `signature`).
-#[derive(Serialize)]
-struct Hashed<'a> {
-    entry_id: &'a str,
-    seq: i64,
-    timestamp: &'a str,
-    event_type: &'a str,
-    decision_id: &'a Option<String>,
-    actor: &'a Option<String>,
-    action: &'a Option<String>,
-    decision: &'a Option<String>,
-    policy_version: &'a Option<String>,
-    data: &'a Value,
-    prev_hash: &'a str,
+/// The canonical (RFC 8785) JSON of an entry's hashed fields, written directly: the field
+/// names are fixed (here in JCS order) and `data` is stored canonical, so verifying an entry
+/// parses and sorts nothing. A test holds it equal to the generic JCS serialization.
+fn hashed_json(entry: &gov_ledger::Model) -> String {
+    fn string(out: &mut String, value: &str) {
+        // serde_json escapes exactly as JCS (ECMAScript JSON.stringify) does.
+        out.push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+    fn optional(out: &mut String, value: &Option<String>) {
+        match value {
+            Some(value) => string(out, value),
+            None => out.push_str("null"),
+        }
+    }
+    let mut out = String::with_capacity(400 + entry.data.len());
+    out.push_str("{\"action\":");
+    optional(&mut out, &entry.action);
+    out.push_str(",\"actor\":");
+    optional(&mut out, &entry.actor);
+    out.push_str(",\"data\":");
+    out.push_str(&entry.data);
+    out.push_str(",\"decision\":");
+    optional(&mut out, &entry.decision);
+    out.push_str(",\"decision_id\":");
+    optional(&mut out, &entry.decision_id);
+    out.push_str(",\"entry_id\":");
+    string(&mut out, &entry.entry_id);
+    out.push_str(",\"event_type\":");
+    string(&mut out, &entry.event_type);
+    out.push_str(",\"policy_version\":");
+    optional(&mut out, &entry.policy_version);
+    out.push_str(",\"prev_hash\":");
+    string(&mut out, &entry.prev_hash);
+    out.push_str(",\"seq\":");
+    out.push_str(&entry.seq.to_string());
+    out.push_str(",\"timestamp\":");
+    string(&mut out, &entry.timestamp);
+    out.push('}');
+    out
 }
 
 /// The hash an entry must have.
-pub fn entry_hash(entry: &gov_ledger::Model) -> DomainResult<String> {
-    let data: Value = serde_json::from_str(&entry.data).map_err(DomainError::internal)?;
-    let hashed = Hashed {
-        entry_id: &entry.entry_id,
-        seq: entry.seq,
-        timestamp: &entry.timestamp,
-        event_type: &entry.event_type,
-        decision_id: &entry.decision_id,
-        actor: &entry.actor,
-        action: &entry.action,
-        decision: &entry.decision,
-        policy_version: &entry.policy_version,
-        data: &data,
-        prev_hash: &entry.prev_hash,
-    };
-    Ok(tagged_hash(
-        LEDGER_ENTRY_TAG,
-        canonical(&hashed)?.as_bytes(),
-    ))
+pub fn entry_hash(entry: &gov_ledger::Model) -> String {
+    tagged_hash(LEDGER_ENTRY_TAG, hashed_json(entry).as_bytes())
 }
 
 fn seal(
@@ -104,7 +111,7 @@ fn seal(
         signature: String::new(),
         owner_id: new.owner_id,
     };
-    entry.entry_hash = entry_hash(&entry)?;
+    entry.entry_hash = entry_hash(&entry);
     entry.signature = canonical::signature_text(&node.sign(entry.entry_hash.as_bytes()));
     Ok(entry)
 }
@@ -257,10 +264,10 @@ async fn writer(
                 }
             }
             Err(err) => {
-                tracing::error!(%err, "ledger append failed");
+                tracing::error!(error = ?err, "ledger append failed");
                 for job in jobs {
                     let _ = job.reply.send(Err(DomainError::Internal(format!(
-                        "ledger append failed: {err}"
+                        "ledger append failed: {err:?}"
                     ))));
                 }
             }
@@ -268,9 +275,11 @@ async fn writer(
     }
 }
 
-/// A unique-key race with another instance (possible on SQLite shared by processes): retry.
+/// A unique-key race with another instance, or a busy database: worth another try.
 fn is_conflict(err: &DomainError) -> bool {
-    matches!(err, DomainError::Internal(m) if m.contains("UNIQUE") || m.contains("unique") || m.contains("duplicate key"))
+    matches!(err, DomainError::Internal(m)
+        if m.contains("UNIQUE") || m.contains("unique") || m.contains("duplicate key")
+            || m.contains("database is locked") || m.contains("busy"))
 }
 
 async fn write_batch(
@@ -279,9 +288,18 @@ async fn write_batch(
     jobs: &[Job],
 ) -> DomainResult<Vec<Appended>> {
     let txn = db.begin().await?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
-            .await?;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+                .await?;
+        }
+        // Take SQLite's write lock before reading the head: a transaction that reads first
+        // and writes later fails at once with SQLITE_BUSY (no busy wait) when another
+        // connection commits in between.
+        _ => {
+            txn.execute_unprepared("UPDATE gov_ledger SET seq = seq WHERE seq < 0")
+                .await?;
+        }
     }
     let head = gov_ledger::Entity::find()
         .order_by_desc(gov_ledger::Column::Seq)
@@ -400,4 +418,70 @@ async fn write_batch(
     }
     txn.commit().await?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+
+    /// Exactly the fields the hash covers, for the generic serializer.
+    #[derive(Serialize)]
+    struct Hashed<'a> {
+        entry_id: &'a str,
+        seq: i64,
+        timestamp: &'a str,
+        event_type: &'a str,
+        decision_id: &'a Option<String>,
+        actor: &'a Option<String>,
+        action: &'a Option<String>,
+        decision: &'a Option<String>,
+        policy_version: &'a Option<String>,
+        data: &'a Value,
+        prev_hash: &'a str,
+    }
+
+    #[test]
+    fn direct_canonical_form_equals_generic_jcs() {
+        let tricky = "quote \" backslash \\ tab \t nl \n ctl \u{1} del \u{7f} é 漢 🚀 </script>";
+        let datas = [
+            serde_json::json!({}),
+            serde_json::json!({ "z": 1, "a": [1.5, -0.0, 1e21, "x"], "é": { "b": null, "a": true }, "text": tricky }),
+        ];
+        for data in datas {
+            for optional in [None, Some(tricky.to_string())] {
+                let entry = gov_ledger::Model {
+                    seq: 42,
+                    entry_id: "ent_01".into(),
+                    timestamp: "2026-11-22T01:02:03.000004Z".into(),
+                    event_type: tricky.into(),
+                    decision_id: optional.clone(),
+                    actor: optional.clone(),
+                    action: Some("web_search".into()),
+                    decision: optional.clone(),
+                    policy_version: optional.clone(),
+                    data: canonical(&data).unwrap(),
+                    prev_hash: GENESIS_PREV.into(),
+                    entry_hash: String::new(),
+                    signature: String::new(),
+                    owner_id: None,
+                };
+                let generic = canonical(&Hashed {
+                    entry_id: &entry.entry_id,
+                    seq: entry.seq,
+                    timestamp: &entry.timestamp,
+                    event_type: &entry.event_type,
+                    decision_id: &entry.decision_id,
+                    actor: &entry.actor,
+                    action: &entry.action,
+                    decision: &entry.decision,
+                    policy_version: &entry.policy_version,
+                    data: &data,
+                    prev_hash: &entry.prev_hash,
+                })
+                .unwrap();
+                assert_eq!(hashed_json(&entry), generic);
+            }
+        }
+    }
 }
