@@ -259,6 +259,26 @@ impl IdentityService {
         Ok((access, refresh))
     }
 
+    /// Issues the token pair of a login session and records the event that started it;
+    /// the caller commits, then emits the event.
+    async fn start_session<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        user: User,
+        family: &str,
+        kind: AccountEventKind,
+    ) -> DomainResult<(Session, AccountEvent)> {
+        let (access, refresh) = self.issue_session(txn, &user, family).await?;
+        let event = record_event(txn, &user.id, kind, serde_json::json!({})).await?;
+        let session = Session {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: self.keys.ttl_secs(),
+            user,
+        };
+        Ok((session, event))
+    }
+
     pub async fn sign_up(&self, input: SignUp) -> DomainResult<Session> {
         self.create_user(input, vec![Role::User]).await
     }
@@ -300,22 +320,12 @@ impl IdentityService {
             other => other?,
         };
         let family = new_id();
-        let (access, refresh) = self.issue_session(&txn, &user, &family).await?;
-        let event = record_event(
-            &txn,
-            &user.id,
-            AccountEventKind::SignedUp,
-            serde_json::json!({}),
-        )
-        .await?;
+        let (session, event) = self
+            .start_session(&txn, user, &family, AccountEventKind::SignedUp)
+            .await?;
         txn.commit().await?;
         self.emit(event).await;
-        Ok(Session {
-            access_token: access,
-            refresh_token: refresh,
-            expires_in: self.keys.ttl_secs(),
-            user,
-        })
+        Ok(session)
     }
 
     async fn find_by_email(&self, email: &str) -> DomainResult<Option<user::Model>> {
@@ -367,22 +377,12 @@ impl IdentityService {
                 .exec(&txn)
                 .await?;
         }
-        let (access, refresh) = self.issue_session(&txn, &user, &new_id()).await?;
-        let event = record_event(
-            &txn,
-            &user.id,
-            AccountEventKind::LoggedIn,
-            serde_json::json!({}),
-        )
-        .await?;
+        let (session, event) = self
+            .start_session(&txn, user, &new_id(), AccountEventKind::LoggedIn)
+            .await?;
         txn.commit().await?;
         self.emit(event).await;
-        Ok(Session {
-            access_token: access,
-            refresh_token: refresh,
-            expires_in: self.keys.ttl_secs(),
-            user,
-        })
+        Ok(session)
     }
 
     /// Exchanges a refresh token for a new pair. A token that was already exchanged is
@@ -441,22 +441,17 @@ impl IdentityService {
             .await?
             .ok_or_else(invalid)?;
         let user = to_user(model)?;
-        let (access, refresh) = self.issue_session(&txn, &user, &stored.family_id).await?;
-        let event = record_event(
-            &txn,
-            &user.id,
-            AccountEventKind::TokenRefreshed,
-            serde_json::json!({}),
-        )
-        .await?;
+        let (session, event) = self
+            .start_session(
+                &txn,
+                user,
+                &stored.family_id,
+                AccountEventKind::TokenRefreshed,
+            )
+            .await?;
         txn.commit().await?;
         self.emit(event).await;
-        Ok(Session {
-            access_token: access,
-            refresh_token: refresh,
-            expires_in: self.keys.ttl_secs(),
-            user,
-        })
+        Ok(session)
     }
 
     /// Resolves a bearer credential (access JWT or API key) to a principal.

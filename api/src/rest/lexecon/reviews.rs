@@ -45,6 +45,21 @@ pub async fn pending(
     }))
 }
 
+async fn resolve(
+    state: &AppState,
+    principal: &crate::domain::identity::Principal,
+    decision_id: &str,
+    body: Option<Body<ReviewNote>>,
+    approve: bool,
+) -> Result<Json<DecisionDetail>, Error> {
+    let note = body.and_then(|b| b.0.reason);
+    let decision = state
+        .governance
+        .resolve_review(principal, decision_id, approve, note)
+        .await?;
+    Ok(Json(decision.into()))
+}
+
 /// Approve a pending review: the capability token is issued.
 #[utoipa::path(
     post, path = "/reviews/{decision_id}/approve", tag = "reviews",
@@ -64,14 +79,7 @@ pub async fn approve(
     Path(decision_id): Path<String>,
     body: Option<Body<ReviewNote>>,
 ) -> Result<Json<DecisionDetail>, Error> {
-    let note = body.and_then(|b| b.0.reason);
-    Ok(Json(
-        state
-            .governance
-            .resolve_review(&principal, &decision_id, true, note)
-            .await?
-            .into(),
-    ))
+    resolve(&state, &principal, &decision_id, body, true).await
 }
 
 /// Deny a pending review, recording why.
@@ -93,12 +101,5 @@ pub async fn deny(
     Path(decision_id): Path<String>,
     body: Option<Body<ReviewNote>>,
 ) -> Result<Json<DecisionDetail>, Error> {
-    let note = body.and_then(|b| b.0.reason);
-    Ok(Json(
-        state
-            .governance
-            .resolve_review(&principal, &decision_id, false, note)
-            .await?
-            .into(),
-    ))
+    resolve(&state, &principal, &decision_id, body, false).await
 }
