@@ -18,8 +18,8 @@ use crate::bus::{AccountEvent, AccountEventKind, Event, EventBus};
 use crate::config::AuthConfig;
 use crate::error::{DomainError, DomainResult};
 
-/// How long a user record read for authentication is reused. Writes made by this process
-/// invalidate it at once; the TTL bounds staleness of changes made elsewhere.
+/// How long a user record or API key read for authentication is reused. Writes made by
+/// this process invalidate it at once; the TTL bounds staleness of changes made elsewhere.
 const USER_CACHE_TTL: Duration = Duration::from_secs(5);
 const NAME_MAX: usize = 100;
 const KEY_NAME_MAX: usize = 64;
@@ -76,6 +76,7 @@ pub struct CreatedApiKey {
 struct CachedKey {
     key_id: String,
     user_id: String,
+    fetched: Instant,
 }
 
 pub struct IdentityService {
@@ -479,7 +480,13 @@ impl IdentityService {
     async fn authenticate_key(&self, key: &str) -> DomainResult<Principal> {
         let invalid = || DomainError::Unauthenticated("invalid or revoked API key".into());
         let hash = api_keys::verify_format(key).ok_or_else(invalid)?;
-        let cached = match self.key_cache.get(&hash) {
+        // Revocation here removes the entry at once; the TTL bounds how long a key revoked
+        // by another instance on the same database keeps working here.
+        let cached = match self
+            .key_cache
+            .get(&hash)
+            .filter(|e| e.fetched.elapsed() < USER_CACHE_TTL)
+        {
             Some(entry) => entry.clone(),
             None => {
                 let model = api_key::Entity::find()
@@ -491,6 +498,7 @@ impl IdentityService {
                 let entry = CachedKey {
                     key_id: model.id,
                     user_id: model.user_id,
+                    fetched: Instant::now(),
                 };
                 self.key_cache.insert(hash, entry.clone());
                 entry
