@@ -886,3 +886,83 @@ async fn graphql_decide_verify_ledger_and_nodes() {
         .await;
     assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn approvals_that_need_an_admin() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let reviewer = server
+        .user_with_roles("reviewer", &["USER", "REVIEWER"])
+        .await;
+    let (user, _, _) = server.sign_up(&orrery_tests::unique_email("user")).await;
+    let policy = json!({
+        "policy_id": "pol_admin", "version": "1.1.0", "name": "Admin approvals", "mode": "strict",
+        "terms": { "actions": [{ "id": "wire_money" }], "actors": [{ "id": "agent" }] },
+        "relations": {
+            "permits": [{ "actor": "agent", "action": "wire_money" }],
+            "requires": [{ "action": "wire_money", "conditions": [{ "type": "approval", "approver": "admin" }] }]
+        }
+    });
+    let loaded = server
+        .graphql(
+            Some(&admin),
+            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { userErrors { message } } }",
+            json!({ "p": policy }),
+        )
+        .await;
+    assert_eq!(
+        loaded["data"]["loadPolicy"]["userErrors"],
+        json!([]),
+        "{loaded}"
+    );
+    let pending = decide(
+        &server,
+        &user,
+        json!({ "actor": "agent", "proposed_action": "Pay invoice", "tool": "wire_money" }),
+    )
+    .await;
+    assert_eq!(pending["decision"], "REQUIRES_REVIEW");
+    let id = pending["decision_id"].as_str().unwrap();
+
+    let queue: Value = server
+        .get("/lexecon/reviews", Some(&reviewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !queue["reviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["decision_id"] == id),
+        "not the reviewer's to resolve"
+    );
+    let by_reviewer = server
+        .post(
+            &format!("/lexecon/reviews/{id}/approve"),
+            Some(&reviewer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(by_reviewer.status(), 403);
+    let queue: Value = server
+        .get("/lexecon/reviews", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(queue["reviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["decision_id"] == id));
+    let by_admin = server
+        .post(
+            &format!("/lexecon/reviews/{id}/approve"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(by_admin.status(), 200);
+}

@@ -519,7 +519,8 @@ impl GovernanceService {
         }
     }
 
-    /// Decisions waiting for review, oldest first (reviewers and admins).
+    /// Decisions waiting for review that the principal may resolve, oldest first
+    /// (reviewers see those asking for a reviewer; admins see all; nobody sees their own).
     pub async fn pending_reviews(
         &self,
         principal: &Principal,
@@ -532,9 +533,13 @@ impl GovernanceService {
             ));
         }
         use sea_orm::QuerySelect;
-        Ok(gov_decision::Entity::find()
+        let mut query = gov_decision::Entity::find()
             .filter(gov_decision::Column::ReviewStatus.eq("pending"))
-            .filter(gov_decision::Column::OwnerId.ne(&actor.user_id))
+            .filter(gov_decision::Column::OwnerId.ne(&actor.user_id));
+        if !actor.has_role(Role::Admin) {
+            query = query.filter(gov_decision::Column::ReviewRole.eq("reviewer"));
+        }
+        Ok(query
             .order_by_asc(gov_decision::Column::Timestamp)
             .limit(limit.min(100))
             .all(&self.db)
