@@ -1,8 +1,6 @@
 //! Ledger tamper cases are each detected with the right entry named; concurrent decisions
 //! form one unbroken chain; checkpoints catch truncation; outcomes reach subscribers.
 
-use std::time::Duration;
-
 use futures::{SinkExt, StreamExt};
 use orrery_api::domain::governance::canonical::signature_text;
 use orrery_api::domain::governance::node::NodeKey;
@@ -269,7 +267,20 @@ async fn the_requester_learns_the_review_outcome_by_subscription() {
         .send(send(json!({ "id": "d", "type": "subscribe", "payload": { "query": "subscription { decisionUpdates { decisionId decision review { status } capabilityToken } }" } })))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Prove the subscription is live with a decision of our own before the real flow.
+    let live = crate::subscriptions::first_event(&mut socket, || async {
+        decide(
+            &server,
+            &requester,
+            json!({ "actor": "model", "proposed_action": "ping", "tool": "web_search" }),
+        )
+        .await;
+    })
+    .await;
+    assert_eq!(
+        live["payload"]["data"]["decisionUpdates"]["decision"], "ALLOWED",
+        "{live}"
+    );
 
     let pending = decide(
         &server,
@@ -288,19 +299,14 @@ async fn the_requester_learns_the_review_outcome_by_subscription() {
 
     let mut statuses = Vec::new();
     while statuses.len() < 2 {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            let update = &value["payload"]["data"]["decisionUpdates"];
-            assert_eq!(update["decisionId"], id.as_str(), "{value}");
-            statuses.push(update["review"]["status"].as_str().unwrap().to_string());
-            if statuses.len() == 2 {
-                assert!(update["capabilityToken"].is_string());
-            }
+        let value = crate::subscriptions::next(&mut socket).await;
+        let update = &value["payload"]["data"]["decisionUpdates"];
+        if update["decisionId"] != id.as_str() {
+            continue; // a late echo of the liveness probe
+        }
+        statuses.push(update["review"]["status"].as_str().unwrap().to_string());
+        if statuses.len() == 2 {
+            assert!(update["capabilityToken"].is_string());
         }
     }
     assert_eq!(statuses, ["PENDING", "APPROVED"]);

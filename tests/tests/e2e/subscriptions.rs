@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(server: &TestServer, path: &str, protocol: &str) -> Socket {
@@ -31,7 +31,7 @@ async fn send(socket: &mut Socket, value: Value) {
 }
 
 /// The next JSON message that is not a keep-alive.
-async fn next(socket: &mut Socket) -> Value {
+pub async fn next(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -48,6 +48,27 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 const SUBSCRIPTION: &str = "subscription { accountEvents { type detail occurredAt } }";
+
+/// The next message within `wait`, if any (keep-alives skipped).
+pub async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    tokio::time::timeout(wait, next(socket)).await.ok()
+}
+
+/// Runs `trigger` until the subscription delivers something (the server registers a
+/// subscription asynchronously, so the first trigger may come too early); returns it.
+pub async fn first_event<F, Fut>(socket: &mut Socket, mut trigger: F) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..20 {
+        trigger().await;
+        if let Some(message) = next_within(socket, Duration::from_millis(500)).await {
+            return message;
+        }
+    }
+    panic!("the subscription delivered nothing");
+}
 
 #[tokio::test]
 async fn account_events_over_graphql_transport_ws() {
