@@ -30,6 +30,7 @@ async fn every_documented_operation_is_served() {
         ("lunaos", "/lunaos"),
         ("lukhas", "/lukhas/v1"),
         ("lumen", "/lumen"),
+        ("lexecon", "/lexecon"),
     ] {
         let doc: Value = server
             .get(&format!("{prefix}/openapi.json"), None)
@@ -38,6 +39,21 @@ async fn every_documented_operation_is_served() {
             .await
             .unwrap();
         assert_eq!(doc["servers"][0]["url"], prefix);
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            count,
+            "operation ids of {dialect} are unique (SDK method names)"
+        );
         let committed: Value = serde_json::from_str(
             &std::fs::read_to_string(schema_dir().join(format!("openapi/{dialect}.json"))).unwrap(),
         )
@@ -48,7 +64,18 @@ async fn every_documented_operation_is_served() {
         );
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in item.as_object().unwrap().keys() {
-                let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+                // Any path parameter gets a value that parses but names nothing.
+                let concrete: String = path
+                    .split('/')
+                    .map(|segment| {
+                        if segment.starts_with('{') {
+                            "00000000-0000-0000-0000-000000000000"
+                        } else {
+                            segment
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
                 let url = server.url(&format!("{prefix}{concrete}"));
                 let response = server
                     .client

@@ -96,7 +96,7 @@ pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, DomainError>
         (status = 401, description = "Missing or invalid credential", body = LexeconError),
     )
 )]
-pub async fn entries(
+pub async fn get_ledger(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
     Params { 0: query, .. }: Params<LedgerQuery>,
@@ -178,7 +178,7 @@ impl From<Report> for VerifyReport {
         (status = 403, description = "Not an admin or auditor", body = LexeconError),
     )
 )]
-pub async fn verify(
+pub async fn verify_ledger(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
 ) -> Result<Json<VerifyReport>, Error> {
@@ -205,7 +205,7 @@ pub struct CheckpointView {
         (status = 403, description = "Not an admin or auditor", body = LexeconError),
     )
 )]
-pub async fn checkpoint(
+pub async fn get_checkpoint(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
 ) -> Result<Json<CheckpointView>, Error> {
@@ -243,7 +243,7 @@ pub struct CheckpointCheck {
         (status = 400, description = "The checkpoint's signature is not this node's", body = LexeconError),
     )
 )]
-pub async fn check_checkpoint(
+pub async fn verify_checkpoint(
     State(state): State<AppState>,
     Authed { .. }: Authed,
     Body { 0: body, .. }: Body<CheckpointView>,

@@ -28,7 +28,7 @@ pub struct Health {
         (status = 503, description = "Degraded: the database is unreachable", body = Health),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let entries = state.governance.ledger().count().await;
     let healthy = entries.is_ok();
     let body = Health {
@@ -65,7 +65,7 @@ pub struct PolicyResponse {
         (status = 401, description = "Missing or invalid credential", body = LexeconError),
     )
 )]
-pub async fn policy(
+pub async fn get_policy(
     State(state): State<AppState>,
     Authed { .. }: Authed,
 ) -> Result<Json<PolicyResponse>, Error> {
@@ -96,7 +96,7 @@ pub struct NodeInfoResponse {
         (status = 401, description = "Missing or invalid credential", body = LexeconError),
     )
 )]
-pub async fn node_info(
+pub async fn get_node_info(
     State(state): State<AppState>,
     Authed { .. }: Authed,
 ) -> Result<Json<NodeInfoResponse>, Error> {

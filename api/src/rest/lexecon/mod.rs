@@ -107,16 +107,16 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(decisions::verify))
         .routes(routes!(decisions::get_decision))
         .routes(routes!(decisions::revoke_token))
-        .routes(routes!(reviews::pending))
-        .routes(routes!(reviews::approve))
-        .routes(routes!(reviews::deny))
-        .routes(routes!(ledger::entries))
-        .routes(routes!(ledger::verify))
-        .routes(routes!(ledger::checkpoint))
-        .routes(routes!(ledger::check_checkpoint))
-        .routes(routes!(meta::health))
-        .routes(routes!(meta::policy))
-        .routes(routes!(meta::node_info));
+        .routes(routes!(reviews::list_reviews))
+        .routes(routes!(reviews::approve_review))
+        .routes(routes!(reviews::deny_review))
+        .routes(routes!(ledger::get_ledger))
+        .routes(routes!(ledger::verify_ledger))
+        .routes(routes!(ledger::get_checkpoint))
+        .routes(routes!(ledger::verify_checkpoint))
+        .routes(routes!(meta::health_check))
+        .routes(routes!(meta::get_policy))
+        .routes(routes!(meta::get_node_info));
     dialect_router::<Lexecon>(
         state,
         "lexecon",

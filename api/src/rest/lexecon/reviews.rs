@@ -28,7 +28,7 @@ pub struct ReviewNote {
         (status = 403, description = "Not a reviewer", body = LexeconError),
     )
 )]
-pub async fn pending(
+pub async fn list_reviews(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
 ) -> Result<Json<ReviewQueue>, Error> {
@@ -73,7 +73,7 @@ async fn resolve(
         (status = 409, description = "Not pending", body = LexeconError),
     )
 )]
-pub async fn approve(
+pub async fn approve_review(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
     Path(decision_id): Path<String>,
@@ -95,7 +95,7 @@ pub async fn approve(
         (status = 409, description = "Not pending", body = LexeconError),
     )
 )]
-pub async fn deny(
+pub async fn deny_review(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
     Path(decision_id): Path<String>,
