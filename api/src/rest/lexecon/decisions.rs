@@ -48,12 +48,14 @@ pub struct DecisionResponse {
     reason: String,
     /// `cap_…` when ALLOWED.
     capability_token: Option<String>,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     policy_version: String,
     /// `ed25519:` + base64 signature of the node over the decision record.
     signature: String,
     /// `sha256:` + hex hash of the ledger entry that recorded this decision.
     chain_hash: String,
+    #[schema(format = DateTime)]
     timestamp: String,
 }
 
@@ -80,6 +82,7 @@ pub struct ReviewState {
     status: String,
     /// The role the policy asks of the approver.
     approver_role: Option<String>,
+    #[schema(format = DateTime)]
     reviewed_at: Option<String>,
     reason: Option<String>,
 }
@@ -173,6 +176,7 @@ pub struct VerificationResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_version: Option<String>,

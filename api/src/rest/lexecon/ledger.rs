@@ -24,14 +24,17 @@ pub struct LedgerQuery {
     decision_id: Option<String>,
     actor: Option<String>,
     /// RFC 3339 (a time without offset is read as UTC).
+    #[param(format = DateTime)]
     start_time: Option<String>,
     /// RFC 3339 (a time without offset is read as UTC).
+    #[param(format = DateTime)]
     end_time: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct LedgerEntryView {
     entry_id: String,
+    #[schema(format = DateTime)]
     timestamp: String,
     event_type: String,
     decision_id: Option<String>,
@@ -192,6 +195,7 @@ pub struct CheckpointView {
     node_id: String,
     seq: i64,
     head_hash: String,
+    #[schema(format = DateTime)]
     timestamp: String,
     signature: String,
 }

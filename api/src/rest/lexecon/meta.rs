@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Authed, Error, LexeconError};
-use crate::domain::governance::policy::Policy;
+use crate::domain::governance::policy::{Mode, Policy, Relations, Terms};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -48,12 +48,40 @@ pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<He
     )
 }
 
+/// The policy's fields spelled out (rather than a flattened object) so the documented
+/// schema, and the SDK models generated from it, name every field.
 #[derive(Serialize, ToSchema)]
 pub struct PolicyResponse {
-    #[serde(flatten)]
+    policy_id: String,
+    version: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    /// `strict` or `permissive`.
+    #[schema(value_type = String)]
+    mode: Mode,
+    /// `{actions, actors, data_classes}`: the vocabulary relations refer to.
     #[schema(value_type = Object)]
-    policy: Policy,
+    terms: Terms,
+    /// `{permits, forbids, requires}`.
+    #[schema(value_type = Object)]
+    relations: Relations,
     loaded_at: DateTime<Utc>,
+}
+
+impl PolicyResponse {
+    fn new(policy: &Policy, loaded_at: DateTime<Utc>) -> Self {
+        Self {
+            policy_id: policy.policy_id.clone(),
+            version: policy.version.clone(),
+            name: policy.name.clone(),
+            description: policy.description.clone(),
+            mode: policy.mode,
+            terms: policy.terms.clone(),
+            relations: policy.relations.clone(),
+            loaded_at,
+        }
+    }
 }
 
 /// The active policy.
@@ -70,10 +98,7 @@ pub async fn get_policy(
     Authed { .. }: Authed,
 ) -> Result<Json<PolicyResponse>, Error> {
     let view = state.governance.policy().await;
-    Ok(Json(PolicyResponse {
-        policy: view.policy.clone(),
-        loaded_at: view.loaded_at,
-    }))
+    Ok(Json(PolicyResponse::new(&view.policy, view.loaded_at)))
 }
 
 #[derive(Serialize, ToSchema)]
