@@ -1,0 +1,129 @@
+//! orrery-sdk-gen: the OpenAPI documents under `schema/openapi/` plus the naming config under
+//! `sdk-gen/config/` in, the Python and TypeScript packages under `sdks/` out. Pure and
+//! deterministic: the same inputs give byte-identical files.
+
+pub mod config;
+pub mod errors;
+pub mod ir;
+pub mod mock;
+pub mod names;
+pub mod python;
+pub mod typescript;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Every API the SDKs cover, by config file stem.
+pub const DIALECTS: &[&str] = &["lexecon", "lukhas", "lumen", "lunaos"];
+
+/// The file listing what the generator wrote, so files it no longer writes are removed.
+pub const MANIFEST: &str = ".generated";
+
+/// Every generated file, by path relative to `sdks/`.
+pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
+    let mut files = BTreeMap::new();
+    for dialect in DIALECTS {
+        let config_path = repo.join("sdk-gen/config").join(format!("{dialect}.toml"));
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config: config::DialectConfig =
+            toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
+        let doc_path = repo.join("schema/openapi").join(&config.document);
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&doc_path)
+                .with_context(|| format!("reading {}", doc_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", doc_path.display()))?;
+        let api = ir::read(dialect, &doc, &config)?;
+        for (path, content) in python::render(&api, &config)? {
+            files.insert(PathBuf::from(path), content);
+        }
+        for (path, content) in typescript::render(&api, &config)? {
+            files.insert(PathBuf::from(path), content);
+        }
+    }
+    let manifest: String = files
+        .keys()
+        .map(|p| format!("{}\n", p.display()))
+        .collect();
+    files.insert(PathBuf::from(MANIFEST), manifest);
+    Ok(files)
+}
+
+/// Paths under `sdks/` that differ from what the generator writes (missing, changed, or
+/// listed in the old manifest and no longer generated).
+pub fn stale(repo: &Path) -> Result<Vec<PathBuf>> {
+    let sdks = repo.join("sdks");
+    let files = generate(repo)?;
+    let mut stale = Vec::new();
+    for (path, content) in &files {
+        match std::fs::read_to_string(sdks.join(path)) {
+            Ok(existing) if &existing == content => {}
+            _ => stale.push(path.clone()),
+        }
+    }
+    for old in previous_manifest(&sdks) {
+        if !files.contains_key(&old) && sdks.join(&old).exists() {
+            stale.push(old);
+        }
+    }
+    Ok(stale)
+}
+
+/// Writes `sdks/`, removing the files an earlier run generated that this one does not.
+pub fn write(repo: &Path) -> Result<usize> {
+    let sdks = repo.join("sdks");
+    let files = generate(repo)?;
+    for old in previous_manifest(&sdks) {
+        if !files.contains_key(&old) {
+            let _ = std::fs::remove_file(sdks.join(&old));
+        }
+    }
+    for (path, content) in &files {
+        let target = sdks.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if std::fs::read_to_string(&target).ok().as_deref() != Some(content.as_str()) {
+            std::fs::write(&target, content)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+    }
+    Ok(files.len())
+}
+
+fn previous_manifest(sdks: &Path) -> Vec<PathBuf> {
+    std::fs::read_to_string(sdks.join(MANIFEST))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let first = generate(&repo()).unwrap();
+        let second = generate(&repo()).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn committed_sdks_are_fresh() {
+        let stale = stale(&repo()).unwrap();
+        assert!(
+            stale.is_empty(),
+            "sdks/ is stale (run `cargo run -p orrery-sdk-gen`): {stale:?}"
+        );
+    }
+}
