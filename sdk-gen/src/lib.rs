@@ -24,6 +24,7 @@ pub const MANIFEST: &str = ".generated";
 /// Every generated file, by path relative to `sdks/`.
 pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let mut files = BTreeMap::new();
+    let mut ts_dirs = Vec::new();
     for dialect in DIALECTS {
         let config_path = repo.join("sdk-gen/config").join(format!("{dialect}.toml"));
         let text = std::fs::read_to_string(&config_path)
@@ -37,6 +38,7 @@ pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
         )
         .with_context(|| format!("parsing {}", doc_path.display()))?;
         let api = ir::read(dialect, &doc, &config)?;
+        ts_dirs.push(config.typescript.dir.clone());
         for (path, content) in python::render(&api, &config)? {
             files.insert(PathBuf::from(path), content);
         }
@@ -44,6 +46,10 @@ pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
             files.insert(PathBuf::from(path), content);
         }
     }
+    files.insert(
+        PathBuf::from("typescript/tsconfig.json"),
+        typescript::solution(&ts_dirs),
+    );
     let manifest: String = files
         .keys()
         .map(|p| format!("{}\n", p.display()))

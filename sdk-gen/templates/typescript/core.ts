@@ -1,0 +1,582 @@
+// The SDK runtime: transport, retries, errors, logging, pagination and mock mode.
+// Copied verbatim into every generated TypeScript package by orrery-sdk-gen
+// (sdk-gen/templates/typescript/core.ts); edit it there, then regenerate.
+
+import { APIConnectionError, APIResponseValidationError, APIStatusError, APITimeoutError, makeStatusError } from './errors.js';
+
+export const INITIAL_RETRY_DELAY = 0.5;
+export const MAX_RETRY_DELAY = 8;
+/** A server asking for a longer wait than this (seconds) is not waited for: the error is thrown. */
+export const MAX_RETRY_AFTER = 60;
+const RETRYABLE_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
+export const REDACTED = '[REDACTED]';
+const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'cookie', 'set-cookie', 'proxy-authorization']);
+const SECRET_KEYS = new Set(['password', 'key', 'api_key', 'apikey', 'secret', 'token', 'authorization', 'biometric_data']);
+
+export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface OperationSpec {
+  readonly id: string;
+  readonly method: string;
+  readonly path: string;
+  readonly auth: boolean;
+  readonly status: number;
+  readonly requiredBody: readonly string[];
+  readonly mockResponse: unknown;
+  readonly idempotencyField: string | null;
+  readonly unwrap: string | null;
+}
+
+export interface ApiSpec {
+  readonly title: string;
+  readonly sdkName: string;
+  readonly version: string;
+  readonly envPrefix: string;
+  readonly defaultBaseURL: string;
+  readonly errorCode: string | null;
+  readonly errorMessage: string;
+  readonly errorDetails: string | null;
+  readonly mockErrorBody: unknown;
+  readonly mockCodes: Readonly<Record<number, string>>;
+  readonly operations: Readonly<Record<string, OperationSpec>>;
+}
+
+/** One entry of the request/response log. Credentials and secrets are already redacted. */
+export interface LogEvent {
+  kind: 'request' | 'response' | 'retry' | 'error';
+  method: string;
+  url: string;
+  attempt: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  status?: number;
+  elapsedMs?: number;
+  requestId?: string | null;
+  delay?: number;
+  error?: string;
+}
+
+/** An operation id → the body mock mode answers with, or a function of the request. */
+export type MockOverrides = Record<string, unknown | ((request: MockRequest) => [number, unknown])>;
+
+export interface MockRequest {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: unknown;
+}
+
+export interface ClientOptions {
+  /** Defaults to `<PREFIX>_BASE_URL` from the environment, then the API's documented URL. */
+  baseURL?: string;
+  /** Sent as `X-API-Key`. Defaults to `<PREFIX>_API_KEY` from the environment. */
+  apiKey?: string | null;
+  /** An access token (JWT), sent as `Authorization: Bearer`. */
+  accessToken?: string | null;
+  /** Milliseconds per try (default 30 000). */
+  timeout?: number;
+  /** Retries after the first try (default 2). */
+  maxRetries?: number;
+  defaultHeaders?: Record<string, string>;
+  /** A `fetch` to use instead of the global one. */
+  fetch?: Fetch;
+  /** Receives every request, response and retry, secrets redacted. */
+  logger?: (event: LogEvent) => void;
+  /** Answer from the API document's examples, without a server. */
+  mock?: boolean | MockOverrides;
+}
+
+export interface RequestOptions {
+  timeout?: number;
+  maxRetries?: number;
+  headers?: Record<string, string>;
+  /** Kept across retries; generated when not given (non-GET requests). */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+/** The HTTP response behind a result or an error. */
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly method: string;
+  readonly url: string;
+  readonly text: string;
+  readonly elapsedMs: number;
+  readonly retries: number;
+  readonly requestId: string | null;
+}
+
+export interface WithResponse<T> {
+  data: T;
+  response: RawResponse;
+  requestId: string | null;
+}
+
+/** A promise of a result that can also give the raw response: `await client.x().withResponse()`. */
+export class APIPromise<T> implements PromiseLike<T> {
+  private settled: Promise<WithResponse<T>> | null = null;
+
+  constructor(private readonly run: () => Promise<WithResponse<T>>) {}
+
+  private start(): Promise<WithResponse<T>> {
+    this.settled ??= this.run();
+    return this.settled;
+  }
+
+  withResponse(): Promise<WithResponse<T>> {
+    return this.start();
+  }
+
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.start().then((r) => r.data).then(onfulfilled, onrejected);
+  }
+
+  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.then(undefined, onrejected);
+  }
+
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return this.then().finally(onfinally);
+  }
+}
+
+export function redactHeaders(headers: Headers | Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const entries = headers instanceof Headers ? [...headers.entries()] : Object.entries(headers);
+  for (const [k, v] of entries) out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? REDACTED : v;
+  return out;
+}
+
+function secretKey(key: string): boolean {
+  const k = key.toLowerCase();
+  return SECRET_KEYS.has(k) || k.endsWith('_token') || k.endsWith('password') || k.endsWith('secret') || k.endsWith('_key') || k.startsWith('token');
+}
+
+export function redactBody(body: unknown): unknown {
+  if (Array.isArray(body)) return body.map(redactBody);
+  if (body !== null && typeof body === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+      out[k] = secretKey(k) && v !== null && v !== undefined ? REDACTED : redactBody(v);
+    }
+    return out;
+  }
+  return body;
+}
+
+function pointer(document: unknown, path: string | null): unknown {
+  if (!path) return undefined;
+  let node: unknown = document;
+  for (const part of path.replace(/^\//, '').split('/')) {
+    if (node === null || typeof node !== 'object' || !(part in (node as object))) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function parseRetryAfter(value: string, millis: boolean): number | null {
+  const n = Number(value);
+  if (value !== '' && Number.isFinite(n)) return millis ? n / 1000 : n;
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, (when - Date.now()) / 1000);
+}
+
+/**
+ * Seconds to wait before the next try: what the server asked for (`Retry-After`,
+ * `X-RateLimit-Reset-After`) when sane, else exponential backoff with jitter.
+ */
+export function retryDelay(headers: Headers | null, retriesDone: number, random: () => number = Math.random): number {
+  if (headers) {
+    for (const name of ['retry-after-ms', 'retry-after', 'x-ratelimit-reset-after']) {
+      const raw = headers.get(name);
+      if (raw === null) continue;
+      const seconds = parseRetryAfter(raw.trim(), name === 'retry-after-ms');
+      if (seconds !== null && seconds >= 0 && seconds <= MAX_RETRY_AFTER) return seconds;
+    }
+  }
+  const base = Math.min(INITIAL_RETRY_DELAY * 2 ** retriesDone, MAX_RETRY_DELAY);
+  return base * (1 - 0.25 * random());
+}
+
+function uuid4(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  return 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, (ch) => {
+    const r = (Math.random() * 16) | 0;
+    return (ch === 'x' ? r : (r & 0x3) | 0x8).toString(16);
+  });
+}
+
+function env(name: string): string | undefined {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return proc?.env?.[name];
+}
+
+function encode(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(encode);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) out[k] = encode(v);
+    return out;
+  }
+  return value;
+}
+
+function queryValue(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
+/** Answers every documented operation with its documented example (see `ClientOptions.mock`). */
+export function mockFetch(spec: ApiSpec, basePath: string, overrides: MockOverrides = {}): Fetch {
+  const routes = Object.values(spec.operations).map((op) => ({
+    op,
+    pattern: new RegExp('^' + op.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^/]+?\}/g, '[^/]+') + '$'),
+  }));
+  const reply = (status: number, body: unknown): Response =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'x-request-id': 'req_mock' } });
+  const error = (status: number, message: string): Response => {
+    const code = spec.mockCodes[status] ?? 'ERROR';
+    const fill = (node: unknown): unknown => {
+      if (node === '$code') return code;
+      if (node === '$message') return message;
+      if (node !== null && typeof node === 'object' && !Array.isArray(node)) {
+        return Object.fromEntries(Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, fill(v)]));
+      }
+      return node;
+    };
+    return reply(status, fill(spec.mockErrorBody));
+  };
+  const base = basePath.replace(/\/$/, '');
+  return async (input, init) => {
+    const url = new URL(input);
+    let path = url.pathname;
+    if (base && path.startsWith(base)) path = path.slice(base.length) || '/';
+    const method = (init.method ?? 'GET').toUpperCase();
+    const headers = new Headers(init.headers);
+    for (const { op, pattern } of routes) {
+      if (op.method !== method || !pattern.test(path)) continue;
+      if (op.auth && !headers.get('authorization') && !headers.get('x-api-key')) {
+        return error(401, 'Mock mode: this operation needs a credential');
+      }
+      let body: unknown = undefined;
+      if (typeof init.body === 'string' && init.body !== '') {
+        try {
+          body = JSON.parse(init.body);
+        } catch {
+          return error(400, 'Mock mode: the body is not JSON');
+        }
+      }
+      for (const field of op.requiredBody) {
+        const value = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[field] : undefined;
+        if (value === undefined || value === null) return error(400, `Missing required field: ${field}`);
+      }
+      const override = overrides[op.id];
+      if (typeof override === 'function') {
+        const [status, answer] = (override as (r: MockRequest) => [number, unknown])({ method, path, headers, body });
+        return reply(status, answer);
+      }
+      return reply(op.status, override === undefined ? op.mockResponse : override);
+    }
+    return error(404, `Mock mode: no documented operation ${method} ${path}`);
+  };
+}
+
+export interface Pagination {
+  readonly items: string;
+  readonly total: string;
+  readonly limit: string;
+  readonly offset: string;
+}
+
+/**
+ * One page of an offset-paginated list. Iterating it (`for … of`) yields this page's items;
+ * `for await … of` walks every page.
+ */
+export class OffsetPage<T> implements Iterable<T>, AsyncIterable<T> {
+  constructor(
+    readonly items: T[],
+    readonly total: number,
+    readonly limit: number,
+    readonly offset: number,
+    readonly response: RawResponse,
+    private readonly fetchPage: (offset: number) => Promise<OffsetPage<T>>,
+  ) {}
+
+  hasNextPage(): boolean {
+    return this.items.length > 0 && this.offset + this.items.length < this.total;
+  }
+
+  async getNextPage(): Promise<OffsetPage<T>> {
+    if (!this.hasNextPage()) throw new Error('no next page');
+    return this.fetchPage(this.offset + this.items.length);
+  }
+
+  async *iterPages(): AsyncGenerator<OffsetPage<T>> {
+    let page: OffsetPage<T> = this;
+    for (;;) {
+      yield page;
+      if (!page.hasNextPage()) return;
+      page = await page.getNextPage();
+    }
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.items[Symbol.iterator]();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for await (const page of this.iterPages()) yield* page.items;
+  }
+}
+
+export interface ServerSentEvent {
+  event: string | null;
+  data: string;
+  id: string | null;
+  retry: number | null;
+}
+
+/** Decodes a `text/event-stream` line by line (the WHATWG algorithm). */
+export class SSEDecoder {
+  private event: string | null = null;
+  private data: string[] = [];
+  private id: string | null = null;
+  private retry: number | null = null;
+
+  feed(rawLine: string): ServerSentEvent | null {
+    const line = rawLine.replace(/\r?\n$/, '');
+    if (line === '') {
+      if (this.data.length === 0 && this.event === null) return null;
+      const out: ServerSentEvent = { event: this.event, data: this.data.join('\n'), id: this.id, retry: this.retry };
+      this.event = null;
+      this.data = [];
+      this.retry = null;
+      return out;
+    }
+    if (line.startsWith(':')) return null;
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (name === 'event') this.event = value;
+    else if (name === 'data') this.data.push(value);
+    else if (name === 'id' && !value.includes('\0')) this.id = value;
+    else if (name === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
+    return null;
+  }
+}
+
+interface RequestArgs {
+  path?: Record<string, string | number>;
+  query?: Record<string, unknown>;
+  body?: Record<string, unknown>;
+}
+
+export class BaseClient {
+  baseURL: string;
+  apiKey: string | null;
+  accessToken: string | null;
+  timeout: number;
+  maxRetries: number;
+  defaultHeaders: Record<string, string>;
+  logger: ((event: LogEvent) => void) | null;
+  /** Waits between retries; replaceable in tests. */
+  sleep: (seconds: number) => Promise<void> = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
+  protected readonly fetchImpl: Fetch;
+
+  constructor(
+    protected readonly spec: ApiSpec,
+    options: ClientOptions = {},
+  ) {
+    this.baseURL = (options.baseURL ?? env(`${spec.envPrefix}_BASE_URL`) ?? spec.defaultBaseURL).replace(/\/+$/, '');
+    this.apiKey = options.apiKey !== undefined ? options.apiKey : (env(`${spec.envPrefix}_API_KEY`) ?? null);
+    this.accessToken = options.accessToken ?? null;
+    this.timeout = options.timeout ?? 30_000;
+    const maxRetries = options.maxRetries ?? 2;
+    if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError('maxRetries must be an integer ≥ 0');
+    this.maxRetries = maxRetries;
+    this.defaultHeaders = { ...(options.defaultHeaders ?? {}) };
+    this.logger = options.logger ?? null;
+    if (options.fetch) {
+      this.fetchImpl = options.fetch;
+    } else if (options.mock) {
+      const overrides = typeof options.mock === 'object' ? options.mock : {};
+      this.fetchImpl = mockFetch(spec, new URL(this.baseURL + '/').pathname, overrides);
+    } else {
+      this.fetchImpl = (input, init) => fetch(input, init);
+    }
+  }
+
+  /** A client like this one with some options changed, e.g. `client.withOptions({ accessToken })`. */
+  withOptions(options: Pick<ClientOptions, 'apiKey' | 'accessToken' | 'timeout' | 'maxRetries' | 'defaultHeaders' | 'logger'>): this {
+    const clone = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.assign(clone, this);
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) (clone as Record<string, unknown>)[k] = v;
+    return clone;
+  }
+
+  private log(event: LogEvent): void {
+    this.logger?.(event);
+  }
+
+  private buildURL(op: OperationSpec, args: RequestArgs): string {
+    let path = op.path;
+    for (const [name, value] of Object.entries(args.path ?? {})) {
+      if (String(value) === '') throw new TypeError(`${name} must not be empty`);
+      path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
+    }
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(args.query ?? {})) if (v !== undefined && v !== null) query.set(k, queryValue(v));
+    const qs = query.toString();
+    return this.baseURL + path + (qs ? `?${qs}` : '');
+  }
+
+  private async send(op: OperationSpec, args: RequestArgs, options: RequestOptions): Promise<RawResponse> {
+    const url = this.buildURL(op, args);
+    const key = options.idempotencyKey ?? (op.method !== 'GET' ? `orrery-${uuid4()}` : undefined);
+    let content: string | undefined;
+    if (args.body !== undefined) {
+      const wire = encode(args.body) as Record<string, unknown>;
+      if (op.idempotencyField && (wire[op.idempotencyField] === undefined || wire[op.idempotencyField] === null) && key) {
+        wire[op.idempotencyField] = key;
+      }
+      content = JSON.stringify(wire);
+    }
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': `${this.spec.sdkName}-typescript/${this.spec.version}`,
+    };
+    if (this.accessToken) headers['authorization'] = `Bearer ${this.accessToken}`;
+    if (this.apiKey) headers['x-api-key'] = this.apiKey;
+    if (key) headers['idempotency-key'] = key;
+    if (content !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, this.defaultHeaders, options.headers ?? {});
+    const maxRetries = options.maxRetries ?? this.maxRetries;
+    const timeout = options.timeout ?? this.timeout;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) headers['x-retry-count'] = String(attempt);
+      this.log({ kind: 'request', method: op.method, url, attempt, headers: redactHeaders(headers), body: content ? redactBody(JSON.parse(content)) : undefined });
+      const started = Date.now();
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), timeout);
+      const abort = (): void => controller.abort();
+      options.signal?.addEventListener('abort', abort);
+      let response: Response;
+      let text: string;
+      try {
+        const init: RequestInit = { method: op.method, headers, signal: controller.signal };
+        if (content !== undefined) init.body = content;
+        response = await this.fetchImpl(url, init);
+        text = await response.text();
+      } catch (err) {
+        if (options.signal?.aborted) throw err;
+        const timedOut = controller.signal.aborted;
+        if (attempt < maxRetries) {
+          const delay = retryDelay(null, attempt);
+          this.log({ kind: 'retry', method: op.method, url, attempt, delay, error: String(err) });
+          await this.sleep(delay);
+          continue;
+        }
+        this.log({ kind: 'error', method: op.method, url, attempt, error: String(err) });
+        throw timedOut
+          ? new APITimeoutError(`request timed out after ${timeout} ms`, { cause: err })
+          : new APIConnectionError(`connection failed: ${String(err)}`, { cause: err });
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', abort);
+      }
+      const raw: RawResponse = {
+        status: response.status,
+        headers: response.headers,
+        method: op.method,
+        url,
+        text,
+        elapsedMs: Date.now() - started,
+        retries: attempt,
+        requestId: response.headers.get('x-request-id'),
+      };
+      let logged: unknown = text;
+      try {
+        logged = redactBody(JSON.parse(text));
+      } catch {
+        // not JSON: logged as text
+      }
+      this.log({ kind: 'response', method: op.method, url, attempt, status: raw.status, headers: redactHeaders(raw.headers), body: logged, elapsedMs: raw.elapsedMs, requestId: raw.requestId });
+      if (raw.status >= 400 && attempt < maxRetries && this.shouldRetry(raw)) {
+        const delay = retryDelay(raw.headers, attempt);
+        this.log({ kind: 'retry', method: op.method, url, attempt, status: raw.status, delay });
+        await this.sleep(delay);
+        continue;
+      }
+      return raw;
+    }
+  }
+
+  private shouldRetry(raw: RawResponse): boolean {
+    const override = raw.headers.get('x-should-retry');
+    if (override === 'true' || override === 'false') return override === 'true';
+    return RETRYABLE_STATUSES.has(raw.status);
+  }
+
+  private result(op: OperationSpec, raw: RawResponse): unknown {
+    let body: unknown;
+    try {
+      body = raw.text === '' ? null : JSON.parse(raw.text);
+    } catch {
+      if (raw.status < 400) throw new APIResponseValidationError('response is not JSON');
+      body = raw.text;
+    }
+    if (raw.status >= 400) {
+      const code = pointer(body, this.spec.errorCode);
+      const message = pointer(body, this.spec.errorMessage);
+      const details = pointer(body, this.spec.errorDetails);
+      let text = typeof message === 'string' && message ? message : `HTTP ${raw.status}`;
+      if (typeof details === 'string' && details && details !== text) text = `${text}: ${details}`;
+      throw makeStatusError(op.id, text, raw, body, typeof code === 'string' ? code : null, details);
+    }
+    if (op.unwrap) {
+      if (body === null || typeof body !== 'object' || !(op.unwrap in body)) {
+        throw new APIResponseValidationError(`response has no \`${op.unwrap}\` envelope`);
+      }
+      body = (body as Record<string, unknown>)[op.unwrap];
+    }
+    return body;
+  }
+
+  /** Calls one operation; the generated methods are the typed way in. */
+  request<T>(operation: string, args: RequestArgs = {}, options: RequestOptions = {}): APIPromise<T> {
+    const op = this.spec.operations[operation];
+    if (!op) throw new Error(`unknown operation ${operation}`);
+    return new APIPromise(async () => {
+      const raw = await this.send(op, args, options);
+      return { data: this.result(op, raw) as T, response: raw, requestId: raw.requestId };
+    });
+  }
+
+  /** Calls an offset-paginated operation. */
+  requestPage<T>(operation: string, pagination: Pagination, args: RequestArgs = {}, options: RequestOptions = {}): APIPromise<OffsetPage<T>> {
+    const op = this.spec.operations[operation];
+    if (!op) throw new Error(`unknown operation ${operation}`);
+    return new APIPromise(async () => {
+      const raw = await this.send(op, args, options);
+      const data = this.result(op, raw) as Record<string, unknown> | null;
+      const items = data?.[pagination.items];
+      const numbers = [pagination.total, pagination.limit, pagination.offset].map((k) => data?.[k]);
+      if (!Array.isArray(items) || numbers.some((n) => typeof n !== 'number')) {
+        throw new APIResponseValidationError('response is not a page');
+      }
+      const [total, limit, offset] = numbers as [number, number, number];
+      const next = (nextOffset: number): Promise<OffsetPage<T>> =>
+        this.requestPage<T>(operation, pagination, { ...args, query: { ...args.query, [pagination.offset]: nextOffset, [pagination.limit]: limit } }, options).then((p) => p);
+      const page = new OffsetPage<T>(items as T[], total, limit, offset, raw, next);
+      return { data: page, response: raw, requestId: raw.requestId };
+    });
+  }
+}
+
+export { APIStatusError };
