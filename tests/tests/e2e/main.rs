@@ -10,5 +10,6 @@ mod openapi;
 mod postgres;
 mod rate_limits;
 mod rest_identity;
+mod sdk_contract;
 mod shutdown;
 mod subscriptions;

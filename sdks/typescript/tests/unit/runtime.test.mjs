@@ -1,0 +1,179 @@
+// The TypeScript runtime against a local stub: retries and backoff, idempotency, errors,
+// logging, pagination, mock mode. The runtime is one template copied into every package.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+
+import * as lexecon from '../../lexecon/dist/index.js';
+import * as lukhas from '../../lukhas/dist/index.js';
+import * as lunaos from '../../lunaos/dist/index.js';
+import { startStub } from './stub.mjs';
+
+const DECISION = {
+  decision_id: 'dec_01', decision: 'ALLOWED', reason: 'permitted', capability_token: 'cap_x.y',
+  expires_at: '2026-01-01T00:30:00Z', policy_version: '1.0.0', signature: 'ed25519:sig', chain_hash: 'sha256:abc',
+  timestamp: '2026-01-01T00:00:00Z',
+};
+
+function client(stub, options = {}) {
+  const c = new lexecon.LexeconClient({ baseURL: stub.url, apiKey: 'lnos_live_secretkey', ...options });
+  const delays = [];
+  c.sleep = async (s) => { delays.push(s); };
+  return { c, delays };
+}
+
+test('retries 5xx with one idempotency key, fills request_id', async () => {
+  const stub = await startStub();
+  stub.script = [{ status: 503, body: { error: 'busy' } }, { status: 502, body: { error: 'busy' } }, { status: 200, body: DECISION }];
+  const { c, delays } = client(stub);
+  const { data, requestId, response } = await c.decide({ actor: 'model', action: 'Search', tool: 'web_search' }).withResponse();
+  assert.equal(data.decision, 'ALLOWED');
+  assert.equal(requestId, 'req_stub_3');
+  assert.equal(response.retries, 2);
+  const keys = new Set(stub.requests.map((r) => r.headers['idempotency-key']));
+  assert.equal(keys.size, 1);
+  assert.deepEqual(new Set(stub.requests.map((r) => r.body.request_id)), keys);
+  assert.deepEqual(stub.requests.map((r) => r.headers['x-retry-count']), [undefined, '1', '2']);
+  assert.equal(delays.length, 2);
+  assert.ok(delays[0] >= 0.375 && delays[0] <= 0.5 && delays[1] >= 0.75 && delays[1] <= 1);
+  await stub.close();
+});
+
+test('honors Retry-After and X-RateLimit-Reset-After, then throws RateLimitError', async () => {
+  const stub = await startStub();
+  const limited = (headers) => ({ status: 429, body: { error: 'Rate limit exceeded', retry_after: 3 }, headers });
+  stub.script = [limited({ 'retry-after': '3' }), limited({ 'x-ratelimit-reset-after': '1.5' }), limited({ 'retry-after': '3' })];
+  const { c, delays } = client(stub);
+  await assert.rejects(c.decide({ actor: 'm', action: 'a', tool: 't' }), (err) => {
+    assert.ok(err instanceof lexecon.RateLimitError);
+    assert.ok(err instanceof lexecon.DecisionError, 'per-operation class');
+    assert.ok(err instanceof lexecon.LexeconError);
+    assert.equal(err.status, 429);
+    assert.equal(err.retryAfter, 3);
+    assert.equal(err.requestId, 'req_stub_3');
+    return true;
+  });
+  assert.deepEqual(delays, [3, 1.5]);
+  await stub.close();
+});
+
+test('no retry on 4xx; errors carry the dialect message', async () => {
+  const stub = await startStub();
+  stub.script = [{ status: 400, body: { error: 'Invalid request', details: 'Missing required field: actor' } }];
+  const { c, delays } = client(stub);
+  await assert.rejects(c.decide({ actor: '', action: 'a', tool: 't' }), (err) => {
+    assert.ok(err instanceof lexecon.BadRequestError);
+    assert.match(err.message, /Invalid request: Missing required field: actor/);
+    return true;
+  });
+  assert.equal(delays.length, 0);
+  assert.equal(stub.requests.length, 1);
+  await stub.close();
+});
+
+test('connection errors are retried then typed; timeouts are typed', async () => {
+  const port = await new Promise((resolve) => { const s = net.createServer().listen(0, () => { const p = s.address().port; s.close(() => resolve(p)); }); });
+  const c = new lexecon.LexeconClient({ baseURL: `http://127.0.0.1:${port}`, apiKey: 'k' });
+  const delays = [];
+  c.sleep = async (s) => { delays.push(s); };
+  await assert.rejects(c.healthCheck(), lexecon.APIConnectionError);
+  assert.equal(delays.length, 2);
+  const stub = await startStub();
+  stub.script = [async () => { await new Promise((r) => setTimeout(r, 300)); return { status: 200, body: {} }; }];
+  const slow = new lexecon.LexeconClient({ baseURL: stub.url, timeout: 50, maxRetries: 0 });
+  await assert.rejects(slow.healthCheck(), lexecon.APITimeoutError);
+  await stub.close();
+});
+
+test('logger sees every exchange with secrets redacted', async () => {
+  const stub = await startStub();
+  stub.script = [{ status: 503, body: { error: 'busy' } }, { status: 200, body: DECISION }];
+  const events = [];
+  const { c } = client(stub, { logger: (e) => events.push(e), accessToken: 'jwt.secret.value' });
+  await c.decide({ actor: 'm', action: 'a', tool: 't', context: { password: 'hunter2', note: 'visible' } });
+  assert.deepEqual(events.map((e) => e.kind), ['request', 'response', 'retry', 'request', 'response']);
+  const dump = JSON.stringify(events);
+  for (const secret of ['lnos_live_secretkey', 'jwt.secret.value', 'hunter2', 'cap_x.y']) assert.ok(!dump.includes(secret), `${secret} leaked`);
+  assert.ok(dump.includes('visible') && dump.includes('[REDACTED]'));
+  await stub.close();
+});
+
+test('offset pages walk every page', async () => {
+  const stub = await startStub();
+  const page = (r) => {
+    const q = new URL(r.path, 'http://x').searchParams;
+    const offset = Number(q.get('offset') ?? 0);
+    const limit = Number(q.get('limit'));
+    const entries = [];
+    for (let i = offset; i < Math.min(offset + limit, 5); i++) entries.push({ entry_id: `ent_${i}`, timestamp: 't', event_type: 'e', prev_hash: 'p', entry_hash: 'h', signature: 's' });
+    return { status: 200, body: { total: 5, limit, offset, entries } };
+  };
+  stub.script = [page, page, page];
+  const { c } = client(stub);
+  const first = await c.getLedger({ limit: 2, start_time: new Date('2026-01-01T00:00:00Z') });
+  assert.deepEqual([...first].map((e) => e.entry_id), ['ent_0', 'ent_1']);
+  const all = [];
+  for await (const e of first) all.push(e.entry_id);
+  assert.deepEqual(all, ['ent_0', 'ent_1', 'ent_2', 'ent_3', 'ent_4']);
+  assert.match(stub.requests[0].path, /start_time=2026-01-01T00%3A00%3A00.000Z/);
+  await stub.close();
+});
+
+test('dialect error codes map to classes', async () => {
+  const stub = await startStub();
+  const err = (status, code, details) => ({ status, body: { error: { code, message: 'm', details, trace_id: 'req_1', timestamp: 't' } } });
+  stub.script = [err(403, 'GUARDIAN_REJECTION', {}), err(422, 'MEMORY_DRIFT_EXCESSIVE', { memory_id: 'mem_123' }), { status: 403, body: { error: 'Upgrade', code: 'pro_required' } }];
+  const lk = new lukhas.LukhasClient({ baseURL: stub.url, maxRetries: 0 });
+  await assert.rejects(lk.auth.token({ username: 'u', password: 'p' }), (e) => e instanceof lukhas.GuardianRejection && e instanceof lukhas.PermissionDeniedError && e.code === 'GUARDIAN_REJECTION');
+  await assert.rejects(lk.auth.token({ username: 'u', password: 'p' }), (e) => e instanceof lukhas.MemoryDrift && e.memoryId === 'mem_123');
+  const luna = new lunaos.LunaosClient({ baseURL: stub.url, accessToken: 't', maxRetries: 0 });
+  await assert.rejects(luna.auth.me(), (e) => e instanceof lunaos.ProRequiredError && e.message.includes('Upgrade'));
+  await stub.close();
+});
+
+test('mock mode answers from the document and checks like the server', async () => {
+  const c = new lexecon.LexeconClient({ mock: true, apiKey: 'k' });
+  const decision = await c.decide({ actor: 'm', action: 'a', tool: 't' });
+  assert.equal(typeof decision.decision_id, 'string');
+  const page = await c.getLedger();
+  assert.equal(page.items.length, 1);
+  const anonymous = new lexecon.LexeconClient({ mock: true, apiKey: null });
+  await assert.rejects(anonymous.getPolicy(), lexecon.AuthenticationError);
+  assert.ok((await anonymous.healthCheck()).status);
+  const lk = new lukhas.LukhasClient({ mock: true });
+  await assert.rejects(lk.request('token', { body: { username: 'u' } }), (e) => e instanceof lukhas.BadRequestError && e.code === 'VALIDATION_ERROR');
+  const luna = new lunaos.LunaosClient({ mock: { me: { data: { id: 'u', email: 'e', tier: 'team', created_at: 't' } }, list: () => [403, { error: 'No', code: 'pro_required' }] }, accessToken: 't' });
+  assert.equal((await luna.auth.me()).tier, 'team');
+  await assert.rejects(luna.apiKeys.list(), lunaos.ProRequiredError);
+});
+
+test('retryDelay backs off with jitter and a cap', () => {
+  for (const [attempt, ceiling] of [[0, 0.5], [1, 1], [3, 4], [9, 8]]) {
+    const d = lexecon.retryDelay(null, attempt);
+    assert.ok(d >= 0.75 * ceiling && d <= ceiling, `${attempt}: ${d}`);
+  }
+  assert.ok(lexecon.retryDelay(new Headers({ 'retry-after': '86400' }), 0) <= 0.5);
+  assert.equal(lexecon.retryDelay(new Headers({ 'retry-after-ms': '250' }), 0), 0.25);
+});
+
+test('environment and withOptions configure the client', async () => {
+  const stub = await startStub();
+  process.env.LEXECON_BASE_URL = stub.url;
+  process.env.LEXECON_API_KEY = 'from-env';
+  stub.script = [{ status: 200, body: { status: 'healthy' } }, { status: 200, body: { status: 'healthy' } }];
+  const c = new lexecon.LexeconClient();
+  await c.healthCheck();
+  await c.withOptions({ accessToken: 'tok' }).healthCheck();
+  delete process.env.LEXECON_BASE_URL;
+  delete process.env.LEXECON_API_KEY;
+  assert.equal(stub.requests[0].headers['x-api-key'], 'from-env');
+  assert.equal(stub.requests[1].headers['authorization'], 'Bearer tok');
+  assert.equal(c.accessToken, null);
+  await stub.close();
+});
+
+test('SSE decoder', () => {
+  const d = new lexecon.SSEDecoder();
+  const out = [': c', 'event: token', 'data: a', 'data: b', 'id: 7', ''].map((l) => d.feed(l)).filter(Boolean);
+  assert.deepEqual(out, [{ event: 'token', data: 'a\nb', id: '7', retry: null }]);
+});

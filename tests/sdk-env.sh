@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Prepares what the SDK checks need, from the package registries only: a Python venv with
+# sdks/python/requirements-dev.txt, and `npm ci` + `tsc -b` for sdks/typescript. Source it:
+# it exports ORRERY_TEST_SDK_PYTHON and ORRERY_TEST_SDK_NODE for the contract tests.
+# Re-running is cheap: the venv is rebuilt only when the requirements change.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/target/sdk-venv"
+requirements="$root/sdks/python/requirements-dev.txt"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "sdk-env: creating the Python venv ($venv)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" > "$stamp"
+fi
+(
+  cd "$root/sdks/typescript"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "sdk-env: npm ci (sdks/typescript)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  echo "sdk-env: tsc -b --strict (sdks/typescript)"
+  npx --no-install tsc -b .
+)
+export ORRERY_TEST_SDK_PYTHON="$venv/bin/python"
+export ORRERY_TEST_SDK_NODE="$(command -v node)"
