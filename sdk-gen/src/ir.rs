@@ -161,7 +161,10 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
     Ok(Api {
         key: key.to_string(),
         base_path: doc["servers"][0]["url"].as_str().unwrap_or("").to_string(),
-        version: doc["info"]["version"].as_str().unwrap_or("0.0.0").to_string(),
+        version: doc["info"]["version"]
+            .as_str()
+            .unwrap_or("0.0.0")
+            .to_string(),
         operations,
         models: reader.models,
     })
@@ -242,7 +245,10 @@ impl<'a> Reader<'a> {
                 Ty::List(Box::new(item))
             }
             "object" => {
-                if schema["properties"].as_object().is_some_and(|p| !p.is_empty()) {
+                if schema["properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty())
+                {
                     let model = self.model(context, schema)?;
                     self.models.insert(model.name.clone(), model);
                     Ty::Model(context.to_string())
@@ -357,7 +363,8 @@ impl<'a> Reader<'a> {
         }
         let body = op.pointer("/requestBody/content/application~1json/schema");
         if let Some(body) = body {
-            let (fields, _) = self.properties(body, &format!("{}Body", crate::names::pascal_case(&id)))?;
+            let (fields, _) =
+                self.properties(body, &format!("{}Body", crate::names::pascal_case(&id)))?;
             for field in fields {
                 params.push(Param {
                     name: rename(&field.wire),
@@ -450,7 +457,11 @@ impl<'a> Reader<'a> {
             bail!("{name} has no `{envelope}` envelope");
         }
         // `Data_Foo` wraps `Foo` when the document also names it.
-        let bare = name.split_once('_').map(|(_, rest)| rest).unwrap_or(&name).to_string();
+        let bare = name
+            .split_once('_')
+            .map(|(_, rest)| rest)
+            .unwrap_or(&name)
+            .to_string();
         let ty = if self.doc["components"]["schemas"][&bare].is_object() {
             let model = self.model_name(&bare);
             self.pending.insert(bare);

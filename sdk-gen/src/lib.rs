@@ -50,10 +50,7 @@ pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("typescript/tsconfig.json"),
         typescript::solution(&ts_dirs),
     );
-    let manifest: String = files
-        .keys()
-        .map(|p| format!("{}\n", p.display()))
-        .collect();
+    let manifest: String = files.keys().map(|p| format!("{}\n", p.display())).collect();
     files.insert(PathBuf::from(MANIFEST), manifest);
     Ok(files)
 }
@@ -114,7 +111,10 @@ mod tests {
     use super::*;
 
     fn repo() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf()
     }
 
     #[test]

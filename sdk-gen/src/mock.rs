@@ -91,6 +91,9 @@ mod tests {
             "properties": {"n": {"type": "integer", "minimum": 1}, "s": {"type": ["string", "null"], "example": "hi"},
             "t": {"type": "string", "format": "date-time"}, "l": {"type": "array", "items": {"type": "boolean"}}}}}}});
         let got = example(&doc, &json!({"$ref": "#/components/schemas/A"}));
-        assert_eq!(got, json!({"n": 1, "s": "hi", "t": "2026-01-01T00:00:00Z", "l": [true]}));
+        assert_eq!(
+            got,
+            json!({"n": 1, "s": "hi", "t": "2026-01-01T00:00:00Z", "l": [true]})
+        );
     }
 }

@@ -39,10 +39,19 @@ fn header(what: &str, config: &DialectConfig) -> String {
 }
 
 fn docstring(text: &str, indent: &str) -> String {
-    let clean = text.trim().replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"");
+    let clean = text
+        .trim()
+        .replace('\\', "\\\\")
+        .replace("\"\"\"", "\\\"\\\"\\\"");
     let body = clean
         .lines()
-        .map(|l| if l.is_empty() { String::new() } else { format!("{indent}{l}") })
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     if clean.contains('\n') {
@@ -126,7 +135,11 @@ fn models(api: &Api, config: &DialectConfig) -> String {
         let _ = writeln!(out, "\n{}._fields = (", model.name);
         for field in &model.fields {
             let desc = descriptor(&field.ty);
-            let desc = if field.optional() { format!("optional({desc})") } else { desc };
+            let desc = if field.optional() {
+                format!("optional({desc})")
+            } else {
+                desc
+            };
             let _ = writeln!(
                 out,
                 "    FieldSpec({:?}, {:?}, {desc}, {}),",
@@ -145,7 +158,10 @@ fn models(api: &Api, config: &DialectConfig) -> String {
 }
 
 fn model_class(model: &Model) -> String {
-    let mut out = format!("\n\n@dataclasses.dataclass(kw_only=True)\nclass {}(BaseModel):\n", model.name);
+    let mut out = format!(
+        "\n\n@dataclasses.dataclass(kw_only=True)\nclass {}(BaseModel):\n",
+        model.name
+    );
     if let Some(doc) = &model.description {
         out.push_str(&docstring(doc, "    "));
         out.push('\n');
@@ -292,7 +308,12 @@ class APIStatusError(APIError):
     }
     out.push_str("}\n\nCODE_ERRORS: dict[str, type[APIStatusError]] = {\n");
     for class in &codes {
-        let _ = writeln!(out, "    {:?}: {},", class.code.as_deref().unwrap_or(""), class.name);
+        let _ = writeln!(
+            out,
+            "    {:?}: {},",
+            class.code.as_deref().unwrap_or(""),
+            class.name
+        );
     }
     out.push_str("}\n\nOPERATION_ERRORS: dict[str, type[APIError]] = {\n");
     for op in &api.operations {
@@ -305,10 +326,20 @@ class APIStatusError(APIError):
 }
 
 fn spec(api: &Api, config: &DialectConfig) -> String {
-    let mut out = header(&format!("What the {} runtime needs to know of the API.", config.title), config);
+    let mut out = header(
+        &format!(
+            "What the {} runtime needs to know of the API.",
+            config.title
+        ),
+        config,
+    );
     out.push_str("\nfrom ._runtime import ApiSpec, OperationSpec, Pagination\n\nOPERATIONS = {\n");
     for op in &api.operations {
-        let required: Vec<String> = op.required_body().iter().map(|w| format!("{w:?}, ")).collect();
+        let required: Vec<String> = op
+            .required_body()
+            .iter()
+            .map(|w| format!("{w:?}, "))
+            .collect();
         let _ = writeln!(
             out,
             "    {:?}: OperationSpec(\n        name={:?},\n        method={:?},\n        path={:?},\n        auth={},\n        status={},\n        required_body=({}),\n        mock_response={},\n        idempotency_field={},\n        unwrap={},\n    ),",
@@ -373,7 +404,10 @@ impl Method<'_> {
         let op = self.op;
         let returns = match (&op.pagination, &op.response) {
             (Some((_, item)), _) => {
-                format!("{}Page[{item}]", if self.asynchronous { "Async" } else { "Sync" })
+                format!(
+                    "{}Page[{item}]",
+                    if self.asynchronous { "Async" } else { "Sync" }
+                )
             }
             (None, Ty::Model(name)) => name.clone(),
             (None, other) => bail!(
@@ -387,7 +421,11 @@ impl Method<'_> {
         } else {
             ("def", "")
         };
-        let _ = writeln!(out, "\n    {def} {}(\n        self,", python_ident(&op.name));
+        let _ = writeln!(
+            out,
+            "\n    {def} {}(\n        self,",
+            python_ident(&op.name)
+        );
         for p in &op.params {
             let ty = param_annotation(&p.ty);
             let name = python_ident(&p.name);
@@ -482,7 +520,11 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
         let _ = writeln!(
             out,
             "from .models import (\n{}\n)",
-            model_names.iter().map(|n| format!("    {n},")).collect::<Vec<_>>().join("\n")
+            model_names
+                .iter()
+                .map(|n| format!("    {n},"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     let grouped = resources(api);
@@ -491,14 +533,25 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
         for (resource, ops) in &grouped {
             let Some(resource) = resource else { continue };
             let class = format!("{prefix}{}Resource", pascal_case(resource));
-            let client_class = if asynchronous { "AsyncAPIClient" } else { "SyncAPIClient" };
+            let client_class = if asynchronous {
+                "AsyncAPIClient"
+            } else {
+                "SyncAPIClient"
+            };
             let _ = write!(
                 out,
                 "\n\nclass {class}:\n    \"\"\"`client.{}`\"\"\"\n\n    def __init__(self, client: {client_class}) -> None:\n        self._client = client\n",
                 python_ident(resource)
             );
             for op in ops {
-                out.push_str(&Method { op, asynchronous, receiver: "self._client" }.render()?);
+                out.push_str(
+                    &Method {
+                        op,
+                        asynchronous,
+                        receiver: "self._client",
+                    }
+                    .render()?,
+                );
             }
         }
         let (class, base, http) = if asynchronous {
@@ -547,7 +600,11 @@ class {class}({base}):
             http_client=http_client,
         )
 "#,
-            what = if asynchronous { "The asynchronous" } else { "The" },
+            what = if asynchronous {
+                "The asynchronous"
+            } else {
+                "The"
+            },
             title = config.title,
             env = config.env_prefix,
             default = config.default_base_url,
@@ -562,7 +619,14 @@ class {class}({base}):
             );
         }
         for op in grouped.get(&None).into_iter().flatten() {
-            out.push_str(&Method { op, asynchronous, receiver: "self" }.render()?);
+            out.push_str(
+                &Method {
+                    op,
+                    asynchronous,
+                    receiver: "self",
+                }
+                .render()?,
+            );
         }
     }
     out.push_str("\n\n_ = (Any, Sequence, datetime, AsyncPage, SyncPage)\n");
@@ -580,7 +644,11 @@ fn init(api: &Api, config: &DialectConfig) -> String {
     );
     let mut exported: Vec<String> = vec![py.client.clone(), py.async_client.clone()];
     exported.extend(py.aliases.iter().cloned());
-    let _ = writeln!(out, "\nfrom . import exceptions, models\nfrom ._client import {}, {}", py.async_client, py.client);
+    let _ = writeln!(
+        out,
+        "\nfrom . import exceptions, models\nfrom ._client import {}, {}",
+        py.async_client, py.client
+    );
     out.push_str("from ._runtime import (\n    AsyncPage,\n    LogEvent,\n    RawResponse,\n    RequestOptions,\n    ServerSentEvent,\n    SSEDecoder,\n    SyncPage,\n)\n");
     let mut error_names: Vec<String> = vec![
         config.error_base.clone(),
@@ -592,26 +660,52 @@ fn init(api: &Api, config: &DialectConfig) -> String {
         "ConnectionError".into(),
     ];
     error_names.extend(status_classes().iter().map(|c| c.name.to_string()));
-    error_names.extend(crate::errors::code_classes(config).into_iter().map(|c| c.name));
+    error_names.extend(
+        crate::errors::code_classes(config)
+            .into_iter()
+            .map(|c| c.name),
+    );
     error_names.extend(config.operation_errors.keys().cloned());
     error_names.sort();
     error_names.dedup();
     let _ = writeln!(
         out,
         "from .exceptions import (\n{}\n)",
-        error_names.iter().map(|n| format!("    {n},")).collect::<Vec<_>>().join("\n")
+        error_names
+            .iter()
+            .map(|n| format!("    {n},"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let models: Vec<&String> = api.models.keys().collect();
     let _ = writeln!(
         out,
         "from .models import (\n{}\n)",
-        models.iter().map(|n| format!("    {n},")).collect::<Vec<_>>().join("\n")
+        models
+            .iter()
+            .map(|n| format!("    {n},"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     for alias in &py.aliases {
         let _ = writeln!(out, "\n{alias} = {}", py.client);
     }
     let _ = writeln!(out, "\n__version__ = {:?}", api.version);
-    exported.extend(["exceptions", "models", "AsyncPage", "LogEvent", "RawResponse", "RequestOptions", "ServerSentEvent", "SSEDecoder", "SyncPage", "__version__"].map(String::from));
+    exported.extend(
+        [
+            "exceptions",
+            "models",
+            "AsyncPage",
+            "LogEvent",
+            "RawResponse",
+            "RequestOptions",
+            "ServerSentEvent",
+            "SSEDecoder",
+            "SyncPage",
+            "__version__",
+        ]
+        .map(String::from),
+    );
     exported.extend(error_names);
     exported.extend(models.iter().map(|m| m.to_string()));
     exported.sort();
@@ -619,7 +713,11 @@ fn init(api: &Api, config: &DialectConfig) -> String {
     let _ = write!(
         out,
         "\n__all__ = [\n{}\n]\n",
-        exported.iter().map(|n| format!("    {n:?},")).collect::<Vec<_>>().join("\n")
+        exported
+            .iter()
+            .map(|n| format!("    {n:?},"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     out
 }
@@ -676,8 +774,19 @@ Without arguments the client reads `{env}_BASE_URL` and `{env}_API_KEY`. `{async
             Some(r) => format!("client.{}.{}", python_ident(r), python_ident(&op.name)),
             None => format!("client.{}", python_ident(&op.name)),
         };
-        let args: Vec<String> = op.params.iter().filter(|p| p.required).map(|p| python_ident(&p.name)).collect();
-        let _ = writeln!(out, "| `{call}({})` | `{} {}` |", args.join(", "), op.method, op.path);
+        let args: Vec<String> = op
+            .params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| python_ident(&p.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{call}({})` | `{} {}` |",
+            args.join(", "),
+            op.method,
+            op.path
+        );
     }
     out.push_str(
         "\n## What every call does\n\n\

@@ -39,7 +39,10 @@ async fn servers() -> Servers {
 async fn run_suite(mut command: Command, servers: &Servers) {
     command
         .env("ORRERY_SDK_SERVER", format!("http://{}", servers.main.addr))
-        .env("ORRERY_SDK_LIMITED_SERVER", format!("http://{}", servers.limited.addr))
+        .env(
+            "ORRERY_SDK_LIMITED_SERVER",
+            format!("http://{}", servers.limited.addr),
+        )
         .env("ORRERY_SDK_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ORRERY_SDK_PASSWORD", PASSWORD)
         .env("ORRERY_SDK_REVIEWER_TOKEN", &servers.reviewer_token);
@@ -66,9 +69,14 @@ async fn python_sdks_pass_their_contract_suite() {
     };
     let servers = servers().await;
     let mut command = Command::new(python);
-    command
-        .current_dir(sdks().join("python"))
-        .args(["-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider"]);
+    command.current_dir(sdks().join("python")).args([
+        "-m",
+        "pytest",
+        "tests/contract",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]);
     run_suite(command, &servers).await;
     servers.main.stop().await;
     servers.limited.stop().await;
