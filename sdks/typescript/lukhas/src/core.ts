@@ -6,7 +6,7 @@ import { APIConnectionError, APIResponseValidationError, APIStatusError, APITime
 
 export const INITIAL_RETRY_DELAY = 0.5;
 export const MAX_RETRY_DELAY = 8;
-/** A server asking for a longer wait than this (seconds) is not waited for: the error is thrown. */
+/** A server asking for a longer wait than this (seconds) is not obeyed: the backoff applies instead. */
 export const MAX_RETRY_AFTER = 60;
 const RETRYABLE_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
 export const REDACTED = '[REDACTED]';

@@ -43,7 +43,7 @@ C = TypeVar("C", bound="_BaseClient")
 
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
-# A server asking for a longer wait than this is not waited for: the error is raised.
+# A server asking for a longer wait than this is not obeyed: the backoff applies instead.
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 REDACTED = "[REDACTED]"
