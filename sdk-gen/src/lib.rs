@@ -124,6 +124,56 @@ mod tests {
         assert_eq!(first, second);
     }
 
+    /// The committed documents are what the server serves (checked by the API's own tests);
+    /// here every operation of each document must have a method in both SDKs of its dialect.
+    #[test]
+    fn every_documented_operation_has_a_method_in_both_languages() {
+        let files = generate(&repo()).unwrap();
+        for dialect in DIALECTS {
+            let text =
+                std::fs::read_to_string(repo().join(format!("sdk-gen/config/{dialect}.toml")))
+                    .unwrap();
+            let config: config::DialectConfig = toml::from_str(&text).unwrap();
+            let doc: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(repo().join("schema/openapi").join(&config.document))
+                    .unwrap(),
+            )
+            .unwrap();
+            let api = ir::read(dialect, &doc, &config).unwrap();
+            let documented = doc["paths"]
+                .as_object()
+                .unwrap()
+                .values()
+                .flat_map(|item| item.as_object().unwrap().values())
+                .filter(|op| op["operationId"].is_string())
+                .count();
+            assert_eq!(api.operations.len(), documented, "{dialect}");
+            let py = &files[&PathBuf::from(format!(
+                "python/{0}/src/{0}/_client.py",
+                config.python.package
+            ))];
+            let ts = &files[&PathBuf::from(format!(
+                "typescript/{}/src/client.ts",
+                config.typescript.dir
+            ))];
+            for op in &api.operations {
+                let py_method = format!("def {}(", names::python_ident(&op.name));
+                assert_eq!(
+                    py.matches(&py_method).count(),
+                    2,
+                    "{dialect}: sync + async {py_method}"
+                );
+                assert!(
+                    py.contains(&format!("{:?},", op.id)),
+                    "{dialect}: {}",
+                    op.id
+                );
+                let ts_method = format!("  {}(", names::ts_ident(&op.name));
+                assert!(ts.contains(&ts_method), "{dialect}: {ts_method}");
+            }
+        }
+    }
+
     #[test]
     fn committed_sdks_are_fresh() {
         let stale = stale(&repo()).unwrap();

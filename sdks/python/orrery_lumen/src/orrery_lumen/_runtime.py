@@ -674,6 +674,29 @@ class SSEDecoder:
 _NOT_SET: Any = object()
 
 
+@dataclasses.dataclass
+class _Prepared:
+    """One logical request, the same across its tries (idempotency key included)."""
+
+    op: OperationSpec
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    content: bytes | None
+    timeout: httpx.Timeout
+    max_retries: int
+
+    def send_args(self) -> dict[str, Any]:
+        return {
+            "method": self.op.method,
+            "url": self.url,
+            "params": self.params,
+            "content": self.content,
+            "headers": self.headers,
+            "timeout": self.timeout,
+        }
+
+
 class _BaseClient:
     _spec: ClassVar[ApiSpec]
 
@@ -751,7 +774,7 @@ class _BaseClient:
         query: Mapping[str, Any] | None,
         body: Mapping[str, Any] | None,
         options: RequestOptions | None,
-    ) -> tuple[OperationSpec, str, dict[str, str], dict[str, str], bytes | None, RequestOptions]:
+    ) -> _Prepared:
         op = self._spec.operations[operation]
         opts: RequestOptions = options or {}
         url_path = op.path
@@ -772,7 +795,44 @@ class _BaseClient:
         headers = self._headers(op, opts, key)
         if content is not None:
             headers["content-type"] = "application/json"
-        return op, self.base_url + url_path, params, headers, content, opts
+        return _Prepared(
+            op,
+            self.base_url + url_path,
+            params,
+            headers,
+            content,
+            self._timeout(opts),
+            opts.get("max_retries", self.max_retries),
+        )
+
+    def _begin(self, p: _Prepared, attempt: int) -> float:
+        """Logs a try; returns its start time."""
+        if attempt:
+            p.headers["x-retry-count"] = str(attempt)
+        self._log_request(p.op.method, p.url, attempt, p.headers, p.content)
+        return time.monotonic()
+
+    def _transport_failed(self, p: _Prepared, attempt: int, err: httpx.TransportError) -> float:
+        """The delay before the next try, or the typed error when the retries are spent."""
+        if attempt < p.max_retries:
+            delay = retry_delay(None, attempt)
+            self._log(LogEvent("retry", p.op.method, p.url, attempt, delay=delay, error=repr(err)))
+            return delay
+        self._log(LogEvent("error", p.op.method, p.url, attempt, error=repr(err)))
+        raise _connection_error(err) from err
+
+    def _answered(
+        self, p: _Prepared, response: httpx.Response, started: float, attempt: int
+    ) -> tuple[RawResponse, float | None]:
+        """The response, and the delay before the next try when this one is to be retried."""
+        raw = self._finish(p.op, response, started, attempt)
+        if raw.status_code < 400 or not self._should_retry(raw, attempt, p.max_retries):
+            return raw, None
+        delay = retry_delay(raw.headers, attempt)
+        self._log(
+            LogEvent("retry", p.op.method, p.url, attempt, status_code=raw.status_code, delay=delay)
+        )
+        return raw, delay
 
     def _log(self, event: LogEvent) -> None:
         if self._logger.isEnabledFor(logging.DEBUG):
@@ -919,44 +979,21 @@ class SyncAPIClient(_BaseClient):
         body: Mapping[str, Any] | None,
         options: RequestOptions | None,
     ) -> tuple[OperationSpec, RawResponse]:
-        op, url, params, headers, content, opts = self._prepare(
-            operation, path, query, body, options
-        )
-        max_retries = opts.get("max_retries", self.max_retries)
+        p = self._prepare(operation, path, query, body, options)
         attempt = 0
         while True:
-            if attempt:
-                headers["x-retry-count"] = str(attempt)
-            self._log_request(op.method, url, attempt, headers, content)
-            started = time.monotonic()
+            started = self._begin(p, attempt)
             try:
-                response = self._http.request(
-                    op.method,
-                    url,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    timeout=self._timeout(opts),
-                )
+                response = self._http.request(**p.send_args())
             except httpx.TransportError as err:
-                if attempt < max_retries:
-                    delay = retry_delay(None, attempt)
-                    self._log(LogEvent("retry", op.method, url, attempt, delay=delay, error=repr(err)))
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
-                self._log(LogEvent("error", op.method, url, attempt, error=repr(err)))
-                raise _connection_error(err) from err
-            raw = self._finish(op, response, started, attempt)
-            if raw.status_code >= 400 and self._should_retry(raw, attempt, max_retries):
-                delay = retry_delay(raw.headers, attempt)
-                self._log(
-                    LogEvent("retry", op.method, url, attempt, status_code=raw.status_code, delay=delay)
-                )
-                self._sleep(delay)
-                attempt += 1
-                continue
-            return op, raw
+                delay = self._transport_failed(p, attempt, err)
+            else:
+                raw, retry_in = self._answered(p, response, started, attempt)
+                if retry_in is None:
+                    return p.op, raw
+                delay = retry_in
+            self._sleep(delay)
+            attempt += 1
 
     def request(
         self,
@@ -1052,44 +1089,21 @@ class AsyncAPIClient(_BaseClient):
         body: Mapping[str, Any] | None,
         options: RequestOptions | None,
     ) -> tuple[OperationSpec, RawResponse]:
-        op, url, params, headers, content, opts = self._prepare(
-            operation, path, query, body, options
-        )
-        max_retries = opts.get("max_retries", self.max_retries)
+        p = self._prepare(operation, path, query, body, options)
         attempt = 0
         while True:
-            if attempt:
-                headers["x-retry-count"] = str(attempt)
-            self._log_request(op.method, url, attempt, headers, content)
-            started = time.monotonic()
+            started = self._begin(p, attempt)
             try:
-                response = await self._http.request(
-                    op.method,
-                    url,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    timeout=self._timeout(opts),
-                )
+                response = await self._http.request(**p.send_args())
             except httpx.TransportError as err:
-                if attempt < max_retries:
-                    delay = retry_delay(None, attempt)
-                    self._log(LogEvent("retry", op.method, url, attempt, delay=delay, error=repr(err)))
-                    await self._sleep(delay)
-                    attempt += 1
-                    continue
-                self._log(LogEvent("error", op.method, url, attempt, error=repr(err)))
-                raise _connection_error(err) from err
-            raw = self._finish(op, response, started, attempt)
-            if raw.status_code >= 400 and self._should_retry(raw, attempt, max_retries):
-                delay = retry_delay(raw.headers, attempt)
-                self._log(
-                    LogEvent("retry", op.method, url, attempt, status_code=raw.status_code, delay=delay)
-                )
-                await self._sleep(delay)
-                attempt += 1
-                continue
-            return op, raw
+                delay = self._transport_failed(p, attempt, err)
+            else:
+                raw, retry_in = self._answered(p, response, started, attempt)
+                if retry_in is None:
+                    return p.op, raw
+                delay = retry_in
+            await self._sleep(delay)
+            attempt += 1
 
     async def request(
         self,
