@@ -20,4 +20,4 @@ echo "== Python SDKs: runtime unit tests"
 (cd sdks/python && "$ORRERY_TEST_SDK_PYTHON" -m pytest tests/unit -q -p no:cacheprovider)
 
 echo "== TypeScript SDKs: runtime unit tests (built with tsc --strict above)"
-(cd sdks/typescript && node --test tests/unit/runtime.test.mjs)
+(cd sdks/typescript && node --test --test-reporter=tap tests/unit/runtime.test.mjs)
