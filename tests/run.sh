@@ -21,3 +21,25 @@ echo "== Python SDKs: runtime unit tests"
 
 echo "== TypeScript SDKs: runtime unit tests (built with tsc --strict above)"
 (cd sdks/typescript && node --test --test-reporter=tap tests/unit/runtime.test.mjs)
+
+echo "== SDK packages build and import as distributed"
+dist="$(mktemp -d)"
+trap 'rm -rf "$dist"' EXIT
+for package in sdks/python/*/pyproject.toml; do
+  dir="$(dirname "$package")"
+  cp -r "$dir" "$dist/src-$(basename "$dir")"
+  "$ORRERY_TEST_SDK_PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$dist/wheels" "$dist/src-$(basename "$dir")"
+done
+for wheel in "$dist"/wheels/*.whl; do
+  name="$(basename "$wheel" | cut -d- -f1)"
+  unzip -l "$wheel" | grep -q "$name/py.typed" || { echo "$wheel lacks py.typed"; exit 1; }
+  PYTHONPATH="$wheel" "$ORRERY_TEST_SDK_PYTHON" -c "import $name, sys; assert $name.__file__.startswith('$wheel'), $name.__file__; print('$name', $name.__version__, 'imports from its wheel')"
+done
+for package in sdks/typescript/*/package.json; do
+  (cd "$(dirname "$package")" && npm pack --dry-run --json --loglevel=error | "$ORRERY_TEST_SDK_PYTHON" -c "
+import json, sys
+files = {f['path'] for f in json.load(sys.stdin)[0]['files']}
+missing = {'dist/index.js', 'dist/index.d.ts', 'package.json'} - files
+assert not missing, f'{missing} missing from the npm package'
+print('$(dirname "$package")', len(files), 'files packed')")
+done
