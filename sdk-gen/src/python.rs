@@ -440,39 +440,45 @@ impl Method<'_> {
             "        *,\n        request_options: RequestOptions | None = None,\n    ) -> {returns}:"
         );
         out.push_str(&docstring(&self.doc(), "        "));
-        let section = |location: Location| {
+        // `name={...}` keyword arguments for the sections that have parameters.
+        let section = |location: Location, name: &str| -> Option<String> {
             let entries: Vec<String> = op
                 .params
                 .iter()
                 .filter(|p| p.location == location)
-                .map(|p| format!("{:?}: {}", p.wire, python_ident(&p.name)))
+                .map(|p| format!("                {:?}: {},\n", p.wire, python_ident(&p.name)))
                 .collect();
-            format!("{{{}}}", entries.join(", "))
+            (!entries.is_empty()).then(|| {
+                format!(
+                    "            {name}={{\n{}            }},\n",
+                    entries.concat()
+                )
+            })
         };
+        let path = section(Location::Path, "path").unwrap_or_default();
+        let query = section(Location::Query, "query").unwrap_or_default();
         let receiver = self.receiver;
         match &op.pagination {
             Some((_, item)) => {
+                let query = section(Location::Query, "query")
+                    .unwrap_or_else(|| "            query={},\n".into());
                 let _ = write!(
                     out,
-                    "        return {awaiting}{receiver}.request_page(\n            {:?},\n            {item},\n            _spec.PAGINATION_{},\n            path={},\n            query={},\n            options=request_options,\n        )\n",
+                    "        return {awaiting}{receiver}.request_page(\n            {:?},\n            {item},\n            _spec.PAGINATION_{},\n{path}{query}            options=request_options,\n        )\n",
                     op.id,
                     op.id.to_uppercase(),
-                    section(Location::Path),
-                    section(Location::Query)
                 );
             }
             None => {
-                let body = if op.has_body {
-                    section(Location::Body)
-                } else {
-                    "None".into()
+                let body = match (op.has_body, section(Location::Body, "body")) {
+                    (true, Some(body)) => body,
+                    (true, None) => "            body={},\n".into(),
+                    (false, _) => String::new(),
                 };
                 let _ = write!(
                     out,
-                    "        return {awaiting}{receiver}.request(\n            {:?},\n            {returns},\n            path={},\n            query={},\n            body={body},\n            options=request_options,\n        )\n",
+                    "        return {awaiting}{receiver}.request(\n            {:?},\n            {returns},\n{path}{query}{body}            options=request_options,\n        )\n",
                     op.id,
-                    section(Location::Path),
-                    section(Location::Query),
                 );
             }
         }

@@ -390,7 +390,7 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
         ts_ident(&op.name),
         args.join(", ")
     );
-    let section = |location: Location| -> String {
+    let section = |location: Location| -> Option<String> {
         let entries: Vec<String> = op
             .params
             .iter()
@@ -404,29 +404,46 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
                 format!("{}: {value}", ts_key(&p.wire))
             })
             .collect();
-        format!("{{ {} }}", entries.join(", "))
+        (!entries.is_empty()).then(|| braced(&entries))
     };
-    let mut request_args = vec![
-        format!("path: {}", section(Location::Path)),
-        format!("query: {}", section(Location::Query)),
-    ];
-    if op.has_body {
-        request_args.push(format!("body: {}", section(Location::Body)));
+    let mut request_args = Vec::new();
+    if let Some(path) = section(Location::Path) {
+        request_args.push(format!("path: {path}"));
     }
+    if let Some(query) = section(Location::Query) {
+        request_args.push(format!("query: {query}"));
+    }
+    if op.has_body {
+        let body = section(Location::Body).unwrap_or_else(|| "{}".into());
+        request_args.push(format!("body: {body}"));
+    }
+    let args = braced(&request_args);
     match &op.pagination {
         Some((_, item)) => {
-            let _ = writeln!(out, "    return {receiver}.requestPage<M.{item}>({:?}, PAGINATION_{}, {{ {} }}, options);\n  }}", op.id, op.id.to_uppercase(), request_args.join(", "));
+            let _ = writeln!(
+                out,
+                "    return {receiver}.requestPage<M.{item}>({:?}, PAGINATION_{}, {args}, options);\n  }}",
+                op.id,
+                op.id.to_uppercase()
+            );
         }
         None => {
             let _ = writeln!(
                 out,
-                "    return {receiver}.request<{returns}>({:?}, {{ {} }}, options);\n  }}",
-                op.id,
-                request_args.join(", ")
+                "    return {receiver}.request<{returns}>({:?}, {args}, options);\n  }}",
+                op.id
             );
         }
     }
     Ok(out)
+}
+
+fn braced(entries: &[String]) -> String {
+    if entries.is_empty() {
+        "{}".into()
+    } else {
+        format!("{{ {} }}", entries.join(", "))
+    }
 }
 
 fn ts_key_access(name: &str) -> String {

@@ -22,7 +22,7 @@ export class LexeconClient extends BaseClient {
    * `POST /decide`
    */
   decide(params: M.DecideParams, options?: RequestOptions): APIPromise<M.Decision> {
-    return this.request<M.Decision>("decide", { path: {  }, query: {  }, body: { actor: params.actor, proposed_action: params.action, tool: params.tool, user_intent: params.intent, risk_level: params.risk_level, context: params.context, policy_mode: params.policy_mode, data_classes: params.data_classes, request_id: params.request_id } }, options);
+    return this.request<M.Decision>("decide", { body: { actor: params.actor, proposed_action: params.action, tool: params.tool, user_intent: params.intent, risk_level: params.risk_level, context: params.context, policy_mode: params.policy_mode, data_classes: params.data_classes, request_id: params.request_id } }, options);
   }
 
   /**
@@ -31,7 +31,7 @@ export class LexeconClient extends BaseClient {
    * `GET /decisions/{decision_id}`
    */
   getDecision(decisionId: string, options?: RequestOptions): APIPromise<M.DecisionDetail> {
-    return this.request<M.DecisionDetail>("get_decision", { path: { decision_id: decisionId }, query: {  } }, options);
+    return this.request<M.DecisionDetail>("get_decision", { path: { decision_id: decisionId } }, options);
   }
 
   /**
@@ -40,7 +40,7 @@ export class LexeconClient extends BaseClient {
    * `GET /health`
    */
   healthCheck(options?: RequestOptions): APIPromise<M.HealthStatus> {
-    return this.request<M.HealthStatus>("health_check", { path: {  }, query: {  } }, options);
+    return this.request<M.HealthStatus>("health_check", {}, options);
   }
 
   /**
@@ -52,7 +52,7 @@ export class LexeconClient extends BaseClient {
    * Resolves to a page: `for (const x of page)` walks it, `for await (const x of page)` walks every page.
    */
   getLedger(params: M.GetLedgerParams = {}, options?: RequestOptions): APIPromise<OffsetPage<M.LedgerEntry>> {
-    return this.requestPage<M.LedgerEntry>("get_ledger", PAGINATION_GET_LEDGER, { path: {  }, query: { limit: params.limit, offset: params.offset, decision_id: params.decision_id, actor: params.actor, start_time: params.start_time, end_time: params.end_time } }, options);
+    return this.requestPage<M.LedgerEntry>("get_ledger", PAGINATION_GET_LEDGER, { query: { limit: params.limit, offset: params.offset, decision_id: params.decision_id, actor: params.actor, start_time: params.start_time, end_time: params.end_time } }, options);
   }
 
   /**
@@ -61,7 +61,7 @@ export class LexeconClient extends BaseClient {
    * `GET /ledger/checkpoint`
    */
   getCheckpoint(options?: RequestOptions): APIPromise<M.Checkpoint> {
-    return this.request<M.Checkpoint>("get_checkpoint", { path: {  }, query: {  } }, options);
+    return this.request<M.Checkpoint>("get_checkpoint", {}, options);
   }
 
   /**
@@ -70,7 +70,7 @@ export class LexeconClient extends BaseClient {
    * `POST /ledger/checkpoint/verify`
    */
   verifyCheckpoint(params: M.VerifyCheckpointParams, options?: RequestOptions): APIPromise<M.CheckpointVerification> {
-    return this.request<M.CheckpointVerification>("verify_checkpoint", { path: {  }, query: {  }, body: { head_hash: params.head_hash, node_id: params.node_id, seq: params.seq, signature: params.signature, timestamp: params.timestamp } }, options);
+    return this.request<M.CheckpointVerification>("verify_checkpoint", { body: { head_hash: params.head_hash, node_id: params.node_id, seq: params.seq, signature: params.signature, timestamp: params.timestamp } }, options);
   }
 
   /**
@@ -79,7 +79,7 @@ export class LexeconClient extends BaseClient {
    * `GET /ledger/verify`
    */
   verifyLedger(options?: RequestOptions): APIPromise<M.LedgerVerification> {
-    return this.request<M.LedgerVerification>("verify_ledger", { path: {  }, query: {  } }, options);
+    return this.request<M.LedgerVerification>("verify_ledger", {}, options);
   }
 
   /**
@@ -88,7 +88,7 @@ export class LexeconClient extends BaseClient {
    * `GET /node/info`
    */
   getNodeInfo(options?: RequestOptions): APIPromise<M.NodeInfo> {
-    return this.request<M.NodeInfo>("get_node_info", { path: {  }, query: {  } }, options);
+    return this.request<M.NodeInfo>("get_node_info", {}, options);
   }
 
   /**
@@ -97,7 +97,7 @@ export class LexeconClient extends BaseClient {
    * `GET /policy`
    */
   getPolicy(options?: RequestOptions): APIPromise<M.Policy> {
-    return this.request<M.Policy>("get_policy", { path: {  }, query: {  } }, options);
+    return this.request<M.Policy>("get_policy", {}, options);
   }
 
   /**
@@ -106,7 +106,7 @@ export class LexeconClient extends BaseClient {
    * `GET /reviews`
    */
   listReviews(options?: RequestOptions): APIPromise<M.ReviewQueue> {
-    return this.request<M.ReviewQueue>("list_reviews", { path: {  }, query: {  } }, options);
+    return this.request<M.ReviewQueue>("list_reviews", {}, options);
   }
 
   /**
@@ -115,7 +115,7 @@ export class LexeconClient extends BaseClient {
    * `POST /reviews/{decision_id}/approve`
    */
   approveReview(decisionId: string, params: M.ApproveReviewParams = {}, options?: RequestOptions): APIPromise<M.DecisionDetail> {
-    return this.request<M.DecisionDetail>("approve_review", { path: { decision_id: decisionId }, query: {  }, body: { reason: params.reason } }, options);
+    return this.request<M.DecisionDetail>("approve_review", { path: { decision_id: decisionId }, body: { reason: params.reason } }, options);
   }
 
   /**
@@ -124,7 +124,7 @@ export class LexeconClient extends BaseClient {
    * `POST /reviews/{decision_id}/deny`
    */
   denyReview(decisionId: string, params: M.DenyReviewParams = {}, options?: RequestOptions): APIPromise<M.DecisionDetail> {
-    return this.request<M.DecisionDetail>("deny_review", { path: { decision_id: decisionId }, query: {  }, body: { reason: params.reason } }, options);
+    return this.request<M.DecisionDetail>("deny_review", { path: { decision_id: decisionId }, body: { reason: params.reason } }, options);
   }
 
   /**
@@ -133,7 +133,7 @@ export class LexeconClient extends BaseClient {
    * `POST /tokens/{token_id}/revoke`
    */
   revokeToken(tokenId: string, params: M.RevokeTokenParams = {}, options?: RequestOptions): APIPromise<M.Revoked> {
-    return this.request<M.Revoked>("revoke_token", { path: { token_id: tokenId }, query: {  }, body: { reason: params.reason } }, options);
+    return this.request<M.Revoked>("revoke_token", { path: { token_id: tokenId }, body: { reason: params.reason } }, options);
   }
 
   /**
@@ -142,6 +142,6 @@ export class LexeconClient extends BaseClient {
    * `POST /verify`
    */
   verify(params: M.VerifyParams, options?: RequestOptions): APIPromise<M.VerificationResult> {
-    return this.request<M.VerificationResult>("verify", { path: {  }, query: {  }, body: { capability_token: params.capability_token, action: params.action, actor: params.actor } }, options);
+    return this.request<M.VerificationResult>("verify", { body: { capability_token: params.capability_token, action: params.action, actor: params.actor } }, options);
   }
 }

@@ -14,7 +14,7 @@ export class AuthResource {
    * `POST /auth/refresh`
    */
   refresh(params: M.AuthRefreshParams, options?: RequestOptions): APIPromise<M.RefreshedToken> {
-    return this.client.request<M.RefreshedToken>("refresh", { path: {  }, query: {  }, body: { refresh_token: params.refresh_token } }, options);
+    return this.client.request<M.RefreshedToken>("refresh", { body: { refresh_token: params.refresh_token } }, options);
   }
 
   /**
@@ -23,7 +23,7 @@ export class AuthResource {
    * `POST /auth/token`
    */
   token(params: M.AuthTokenParams, options?: RequestOptions): APIPromise<M.Token> {
-    return this.client.request<M.Token>("token", { path: {  }, query: {  }, body: { username: params.username, password: params.password, biometric_data: params.biometric_data } }, options);
+    return this.client.request<M.Token>("token", { body: { username: params.username, password: params.password, biometric_data: params.biometric_data } }, options);
   }
 }
 
@@ -49,6 +49,6 @@ export class LukhasClient extends BaseClient {
    * `GET /health`
    */
   health(options?: RequestOptions): APIPromise<M.Health> {
-    return this.request<M.Health>("health", { path: {  }, query: {  } }, options);
+    return this.request<M.Health>("health", {}, options);
   }
 }

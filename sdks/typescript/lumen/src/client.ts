@@ -22,7 +22,7 @@ export class LumenClient extends BaseClient {
    * `GET /api/docs`
    */
   docs(options?: RequestOptions): APIPromise<M.ApiDocs> {
-    return this.request<M.ApiDocs>("docs", { path: {  }, query: {  } }, options);
+    return this.request<M.ApiDocs>("docs", {}, options);
   }
 
   /**
@@ -31,6 +31,6 @@ export class LumenClient extends BaseClient {
    * `GET /health`
    */
   health(options?: RequestOptions): APIPromise<M.Health> {
-    return this.request<M.Health>("health", { path: {  }, query: {  } }, options);
+    return this.request<M.Health>("health", {}, options);
   }
 }

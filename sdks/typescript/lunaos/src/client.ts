@@ -14,7 +14,7 @@ export class ApiKeysResource {
    * `GET /api-keys`
    */
   list(options?: RequestOptions): APIPromise<M.KeyList> {
-    return this.client.request<M.KeyList>("list", { path: {  }, query: {  } }, options);
+    return this.client.request<M.KeyList>("list", {}, options);
   }
 
   /**
@@ -23,7 +23,7 @@ export class ApiKeysResource {
    * `POST /api-keys`
    */
   create(params: M.ApiKeysCreateParams = {}, options?: RequestOptions): APIPromise<M.CreatedKey> {
-    return this.client.request<M.CreatedKey>("create", { path: {  }, query: {  }, body: { name: params.name } }, options);
+    return this.client.request<M.CreatedKey>("create", { body: { name: params.name } }, options);
   }
 
   /**
@@ -32,7 +32,7 @@ export class ApiKeysResource {
    * `DELETE /api-keys/{id}`
    */
   revoke(keyId: string, options?: RequestOptions): APIPromise<M.RevokedKey> {
-    return this.client.request<M.RevokedKey>("revoke", { path: { id: keyId }, query: {  } }, options);
+    return this.client.request<M.RevokedKey>("revoke", { path: { id: keyId } }, options);
   }
 }
 
@@ -46,7 +46,7 @@ export class AuthResource {
    * `POST /auth/login`
    */
   login(params: M.AuthLoginParams, options?: RequestOptions): APIPromise<M.AuthPayload> {
-    return this.client.request<M.AuthPayload>("login", { path: {  }, query: {  }, body: { email: params.email, password: params.password } }, options);
+    return this.client.request<M.AuthPayload>("login", { body: { email: params.email, password: params.password } }, options);
   }
 
   /**
@@ -55,7 +55,7 @@ export class AuthResource {
    * `GET /auth/me`
    */
   me(options?: RequestOptions): APIPromise<M.User> {
-    return this.client.request<M.User>("me", { path: {  }, query: {  } }, options);
+    return this.client.request<M.User>("me", {}, options);
   }
 
   /**
@@ -64,7 +64,7 @@ export class AuthResource {
    * `POST /auth/signup`
    */
   signup(params: M.AuthSignupParams, options?: RequestOptions): APIPromise<M.AuthPayload> {
-    return this.client.request<M.AuthPayload>("signup", { path: {  }, query: {  }, body: { email: params.email, password: params.password, name: params.name } }, options);
+    return this.client.request<M.AuthPayload>("signup", { body: { email: params.email, password: params.password, name: params.name } }, options);
   }
 }
 
@@ -94,6 +94,6 @@ export class LunaosClient extends BaseClient {
    * `GET /health`
    */
   health(options?: RequestOptions): APIPromise<M.Health> {
-    return this.request<M.Health>("health", { path: {  }, query: {  } }, options);
+    return this.request<M.Health>("health", {}, options);
   }
 }

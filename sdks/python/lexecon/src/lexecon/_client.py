@@ -107,9 +107,17 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "decide",
             Decision,
-            path={},
-            query={},
-            body={"actor": actor, "proposed_action": action, "tool": tool, "user_intent": intent, "risk_level": risk_level, "context": context, "policy_mode": policy_mode, "data_classes": data_classes, "request_id": request_id},
+            body={
+                "actor": actor,
+                "proposed_action": action,
+                "tool": tool,
+                "user_intent": intent,
+                "risk_level": risk_level,
+                "context": context,
+                "policy_mode": policy_mode,
+                "data_classes": data_classes,
+                "request_id": request_id,
+            },
             options=request_options,
         )
 
@@ -129,9 +137,9 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "get_decision",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body=None,
+            path={
+                "decision_id": decision_id,
+            },
             options=request_options,
         )
 
@@ -147,9 +155,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "health_check",
             HealthStatus,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -183,8 +188,14 @@ class LexeconClient(SyncAPIClient):
             "get_ledger",
             LedgerEntry,
             _spec.PAGINATION_GET_LEDGER,
-            path={},
-            query={"limit": limit, "offset": offset, "decision_id": decision_id, "actor": actor, "start_time": start_time, "end_time": end_time},
+            query={
+                "limit": limit,
+                "offset": offset,
+                "decision_id": decision_id,
+                "actor": actor,
+                "start_time": start_time,
+                "end_time": end_time,
+            },
             options=request_options,
         )
 
@@ -200,9 +211,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "get_checkpoint",
             Checkpoint,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -230,9 +238,13 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "verify_checkpoint",
             CheckpointVerification,
-            path={},
-            query={},
-            body={"head_hash": head_hash, "node_id": node_id, "seq": seq, "signature": signature, "timestamp": timestamp},
+            body={
+                "head_hash": head_hash,
+                "node_id": node_id,
+                "seq": seq,
+                "signature": signature,
+                "timestamp": timestamp,
+            },
             options=request_options,
         )
 
@@ -248,9 +260,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "verify_ledger",
             LedgerVerification,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -266,9 +275,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "get_node_info",
             NodeInfo,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -284,9 +290,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "get_policy",
             Policy,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -302,9 +305,6 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "list_reviews",
             ReviewQueue,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -326,9 +326,12 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "approve_review",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "decision_id": decision_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -350,9 +353,12 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "deny_review",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "decision_id": decision_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -374,9 +380,12 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "revoke_token",
             Revoked,
-            path={"token_id": token_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "token_id": token_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -400,9 +409,11 @@ class LexeconClient(SyncAPIClient):
         return self.request(
             "verify",
             VerificationResult,
-            path={},
-            query={},
-            body={"capability_token": capability_token, "action": action, "actor": actor},
+            body={
+                "capability_token": capability_token,
+                "action": action,
+                "actor": actor,
+            },
             options=request_options,
         )
 
@@ -476,9 +487,17 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "decide",
             Decision,
-            path={},
-            query={},
-            body={"actor": actor, "proposed_action": action, "tool": tool, "user_intent": intent, "risk_level": risk_level, "context": context, "policy_mode": policy_mode, "data_classes": data_classes, "request_id": request_id},
+            body={
+                "actor": actor,
+                "proposed_action": action,
+                "tool": tool,
+                "user_intent": intent,
+                "risk_level": risk_level,
+                "context": context,
+                "policy_mode": policy_mode,
+                "data_classes": data_classes,
+                "request_id": request_id,
+            },
             options=request_options,
         )
 
@@ -498,9 +517,9 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "get_decision",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body=None,
+            path={
+                "decision_id": decision_id,
+            },
             options=request_options,
         )
 
@@ -516,9 +535,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "health_check",
             HealthStatus,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -552,8 +568,14 @@ class AsyncLexeconClient(AsyncAPIClient):
             "get_ledger",
             LedgerEntry,
             _spec.PAGINATION_GET_LEDGER,
-            path={},
-            query={"limit": limit, "offset": offset, "decision_id": decision_id, "actor": actor, "start_time": start_time, "end_time": end_time},
+            query={
+                "limit": limit,
+                "offset": offset,
+                "decision_id": decision_id,
+                "actor": actor,
+                "start_time": start_time,
+                "end_time": end_time,
+            },
             options=request_options,
         )
 
@@ -569,9 +591,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "get_checkpoint",
             Checkpoint,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -599,9 +618,13 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "verify_checkpoint",
             CheckpointVerification,
-            path={},
-            query={},
-            body={"head_hash": head_hash, "node_id": node_id, "seq": seq, "signature": signature, "timestamp": timestamp},
+            body={
+                "head_hash": head_hash,
+                "node_id": node_id,
+                "seq": seq,
+                "signature": signature,
+                "timestamp": timestamp,
+            },
             options=request_options,
         )
 
@@ -617,9 +640,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "verify_ledger",
             LedgerVerification,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -635,9 +655,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "get_node_info",
             NodeInfo,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -653,9 +670,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "get_policy",
             Policy,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -671,9 +685,6 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "list_reviews",
             ReviewQueue,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -695,9 +706,12 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "approve_review",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "decision_id": decision_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -719,9 +733,12 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "deny_review",
             DecisionDetail,
-            path={"decision_id": decision_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "decision_id": decision_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -743,9 +760,12 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "revoke_token",
             Revoked,
-            path={"token_id": token_id},
-            query={},
-            body={"reason": reason},
+            path={
+                "token_id": token_id,
+            },
+            body={
+                "reason": reason,
+            },
             options=request_options,
         )
 
@@ -769,9 +789,11 @@ class AsyncLexeconClient(AsyncAPIClient):
         return await self.request(
             "verify",
             VerificationResult,
-            path={},
-            query={},
-            body={"capability_token": capability_token, "action": action, "actor": actor},
+            body={
+                "capability_token": capability_token,
+                "action": action,
+                "actor": actor,
+            },
             options=request_options,
         )
 

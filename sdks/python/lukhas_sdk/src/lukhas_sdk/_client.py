@@ -49,9 +49,9 @@ class AuthResource:
         return self._client.request(
             "refresh",
             RefreshedToken,
-            path={},
-            query={},
-            body={"refresh_token": refresh_token},
+            body={
+                "refresh_token": refresh_token,
+            },
             options=request_options,
         )
 
@@ -75,9 +75,11 @@ class AuthResource:
         return self._client.request(
             "token",
             Token,
-            path={},
-            query={},
-            body={"username": username, "password": password, "biometric_data": biometric_data},
+            body={
+                "username": username,
+                "password": password,
+                "biometric_data": biometric_data,
+            },
             options=request_options,
         )
 
@@ -135,9 +137,6 @@ class LukhasClient(SyncAPIClient):
         return self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -164,9 +163,9 @@ class AsyncAuthResource:
         return await self._client.request(
             "refresh",
             RefreshedToken,
-            path={},
-            query={},
-            body={"refresh_token": refresh_token},
+            body={
+                "refresh_token": refresh_token,
+            },
             options=request_options,
         )
 
@@ -190,9 +189,11 @@ class AsyncAuthResource:
         return await self._client.request(
             "token",
             Token,
-            path={},
-            query={},
-            body={"username": username, "password": password, "biometric_data": biometric_data},
+            body={
+                "username": username,
+                "password": password,
+                "biometric_data": biometric_data,
+            },
             options=request_options,
         )
 
@@ -250,9 +251,6 @@ class AsyncLukhasClient(AsyncAPIClient):
         return await self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 

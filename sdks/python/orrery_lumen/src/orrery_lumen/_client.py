@@ -74,9 +74,6 @@ class LumenClient(SyncAPIClient):
         return self.request(
             "docs",
             ApiDocs,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -92,9 +89,6 @@ class LumenClient(SyncAPIClient):
         return self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -148,9 +142,6 @@ class AsyncLumenClient(AsyncAPIClient):
         return await self.request(
             "docs",
             ApiDocs,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -166,9 +157,6 @@ class AsyncLumenClient(AsyncAPIClient):
         return await self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 

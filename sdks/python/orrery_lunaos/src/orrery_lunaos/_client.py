@@ -49,9 +49,6 @@ class ApiKeysResource:
         return self._client.request(
             "list",
             KeyList,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -71,9 +68,9 @@ class ApiKeysResource:
         return self._client.request(
             "create",
             CreatedKey,
-            path={},
-            query={},
-            body={"name": name},
+            body={
+                "name": name,
+            },
             options=request_options,
         )
 
@@ -93,9 +90,9 @@ class ApiKeysResource:
         return self._client.request(
             "revoke",
             RevokedKey,
-            path={"id": key_id},
-            query={},
-            body=None,
+            path={
+                "id": key_id,
+            },
             options=request_options,
         )
 
@@ -124,9 +121,10 @@ class AuthResource:
         return self._client.request(
             "login",
             AuthPayload,
-            path={},
-            query={},
-            body={"email": email, "password": password},
+            body={
+                "email": email,
+                "password": password,
+            },
             options=request_options,
         )
 
@@ -142,9 +140,6 @@ class AuthResource:
         return self._client.request(
             "me",
             User,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -168,9 +163,11 @@ class AuthResource:
         return self._client.request(
             "signup",
             AuthPayload,
-            path={},
-            query={},
-            body={"email": email, "password": password, "name": name},
+            body={
+                "email": email,
+                "password": password,
+                "name": name,
+            },
             options=request_options,
         )
 
@@ -232,9 +229,6 @@ class LunaosClient(SyncAPIClient):
         return self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -257,9 +251,6 @@ class AsyncApiKeysResource:
         return await self._client.request(
             "list",
             KeyList,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -279,9 +270,9 @@ class AsyncApiKeysResource:
         return await self._client.request(
             "create",
             CreatedKey,
-            path={},
-            query={},
-            body={"name": name},
+            body={
+                "name": name,
+            },
             options=request_options,
         )
 
@@ -301,9 +292,9 @@ class AsyncApiKeysResource:
         return await self._client.request(
             "revoke",
             RevokedKey,
-            path={"id": key_id},
-            query={},
-            body=None,
+            path={
+                "id": key_id,
+            },
             options=request_options,
         )
 
@@ -332,9 +323,10 @@ class AsyncAuthResource:
         return await self._client.request(
             "login",
             AuthPayload,
-            path={},
-            query={},
-            body={"email": email, "password": password},
+            body={
+                "email": email,
+                "password": password,
+            },
             options=request_options,
         )
 
@@ -350,9 +342,6 @@ class AsyncAuthResource:
         return await self._client.request(
             "me",
             User,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
@@ -376,9 +365,11 @@ class AsyncAuthResource:
         return await self._client.request(
             "signup",
             AuthPayload,
-            path={},
-            query={},
-            body={"email": email, "password": password, "name": name},
+            body={
+                "email": email,
+                "password": password,
+                "name": name,
+            },
             options=request_options,
         )
 
@@ -440,9 +431,6 @@ class AsyncLunaosClient(AsyncAPIClient):
         return await self.request(
             "health",
             Health,
-            path={},
-            query={},
-            body=None,
             options=request_options,
         )
 
