@@ -32,7 +32,7 @@ for package in sdks/python/*/pyproject.toml; do
 done
 for wheel in "$dist"/wheels/*.whl; do
   name="$(basename "$wheel" | cut -d- -f1)"
-  unzip -l "$wheel" | grep -q "$name/py.typed" || { echo "$wheel lacks py.typed"; exit 1; }
+  "$ORRERY_TEST_SDK_PYTHON" -c "import sys, zipfile; sys.exit(0 if '$name/py.typed' in zipfile.ZipFile('$wheel').namelist() else '$wheel lacks py.typed')"
   PYTHONPATH="$wheel" "$ORRERY_TEST_SDK_PYTHON" -c "import $name, sys; assert $name.__file__.startswith('$wheel'), $name.__file__; print('$name', $name.__version__, 'imports from its wheel')"
 done
 for package in sdks/typescript/*/package.json; do
