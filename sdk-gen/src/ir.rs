@@ -113,6 +113,17 @@ pub struct Api {
     pub models: BTreeMap<String, Model>,
 }
 
+impl Api {
+    /// Operations by sub-resource (`None`: methods on the client itself).
+    pub fn by_resource(&self) -> BTreeMap<Option<String>, Vec<&Operation>> {
+        let mut grouped: BTreeMap<Option<String>, Vec<&Operation>> = BTreeMap::new();
+        for op in &self.operations {
+            grouped.entry(op.resource.clone()).or_default().push(op);
+        }
+        grouped
+    }
+}
+
 struct Reader<'a> {
     doc: &'a Value,
     config: &'a DialectConfig,

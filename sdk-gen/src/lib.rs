@@ -21,22 +21,28 @@ pub const DIALECTS: &[&str] = &["lexecon", "lukhas", "lumen", "lunaos"];
 /// The file listing what the generator wrote, so files it no longer writes are removed.
 pub const MANIFEST: &str = ".generated";
 
+/// A dialect's naming config and the OpenAPI document it names.
+pub fn load(repo: &Path, dialect: &str) -> Result<(config::DialectConfig, serde_json::Value)> {
+    let config_path = repo.join("sdk-gen/config").join(format!("{dialect}.toml"));
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let config: config::DialectConfig =
+        toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
+    let doc_path = repo.join("schema/openapi").join(&config.document);
+    let doc = serde_json::from_str(
+        &std::fs::read_to_string(&doc_path)
+            .with_context(|| format!("reading {}", doc_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", doc_path.display()))?;
+    Ok((config, doc))
+}
+
 /// Every generated file, by path relative to `sdks/`.
 pub fn generate(repo: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let mut files = BTreeMap::new();
     let mut ts_dirs = Vec::new();
     for dialect in DIALECTS {
-        let config_path = repo.join("sdk-gen/config").join(format!("{dialect}.toml"));
-        let text = std::fs::read_to_string(&config_path)
-            .with_context(|| format!("reading {}", config_path.display()))?;
-        let config: config::DialectConfig =
-            toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
-        let doc_path = repo.join("schema/openapi").join(&config.document);
-        let doc: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&doc_path)
-                .with_context(|| format!("reading {}", doc_path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", doc_path.display()))?;
+        let (config, doc) = load(repo, dialect)?;
         let api = ir::read(dialect, &doc, &config)?;
         ts_dirs.push(config.typescript.dir.clone());
         for (path, content) in python::render(&api, &config)? {
@@ -130,15 +136,7 @@ mod tests {
     fn every_documented_operation_has_a_method_in_both_languages() {
         let files = generate(&repo()).unwrap();
         for dialect in DIALECTS {
-            let text =
-                std::fs::read_to_string(repo().join(format!("sdk-gen/config/{dialect}.toml")))
-                    .unwrap();
-            let config: config::DialectConfig = toml::from_str(&text).unwrap();
-            let doc: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(repo().join("schema/openapi").join(&config.document))
-                    .unwrap(),
-            )
-            .unwrap();
+            let (config, doc) = load(&repo(), dialect).unwrap();
             let api = ir::read(dialect, &doc, &config).unwrap();
             let documented = doc["paths"]
                 .as_object()

@@ -152,8 +152,6 @@ fn models(api: &Api, config: &DialectConfig) -> String {
     }
     let names: Vec<String> = api.models.keys().map(|n| format!("    {n:?},")).collect();
     let _ = write!(out, "\n__all__ = [\n{}\n]\n", names.join("\n"));
-    // Silence "imported but unused" for descriptor names a document happens not to use.
-    out.push_str("\n_ = (ANY, BOOL, DATETIME, FLOAT, INT, OBJECT, STR, Any, datetime, list_of, map_of, model)\n");
     out
 }
 
@@ -302,18 +300,11 @@ class APIStatusError(APIError):
     }
     out.push_str("\n\nSTATUS_ERRORS: dict[int, type[APIStatusError]] = {\n");
     for class in status_classes() {
-        if let Some(status) = class.status {
-            let _ = writeln!(out, "    {status}: {},", class.name);
-        }
+        let _ = writeln!(out, "    {}: {},", class.status, class.name);
     }
     out.push_str("}\n\nCODE_ERRORS: dict[str, type[APIStatusError]] = {\n");
     for class in &codes {
-        let _ = writeln!(
-            out,
-            "    {:?}: {},",
-            class.code.as_deref().unwrap_or(""),
-            class.name
-        );
+        let _ = writeln!(out, "    {:?}: {},", &class.code, class.name);
     }
     out.push_str("}\n\nOPERATION_ERRORS: dict[str, type[APIError]] = {\n");
     for op in &api.operations {
@@ -508,14 +499,6 @@ impl Method<'_> {
     }
 }
 
-fn resources(api: &Api) -> BTreeMap<Option<String>, Vec<&Operation>> {
-    let mut grouped: BTreeMap<Option<String>, Vec<&Operation>> = BTreeMap::new();
-    for op in &api.operations {
-        grouped.entry(op.resource.clone()).or_default().push(op);
-    }
-    grouped
-}
-
 fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     let py = &config.python;
     let mut out = header(&format!("The {} clients.", config.title), config);
@@ -533,7 +516,7 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
                 .join("\n")
         );
     }
-    let grouped = resources(api);
+    let grouped = api.by_resource();
     for asynchronous in [false, true] {
         let prefix = if asynchronous { "Async" } else { "" };
         for (resource, ops) in &grouped {
@@ -635,7 +618,6 @@ class {class}({base}):
             );
         }
     }
-    out.push_str("\n\n_ = (Any, Sequence, datetime, AsyncPage, SyncPage)\n");
     Ok(out)
 }
 

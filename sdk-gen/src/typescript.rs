@@ -287,18 +287,11 @@ export class APIStatusError extends APIError {{
     }
     out.push_str("\ntype StatusErrorClass = new (operation: string, message: string, response: RawResponse, body: unknown, code: string | null, details: unknown) => APIStatusError;\n\nconst STATUS_ERRORS: Record<number, StatusErrorClass> = {\n");
     for class in status_classes() {
-        if let Some(status) = class.status {
-            let _ = writeln!(out, "  {status}: {},", class.name);
-        }
+        let _ = writeln!(out, "  {}: {},", class.status, class.name);
     }
     out.push_str("};\n\nconst CODE_ERRORS: Record<string, StatusErrorClass> = {\n");
     for class in &codes {
-        let _ = writeln!(
-            out,
-            "  {}: {},",
-            ts_key(class.code.as_deref().unwrap_or("")),
-            class.name
-        );
+        let _ = writeln!(out, "  {}: {},", ts_key(&class.code), class.name);
     }
     out.push_str(
         "};\n\n/** The typed error for an error response: by dialect error code, then by status. */\nexport function makeStatusError(operation: string, message: string, response: RawResponse, body: unknown, code: string | null, details: unknown): APIStatusError {\n  const byCode = code !== null ? CODE_ERRORS[code] : undefined;\n  const cls = byCode ?? STATUS_ERRORS[response.status] ?? (response.status >= 500 ? InternalServerError : APIStatusError);\n  return new cls(operation, message, response, body, code, details);\n}\n",
@@ -477,10 +470,7 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
             .collect::<String>()
     );
     out.push_str("import type * as M from './models.js';\n");
-    let mut grouped: BTreeMap<Option<String>, Vec<&Operation>> = BTreeMap::new();
-    for op in &api.operations {
-        grouped.entry(op.resource.clone()).or_default().push(op);
-    }
+    let grouped = api.by_resource();
     for (resource, ops) in &grouped {
         let Some(resource) = resource else { continue };
         let _ = write!(out, "\n/** `client.{}` */\nexport class {}Resource {{\n  constructor(private readonly client: BaseClient) {{}}\n", ts_ident(resource), pascal_case(resource));

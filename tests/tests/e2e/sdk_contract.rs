@@ -35,8 +35,9 @@ async fn servers() -> Servers {
     }
 }
 
-/// Runs a suite to completion, printing its output; panics with it when the suite fails.
-async fn run_suite(mut command: Command, servers: &Servers) {
+/// Runs a suite against fresh servers, printing its output; panics with it when the suite fails.
+async fn run_suite(mut command: Command) {
+    let servers = servers().await;
     command
         .env("ORRERY_SDK_SERVER", format!("http://{}", servers.main.addr))
         .env(
@@ -54,6 +55,8 @@ async fn run_suite(mut command: Command, servers: &Servers) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}\n{stderr}");
+    servers.main.stop().await;
+    servers.limited.stop().await;
     assert!(
         output.status.success(),
         "{described} failed ({}):\n{stdout}\n{stderr}",
@@ -67,7 +70,6 @@ async fn python_sdks_pass_their_contract_suite() {
         println!("skipped: ORRERY_TEST_SDK_PYTHON is not set (run tests/sdk-env.sh to prepare the SDK toolchains)");
         return;
     };
-    let servers = servers().await;
     let mut command = Command::new(python);
     command.current_dir(sdks().join("python")).args([
         "-m",
@@ -77,9 +79,7 @@ async fn python_sdks_pass_their_contract_suite() {
         "-p",
         "no:cacheprovider",
     ]);
-    run_suite(command, &servers).await;
-    servers.main.stop().await;
-    servers.limited.stop().await;
+    run_suite(command).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,12 +93,9 @@ async fn typescript_sdks_pass_their_contract_suite() {
         typescript.join("lexecon/dist/index.js").exists(),
         "the TypeScript SDKs are not built: run tests/sdk-env.sh"
     );
-    let servers = servers().await;
     let mut command = Command::new(node);
     command
         .current_dir(&typescript)
         .args(["--test", "--test-reporter=spec", "tests/contract/"]);
-    run_suite(command, &servers).await;
-    servers.main.stop().await;
-    servers.limited.stop().await;
+    run_suite(command).await;
 }

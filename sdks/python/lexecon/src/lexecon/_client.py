@@ -796,6 +796,3 @@ class AsyncLexeconClient(AsyncAPIClient):
             },
             options=request_options,
         )
-
-
-_ = (Any, Sequence, datetime, AsyncPage, SyncPage)

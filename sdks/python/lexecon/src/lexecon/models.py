@@ -355,5 +355,3 @@ __all__ = [
     "Revoked",
     "VerificationResult",
 ]
-
-_ = (ANY, BOOL, DATETIME, FLOAT, INT, OBJECT, STR, Any, datetime, list_of, map_of, model)

@@ -253,6 +253,3 @@ class AsyncLukhasClient(AsyncAPIClient):
             Health,
             options=request_options,
         )
-
-
-_ = (Any, Sequence, datetime, AsyncPage, SyncPage)

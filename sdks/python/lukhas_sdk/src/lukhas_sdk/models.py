@@ -91,5 +91,3 @@ __all__ = [
     "RefreshedToken",
     "Token",
 ]
-
-_ = (ANY, BOOL, DATETIME, FLOAT, INT, OBJECT, STR, Any, datetime, list_of, map_of, model)

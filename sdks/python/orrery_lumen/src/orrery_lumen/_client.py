@@ -159,6 +159,3 @@ class AsyncLumenClient(AsyncAPIClient):
             Health,
             options=request_options,
         )
-
-
-_ = (Any, Sequence, datetime, AsyncPage, SyncPage)

@@ -60,5 +60,3 @@ __all__ = [
     "ApiDocs",
     "Health",
 ]
-
-_ = (ANY, BOOL, DATETIME, FLOAT, INT, OBJECT, STR, Any, datetime, list_of, map_of, model)

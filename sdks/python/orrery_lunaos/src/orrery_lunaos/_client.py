@@ -433,6 +433,3 @@ class AsyncLunaosClient(AsyncAPIClient):
             Health,
             options=request_options,
         )
-
-
-_ = (Any, Sequence, datetime, AsyncPage, SyncPage)

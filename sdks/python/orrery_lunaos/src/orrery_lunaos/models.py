@@ -161,5 +161,3 @@ __all__ = [
     "ServiceHealth",
     "User",
 ]
-
-_ = (ANY, BOOL, DATETIME, FLOAT, INT, OBJECT, STR, Any, datetime, list_of, map_of, model)
