@@ -73,6 +73,8 @@ pub struct RateLimitConfig {
 pub struct HttpConfig {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// A client must send its request headers within this (slow-header attacks).
+    pub header_read_timeout_secs: u64,
     /// Origins allowed by CORS; never `*` (credentials are allowed).
     pub cors_origins: Vec<String>,
     /// Seconds to let in-flight requests finish after a shutdown signal.
@@ -82,7 +84,15 @@ pub struct HttpConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GraphqlConfig {
+    /// Field depth of application queries.
     pub max_depth: usize,
+    /// Field depth under `__schema`/`__type` (the standard introspection query needs 13).
+    pub max_introspection_depth: usize,
+    /// Longest query text, in bytes.
+    pub max_query_bytes: usize,
+    /// Deepest nesting of brackets of any kind (selections, lists, objects, arguments),
+    /// checked on the text before parsing.
+    pub max_nesting: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_batch: usize,
@@ -163,6 +173,7 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
             cors_origins: Vec::new(),
             shutdown_grace_secs: 10,
         }
@@ -173,6 +184,9 @@ impl Default for GraphqlConfig {
     fn default() -> Self {
         Self {
             max_depth: 12,
+            max_introspection_depth: 16,
+            max_query_bytes: 64 * 1024,
+            max_nesting: 32,
             max_complexity: 500,
             max_aliases: 30,
             max_batch: 10,

@@ -8,6 +8,12 @@ use orrery_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqlxSqliteConnector};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+/// How long a request waits for a database connection before it is answered 503: a
+/// database that is away must not hold every request for the default 30 s.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A readiness check answers within this, database or not.
+const PING_TIMEOUT: Duration = Duration::from_millis(800);
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)?
@@ -19,6 +25,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .max_connections(8)
             .min_connections(1)
             .connect_with(options)
@@ -28,7 +35,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         let mut options = ConnectOptions::new(url.to_string());
         options
             .max_connections(32)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
         Ok(Database::connect(options).await?)
     }
@@ -41,10 +49,17 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 /// True when every migration this build knows has been applied.
 pub async fn migrations_applied(db: &DatabaseConnection) -> bool {
-    matches!(Migrator::get_pending_migrations(db).await, Ok(pending) if pending.is_empty())
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, Migrator::get_pending_migrations(db)).await,
+        Ok(Ok(pending)) if pending.is_empty()
+    )
 }
 
-/// A round trip to the database, for readiness and health checks.
+/// A round trip to the database, for readiness and health checks; false when it takes
+/// longer than `PING_TIMEOUT`.
 pub async fn ping(db: &DatabaseConnection) -> bool {
-    db.execute_unprepared("SELECT 1").await.is_ok()
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, db.execute_unprepared("SELECT 1")).await,
+        Ok(Ok(_))
+    )
 }

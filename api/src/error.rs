@@ -68,7 +68,30 @@ impl DomainError {
 
 impl From<sea_orm::DbErr> for DomainError {
     fn from(err: sea_orm::DbErr) -> Self {
+        if database_unreachable(&err) {
+            tracing::warn!(request_id = %crate::http::request_id::current(), %err, "database unreachable");
+            return Self::Unavailable("the database is unavailable; retry shortly".into());
+        }
         Self::Internal(format!("database: {err}"))
+    }
+}
+
+/// No connection could be had (the pool's bounded wait ran out) or the one in use broke:
+/// the database is away, which is a 503 to retry, not a bug.
+fn database_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e,
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+            )
+        }
+        _ => false,
     }
 }
 

@@ -15,7 +15,6 @@ pub mod rest;
 pub mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +45,8 @@ pub struct App {
 
 /// How often batched bookkeeping (API key `last_used_at`, rate-limit state) is written/swept.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+/// How often revocations and privilege changes made anywhere are applied here.
+const REVOCATION_SYNC_EVERY: Duration = Duration::from_millis(200);
 
 /// Opens the database (migrating it), builds every service and the whole router.
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
@@ -104,6 +105,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     ]));
     let router = routes(&state, &dialects);
     spawn_maintenance(state.clone());
+    spawn_revocation_sync(state.clone());
     Ok(App {
         router,
         state,
@@ -134,6 +136,26 @@ fn spawn_maintenance(state: AppState) {
                 tracing::warn!(%err, "could not write API key usage");
             }
             state.limiter.sweep();
+            if let Err(err) = state.identity.prune_revocations().await {
+                tracing::warn!(%err, "could not prune old revocations");
+            }
+        }
+    });
+}
+
+fn spawn_revocation_sync(state: AppState) {
+    let shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if let Err(err) = state.identity.sync_revocations().await {
+                tracing::warn!(%err, "could not read revocations");
+            }
         }
     });
 }
@@ -248,12 +270,8 @@ pub async fn serve(
         trigger.begin_shutdown();
     });
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
-    let server = axum::serve(
-        listener,
-        app.router
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(token.clone().cancelled_owned());
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
+    let server = http::server::run(listener, app.router, header_timeout, token.clone());
     tokio::select! {
         result = server => result?,
         _ = async { token.cancelled().await; tokio::time::sleep(grace).await } => {

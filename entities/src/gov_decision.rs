@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub decision_id: String,
-    /// The requester's idempotency key, unique per owner.
+    /// The requester's idempotency key, unique per owner while it is fresh.
     pub request_id: Option<String>,
     /// The user whose principal asked; the object-level owner.
     pub owner_id: String,
@@ -35,6 +35,10 @@ pub struct Model {
     pub reviewed_by: Option<String>,
     pub review_reason: Option<String>,
     pub reviewed_at: Option<String>,
+    /// `sha256:` of the canonical request, to tell a retry from a reused `request_id`.
+    pub request_hash: Option<String>,
+    /// What the policy decided when a review has since changed `decision`.
+    pub initial_decision: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

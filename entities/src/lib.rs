@@ -2,6 +2,7 @@
 
 pub mod account_event;
 pub mod api_key;
+pub mod auth_revocation;
 pub mod gov_decision;
 pub mod gov_ledger;
 pub mod gov_policy;

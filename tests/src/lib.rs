@@ -272,3 +272,47 @@ pub async fn drop_postgres_database(url: &str) {
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// A TCP proxy in front of a database that a test can take down and bring back: while down
+/// it drops every forwarded connection and holds new ones without answering, as a
+/// database host that went away does.
+pub struct FlakyProxy {
+    pub addr: SocketAddr,
+    down: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl FlakyProxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (down, _) = tokio::sync::watch::channel(false);
+        let down = std::sync::Arc::new(down);
+        let state = down.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut watch = state.subscribe();
+                tokio::spawn(async move {
+                    if *watch.borrow_and_update() {
+                        // Held open, never answered, until the test ends.
+                        let _ = watch.wait_for(|down| !*down).await;
+                        return;
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|down| *down) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, down }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
+}

@@ -26,8 +26,10 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The query's cost is above the limit.
     QueryTooComplex,
-    /// The query nests deeper than allowed.
+    /// The query nests deeper than allowed (fields, or brackets of any kind).
     QueryTooDeep,
+    /// The query text is longer than allowed.
+    QueryTooLarge,
     /// The query uses more aliases than allowed.
     TooManyAliases,
     /// A batch holds more operations than allowed.
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
+            Self::QueryTooLarge => "QUERY_TOO_LARGE",
             Self::TooManyAliases => "TOO_MANY_ALIASES",
             Self::BatchTooLarge => "BATCH_TOO_LARGE",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",

@@ -130,6 +130,16 @@ impl Review {
     async fn reason(&self) -> Option<&str> {
         self.0.review_reason.as_deref()
     }
+    /// What the policy decided (`REQUIRES_REVIEW`); the decision's `outcome` is the
+    /// review's once it is resolved.
+    async fn initial_outcome(&self) -> DecisionOutcome {
+        outcome(
+            self.0
+                .initial_decision
+                .as_deref()
+                .unwrap_or(&self.0.decision),
+        )
+    }
     async fn decision(&self) -> Decision {
         Decision(self.0.clone())
     }

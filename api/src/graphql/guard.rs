@@ -12,6 +12,7 @@ use async_graphql::{
 };
 
 use super::errors::ErrorCode;
+use super::limits::{check_depth, check_source, find_nul, DepthLimits, SourceError};
 use crate::domain::identity::Principal;
 use crate::http::auth::{budget, ClientIp};
 use crate::state::Core;
@@ -103,13 +104,58 @@ impl Extension for GuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        let limits = &ctx.data_unchecked::<Arc<Core>>().config.graphql;
+        // Before the parser sees it: the parser recurses once per bracket.
+        check_source(query, limits.max_query_bytes, limits.max_nesting).map_err(|err| match err {
+            SourceError::TooLarge { bytes, max } => error(
+                format!("the query is {bytes} bytes; at most {max} are allowed"),
+                ErrorCode::QueryTooLarge,
+            ),
+            SourceError::TooDeep { max } => error(
+                format!("the query nests brackets (selections, lists, objects, arguments) more than {max} levels deep"),
+                ErrorCode::QueryTooDeep,
+            ),
+        })?;
         let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
+            let code = if err.message.starts_with("The recursion depth") {
+                ErrorCode::QueryTooDeep
+            } else {
+                ErrorCode::GraphqlParseFailed
+            };
             err.extensions
                 .get_or_insert_with(Default::default)
-                .set("code", ErrorCode::GraphqlParseFailed.as_str());
+                .set("code", code.as_str());
             err
         })?;
-        let max = ctx.data_unchecked::<Arc<Core>>().config.graphql.max_aliases;
+        let depth_limits = DepthLimits {
+            max: limits.max_depth,
+            introspection_max: limits.max_introspection_depth,
+        };
+        check_depth(&doc, &depth_limits).map_err(|too_deep| {
+            let what = if too_deep.introspection {
+                "introspection query"
+            } else {
+                "query"
+            };
+            error(
+                format!(
+                    "the {what} is nested too deep: {} levels of fields, at most {} are allowed",
+                    too_deep.depth, too_deep.max
+                ),
+                ErrorCode::QueryTooDeep,
+            )
+        })?;
+        if let Some(field) = find_nul(&doc, variables) {
+            let mut err = error(
+                format!("{field} must not contain the NUL character (U+0000)"),
+                ErrorCode::BadUserInput,
+            );
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("field", field);
+            return Err(err);
+        }
+        let max = limits.max_aliases;
         let aliases: usize = doc
             .operations
             .iter()

@@ -5,6 +5,7 @@ mod errors;
 mod governance;
 mod guard;
 mod identity;
+mod limits;
 mod node;
 pub mod transport;
 
@@ -46,7 +47,6 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscri
 pub fn build_schema(core: Arc<Core>) -> OrrerySchema {
     let limits = &core.config.graphql;
     let mut builder = schema_builder()
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)
         .limit_directives(20)

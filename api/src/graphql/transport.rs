@@ -38,10 +38,17 @@ pub struct GraphqlHttp;
 
 impl Dialect for GraphqlHttp {
     fn render(err: &DomainError) -> Response {
+        let mut extensions = serde_json::json!({ "code": ErrorCode::of(err).as_str() });
+        if let DomainError::Invalid {
+            field: Some(field), ..
+        } = err
+        {
+            extensions["field"] = field.as_str().into();
+        }
         let body = serde_json::json!({
             "errors": [{
                 "message": dialect::public_message(err),
-                "extensions": { "code": ErrorCode::of(err).as_str() },
+                "extensions": extensions,
             }]
         });
         (dialect::status_of(err), Json(body)).into_response()

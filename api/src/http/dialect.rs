@@ -152,6 +152,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DomainError> {
             message: "request body is empty; a JSON object is required".into(),
         });
     }
+    if super::text::json_may_contain_nul(bytes) {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            super::text::reject_nul_in_json(&value)?;
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = result.map_err(|err| {
@@ -206,6 +211,7 @@ impl<S: Send + Sync, T: DeserializeOwned, D: Dialect> FromRequestParts<S> for Qu
     type Rejection = ApiError<D>;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        super::text::reject_nul_in_query(parts.uri.query().unwrap_or_default())?;
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Self(q.0, PhantomData))
             .map_err(|rejection| {
@@ -216,6 +222,40 @@ impl<S: Send + Sync, T: DeserializeOwned, D: Dialect> FromRequestParts<S> for Qu
                 DomainError::Invalid {
                     field: None,
                     message: format!("invalid query parameter: {message}"),
+                }
+                .into()
+            })
+    }
+}
+
+/// Path parameters of type `T`; a parameter that is not valid UTF-8 once percent-decoded,
+/// holds a NUL character or does not parse is refused in dialect `D`'s format, naming it.
+pub struct PathParams<T, D>(pub T, pub PhantomData<D>);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send, D: Dialect> FromRequestParts<S>
+    for PathParams<T, D>
+{
+    type Rejection = ApiError<D>;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| DomainError::Invalid {
+                field: None,
+                message: "a path parameter is not valid percent-encoded UTF-8".into(),
+            })?;
+        for (name, value) in &raw {
+            if value.contains('\0') {
+                return Err(super::text::nul_error(name).into());
+            }
+        }
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0, PhantomData))
+            .map_err(|rejection| {
+                DomainError::Invalid {
+                    field: None,
+                    message: format!("invalid path parameter: {}", rejection.body_text()),
                 }
                 .into()
             })

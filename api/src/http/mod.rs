@@ -7,3 +7,5 @@ pub mod headers;
 pub mod probes;
 pub mod rate_limit;
 pub mod request_id;
+pub mod server;
+pub mod text;

@@ -321,6 +321,55 @@ async fn request_ids_are_idempotent_per_principal() {
 }
 
 #[tokio::test]
+async fn a_reused_request_id_with_a_different_request_is_refused() {
+    let server = TestServer::start().await;
+    let (alice, _, _) = server.sign_up(&orrery_tests::unique_email("alice")).await;
+    let mut search = search();
+    search["request_id"] = json!("req-reuse");
+    let first = decide(&server, &alice, search.clone()).await;
+    assert_eq!(first["decision"], "ALLOWED");
+    let delete = json!({ "request_id": "req-reuse", "actor": "model", "proposed_action": "Delete all records", "tool": "delete_records", "risk_level": 4 });
+    let response = server
+        .post("/lexecon/decide", Some(&alice), delete.clone())
+        .await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "Conflict");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("different request"),
+        "{body}"
+    );
+    assert!(
+        body.get("capability_token").is_none(),
+        "no token of the other request"
+    );
+    // Changing only the mode is a different request too.
+    search["policy_mode"] = json!("strict");
+    let response = server.post("/lexecon/decide", Some(&alice), search).await;
+    assert_eq!(response.status(), 409);
+
+    let graphql = server
+        .graphql(
+            Some(&alice),
+            "mutation($input: DecideInput!) { decide(input: $input) { decision { decision } userErrors { code message } } }",
+            json!({ "input": { "requestId": "req-reuse", "actor": "model", "proposedAction": "Delete all records", "tool": "delete_records", "riskLevel": 4 } }),
+        )
+        .await;
+    assert_eq!(
+        graphql["data"]["decide"]["decision"],
+        Value::Null,
+        "{graphql}"
+    );
+    assert_eq!(
+        graphql["data"]["decide"]["userErrors"][0]["code"],
+        "CONFLICT"
+    );
+}
+
+#[tokio::test]
 async fn capability_tokens() {
     let server = TestServer::start().await;
     let (token, _, _) = server.sign_up(&orrery_tests::unique_email("tokens")).await;
@@ -533,6 +582,11 @@ async fn reviews_need_another_reviewer() {
     assert_eq!(approved.status(), 200);
     let approved: Value = approved.json().await.unwrap();
     assert_eq!(approved["review"]["status"], "approved");
+    assert_eq!(
+        approved["decision"], "ALLOWED",
+        "the decision is now what the review decided"
+    );
+    assert_eq!(approved["review"]["initial_decision"], "REQUIRES_REVIEW");
     let cap = approved["capability_token"].as_str().unwrap();
     let verified = verify(
         &server,
@@ -551,6 +605,22 @@ async fn reviews_need_another_reviewer() {
     assert_eq!(
         seen["review"]["status"], "approved",
         "the requester learns the outcome"
+    );
+    assert_eq!(
+        seen["decision"], "ALLOWED",
+        "a client polling for ALLOWED proceeds"
+    );
+    let node = server
+        .graphql(
+            Some(&requester),
+            "query($id: String!) { decision(decisionId: $id) { decision review { status initialOutcome } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(node["data"]["decision"]["decision"], "ALLOWED", "{node}");
+    assert_eq!(
+        node["data"]["decision"]["review"]["initialOutcome"],
+        "REQUIRES_REVIEW"
     );
     assert_eq!(seen["capability_token"], cap);
     let twice = server
@@ -580,6 +650,7 @@ async fn reviews_need_another_reviewer() {
         .await
         .unwrap();
     assert_eq!(denied["review"]["status"], "denied");
+    assert_eq!(denied["decision"], "DENIED");
     assert_eq!(denied["review"]["reason"], "not during the release");
     assert_eq!(denied["capability_token"], Value::Null);
 

@@ -5,6 +5,7 @@ mod flows;
 mod governance;
 mod graphql;
 mod headers;
+mod hostile;
 mod ledger_integrity;
 mod openapi;
 mod postgres;

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(server: &TestServer, path: &str, protocol: &str) -> Socket {
+pub async fn connect(server: &TestServer, path: &str, protocol: &str) -> Socket {
     let mut request = server.ws_url(path).into_client_request().unwrap();
     request
         .headers_mut()
@@ -23,7 +23,7 @@ async fn connect(server: &TestServer, path: &str, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, value: Value) {
+pub async fn send(socket: &mut Socket, value: Value) {
     socket
         .send(Message::Text(value.to_string().into()))
         .await

@@ -246,32 +246,59 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            match write_batch(&db, &node, &jobs).await {
-                Err(err) if attempt < 3 && is_conflict(&err) => continue,
-                other => break other,
-            }
-        };
-        match outcome {
-            Ok(results) => {
-                for (job, result) in jobs.into_iter().zip(results) {
-                    if let Appended::Entry(entry) = &result {
-                        bus.publish(Event::LedgerAppended(entry.clone()));
-                    }
-                    let _ = job.reply.send(Ok(result));
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = ?err, "ledger append failed");
+        match commit(&db, &node, &jobs).await {
+            Ok(results) => deliver(&bus, jobs, results),
+            // One bad entry must not fail the others queued with it: nothing of the batch
+            // was written, so each job is committed on its own and only the bad one fails.
+            Err(DomainError::Internal(_)) if jobs.len() > 1 => {
                 for job in jobs {
-                    let _ = job.reply.send(Err(DomainError::Internal(format!(
-                        "ledger append failed: {err:?}"
-                    ))));
+                    let job = [job];
+                    match commit(&db, &node, &job).await {
+                        Ok(results) => deliver(&bus, job, results),
+                        Err(err) => fail(job, &err),
+                    }
                 }
             }
+            Err(err) => fail(jobs, &err),
         }
+    }
+}
+
+/// Writes one batch, retrying a unique-key race with another instance or a busy database.
+async fn commit(
+    db: &DatabaseConnection,
+    node: &NodeKey,
+    jobs: &[Job],
+) -> DomainResult<Vec<Appended>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write_batch(db, node, jobs).await {
+            Err(err) if attempt < 3 && is_conflict(&err) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn deliver(bus: &Arc<dyn EventBus>, jobs: impl IntoIterator<Item = Job>, results: Vec<Appended>) {
+    for (job, result) in jobs.into_iter().zip(results) {
+        if let Appended::Entry(entry) = &result {
+            bus.publish(Event::LedgerAppended(entry.clone()));
+        }
+        let _ = job.reply.send(Ok(result));
+    }
+}
+
+fn fail(jobs: impl IntoIterator<Item = Job>, err: &DomainError) {
+    tracing::error!(error = ?err, "ledger append failed");
+    for job in jobs {
+        let answer = match err {
+            DomainError::Internal(detail) => {
+                DomainError::Internal(format!("ledger append failed: {detail}"))
+            }
+            other => other.clone(),
+        };
+        let _ = job.reply.send(Err(answer));
     }
 }
 
@@ -344,6 +371,11 @@ async fn write_batch(
                     None => gov_decision::Entity::find()
                         .filter(gov_decision::Column::OwnerId.eq(&decision.owner_id))
                         .filter(gov_decision::Column::RequestId.eq(request_id))
+                        .filter(
+                            gov_decision::Column::Timestamp
+                                .gte(super::service::idempotency_cutoff(Utc::now())),
+                        )
+                        .order_by_desc(gov_decision::Column::Timestamp)
                         .one(&txn)
                         .await?
                         .map(|d| d.decision_id),

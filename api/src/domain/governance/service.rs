@@ -25,6 +25,10 @@ const TEXT_MAX: usize = 2048;
 const CONTEXT_MAX_BYTES: usize = 64 * 1024;
 const CONTEXT_MAX_DEPTH: usize = 8;
 const DATA_CLASSES_MAX: usize = 32;
+/// How long a `request_id` replays its decision. Within it the same key with the same
+/// request returns the stored decision and with a different request is refused; after it
+/// the key names a new decision.
+pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
 pub type Decision = gov_decision::Model;
 
@@ -177,6 +181,43 @@ fn validate(input: &DecideInput) -> DomainResult<(Option<Mode>, Option<u8>)> {
         }
     }
     Ok((mode, risk))
+}
+
+/// The hash of everything a decision request asks, canonical (RFC 8785), to tell a retry
+/// from a different request reusing its `request_id`.
+fn request_fingerprint(input: &DecideInput) -> DomainResult<String> {
+    let request = serde_json::json!({
+        "actor": input.actor,
+        "proposed_action": input.proposed_action,
+        "tool": input.tool,
+        "user_intent": input.user_intent,
+        "risk_level": input.risk_level,
+        "policy_mode": input.policy_mode,
+        "context": input.context,
+        "data_classes": input.data_classes,
+    });
+    Ok(canonical::tagged_hash(
+        b"orrery/decide-request/v1\0",
+        canonical(&request)?.as_bytes(),
+    ))
+}
+
+/// A stored decision for a reused `request_id`: the same request replays it.
+fn replay(found: Decision, fingerprint: &str) -> DomainResult<Decision> {
+    match found.request_hash.as_deref() {
+        Some(stored) if stored != fingerprint => Err(DomainError::Conflict(format!(
+            "request_id '{}' was already used for a different request (decision {}); \
+             send a new request_id for a new request",
+            found.request_id.as_deref().unwrap_or_default(),
+            found.decision_id
+        ))),
+        // Decisions recorded before requests were fingerprinted replay as they always did.
+        _ => Ok(found),
+    }
+}
+
+pub fn idempotency_cutoff(now: DateTime<Utc>) -> String {
+    canonical::timestamp(now - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS))
 }
 
 fn decision_signature(node: &NodeKey, d: &gov_decision::Model) -> DomainResult<String> {
@@ -381,10 +422,17 @@ impl GovernanceService {
         ))
     }
 
-    async fn existing(&self, owner: &str, request_id: &str) -> DomainResult<Option<Decision>> {
+    async fn existing(
+        &self,
+        owner: &str,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Option<Decision>> {
         Ok(gov_decision::Entity::find()
             .filter(gov_decision::Column::OwnerId.eq(owner))
             .filter(gov_decision::Column::RequestId.eq(request_id))
+            .filter(gov_decision::Column::Timestamp.gte(idempotency_cutoff(now)))
+            .order_by_desc(gov_decision::Column::Timestamp)
             .one(&self.db)
             .await?)
     }
@@ -398,14 +446,15 @@ impl GovernanceService {
     ) -> DomainResult<Decision> {
         let actor = principal.actor()?;
         let (mode_override, risk) = validate(&input)?;
+        let fingerprint = request_fingerprint(&input)?;
+        let now = Utc::now();
         if let Some(request_id) = &input.request_id {
-            if let Some(found) = self.existing(&actor.user_id, request_id).await? {
-                return Ok(found);
+            if let Some(found) = self.existing(&actor.user_id, request_id, now).await? {
+                return replay(found, &fingerprint);
             }
         }
         let active = self.policy().await;
         let mode = mode_override.unwrap_or(active.policy.mode);
-        let now = Utc::now();
         let counts = self.recent_counts(&active.policy, &input, now).await?;
         let recent = |secs: u64| counts.get(&secs).copied().unwrap_or(0);
         let empty = Value::Object(Default::default());
@@ -454,6 +503,8 @@ impl GovernanceService {
             reviewed_by: None,
             review_reason: None,
             reviewed_at: None,
+            request_hash: Some(fingerprint.clone()),
+            initial_decision: None,
         };
         if kind == "ALLOWED" {
             let (token, token_id, expires_at) = self.issue_token(&decision, now)?;
@@ -495,7 +546,7 @@ impl GovernanceService {
                 }
                 Ok(decision)
             }
-            Appended::Duplicate(id) => self.decision_by_id(&id).await,
+            Appended::Duplicate(id) => replay(self.decision_by_id(&id).await?, &fingerprint),
             Appended::Stale => Err(DomainError::internal("a new decision cannot be stale")),
         }
     }
@@ -583,6 +634,10 @@ impl GovernanceService {
             ));
         }
         let now = Utc::now();
+        // The decision now reads what the review decided; the policy's outcome stays in
+        // `initial_decision` and in the ledger's first entry.
+        decision.initial_decision = Some(decision.decision.clone());
+        decision.decision = if approve { "ALLOWED" } else { "DENIED" }.into();
         decision.review_status = Some(if approve { "approved" } else { "denied" }.into());
         decision.reviewed_by = Some(actor.user_id.clone());
         decision.review_reason = note;
@@ -593,6 +648,7 @@ impl GovernanceService {
             decision.token_id = Some(token_id);
             decision.expires_at = Some(expires_at);
         }
+        decision.signature = decision_signature(&self.node, &decision)?;
         let entry = NewEntry {
             event_type: "review_resolved".into(),
             decision_id: Some(decision.decision_id.clone()),

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dashmap::{DashMap, DashSet};
-use orrery_entities::{account_event, api_key, refresh_token, user};
+use orrery_entities::{account_event, api_key, auth_revocation, refresh_token, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -18,9 +18,14 @@ use crate::bus::{AccountEvent, AccountEventKind, Event, EventBus};
 use crate::config::AuthConfig;
 use crate::error::{DomainError, DomainResult};
 
-/// How long a user record or API key read for authentication is reused. Writes made by
-/// this process invalidate it at once; the TTL bounds staleness of changes made elsewhere.
-const USER_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a user record or API key read for authentication is reused. Every change that
+/// must reach the caches (revocations, role and tier changes) is also written to
+/// `auth_revocations`, which each instance follows (`sync_revocations`); the TTL only bounds
+/// edits made to the database by hand.
+const USER_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How far below the highest revocation seen `sync_revocations` looks again: a PostgreSQL
+/// sequence value can commit after a higher one, and must not be missed.
+const REVOCATION_LOOKBACK: i32 = 256;
 const NAME_MAX: usize = 100;
 const KEY_NAME_MAX: usize = 64;
 const EMAIL_MAX: usize = 320;
@@ -89,6 +94,8 @@ pub struct IdentityService {
     key_cache: DashMap<String, CachedKey>,
     user_cache: DashMap<String, (User, Instant)>,
     revoked_sessions: DashSet<String>,
+    /// The revocations already applied: everything at or below the first, plus the set.
+    revocations_seen: std::sync::Mutex<(i32, std::collections::BTreeSet<i32>)>,
     /// `last_used_at` updates, written in batches so authenticating is not a write.
     key_last_used: DashMap<String, DateTime<Utc>>,
 }
@@ -155,6 +162,27 @@ fn check_name(field: &str, name: Option<String>, max: usize) -> DomainResult<Opt
     }
 }
 
+const REVOKE_SESSION: &str = "session";
+const REVOKE_KEY: &str = "key";
+const REVOKE_USER: &str = "user";
+
+/// Records, in the caller's transaction, a change every instance must apply to its caches.
+async fn record_revocation<C: ConnectionTrait>(
+    db: &C,
+    kind: &'static str,
+    subject: &str,
+) -> DomainResult<()> {
+    auth_revocation::ActiveModel {
+        seq: sea_orm::ActiveValue::NotSet,
+        kind: Set(kind.into()),
+        subject: Set(subject.into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -206,10 +234,70 @@ impl IdentityService {
             key_cache: DashMap::new(),
             user_cache: DashMap::new(),
             revoked_sessions: DashSet::new(),
+            revocations_seen: Default::default(),
             key_last_used: DashMap::new(),
         };
         service.load_revoked_sessions().await?;
+        let newest = auth_revocation::Entity::find()
+            .order_by_desc(auth_revocation::Column::Seq)
+            .one(&service.db)
+            .await?
+            .map_or(0, |r| r.seq);
+        service.revocations_seen.lock().expect("revocations lock").0 = newest;
         Ok(service)
+    }
+
+    /// Applies the revocations and privilege changes recorded since the last call, by this
+    /// instance or any other on the same database. Called a few times a second, so a change
+    /// reaches every instance well within a second without a read per request.
+    pub async fn sync_revocations(&self) -> DomainResult<usize> {
+        let floor = self.revocations_seen.lock().expect("revocations lock").0;
+        let rows = auth_revocation::Entity::find()
+            .filter(auth_revocation::Column::Seq.gt(floor - REVOCATION_LOOKBACK))
+            .order_by_asc(auth_revocation::Column::Seq)
+            .all(&self.db)
+            .await?;
+        let mut seen = self.revocations_seen.lock().expect("revocations lock");
+        let mut applied = 0;
+        for row in rows {
+            if row.seq <= seen.0 - REVOCATION_LOOKBACK || !seen.1.insert(row.seq) {
+                continue;
+            }
+            self.apply_revocation(&row.kind, &row.subject);
+            applied += 1;
+        }
+        if let Some(&max) = seen.1.iter().next_back() {
+            seen.0 = seen.0.max(max);
+        }
+        let low = seen.0 - REVOCATION_LOOKBACK;
+        seen.1.retain(|seq| *seq > low);
+        Ok(applied)
+    }
+
+    fn apply_revocation(&self, kind: &str, subject: &str) {
+        match kind {
+            REVOKE_SESSION => {
+                self.revoked_sessions.insert(subject.to_string());
+            }
+            REVOKE_KEY => {
+                self.key_cache.remove(subject);
+            }
+            REVOKE_USER => {
+                self.user_cache.remove(subject);
+            }
+            other => tracing::warn!(kind = other, "unknown revocation kind"),
+        }
+    }
+
+    /// Deletes revocation records no instance needs any more (older than an access token
+    /// lives, plus margin; instances starting later read revoked sessions from their tokens).
+    pub async fn prune_revocations(&self) -> DomainResult<()> {
+        let before = Utc::now() - chrono::Duration::seconds(self.keys.ttl_secs() + 300);
+        auth_revocation::Entity::delete_many()
+            .filter(auth_revocation::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Sessions revoked within one access-token lifetime still have live access tokens;
@@ -424,6 +512,7 @@ impl IdentityService {
                 .filter(refresh_token::Column::RevokedAt.is_null())
                 .exec(&txn)
                 .await?;
+            record_revocation(&txn, REVOKE_SESSION, &stored.family_id).await?;
             let event = record_event(
                 &txn,
                 &stored.user_id,
@@ -668,6 +757,7 @@ impl IdentityService {
             .one(&txn)
             .await?
             .ok_or_else(not_found)?;
+        record_revocation(&txn, REVOKE_KEY, &model.key_hash).await?;
         let event = record_event(
             &txn,
             &actor.user_id,
@@ -756,21 +846,24 @@ impl IdentityService {
         if let Some(tier) = tier {
             user.tier = tier;
         }
+        let txn = self.db.begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::Roles, Expr::value(Role::join(&user.roles)))
             .col_expr(user::Column::Tier, Expr::value(user.tier.as_str()))
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(&user.id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        self.user_cache.remove(&user.id);
+        record_revocation(&txn, REVOKE_USER, &user.id).await?;
         let event = record_event(
-            &self.db,
+            &txn,
             &user.id,
             AccountEventKind::AccountUpdated,
             serde_json::json!({ "by": by, "roles": Role::join(&user.roles), "tier": user.tier.as_str() }),
         )
         .await?;
+        txn.commit().await?;
+        self.user_cache.remove(&user.id);
         self.emit(event).await;
         Ok(user)
     }
@@ -790,12 +883,15 @@ impl IdentityService {
             let mut roles = Role::parse_list(&model.roles);
             if !roles.contains(&Role::Admin) {
                 roles.push(Role::Admin);
+                let txn = self.db.begin().await?;
                 user::Entity::update_many()
                     .col_expr(user::Column::Roles, Expr::value(Role::join(&roles)))
                     .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
                     .filter(user::Column::Id.eq(&model.id))
-                    .exec(&self.db)
+                    .exec(&txn)
                     .await?;
+                record_revocation(&txn, REVOKE_USER, &model.id).await?;
+                txn.commit().await?;
                 self.user_cache.remove(&model.id);
             }
             let mut user = to_user(model)?;

@@ -1,17 +1,19 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{policy_evaluation_failed, Authed, Body, Error, LexeconError};
+use super::{policy_evaluation_failed, Authed, Body, Error, LexeconError, PathParams};
 use crate::domain::governance::{DecideInput, Decision, Verification};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct DecideRequest {
-    /// Idempotency key: the same `request_id` from the same principal returns the original decision.
+    /// Idempotency key: within 24 h, the same `request_id` and the same request from the same
+    /// principal return the original decision; the same `request_id` with a different
+    /// request is refused with 409.
     request_id: Option<String>,
     /// Who is requesting the action (e.g. "model", "user").
     #[schema(example = "model")]
@@ -85,6 +87,9 @@ pub struct ReviewState {
     #[schema(format = DateTime)]
     reviewed_at: Option<String>,
     reason: Option<String>,
+    /// What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
+    /// (`ALLOWED` or `DENIED`) once it is resolved.
+    initial_decision: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,6 +110,10 @@ impl From<Decision> for DecisionDetail {
             approver_role: d.review_role.clone(),
             reviewed_at: d.reviewed_at.clone(),
             reason: d.review_reason.clone(),
+            initial_decision: d
+                .initial_decision
+                .clone()
+                .unwrap_or_else(|| d.decision.clone()),
         });
         Self {
             actor: d.actor.clone(),
@@ -125,6 +134,7 @@ impl From<Decision> for DecisionDetail {
         (status = 200, description = "The decision, committed in the ledger", body = DecisionResponse),
         (status = 400, description = "Invalid request", body = LexeconError),
         (status = 401, description = "Missing or invalid credential", body = LexeconError),
+        (status = 409, description = "The request_id was already used for a different request", body = LexeconError),
         (status = 429, description = "Rate limit exceeded", body = LexeconError),
         (status = 500, description = "Policy evaluation failed", body = LexeconError),
     )
@@ -246,7 +256,7 @@ pub async fn verify(
 pub async fn get_decision(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
-    Path(decision_id): Path<String>,
+    PathParams { 0: decision_id, .. }: PathParams<String>,
 ) -> Result<Json<DecisionDetail>, Error> {
     Ok(Json(
         state
@@ -284,7 +294,7 @@ pub struct Revoked {
 pub async fn revoke_token(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
-    Path(token_id): Path<String>,
+    PathParams { 0: token_id, .. }: PathParams<String>,
     body: Option<Body<RevokeRequest>>,
 ) -> Result<Json<Revoked>, Error> {
     let reason = body.and_then(|b| b.0.reason);

@@ -88,6 +88,7 @@ fn policy_evaluation_failed(err: DomainError) -> Response {
 pub type Error = dialect::ApiError<Lexecon>;
 pub type Body<T> = dialect::JsonBody<T, Lexecon>;
 pub type Authed = dialect::Authed<Lexecon>;
+pub type PathParams<T> = dialect::PathParams<T, Lexecon>;
 pub type Params<T> = dialect::QueryParams<T, Lexecon>;
 
 #[derive(OpenApi)]

@@ -1,10 +1,10 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::decisions::DecisionDetail;
-use super::{Authed, Body, Error, LexeconError};
+use super::{Authed, Body, Error, LexeconError, PathParams};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -76,7 +76,7 @@ async fn resolve(
 pub async fn approve_review(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
-    Path(decision_id): Path<String>,
+    PathParams { 0: decision_id, .. }: PathParams<String>,
     body: Option<Body<ReviewNote>>,
 ) -> Result<Json<DecisionDetail>, Error> {
     resolve(&state, &principal, &decision_id, body, true).await
@@ -98,7 +98,7 @@ pub async fn approve_review(
 pub async fn deny_review(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
-    Path(decision_id): Path<String>,
+    PathParams { 0: decision_id, .. }: PathParams<String>,
     body: Option<Body<ReviewNote>>,
 ) -> Result<Json<DecisionDetail>, Error> {
     resolve(&state, &principal, &decision_id, body, false).await

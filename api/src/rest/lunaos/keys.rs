@@ -1,10 +1,10 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Authed, Body, Data, Error, LunaError, CREATED};
+use super::{Authed, Body, Data, Error, LunaError, PathParams, CREATED};
 use crate::domain::identity::ApiKeyInfo;
 use crate::state::AppState;
 
@@ -141,7 +141,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Authed { 0: principal, .. }: Authed,
-    Path(id): Path<String>,
+    PathParams { 0: id, .. }: PathParams<String>,
 ) -> Result<Json<Data<Revoked>>, Error> {
     let info = state.identity.revoke_api_key(&principal, &id).await?;
     Ok(Data::json(Revoked {

@@ -101,6 +101,7 @@ fn capitalize(s: &str) -> String {
 pub type Error = dialect::ApiError<LunaOs>;
 pub type Body<T> = dialect::JsonBody<T, LunaOs>;
 pub type Authed = dialect::Authed<LunaOs>;
+pub type PathParams<T> = dialect::PathParams<T, LunaOs>;
 
 #[derive(OpenApi)]
 #[openapi(

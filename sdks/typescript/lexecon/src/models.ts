@@ -146,6 +146,11 @@ export interface ReviewQueue {
 export interface ReviewState {
   /** The role the policy asks of the approver. */
   approver_role?: string | null;
+  /**
+   * What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
+   * (`ALLOWED` or `DENIED`) once it is resolved.
+   */
+  initial_decision: string;
   reason?: string | null;
   /** RFC 3339 date-time. */
   reviewed_at?: string | null;
@@ -192,7 +197,11 @@ export interface DecideParams {
   policy_mode?: string | null;
   /** Data classes the action touches (an extension the policy can match on). */
   data_classes?: Array<string> | null;
-  /** Idempotency key: the same `request_id` from the same principal returns the original decision. */
+  /**
+   * Idempotency key: within 24 h, the same `request_id` and the same request from the same
+   * principal return the original decision; the same `request_id` with a different
+   * request is refused with 409.
+   */
   request_id?: string | null;
 }
 

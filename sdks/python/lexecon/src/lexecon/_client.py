@@ -102,7 +102,7 @@ class LexeconClient(SyncAPIClient):
             context: Additional context data (an object, at most 64 KiB and 8 levels deep).
             policy_mode: `strict` or `permissive`: overrides the loaded policy's mode for this call.
             data_classes: Data classes the action touches (an extension the policy can match on).
-            request_id: Idempotency key: the same `request_id` from the same principal returns the original decision.
+            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.
         """
         return self.request(
             "decide",
@@ -482,7 +482,7 @@ class AsyncLexeconClient(AsyncAPIClient):
             context: Additional context data (an object, at most 64 KiB and 8 levels deep).
             policy_mode: `strict` or `permissive`: overrides the loaded policy's mode for this call.
             data_classes: Data classes the action touches (an extension the policy can match on).
-            request_id: Idempotency key: the same `request_id` from the same principal returns the original decision.
+            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.
         """
         return await self.request(
             "decide",

@@ -175,6 +175,10 @@ class ReviewQueue(BaseModel):
 
 @dataclasses.dataclass(kw_only=True)
 class ReviewState(BaseModel):
+    initial_decision: str
+    """What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
+    (`ALLOWED` or `DENIED`) once it is resolved.
+    """
     status: str
     """`pending`, `approved` or `denied`."""
     approver_role: str | None = None
@@ -317,6 +321,7 @@ ReviewQueue._fields = (
 
 ReviewState._fields = (
     FieldSpec("approver_role", "approver_role", optional(STR), False),
+    FieldSpec("initial_decision", "initial_decision", STR, True),
     FieldSpec("reason", "reason", optional(STR), False),
     FieldSpec("reviewed_at", "reviewed_at", optional(DATETIME), False),
     FieldSpec("status", "status", STR, True),
