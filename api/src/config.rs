@@ -28,6 +28,9 @@ pub struct Config {
     pub http: HttpConfig,
     pub graphql: GraphqlConfig,
     pub governance: GovernanceConfig,
+    /// SQLite only: sync every commit to disk (`synchronous=FULL`, the default) so an
+    /// acknowledged decision survives a power loss; `false` trades that for speed (NORMAL).
+    pub sqlite_durable: bool,
     /// First admin, created on start when no admin exists yet.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
@@ -136,6 +139,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             graphql: GraphqlConfig::default(),
             governance: GovernanceConfig::default(),
+            sqlite_durable: true,
             admin_email: None,
             admin_password: None,
         }

@@ -15,13 +15,24 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 const PING_TIMEOUT: Duration = Duration::from_millis(800);
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_with(url, true).await
+}
+
+/// `durable`: SQLite syncs the WAL on every commit (`synchronous=FULL`), so an
+/// acknowledged decision survives a power loss — what an audit ledger promises. Without it
+/// (`NORMAL`, opt-in) a crash of the process loses nothing, a power loss may lose the last
+/// commits, and the file is never corrupted. PostgreSQL ignores it (its own `fsync` rules).
+pub async fn connect_with(url: &str, durable: bool) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
+        let synchronous = if durable {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across application crashes; a power loss may drop
-            // the last transactions but never corrupts the file.
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -62,4 +73,30 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
         tokio::time::timeout(PING_TIMEOUT, db.execute_unprepared("SELECT 1")).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    async fn synchronous(durable: bool) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = super::connect_with(&url, durable).await.unwrap();
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA synchronous",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_is_durable_by_default() {
+        assert_eq!(synchronous(true).await, 2, "FULL");
+        assert_eq!(synchronous(false).await, 1, "NORMAL");
+    }
 }

@@ -51,7 +51,7 @@ const REVOCATION_SYNC_EVERY: Duration = Duration::from_millis(200);
 /// Opens the database (migrating it), builds every service and the whole router.
 pub async fn build_app(config: Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let db = db::connect(&config.database_url()).await?;
+    let db = db::connect_with(&config.database_url(), config.sqlite_durable).await?;
     db::migrate(&db).await?;
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new(4096));
     let auth = &config.auth;

@@ -13,9 +13,11 @@ use async_graphql::{
 
 use super::errors::ErrorCode;
 use super::limits::{check_depth, check_source, find_nul, DepthLimits, SourceError};
+use super::transport::OverGet;
 use crate::domain::identity::Principal;
 use crate::http::auth::{budget, ClientIp};
 use crate::state::Core;
+use async_graphql::parser::types::OperationType;
 
 /// Complexity points per unit of rate-limit cost: a small query costs 1, like a REST call.
 const COMPLEXITY_PER_COST: usize = 10;
@@ -145,6 +147,17 @@ impl Extension for GuardExtension {
                 ErrorCode::QueryTooDeep,
             )
         })?;
+        if ctx.data_opt::<OverGet>().is_some()
+            && doc
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty != OperationType::Query)
+        {
+            return Err(error(
+                "only queries are accepted over GET; send mutations and subscriptions with POST (or a WebSocket)".into(),
+                ErrorCode::GraphqlValidationFailed,
+            ));
+        }
         if let Some(field) = find_nul(&doc, variables) {
             let mut err = error(
                 format!("{field} must not contain the NUL character (U+0000)"),

@@ -33,6 +33,11 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_FORBIDDEN: u16 = 4403;
 const FORBIDDEN_PREFIX: &str = "Forbidden: ";
 
+/// Marks a request that came as `GET`: it may only query (a link or an image tag must
+/// never change anything).
+#[derive(Clone, Copy)]
+pub struct OverGet;
+
 /// Errors raised before GraphQL execution (credentials, body) in the GraphQL response shape.
 pub struct GraphqlHttp;
 
@@ -146,7 +151,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
     let query = parts.uri.query().unwrap_or_default();
     match async_graphql::http::parse_query_string(query) {
         Ok(request) => {
-            let request = request.data(principal).data(ip);
+            let request = request.data(principal).data(ip).data(OverGet);
             respond(BatchResponse::Single(state.schema.execute(request).await))
         }
         Err(err) => refused(

@@ -545,3 +545,22 @@ async fn keep_alive_survives_responses_sent_before_the_body_was_read() {
     }
     still_serving(&server).await;
 }
+
+#[tokio::test]
+async fn mutations_are_refused_over_get() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&orrery_tests::unique_email("get")).await;
+    let query = "mutation%20%7B%20createApiKey(input:%20%7B%20name:%20%22x%22%20%7D)%20%7B%20secret%20%7D%20%7D";
+    let response = server
+        .get(&format!("/graphql?query={query}"), Some(&token))
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("POST"));
+    let keys = server.get("/lunaos/api-keys", Some(&token)).await;
+    let keys: Value = keys.json().await.unwrap();
+    assert_eq!(keys["data"]["total"], 0, "no key was created: {keys}");
+}

@@ -1,5 +1,8 @@
 //! Access tokens (HS256 JWTs with a `kid` from a persisted key ring) and opaque refresh tokens.
 
+/// Clock skew tolerated when checking `exp`, `iat` and `nbf`.
+pub const JWT_LEEWAY_SECS: u64 = 5;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -105,7 +108,9 @@ impl KeyRing {
         validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        // Tokens are issued by this server (or its siblings on one clock source): a few
+        // seconds cover clock skew between instances without extending a token's life.
+        validation.leeway = JWT_LEEWAY_SECS;
         Ok(Self {
             active: ring.active,
             encoding,
