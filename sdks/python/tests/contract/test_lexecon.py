@@ -42,6 +42,10 @@ def test_decide_is_idempotent_by_request_id(server: Server, account: Account) ->
     first = lx.decide("model", "Search the web", "web_search", request_id="req-42")
     again = lx.decide("model", "Search the web", "web_search", request_id="req-42")
     assert again.decision_id == first.decision_id
+    strict = client(server, account.api_key, max_retries=0)
+    with pytest.raises(lexecon.ConflictError) as refused:
+        strict.decide("model", "Delete all records", "delete_records", risk_level=4, request_id="req-42")
+    assert refused.value.status_code == 409
     fresh = lx.decide("model", "Search the web", "web_search")
     assert fresh.decision_id != first.decision_id and fresh.request_id and fresh.request_id.startswith("orrery-")
 

@@ -75,8 +75,13 @@ test('Lexecon: decide, verify, lookups, ledger pages', { skip }, async () => {
   const client = lx({ apiKey: account.apiKey });
   const decision = await client.decide({ actor: 'model', action: 'Search the web', tool: 'web_search', intent: 'papers', risk_level: 1 });
   assert.equal(decision.decision, 'ALLOWED');
-  const again = await client.decide({ actor: 'model', action: 'Search the web', tool: 'web_search', request_id: decision.request_id });
+  const again = await client.decide({ actor: 'model', action: 'Search the web', tool: 'web_search', intent: 'papers', risk_level: 1, request_id: decision.request_id });
   assert.equal(again.decision_id, decision.decision_id, 'request_id deduplicates');
+  await assert.rejects(
+    lx({ apiKey: account.apiKey, maxRetries: 0 }).decide({ actor: 'model', action: 'Delete all records', tool: 'delete_records', risk_level: 4, request_id: decision.request_id }),
+    (e) => e instanceof lexecon.ConflictError && e.status === 409,
+    'the same request_id with a different request is refused',
+  );
   const verified = await client.verify({ capability_token: decision.capability_token, action: 'web_search', actor: 'model' });
   assert.equal(verified.valid, true);
   assert.equal((await client.verify({ capability_token: decision.capability_token, action: 'shell' })).reason, 'Action mismatch');
