@@ -99,6 +99,10 @@ pub struct GraphqlConfig {
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_batch: usize,
+    /// Subscriptions one WebSocket may run at once.
+    pub max_subscriptions_per_socket: usize,
+    /// Seconds a WebSocket may stay open without `connection_init` (then closed with 4408).
+    pub ws_init_timeout_secs: u64,
     /// `None` follows the run mode (on in development).
     pub introspection: Option<bool>,
     pub graphiql: Option<bool>,
@@ -194,6 +198,8 @@ impl Default for GraphqlConfig {
             max_complexity: 500,
             max_aliases: 30,
             max_batch: 10,
+            max_subscriptions_per_socket: 100,
+            ws_init_timeout_secs: 10,
             introspection: None,
             graphiql: None,
         }

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     TooManyAliases,
     /// A batch holds more operations than allowed.
     BatchTooLarge,
+    /// A WebSocket already runs as many subscriptions as one socket may.
+    TooManySubscriptions,
     /// The query could not be parsed.
     GraphqlParseFailed,
     /// The query failed validation against the schema.
@@ -60,6 +62,7 @@ impl ErrorCode {
             Self::QueryTooLarge => "QUERY_TOO_LARGE",
             Self::TooManyAliases => "TOO_MANY_ALIASES",
             Self::BatchTooLarge => "BATCH_TOO_LARGE",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",

@@ -8,6 +8,7 @@ mod identity;
 mod limits;
 mod node;
 pub mod transport;
+mod ws_guard;
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use std::str::FromStr;
 
@@ -19,6 +20,7 @@ use axum::{Extension, Json};
 use futures::{SinkExt, StreamExt};
 
 use super::errors::ErrorCode;
+use super::ws_guard::{ProtocolGuard, Verdict};
 use crate::domain::identity::Principal;
 use crate::error::DomainError;
 use crate::http::auth::ClientIp;
@@ -28,6 +30,9 @@ use crate::state::{AppState, Core};
 /// Largest WebSocket message a client may send.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
 const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_TOO_BIG: u16 = 1009;
+/// `graphql-transport-ws`: no `connection_init` within the allowed time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
 /// `graphql-transport-ws` asks for 4403 when `connection_init` is refused; async-graphql
 /// closes with 1002, so refusals are marked and the code is corrected on the way out.
 const CLOSE_FORBIDDEN: u16 = 4403;
@@ -252,41 +257,85 @@ async fn serve(
     principal: Principal,
     ip: ClientIp,
 ) {
-    let (mut sink, stream) = socket.split();
-    let input = stream
-        .take_while(|message| futures::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            futures::future::ready(match message {
-                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
-            })
-        });
+    let (mut sink, mut stream) = socket.split();
+    // Client messages pass the protocol guard first; async-graphql reads what it forwards.
+    let (mut forward, input) = futures::channel::mpsc::channel::<Vec<u8>>(16);
     let core = state.core.clone();
     let mut connection = GqlWebSocket::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let principal = authenticate_init(core, payload, principal).await?;
             Ok(request_data(principal, ip))
         });
+    let limits = &state.config.graphql;
+    let mut guard = ProtocolGuard::new(protocol, limits.max_subscriptions_per_socket);
+    let init_deadline = tokio::time::sleep(Duration::from_secs(limits.ws_init_timeout_secs));
+    tokio::pin!(init_deadline);
     let shutdown = state.shutdown_signal();
+    let close = |code: u16, reason: String| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
     loop {
         tokio::select! {
+            incoming = stream.next() => {
+                let bytes = match incoming {
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => continue,
+                    Some(Err(err)) => {
+                        // The only read error a client can cause on purpose: a message over
+                        // the size limit (tungstenite's "Space limit exceeded").
+                        if err.to_string().to_ascii_lowercase().contains("limit") {
+                            let _ = sink.send(close(CLOSE_TOO_BIG, "message too big".into())).await;
+                        }
+                        break;
+                    }
+                };
+                match guard.check(&bytes) {
+                    Verdict::Forward => {
+                        if forward.send(bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    Verdict::Refuse { id, message } => {
+                        let refusal = serde_json::json!({
+                            "id": id,
+                            "type": "error",
+                            "payload": [{ "message": message, "extensions": { "code": ErrorCode::TooManySubscriptions.as_str() } }],
+                        });
+                        if sink.send(Message::Text(refusal.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Verdict::Close(code, reason) => {
+                        let _ = sink.send(close(code, reason)).await;
+                        break;
+                    }
+                }
+            }
             message = connection.next() => match message {
                 Some(WsMessage::Text(text)) => {
+                    guard.observe_server(&text);
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
                     let code = if reason.starts_with(FORBIDDEN_PREFIX) { CLOSE_FORBIDDEN } else { code };
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let _ = sink.send(close(code, reason)).await;
                     break;
                 }
                 None => break,
             },
+            _ = &mut init_deadline, if !guard.initialised => {
+                let _ = sink.send(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".into())).await;
+                break;
+            }
             _ = shutdown.cancelled() => {
-                let frame = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = sink.send(close(CLOSE_GOING_AWAY, "server shutting down".into())).await;
                 break;
             }
         }

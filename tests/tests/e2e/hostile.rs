@@ -564,3 +564,99 @@ async fn mutations_are_refused_over_get() {
     let keys: Value = keys.json().await.unwrap();
     assert_eq!(keys["data"]["total"], 0, "no key was created: {keys}");
 }
+
+/// The close code the server ends `socket` with (waiting up to 5 s).
+async fn close_code(socket: &mut super::subscriptions::Socket) -> Option<u16> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline.into(), socket.next()).await
+    {
+        if let Message::Close(frame) = message {
+            return frame.map(|f| u16::from(f.code));
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_with_their_codes() {
+    let server = TestServer::with(|c| {
+        c.graphql.ws_init_timeout_secs = 1;
+        c.graphql.max_subscriptions_per_socket = 3;
+    })
+    .await;
+    let subscribe = |id: &str| json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { ledgerAppended { seq } }" } });
+
+    let mut idle = connect(&server, "/graphql", "graphql-transport-ws").await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        close_code(&mut idle).await,
+        Some(4408),
+        "no connection_init in time"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+    let mut early = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(&mut early, subscribe("1")).await;
+    assert_eq!(
+        close_code(&mut early).await,
+        Some(4401),
+        "subscribe before init"
+    );
+
+    let mut unknown = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(&mut unknown, json!({ "type": "bogus" })).await;
+    assert_eq!(
+        close_code(&mut unknown).await,
+        Some(4400),
+        "unknown message"
+    );
+
+    let admin = server.admin().await;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {admin}") } });
+    let mut duplicate = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(&mut duplicate, init.clone()).await;
+    assert_eq!(next(&mut duplicate).await["type"], "connection_ack");
+    send(&mut duplicate, subscribe("1")).await;
+    send(&mut duplicate, subscribe("1")).await;
+    assert_eq!(close_code(&mut duplicate).await, Some(4409), "duplicate id");
+
+    let mut capped = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(&mut capped, init).await;
+    assert_eq!(next(&mut capped).await["type"], "connection_ack");
+    for id in ["1", "2", "3", "4"] {
+        send(&mut capped, subscribe(id)).await;
+    }
+    let refused = next(&mut capped).await;
+    assert_eq!(refused["id"], "4", "{refused}");
+    assert_eq!(refused["type"], "error");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+    send(&mut capped, json!({ "id": "1", "type": "complete" })).await;
+    send(&mut capped, subscribe("5")).await;
+    // The fifth runs: ledger entries reach the running subscriptions.
+    let mut delivered = json!(null);
+    for _ in 0..3 {
+        delivered = super::subscriptions::first_event(&mut capped, || async {
+            server.sign_up(&orrery_tests::unique_email("ws")).await;
+        })
+        .await;
+        // The server confirms the completed subscription first.
+        if delivered["type"] != "complete" {
+            break;
+        }
+    }
+    assert_eq!(delivered["type"], "next", "{delivered}");
+
+    let mut big = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(
+        &mut big,
+        json!({ "type": "connection_init", "payload": { "pad": "x".repeat(70_000) } }),
+    )
+    .await;
+    assert_eq!(close_code(&mut big).await, Some(1009), "oversize message");
+    still_serving(&server).await;
+}
