@@ -101,6 +101,9 @@ pub struct GraphqlConfig {
     pub max_batch: usize,
     /// Subscriptions one WebSocket may run at once.
     pub max_subscriptions_per_socket: usize,
+    /// WebSockets one account (any of its credentials), or one address when anonymous, may
+    /// hold open at once (one more is closed with 4429).
+    pub max_sockets_per_principal: usize,
     /// Seconds a WebSocket may stay open without `connection_init` (then closed with 4408).
     pub ws_init_timeout_secs: u64,
     /// `None` follows the run mode (on in development).
@@ -199,6 +202,7 @@ impl Default for GraphqlConfig {
             max_aliases: 30,
             max_batch: 10,
             max_subscriptions_per_socket: 100,
+            max_sockets_per_principal: 32,
             ws_init_timeout_secs: 10,
             introspection: None,
             graphiql: None,

@@ -96,7 +96,12 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let core = Arc::new(Core::new(config, db, identity, governance, bus, limiter));
     bootstrap_admin(&core).await?;
     let schema = graphql::build_schema(core.clone());
-    let state = AppState { core, schema };
+    let ws_sockets = graphql::ws::SocketCounts::new(core.config.graphql.max_sockets_per_principal);
+    let state = AppState {
+        core,
+        schema,
+        ws_sockets,
+    };
     let dialects = Arc::new(Dialects(vec![
         rest::lukhas::mount(&state),
         rest::lunaos::mount(&state),
@@ -208,6 +213,15 @@ fn cors(config: &Config) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// Each API's error envelope by path, for errors raised before routing.
+fn error_renderers(dialects: &Dialects) -> http::request_limits::Renderers {
+    use crate::http::dialect::Dialect;
+    let mut by_prefix: Vec<(&'static str, http::request_limits::Render)> =
+        vec![("/graphql", crate::graphql::transport::GraphqlHttp::render)];
+    by_prefix.extend(dialects.0.iter().map(|d| (d.prefix, d.render)));
+    http::request_limits::Renderers { by_prefix }
+}
+
 fn routes(state: &AppState, dialects: &Dialects) -> Router {
     use crate::graphql::transport::{self, GraphqlHttp};
     use crate::http::auth::authenticate;
@@ -246,6 +260,10 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
             timeout,
         ))
         .layer(cors(config))
+        .layer(from_fn_with_state(
+            Arc::new(error_renderers(dialects)),
+            http::request_limits::middleware,
+        ))
         .layer(from_fn(http::headers::middleware))
         .layer(from_fn_with_state(
             config.is_development(),

@@ -21,20 +21,9 @@ pub fn combined(dialects: &Dialects) -> OpenApi {
         let mut doc = dialect.openapi.clone();
         doc.servers = None;
         // Operation ids are unique per document; in the merged one they carry the dialect.
-        for item in doc.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if let Some(id) = &operation.operation_id {
-                    operation.operation_id = Some(format!("{}_{id}", dialect.name));
-                }
+        for operation in crate::rest::shared::operations_mut(&mut doc) {
+            if let Some(id) = &operation.operation_id {
+                operation.operation_id = Some(format!("{}_{id}", dialect.name));
             }
         }
         all = all.nest(dialect.prefix, doc);

@@ -81,6 +81,8 @@ impl Core {
 pub struct AppState {
     pub core: Arc<Core>,
     pub schema: crate::graphql::OrrerySchema,
+    /// Open GraphQL WebSockets per principal.
+    pub ws_sockets: Arc<crate::graphql::ws::SocketCounts>,
 }
 
 impl Deref for AppState {

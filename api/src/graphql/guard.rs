@@ -12,8 +12,11 @@ use async_graphql::{
 };
 
 use super::errors::ErrorCode;
-use super::limits::{check_depth, check_source, find_nul, DepthLimits, SourceError};
-use super::transport::OverGet;
+use super::limits::{
+    check_arguments, check_depth, check_source, find_int_out_of_range, ArgumentProblem,
+    DepthLimits, SourceError,
+};
+use super::transport::{BodyChecked, OverGet};
 use crate::domain::identity::Principal;
 use crate::http::auth::{budget, ClientIp};
 use crate::state::Core;
@@ -40,6 +43,15 @@ fn error(message: String, code: ErrorCode) -> ServerError {
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", code.as_str());
     err.extensions = Some(extensions);
+    err
+}
+
+/// An error about one argument, named in `extensions.field`.
+fn field_error(message: String, code: ErrorCode, field: String) -> ServerError {
+    let mut err = error(message, code);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("field", field);
     err
 }
 
@@ -81,6 +93,23 @@ fn code_validation_error(mut err: ServerError) -> ServerError {
     err
 }
 
+/// Every error a client gets carries a code: those async-graphql raises while coercing an
+/// argument (`Failed to parse "Int"…`) are the caller's input; anything else uncoded is ours.
+fn code_execution_error(err: &mut ServerError) {
+    let extensions = err.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_some() {
+        return;
+    }
+    let code = if err.message.starts_with("Failed to parse")
+        || err.message.starts_with("Invalid value for argument")
+    {
+        ErrorCode::BadUserInput
+    } else {
+        ErrorCode::InternalServerError
+    };
+    extensions.set("code", code.as_str());
+}
+
 pub fn cost_of(complexity: usize) -> u32 {
     complexity.div_ceil(COMPLEXITY_PER_COST).max(1) as u32
 }
@@ -89,6 +118,9 @@ pub fn cost_of(complexity: usize) -> u32 {
 impl Extension for GuardExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
+        for err in &mut response.errors {
+            code_execution_error(err);
+        }
         if let Some((complexity, cost)) = *self.cost.lock().expect("cost lock") {
             response.extensions.insert(
                 "cost".into(),
@@ -158,15 +190,30 @@ impl Extension for GuardExtension {
                 ErrorCode::GraphqlValidationFailed,
             ));
         }
-        if let Some(field) = find_nul(&doc, variables) {
-            let mut err = error(
-                format!("{field} must not contain the NUL character (U+0000)"),
-                ErrorCode::BadUserInput,
-            );
-            err.extensions
-                .get_or_insert_with(Default::default)
-                .set("field", field);
-            return Err(err);
+        let unchecked = ctx.data_opt::<BodyChecked>().is_none().then_some(variables);
+        match check_arguments(&doc, unchecked) {
+            Some(ArgumentProblem::Nul(field)) => {
+                return Err(field_error(
+                    format!("{field} must not contain the NUL character (U+0000)"),
+                    ErrorCode::BadUserInput,
+                    field,
+                ));
+            }
+            Some(ArgumentProblem::NotBoolean(field)) => {
+                return Err(field_error(
+                    format!("{field} must be a Boolean (true or false) or a variable"),
+                    ErrorCode::GraphqlValidationFailed,
+                    field,
+                ));
+            }
+            None => {}
+        }
+        if let Some(field) = find_int_out_of_range(&doc, &ctx.schema_env.registry) {
+            return Err(field_error(
+                format!("{field} must be an Int from -2147483648 to 2147483647 (GraphQL's Int is 32-bit)"),
+                ErrorCode::GraphqlValidationFailed,
+                field,
+            ));
         }
         let max = limits.max_aliases;
         let aliases: usize = doc

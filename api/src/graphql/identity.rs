@@ -110,11 +110,11 @@ impl User {
     async fn security_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] limit: u32,
+        #[graphql(default = 20, validator(minimum = 1, maximum = 100))] limit: i32,
     ) -> async_graphql::Result<Vec<AccountEvent>> {
         let events = core(ctx)
             .identity
-            .account_events(own(ctx, &self.0.id)?, u64::from(limit))
+            .account_events(own(ctx, &self.0.id)?, limit.unsigned_abs().into())
             .await
             .map_err(to_gql)?;
         Ok(events.into_iter().map(AccountEvent::from).collect())

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql::{Value as ConstValue, Variables};
 use async_graphql_value::Value as ParserValue;
 
@@ -193,13 +194,28 @@ pub fn check_depth(doc: &ExecutableDocument, limits: &DepthLimits) -> Result<(),
     Ok(())
 }
 
-/// The first argument or variable holding a NUL character (U+0000), named as a client
-/// would name it (`$variable.path` or `field.argument.path`): such text cannot be stored
-/// on PostgreSQL, so it is refused on every database before execution.
-pub fn find_nul(doc: &ExecutableDocument, variables: &Variables) -> Option<String> {
-    for (name, value) in variables.iter() {
+/// What [`check_arguments`] refuses, with the argument named as a client would name it
+/// (`$variable.path`, `field.argument.path` or `@directive.argument`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArgumentProblem {
+    /// A NUL character (U+0000): such text cannot be stored on PostgreSQL, so it is
+    /// refused on every database before execution.
+    Nul(String),
+    /// `@include`/`@skip` with an `if` that is neither a Boolean nor a variable
+    /// (async-graphql's validation lets it through and execution then answers
+    /// `{"data": null}` with no error).
+    NotBoolean(String),
+}
+
+/// `variables` is `None` when they were checked already (a POST body is checked for NUL as
+/// JSON before it is parsed as a GraphQL request).
+pub fn check_arguments(
+    doc: &ExecutableDocument,
+    variables: Option<&Variables>,
+) -> Option<ArgumentProblem> {
+    for (name, value) in variables.into_iter().flat_map(|v| v.iter()) {
         if let Some(path) = nul_in_value(value, format!("${name}")) {
-            return Some(path);
+            return Some(ArgumentProblem::Nul(path));
         }
     }
     let mut sets: Vec<&SelectionSet> = doc
@@ -219,7 +235,7 @@ pub fn find_nul(doc: &ExecutableDocument, variables: &Variables) -> Option<Strin
                         if let Some(path) =
                             nul_in_argument(&value.node, format!("{name}.{}", arg.node))
                         {
-                            return Some(path);
+                            return Some(ArgumentProblem::Nul(path));
                         }
                     }
                     (&field.node.directives, Some(&field.node.selection_set.node))
@@ -231,10 +247,21 @@ pub fn find_nul(doc: &ExecutableDocument, variables: &Variables) -> Option<Strin
                 Selection::FragmentSpread(spread) => (&spread.node.directives, None),
             };
             for directive in directives {
+                let directive_name = directive.node.name.node.as_str();
                 for (arg, value) in &directive.node.arguments {
-                    let path = format!("@{}.{}", directive.node.name.node, arg.node);
+                    let path = format!("@{directive_name}.{}", arg.node);
+                    let conditional = matches!(directive_name, "include" | "skip");
+                    if conditional
+                        && arg.node == "if"
+                        && !matches!(
+                            value.node,
+                            ParserValue::Boolean(_) | ParserValue::Variable(_)
+                        )
+                    {
+                        return Some(ArgumentProblem::NotBoolean(path));
+                    }
                     if let Some(path) = nul_in_argument(&value.node, path) {
-                        return Some(path);
+                        return Some(ArgumentProblem::Nul(path));
                     }
                 }
             }
@@ -242,6 +269,107 @@ pub fn find_nul(doc: &ExecutableDocument, variables: &Variables) -> Option<Strin
         }
     }
     None
+}
+
+/// The first `Int` literal outside 32 bits, as `field.argument[.path]`. GraphQL's `Int` is
+/// 32-bit; async-graphql's validation checks only that such a literal is integral and
+/// leaves the range to coercion at execution, which never happens for a field that is
+/// not reached (a fragment on another type, a null parent), so the query passed silently.
+pub fn find_int_out_of_range(doc: &ExecutableDocument, registry: &Registry) -> Option<String> {
+    let mut stack: Vec<(&SelectionSet, &str)> = Vec::new();
+    for (_, operation) in doc.operations.iter() {
+        let root = match operation.node.ty {
+            OperationType::Query => Some(registry.query_type.as_str()),
+            OperationType::Mutation => registry.mutation_type.as_deref(),
+            OperationType::Subscription => registry.subscription_type.as_deref(),
+        };
+        if let Some(root) = root {
+            stack.push((&operation.node.selection_set.node, root));
+        }
+    }
+    for fragment in doc.fragments.values() {
+        let on = fragment.node.type_condition.node.on.node.as_str();
+        stack.push((&fragment.node.selection_set.node, on));
+    }
+    while let Some((set, parent)) = stack.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    let Some(meta) = registry
+                        .types
+                        .get(parent)
+                        .and_then(|t| t.field_by_name(name))
+                    else {
+                        continue;
+                    };
+                    for (arg, value) in &field.node.arguments {
+                        let Some(input) = meta.args.get(arg.node.as_str()) else {
+                            continue;
+                        };
+                        let path = format!("{name}.{}", arg.node);
+                        if let Some(path) = int_out_of_range(&value.node, &input.ty, registry, path)
+                        {
+                            return Some(path);
+                        }
+                    }
+                    let child = MetaTypeName::concrete_typename(&meta.ty);
+                    stack.push((&field.node.selection_set.node, child));
+                }
+                Selection::InlineFragment(fragment) => {
+                    let on = fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.as_str())
+                        .unwrap_or(parent);
+                    stack.push((&fragment.node.selection_set.node, on));
+                }
+                // Named fragments are walked on their own, from their type condition.
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    None
+}
+
+/// Recursion bounded by the value's nesting, which [`check_source`] bounded.
+fn int_out_of_range(
+    value: &ParserValue,
+    ty: &str,
+    registry: &Registry,
+    path: String,
+) -> Option<String> {
+    match MetaTypeName::create(ty) {
+        MetaTypeName::NonNull(inner) => int_out_of_range(value, inner, registry, path),
+        MetaTypeName::List(inner) => match value {
+            ParserValue::List(items) => items.iter().enumerate().find_map(|(i, item)| {
+                int_out_of_range(item, inner, registry, format!("{path}[{i}]"))
+            }),
+            // A single value where a list is expected is a list of one.
+            other => int_out_of_range(other, inner, registry, path),
+        },
+        MetaTypeName::Named("Int") => match value {
+            ParserValue::Number(n)
+                if (n.is_i64() || n.is_u64())
+                    && n.as_i64().and_then(|i| i32::try_from(i).ok()).is_none() =>
+            {
+                Some(path)
+            }
+            _ => None,
+        },
+        MetaTypeName::Named(name) => {
+            let (Some(MetaType::InputObject { input_fields, .. }), ParserValue::Object(map)) =
+                (registry.types.get(name), value)
+            else {
+                return None;
+            };
+            map.iter().find_map(|(key, item)| {
+                let field = input_fields.get(key.as_str())?;
+                int_out_of_range(item, &field.ty, registry, format!("{path}.{key}"))
+            })
+        }
+    }
 }
 
 fn nul_in_argument(value: &ParserValue, path: String) -> Option<String> {
@@ -254,21 +382,7 @@ fn nul_in_argument(value: &ParserValue, path: String) -> Option<String> {
 }
 
 fn nul_in_value(value: &ConstValue, path: String) -> Option<String> {
-    match value {
-        ConstValue::String(s) if s.contains('\0') => Some(path),
-        ConstValue::List(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| nul_in_value(item, format!("{path}[{i}]"))),
-        ConstValue::Object(map) => map.iter().find_map(|(key, item)| {
-            if key.contains('\0') {
-                Some(format!("{path}.{}", key.replace('\0', "\\u0000")))
-            } else {
-                nul_in_value(item, format!("{path}.{key}"))
-            }
-        }),
-        _ => None,
-    }
+    crate::http::text::find_nul(&value.clone().into_json().ok()?, path)
 }
 
 #[cfg(test)]
@@ -356,5 +470,41 @@ mod tests {
         assert!(depth_of(deep_types, 5, 16).is_ok());
         assert!(depth_of(deep_types, 5, 8).unwrap_err().introspection);
         assert!(depth_of("{ a { b { c { d { e { f } } } } } }", 5, 16).is_err());
+    }
+
+    #[test]
+    fn finds_nul_and_non_boolean_conditions() {
+        let check = |query: &str, variables: serde_json::Value| {
+            let doc = async_graphql::parser::parse_query(query).unwrap();
+            let variables = Variables::from_json(variables);
+            check_arguments(&doc, Some(&variables))
+        };
+        let none = serde_json::json!({});
+        assert_eq!(
+            check("{ a(x: {k: [\"ok\", \"b\\u0000\"]}) }", none.clone()),
+            Some(ArgumentProblem::Nul("a.x.k[1]".into()))
+        );
+        assert_eq!(
+            check(
+                "query($v: In) { a(x: $v) }",
+                serde_json::json!({"v": {"k": "\u{0}"}})
+            ),
+            Some(ArgumentProblem::Nul("$v.k".into()))
+        );
+        assert_eq!(
+            check("{ a @include(if: \"yes\") }", none.clone()),
+            Some(ArgumentProblem::NotBoolean("@include.if".into()))
+        );
+        assert_eq!(
+            check("{ ... on Q @skip(if: 1) { a } }", none.clone()),
+            Some(ArgumentProblem::NotBoolean("@skip.if".into()))
+        );
+        assert_eq!(
+            check(
+                "query($b: Boolean!) { a @include(if: $b) b @skip(if: false) }",
+                none
+            ),
+            None
+        );
     }
 }

@@ -8,7 +8,7 @@ mod identity;
 mod limits;
 mod node;
 pub mod transport;
-mod ws_guard;
+pub mod ws;
 
 use std::sync::Arc;
 

@@ -3,24 +3,20 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use std::str::FromStr;
 
-use async_graphql::http::{
-    WebSocket as GqlWebSocket, WebSocketProtocols as Protocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
-};
-use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql::http::{WebSocketProtocols as Protocols, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::GraphQLResponse;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use futures::{SinkExt, StreamExt};
 
 use super::errors::ErrorCode;
-use super::ws_guard::{ProtocolGuard, Verdict};
+use super::ws::{self, Upgrade};
 use crate::domain::identity::Principal;
 use crate::error::DomainError;
 use crate::http::auth::ClientIp;
@@ -29,19 +25,16 @@ use crate::state::{AppState, Core};
 
 /// Largest WebSocket message a client may send.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
-const CLOSE_GOING_AWAY: u16 = 1001;
-const CLOSE_TOO_BIG: u16 = 1009;
-/// `graphql-transport-ws`: no `connection_init` within the allowed time.
-const CLOSE_INIT_TIMEOUT: u16 = 4408;
-/// `graphql-transport-ws` asks for 4403 when `connection_init` is refused; async-graphql
-/// closes with 1002, so refusals are marked and the code is corrected on the way out.
-const CLOSE_FORBIDDEN: u16 = 4403;
-const FORBIDDEN_PREFIX: &str = "Forbidden: ";
 
 /// Marks a request that came as `GET`: it may only query (a link or an image tag must
 /// never change anything).
 #[derive(Clone, Copy)]
 pub struct OverGet;
+
+/// Marks a request whose body was checked for NUL as JSON (so its variables need no second
+/// pass).
+#[derive(Clone, Copy)]
+pub struct BodyChecked;
 
 /// Errors raised before GraphQL execution (credentials, body) in the GraphQL response shape.
 pub struct GraphqlHttp;
@@ -96,13 +89,6 @@ fn respond(response: BatchResponse) -> Response {
     http
 }
 
-fn request_data(principal: Principal, ip: ClientIp) -> Data {
-    let mut data = Data::default();
-    data.insert(principal);
-    data.insert(ip);
-    data
-}
-
 pub async fn post(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -122,10 +108,12 @@ pub async fn post(
         }
     }
     let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(r.data(principal.clone()).data(ip)),
+        BatchRequest::Single(r) => {
+            BatchRequest::Single(r.data(principal.clone()).data(ip).data(BodyChecked))
+        }
         BatchRequest::Batch(rs) => BatchRequest::Batch(
             rs.into_iter()
-                .map(|r| r.data(principal.clone()).data(ip))
+                .map(|r| r.data(principal.clone()).data(ip).data(BodyChecked))
                 .collect(),
         ),
     };
@@ -205,7 +193,12 @@ async fn upgrade_parts(state: AppState, parts: &mut axum::http::request::Parts) 
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_WS_MESSAGE)
         .on_upgrade(move |socket| {
-            crate::http::request_id::inherit(serve(state, socket, protocol, principal, ip))
+            let upgrade = Upgrade {
+                protocol,
+                principal,
+                ip,
+            };
+            crate::http::request_id::inherit(ws::serve(state, socket, upgrade))
         })
 }
 
@@ -235,110 +228,18 @@ fn init_credential(payload: &serde_json::Value) -> Option<String> {
     None
 }
 
-async fn authenticate_init(
-    core: Arc<Core>,
-    payload: serde_json::Value,
+pub(super) async fn authenticate_init(
+    core: &Arc<Core>,
+    payload: &serde_json::Value,
     fallback: Principal,
-) -> async_graphql::Result<Principal> {
-    match init_credential(&payload) {
+) -> Result<Principal, String> {
+    match init_credential(payload) {
         None => Ok(fallback),
         Some(token) => core
             .identity
             .authenticate(&token)
             .await
-            .map_err(|e| async_graphql::Error::new(format!("{FORBIDDEN_PREFIX}{e}"))),
-    }
-}
-
-async fn serve(
-    state: AppState,
-    socket: WebSocket,
-    protocol: Protocols,
-    principal: Principal,
-    ip: ClientIp,
-) {
-    let (mut sink, mut stream) = socket.split();
-    // Client messages pass the protocol guard first; async-graphql reads what it forwards.
-    let (mut forward, input) = futures::channel::mpsc::channel::<Vec<u8>>(16);
-    let core = state.core.clone();
-    let mut connection = GqlWebSocket::new(state.schema.clone(), input, protocol)
-        .on_connection_init(move |payload| async move {
-            let principal = authenticate_init(core, payload, principal).await?;
-            Ok(request_data(principal, ip))
-        });
-    let limits = &state.config.graphql;
-    let mut guard = ProtocolGuard::new(protocol, limits.max_subscriptions_per_socket);
-    let init_deadline = tokio::time::sleep(Duration::from_secs(limits.ws_init_timeout_secs));
-    tokio::pin!(init_deadline);
-    let shutdown = state.shutdown_signal();
-    let close = |code: u16, reason: String| {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-    };
-    loop {
-        tokio::select! {
-            incoming = stream.next() => {
-                let bytes = match incoming {
-                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
-                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Ok(_)) => continue,
-                    Some(Err(err)) => {
-                        // The only read error a client can cause on purpose: a message over
-                        // the size limit (tungstenite's "Space limit exceeded").
-                        if err.to_string().to_ascii_lowercase().contains("limit") {
-                            let _ = sink.send(close(CLOSE_TOO_BIG, "message too big".into())).await;
-                        }
-                        break;
-                    }
-                };
-                match guard.check(&bytes) {
-                    Verdict::Forward => {
-                        if forward.send(bytes).await.is_err() {
-                            break;
-                        }
-                    }
-                    Verdict::Refuse { id, message } => {
-                        let refusal = serde_json::json!({
-                            "id": id,
-                            "type": "error",
-                            "payload": [{ "message": message, "extensions": { "code": ErrorCode::TooManySubscriptions.as_str() } }],
-                        });
-                        if sink.send(Message::Text(refusal.to_string().into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Verdict::Close(code, reason) => {
-                        let _ = sink.send(close(code, reason)).await;
-                        break;
-                    }
-                }
-            }
-            message = connection.next() => match message {
-                Some(WsMessage::Text(text)) => {
-                    guard.observe_server(&text);
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                Some(WsMessage::Close(code, reason)) => {
-                    let code = if reason.starts_with(FORBIDDEN_PREFIX) { CLOSE_FORBIDDEN } else { code };
-                    let _ = sink.send(close(code, reason)).await;
-                    break;
-                }
-                None => break,
-            },
-            _ = &mut init_deadline, if !guard.initialised => {
-                let _ = sink.send(close(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".into())).await;
-                break;
-            }
-            _ = shutdown.cancelled() => {
-                let _ = sink.send(close(CLOSE_GOING_AWAY, "server shutting down".into())).await;
-                break;
-            }
-        }
+            .map_err(|e| e.to_string()),
     }
 }
 

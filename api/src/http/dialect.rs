@@ -17,6 +17,8 @@ use crate::error::DomainError;
 pub trait Dialect: Send + Sync + 'static {
     /// The dialect's error body and status for `err`.
     fn render(err: &DomainError) -> Response;
+    /// The OpenAPI component that describes the error body, for dialects with a document.
+    const ERROR_SCHEMA: Option<&'static str> = None;
 }
 
 /// A domain error on its way out through dialect `D`.
@@ -125,7 +127,7 @@ where
     }
 }
 
-/// `Option<JsonBody<…>>`: an empty body is `None`; anything else must parse.
+/// `Option<JsonBody<…>>`: an empty body (or JSON `null`) is `None`; anything else must parse.
 impl<S, T, D> OptionalFromRequest<S> for JsonBody<T, D>
 where
     S: Send + Sync,
@@ -139,8 +141,8 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        parse_json(&bytes)
-            .map(|value| Some(Self(value, PhantomData)))
+        parse_json::<Option<T>>(&bytes)
+            .map(|value| value.map(|value| Self(value, PhantomData)))
             .map_err(Into::into)
     }
 }

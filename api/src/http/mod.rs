@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod dialect;
 pub mod headers;
+pub mod json_int;
 pub mod probes;
 pub mod rate_limit;
 pub mod request_id;
+pub mod request_limits;
 pub mod server;
 pub mod text;

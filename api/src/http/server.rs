@@ -124,7 +124,8 @@ async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_headers(super::request_limits::HYPER_MAX_HEADERS);
     let connection = builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();

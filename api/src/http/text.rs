@@ -46,8 +46,10 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// serde_json bounds the depth of what it parses (128), so this recursion is bounded too.
-fn find_nul(value: &Value, path: String) -> Option<String> {
+/// The path (below `path`) of the first key or string holding a NUL. serde_json bounds the
+/// depth of what it parses (128), and GraphQL values are bounded before parsing, so this
+/// recursion is bounded too.
+pub fn find_nul(value: &Value, path: String) -> Option<String> {
     match value {
         Value::String(s) if s.contains('\0') => Some(path),
         Value::Array(items) => items

@@ -6,6 +6,6 @@ pub mod lexecon;
 pub mod lukhas;
 pub mod lumen;
 pub mod lunaos;
-mod shared;
+pub(crate) mod shared;
 
 pub use shared::{dialect_router, Dialects};

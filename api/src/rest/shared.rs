@@ -18,6 +18,8 @@ pub struct MountedDialect {
     pub openapi_url: &'static str,
     pub router: Router<AppState>,
     pub openapi: OpenApi,
+    /// Renders an error in this dialect's envelope.
+    pub render: crate::http::request_limits::Render,
 }
 
 pub struct Dialects(pub Vec<MountedDialect>);
@@ -26,13 +28,95 @@ async fn unknown_route<D: Dialect>() -> impl IntoResponse {
     ApiError::<D>::from(DomainError::NotFound("route".into()))
 }
 
-async fn wrong_method<D: Dialect>() -> axum::response::Response {
+/// Names the offending part (`method`), so dialects with error details (Lumen) carry them.
+async fn wrong_method<D: Dialect>(method: axum::http::Method) -> axum::response::Response {
     let mut response = D::render(&DomainError::Invalid {
-        field: None,
-        message: "method not allowed for this route".into(),
+        field: Some("method".into()),
+        message: format!("method {method} is not allowed for this route"),
     });
     *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     response
+}
+
+/// Every operation of a document, mutably.
+pub(crate) fn operations_mut(
+    openapi: &mut OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// The errors the framework itself can answer on any operation, so every documented
+/// operation lists every status a client can get: 401 (a bad credential, even on public
+/// routes), 429 (every route is rate limited), 400 where there are parameters or a body,
+/// 413 where there is a body. What an operation documents itself is kept.
+fn document_common_errors(openapi: &mut OpenApi, error_schema: &str) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let response = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(error_schema)))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for operation in operations_mut(openapi) {
+        let has_body = operation.request_body.is_some();
+        let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let responses = &mut operation.responses.responses;
+        let mut add = |status: &str, description: &str| {
+            responses
+                .entry(status.to_string())
+                .or_insert_with(|| response(description));
+        };
+        if has_body || has_params {
+            add("400", "Invalid request");
+        }
+        add("401", "Missing or invalid credential");
+        if has_body {
+            add("413", "Request body too large");
+        }
+        add("429", "Rate limit exceeded");
+    }
+}
+
+/// utoipa writes an optional body (`Option<T>`) as "T or null"; what the handlers mean is
+/// "T, or no body at all", which OpenAPI says with `required: false` (already so) and the
+/// plain schema.
+fn unwrap_optional_bodies(openapi: &mut OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    for operation in operations_mut(openapi) {
+        let Some(body) = operation.request_body.as_mut() else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                continue;
+            };
+            let mut non_null = one_of.items.iter().filter(|s| {
+                !matches!(s, RefOr::T(Schema::Object(o))
+                    if o.schema_type == utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::schema::Type::Null))
+            });
+            if let (Some(only), None) = (non_null.next(), non_null.next()) {
+                content.schema = Some(only.clone());
+            }
+        }
+    }
 }
 
 /// Finishes a dialect: its 404/405 in its own format, credentials, rate limits, and the
@@ -51,6 +135,10 @@ pub fn dialect_router<D: Dialect>(
         .layer(from_fn_with_state(state.clone(), rate_limit::<D>))
         .layer(from_fn_with_state(state.clone(), authenticate::<D>));
     openapi.servers = Some(vec![Server::new(prefix)]);
+    if let Some(schema) = D::ERROR_SCHEMA {
+        document_common_errors(&mut openapi, schema);
+    }
+    unwrap_optional_bodies(&mut openapi);
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -71,5 +159,6 @@ pub fn dialect_router<D: Dialect>(
         openapi_url,
         router,
         openapi,
+        render: D::render,
     }
 }

@@ -186,6 +186,21 @@ async fn lumen_envelope() {
     );
     let unauthorized = body(server.get("/lumen/health", Some("garbage")).await, 401).await;
     assert_eq!(unauthorized["code"], "UNAUTHORIZED");
+    let wrong_method = server
+        .client
+        .delete(server.url("/lumen/health"))
+        .send()
+        .await
+        .unwrap();
+    let wrong_method = body(wrong_method, 405).await;
+    assert_eq!(
+        wrong_method,
+        json!({
+            "error": "method DELETE is not allowed for this route",
+            "code": "INVALID_PARAMETER",
+            "details": { "parameter": "method" }
+        })
+    );
 }
 
 #[tokio::test]
@@ -208,4 +223,47 @@ async fn graphql_bad_bodies() {
         unparsable["errors"][0]["extensions"]["code"],
         "GRAPHQL_PARSE_FAILED"
     );
+
+    // Found by schemathesis: each of these answered without a coded error.
+    let not_boolean = server
+        .graphql(None, r#"{ __typename @include(if: "yes") }"#, json!({}))
+        .await;
+    assert_eq!(
+        not_boolean["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{not_boolean}"
+    );
+    let (token, _, _) = server.sign_up(&orrery_tests::unique_email("ints")).await;
+    for limit in ["-1", "0", "101", "3000000000"] {
+        let query = format!("{{ viewer {{ securityEvents(limit: {limit}) {{ type }} }} }}");
+        let refused = server.graphql(Some(&token), &query, json!({})).await;
+        let code = &refused["errors"][0]["extensions"]["code"];
+        assert!(
+            code == "BAD_USER_INPUT" || code == "GRAPHQL_VALIDATION_FAILED",
+            "limit {limit}: {refused}"
+        );
+    }
+    // Where the field is never executed, only validation can see the literal.
+    let unreached = server
+        .graphql(
+            Some(&token),
+            r#"{ node(id: "nobody") { ... on User { securityEvents(limit: 3000000000) { type } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        unreached["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{unreached}"
+    );
+    assert_eq!(
+        unreached["errors"][0]["extensions"]["field"],
+        "securityEvents.limit"
+    );
+    let fine = server
+        .graphql(
+            Some(&token),
+            "{ viewer { securityEvents(limit: 100) { type } } }",
+            json!({}),
+        )
+        .await;
+    assert!(fine["errors"].is_null(), "{fine}");
 }

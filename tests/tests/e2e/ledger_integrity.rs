@@ -200,11 +200,16 @@ async fn truncation_is_caught_by_an_exported_checkpoint() {
     let refused = server
         .post("/lexecon/ledger/checkpoint/verify", Some(&admin), forged)
         .await;
+    assert_eq!(refused.status(), 200);
+    let refused: Value = refused.json().await.unwrap();
     assert_eq!(
-        refused.status(),
-        400,
-        "a checkpoint whose signature does not match is refused"
+        refused["valid"], false,
+        "a checkpoint whose signature does not match is not valid: {refused}"
     );
+    assert!(refused["problem"]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("signature"));
 }
 
 #[tokio::test]

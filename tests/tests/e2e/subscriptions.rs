@@ -149,12 +149,25 @@ async fn subscriptions_need_a_principal() {
         json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } }),
     )
     .await;
+    // A request error is an `error` message (graphql-transport-ws), not a `next`.
     let refused = next(&mut socket).await;
-    assert_eq!(refused["type"], "next", "{refused}");
-    assert_eq!(refused["payload"]["data"], Value::Null);
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "1");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"],
+        refused["payload"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
+    );
+    // The id is free again.
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { nope }" } }),
+    )
+    .await;
+    let invalid = next(&mut socket).await;
+    assert_eq!(invalid["type"], "error", "{invalid}");
+    assert_eq!(
+        invalid["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
     );
 
     let mut bad = connect(&server, "/graphql/ws", "graphql-transport-ws").await;

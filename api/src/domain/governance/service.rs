@@ -93,8 +93,15 @@ fn can_see_everything(actor: &Actor) -> bool {
     actor.has_role(Role::Admin) || actor.has_role(Role::Auditor)
 }
 
+/// Blank: nothing but whitespace and control characters. (The OpenAPI patterns state the
+/// same rule, and JSON Schema's `\\s` plus the control ranges is exactly this set.)
+fn is_blank(value: &str) -> bool {
+    value.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Free text: at most `max` characters, and not blank when `required`.
 fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult<()> {
-    if required && value.trim().is_empty() {
+    if required && is_blank(value) {
         return Err(DomainError::invalid(
             field,
             format!("{field} must not be empty"),
@@ -109,6 +116,19 @@ fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult
     Ok(())
 }
 
+/// An identifier (actor, tool, request id, data class): free text's rules, and no control
+/// characters.
+fn identifier(field: &str, value: &str) -> DomainResult<()> {
+    bounded(field, value, ID_MAX, true)?;
+    if value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn depth(value: &Value) -> usize {
     match value {
         Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
@@ -118,11 +138,11 @@ fn depth(value: &Value) -> usize {
 }
 
 fn validate(input: &DecideInput) -> DomainResult<(Option<Mode>, Option<u8>)> {
-    bounded("actor", &input.actor, ID_MAX, true)?;
-    bounded("tool", &input.tool, ID_MAX, true)?;
+    identifier("actor", &input.actor)?;
+    identifier("tool", &input.tool)?;
     bounded("proposed_action", &input.proposed_action, TEXT_MAX, true)?;
     if let Some(id) = &input.request_id {
-        bounded("request_id", id, ID_MAX, true)?;
+        identifier("request_id", id)?;
     }
     if let Some(intent) = &input.user_intent {
         bounded("user_intent", intent, TEXT_MAX, false)?;
@@ -177,7 +197,7 @@ fn validate(input: &DecideInput) -> DomainResult<(Option<Mode>, Option<u8>)> {
             ));
         }
         for class in classes {
-            bounded("data_classes", class, ID_MAX, true)?;
+            identifier("data_classes", class)?;
         }
     }
     Ok((mode, risk))

@@ -242,6 +242,12 @@ pub async fn check_checkpoint(
     key: &VerifyingKey,
     checkpoint: &Checkpoint,
 ) -> DomainResult<Option<BadEntry>> {
+    if chrono::DateTime::parse_from_rfc3339(&checkpoint.timestamp).is_err() {
+        return Err(DomainError::invalid(
+            "timestamp",
+            "timestamp must be an RFC 3339 time, as the checkpoint was issued",
+        ));
+    }
     let message = checkpoint_message(
         &checkpoint.node_id,
         checkpoint.seq,
@@ -252,11 +258,15 @@ pub async fn check_checkpoint(
         use ed25519_dalek::Verifier;
         key.verify(&message, &s).is_ok()
     });
+    // A forged or altered checkpoint is an answer ("not valid"), not a malformed request.
     if !signature_ok {
-        return Err(DomainError::invalid(
-            "checkpoint",
-            "the checkpoint's signature is not the node key's",
-        ));
+        return Ok(Some(BadEntry {
+            seq: checkpoint.seq,
+            entry_id: None,
+            problem:
+                "the checkpoint's signature is not the node key's (not issued here, or altered)"
+                    .into(),
+        }));
     }
     let at = gov_ledger::Entity::find_by_id(checkpoint.seq)
         .one(db)

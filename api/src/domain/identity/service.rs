@@ -147,19 +147,26 @@ pub fn normalize_email(raw: &str) -> DomainResult<String> {
     Ok(email)
 }
 
+/// Length and characters are checked on the text as sent (what the OpenAPI schema can
+/// state); surrounding whitespace is then trimmed, and a blank name is no name.
 fn check_name(field: &str, name: Option<String>, max: usize) -> DomainResult<Option<String>> {
-    match name.map(|n| n.trim().to_string()) {
-        Some(n) if n.chars().count() > max => Err(DomainError::invalid(
+    let Some(raw) = name else {
+        return Ok(None);
+    };
+    if raw.chars().count() > max {
+        return Err(DomainError::invalid(
             field,
             format!("{field} must be at most {max} characters"),
-        )),
-        Some(n) if n.chars().any(char::is_control) => Err(DomainError::invalid(
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
             field,
             format!("{field} must not contain control characters"),
-        )),
-        Some(n) if n.is_empty() => Ok(None),
-        other => Ok(other),
+        ));
     }
+    let trimmed = raw.trim();
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
 }
 
 const REVOKE_SESSION: &str = "session";

@@ -14,29 +14,73 @@ pub struct DecideRequest {
     /// Idempotency key: within 24 h, the same `request_id` and the same request from the same
     /// principal return the original decision; the same `request_id` with a different
     /// request is refused with 409.
-    request_id: Option<String>,
+    ///
+    /// Identifiers (this, `actor`, `tool`, data classes) are 1 to 255 characters, not blank,
+    /// without control characters.
+    #[schema(inline, example = "req_7f3a")]
+    request_id: Option<Identifier>,
     /// Who is requesting the action (e.g. "model", "user").
-    #[schema(example = "model")]
-    actor: String,
-    /// Human-readable description of the action.
-    #[schema(example = "Search the web")]
+    #[schema(inline, example = "model")]
+    actor: Identifier,
+    /// Human-readable description of the action (at most 2048 characters, not blank).
+    #[schema(
+        example = "Search the web",
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"[^\s\u0000-\u001F\u007F-\u009F]"
+    )]
     proposed_action: String,
     /// Tool/function name to execute.
-    #[schema(example = "web_search")]
-    tool: String,
-    /// Original user intent/prompt.
+    #[schema(inline, example = "web_search")]
+    tool: Identifier,
+    /// Original user intent/prompt (at most 2048 characters).
+    #[schema(example = "find recent papers on protein folding", max_length = 2048)]
     user_intent: Option<String>,
     /// 1 (low) to 5 (critical).
-    #[schema(minimum = 1, maximum = 5)]
+    #[schema(minimum = 1, maximum = 5, example = 2)]
+    #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
     risk_level: Option<i64>,
-    /// `strict` or `permissive`: overrides the loaded policy's mode for this call.
+    /// Overrides the loaded policy's mode for this call.
+    #[schema(value_type = Option<PolicyMode>)]
     policy_mode: Option<String>,
     /// Additional context data (an object, at most 64 KiB and 8 levels deep).
     #[schema(value_type = Option<Object>)]
     context: Option<Value>,
-    /// Data classes the action touches (an extension the policy can match on).
-    data_classes: Option<Vec<String>>,
+    /// Data classes the action touches (an extension the policy can match on; at most 32).
+    #[schema(max_items = 32, inline)]
+    data_classes: Option<Vec<Identifier>>,
 }
+
+/// A policy mode.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted strings; the domain parses them
+pub enum PolicyMode {
+    Strict,
+    Permissive,
+}
+
+/// Identifiers: not blank, no control characters (the domain's rule; JSON Schema's `\s`
+/// plus the control ranges is exactly what the domain calls blank).
+const IDENTIFIER_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// An identifier: 1 to 255 characters, not blank, no control characters.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Identifier(String);
+
+impl utoipa::PartialSchema for Identifier {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some(IDENTIFIER_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for Identifier {}
 
 #[derive(Serialize, ToSchema)]
 pub struct DecisionResponse {
@@ -129,7 +173,16 @@ impl From<Decision> for DecisionDetail {
 #[utoipa::path(
     post, path = "/decide", tag = "decisions",
     security(("bearer" = []), ("api_key" = [])),
-    request_body = DecideRequest,
+    request_body(content = DecideRequest, example = json!({
+        "request_id": "req_7f3a",
+        "actor": "model",
+        "proposed_action": "Search the web for recent papers on protein folding",
+        "tool": "web_search",
+        "user_intent": "find recent papers on protein folding",
+        "risk_level": 2,
+        "context": { "session": "s_42" },
+        "data_classes": ["public"]
+    })),
     responses(
         (status = 200, description = "The decision, committed in the ledger", body = DecisionResponse),
         (status = 400, description = "Invalid request", body = LexeconError),
@@ -145,15 +198,17 @@ pub async fn decide(
     Body { 0: body, .. }: Body<DecideRequest>,
 ) -> Response {
     let input = DecideInput {
-        request_id: body.request_id,
-        actor: body.actor,
+        request_id: body.request_id.map(|id| id.0),
+        actor: body.actor.0,
         proposed_action: body.proposed_action,
-        tool: body.tool,
+        tool: body.tool.0,
         user_intent: body.user_intent,
         risk_level: body.risk_level,
         policy_mode: body.policy_mode,
         context: body.context,
-        data_classes: body.data_classes,
+        data_classes: body
+            .data_classes
+            .map(|classes| classes.into_iter().map(|c| c.0).collect()),
     };
     match state.governance.decide(&principal, input).await {
         Ok(decision) => Json(DecisionResponse::from(decision)).into_response(),

@@ -18,8 +18,10 @@ const MAX_LIMIT: i64 = 100;
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Entries to return (default 10; larger than 100 is clamped to 100).
+    #[param(minimum = 1)]
     limit: Option<i64>,
     /// Entries to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
     decision_id: Option<String>,
     actor: Option<String>,
@@ -193,6 +195,7 @@ pub async fn verify_ledger(
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CheckpointView {
     node_id: String,
+    #[serde(deserialize_with = "crate::http::json_int::integer")]
     seq: i64,
     head_hash: String,
     #[schema(format = DateTime)]
@@ -243,8 +246,9 @@ pub struct CheckpointCheck {
     security(("bearer" = []), ("api_key" = [])),
     request_body = CheckpointView,
     responses(
-        (status = 200, description = "Whether the ledger still holds the checkpoint", body = CheckpointCheck),
-        (status = 400, description = "The checkpoint's signature is not this node's", body = LexeconError),
+        (status = 200, description = "Whether the checkpoint is this node's and the ledger still holds it", body = CheckpointCheck),
+        (status = 400, description = "Malformed checkpoint", body = LexeconError),
+        (status = 401, description = "Missing or invalid credential", body = LexeconError),
     )
 )]
 pub async fn verify_checkpoint(

@@ -44,6 +44,8 @@ impl LexeconError {
 }
 
 impl Dialect for Lexecon {
+    const ERROR_SCHEMA: Option<&'static str> = Some("LexeconError");
+
     fn render(err: &DomainError) -> Response {
         let body = match err {
             DomainError::Invalid { .. }

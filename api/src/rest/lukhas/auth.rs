@@ -59,10 +59,10 @@ pub async fn token(
 ) -> Result<Json<TokenResponse>, Error> {
     if body.biometric_data.is_some() {
         // No fake biometrics: only a WebAuthn assertion of a registered passkey could be
-        // accepted here, and no passkey can be registered on this server yet.
-        return Err(DomainError::invalid(
-            "biometric_data",
-            "biometric_data must be a WebAuthn assertion for a registered passkey; this server has no passkey registration yet, so omit the field",
+        // accepted here, and no passkey can be registered on this server yet. A factor that
+        // cannot be verified fails authentication (the field itself is well-formed).
+        return Err(DomainError::Unauthenticated(
+            "biometric_data could not be verified: it must be a WebAuthn assertion for a registered passkey, and this server has no passkey registration yet; omit the field to log in with the password".into(),
         )
         .into());
     }

@@ -41,6 +41,8 @@ pub struct LukhasError {
 }
 
 impl Dialect for Lukhas {
+    const ERROR_SCHEMA: Option<&'static str> = Some("LukhasError");
+
     fn render(err: &DomainError) -> Response {
         let code = match err {
             DomainError::Invalid { .. } | DomainError::Malformed { .. } => "VALIDATION_ERROR",

@@ -47,6 +47,8 @@ fn expected_type(message: &str) -> Option<String> {
 }
 
 impl Dialect for Lumen {
+    const ERROR_SCHEMA: Option<&'static str> = Some("LumenError");
+
     fn render(err: &DomainError) -> Response {
         let (code, details) = match err {
             DomainError::Invalid {

@@ -11,12 +11,18 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignupRequest {
-    #[schema(example = "ada@example.com")]
+    /// The account's email address (case-insensitive).
+    #[schema(example = "ada@example.com", format = Email, max_length = 320)]
     email: String,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     password: String,
-    /// At most 100 characters.
+    /// At most 100 characters, no control characters.
+    #[schema(
+        example = "Ada",
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
 }
 

@@ -10,7 +10,12 @@ use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateKeyRequest {
-    /// At most 64 characters; defaults to "Default".
+    /// At most 64 characters, no control characters; defaults to "Default".
+    #[schema(
+        example = "laptop",
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
 }
 
@@ -69,7 +74,7 @@ impl From<ApiKeyInfo> for KeyView {
 #[utoipa::path(
     post, path = "/api-keys", tag = "api-keys",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = CreateKeyRequest, description = "Optional; an empty body names the key \"Default\""),
+    request_body(content = Option<CreateKeyRequest>, description = "Optional; an empty body names the key \"Default\""),
     responses(
         (status = 201, description = "Key created; the full key is in `key`, shown once", body = Data<CreatedKey>),
         (status = 400, description = "Invalid input", body = LunaError),

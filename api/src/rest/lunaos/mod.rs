@@ -48,6 +48,8 @@ pub struct LunaError {
 }
 
 impl Dialect for LunaOs {
+    const ERROR_SCHEMA: Option<&'static str> = Some("LunaError");
+
     fn render(err: &DomainError) -> Response {
         let code = match err {
             DomainError::Invalid { .. }

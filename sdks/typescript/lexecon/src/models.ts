@@ -138,6 +138,10 @@ export interface Policy {
   version: string;
 }
 
+/** A policy mode. */
+export interface PolicyMode {
+}
+
 export interface ReviewQueue {
   reviews: Array<DecisionDetail>;
   total: number;
@@ -183,24 +187,27 @@ export interface VerificationResult {
 export interface DecideParams {
   /** Who is requesting the action (e.g. "model", "user"). */
   actor: string;
-  /** Human-readable description of the action. */
+  /** Human-readable description of the action (at most 2048 characters, not blank). */
   action: string;
   /** Tool/function name to execute. */
   tool: string;
-  /** Original user intent/prompt. */
+  /** Original user intent/prompt (at most 2048 characters). */
   intent?: string | null;
   /** 1 (low) to 5 (critical). */
   risk_level?: number | null;
   /** Additional context data (an object, at most 64 KiB and 8 levels deep). */
   context?: Record<string, unknown> | null;
-  /** `strict` or `permissive`: overrides the loaded policy's mode for this call. */
-  policy_mode?: string | null;
-  /** Data classes the action touches (an extension the policy can match on). */
+  /** Overrides the loaded policy's mode for this call. */
+  policy_mode?: PolicyMode | null;
+  /** Data classes the action touches (an extension the policy can match on; at most 32). */
   data_classes?: Array<string> | null;
   /**
    * Idempotency key: within 24 h, the same `request_id` and the same request from the same
    * principal return the original decision; the same `request_id` with a different
    * request is refused with 409.
+   *
+   * Identifiers (this, `actor`, `tool`, data classes) are 1 to 255 characters, not blank,
+   * without control characters.
    */
   request_id?: string | null;
 }

@@ -70,7 +70,7 @@ export interface User {
 
 /** Parameters of `POST /api-keys`. */
 export interface ApiKeysCreateParams {
-  /** At most 64 characters; defaults to "Default". */
+  /** At most 64 characters, no control characters; defaults to "Default". */
   name?: string | null;
 }
 
@@ -82,9 +82,10 @@ export interface AuthLoginParams {
 
 /** Parameters of `POST /auth/signup`. */
 export interface AuthSignupParams {
+  /** The account's email address (case-insensitive). */
   email: string;
   /** 8 to 128 characters. */
   password: string;
-  /** At most 100 characters. */
+  /** At most 100 characters, no control characters. */
   name?: string | null;
 }

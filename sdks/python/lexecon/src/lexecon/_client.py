@@ -31,6 +31,7 @@ from .models import (
     LedgerVerification,
     NodeInfo,
     Policy,
+    PolicyMode,
     ReviewQueue,
     ReviewState,
     Revoked,
@@ -83,7 +84,7 @@ class LexeconClient(SyncAPIClient):
         intent: str | None = None,
         risk_level: int | None = None,
         context: Mapping[str, Any] | None = None,
-        policy_mode: str | None = None,
+        policy_mode: PolicyMode | None = None,
         data_classes: Sequence[str] | None = None,
         request_id: str | None = None,
         *,
@@ -95,14 +96,14 @@ class LexeconClient(SyncAPIClient):
 
         Args:
             actor: Who is requesting the action (e.g. "model", "user").
-            action: Human-readable description of the action.
+            action: Human-readable description of the action (at most 2048 characters, not blank).
             tool: Tool/function name to execute.
-            intent: Original user intent/prompt.
+            intent: Original user intent/prompt (at most 2048 characters).
             risk_level: 1 (low) to 5 (critical).
             context: Additional context data (an object, at most 64 KiB and 8 levels deep).
-            policy_mode: `strict` or `permissive`: overrides the loaded policy's mode for this call.
-            data_classes: Data classes the action touches (an extension the policy can match on).
-            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.
+            policy_mode: Overrides the loaded policy's mode for this call.
+            data_classes: Data classes the action touches (an extension the policy can match on; at most 32).
+            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.  Identifiers (this, `actor`, `tool`, data classes) are 1 to 255 characters, not blank, without control characters.
         """
         return self.request(
             "decide",
@@ -463,7 +464,7 @@ class AsyncLexeconClient(AsyncAPIClient):
         intent: str | None = None,
         risk_level: int | None = None,
         context: Mapping[str, Any] | None = None,
-        policy_mode: str | None = None,
+        policy_mode: PolicyMode | None = None,
         data_classes: Sequence[str] | None = None,
         request_id: str | None = None,
         *,
@@ -475,14 +476,14 @@ class AsyncLexeconClient(AsyncAPIClient):
 
         Args:
             actor: Who is requesting the action (e.g. "model", "user").
-            action: Human-readable description of the action.
+            action: Human-readable description of the action (at most 2048 characters, not blank).
             tool: Tool/function name to execute.
-            intent: Original user intent/prompt.
+            intent: Original user intent/prompt (at most 2048 characters).
             risk_level: 1 (low) to 5 (critical).
             context: Additional context data (an object, at most 64 KiB and 8 levels deep).
-            policy_mode: `strict` or `permissive`: overrides the loaded policy's mode for this call.
-            data_classes: Data classes the action touches (an extension the policy can match on).
-            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.
+            policy_mode: Overrides the loaded policy's mode for this call.
+            data_classes: Data classes the action touches (an extension the policy can match on; at most 32).
+            request_id: Idempotency key: within 24 h, the same `request_id` and the same request from the same principal return the original decision; the same `request_id` with a different request is refused with 409.  Identifiers (this, `actor`, `tool`, data classes) are 1 to 255 characters, not blank, without control characters.
         """
         return await self.request(
             "decide",

@@ -168,6 +168,13 @@ class Policy(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class PolicyMode(BaseModel):
+    """A policy mode."""
+
+    pass
+
+
+@dataclasses.dataclass(kw_only=True)
 class ReviewQueue(BaseModel):
     reviews: list[DecisionDetail]
     total: int
@@ -314,6 +321,9 @@ Policy._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+PolicyMode._fields = (
+)
+
 ReviewQueue._fields = (
     FieldSpec("reviews", "reviews", list_of(model(lambda: DecisionDetail)), True),
     FieldSpec("total", "total", INT, True),
@@ -355,6 +365,7 @@ __all__ = [
     "LedgerVerification",
     "NodeInfo",
     "Policy",
+    "PolicyMode",
     "ReviewQueue",
     "ReviewState",
     "Revoked",

@@ -63,7 +63,7 @@ class ApiKeysResource:
         `POST /api-keys`
 
         Args:
-            name: At most 64 characters; defaults to "Default".
+            name: At most 64 characters, no control characters; defaults to "Default".
         """
         return self._client.request(
             "create",
@@ -156,9 +156,9 @@ class AuthResource:
         `POST /auth/signup`
 
         Args:
-            email: `email`
+            email: The account's email address (case-insensitive).
             password: 8 to 128 characters.
-            name: At most 100 characters.
+            name: At most 100 characters, no control characters.
         """
         return self._client.request(
             "signup",
@@ -265,7 +265,7 @@ class AsyncApiKeysResource:
         `POST /api-keys`
 
         Args:
-            name: At most 64 characters; defaults to "Default".
+            name: At most 64 characters, no control characters; defaults to "Default".
         """
         return await self._client.request(
             "create",
@@ -358,9 +358,9 @@ class AsyncAuthResource:
         `POST /auth/signup`
 
         Args:
-            email: `email`
+            email: The account's email address (case-insensitive).
             password: 8 to 128 characters.
-            name: At most 100 characters.
+            name: At most 100 characters, no control characters.
         """
         return await self._client.request(
             "signup",
