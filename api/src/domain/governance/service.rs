@@ -466,11 +466,17 @@ impl GovernanceService {
     ) -> DomainResult<Decision> {
         let actor = principal.actor()?;
         let (mode_override, risk) = validate(&input)?;
-        let fingerprint = request_fingerprint(&input)?;
+        // Only an idempotency key needs the request's hash (it is the hot path's one
+        // canonicalisation that nothing else uses).
+        let fingerprint = match input.request_id {
+            Some(_) => Some(request_fingerprint(&input)?),
+            None => None,
+        };
+        let fingerprint_str = fingerprint.as_deref().unwrap_or_default();
         let now = Utc::now();
         if let Some(request_id) = &input.request_id {
             if let Some(found) = self.existing(&actor.user_id, request_id, now).await? {
-                return replay(found, &fingerprint);
+                return replay(found, fingerprint_str);
             }
         }
         let active = self.policy().await;
@@ -523,7 +529,7 @@ impl GovernanceService {
             reviewed_by: None,
             review_reason: None,
             reviewed_at: None,
-            request_hash: Some(fingerprint.clone()),
+            request_hash: fingerprint.clone(),
             initial_decision: None,
         };
         if kind == "ALLOWED" {
@@ -566,7 +572,7 @@ impl GovernanceService {
                 }
                 Ok(decision)
             }
-            Appended::Duplicate(id) => replay(self.decision_by_id(&id).await?, &fingerprint),
+            Appended::Duplicate(id) => replay(self.decision_by_id(&id).await?, fingerprint_str),
             Appended::Stale => Err(DomainError::internal("a new decision cannot be stale")),
         }
     }
