@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Prepares what the SDK checks need, from the package registries only: a Python venv with
-# sdks/python/requirements-dev.txt, and `npm ci` + `tsc -b` for sdks/typescript. Source it:
-# it exports ORRERY_TEST_SDK_PYTHON and ORRERY_TEST_SDK_NODE for the contract tests.
+# Prepares what the SDK and browser checks need, from the package registries only: a Python
+# venv with sdks/python/requirements-dev.txt, `npm ci` + `tsc -b` for sdks/typescript, and
+# playwright-core for tests/browser. Source it: it exports ORRERY_TEST_SDK_PYTHON,
+# ORRERY_TEST_SDK_NODE, ORRERY_TEST_BROWSER_NODE_MODULES and (when Debian's chromium is
+# installed) ORRERY_TEST_CHROMIUM for the end-to-end tests.
 # Re-running is cheap: the venv is rebuilt only when the requirements change.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,5 +27,17 @@ fi
   echo "sdk-env: tsc -b --strict (sdks/typescript)"
   npx --no-install tsc -b .
 )
+(
+  cd "$root/tests/browser"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "sdk-env: npm ci (tests/browser: playwright-core)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+)
+export ORRERY_TEST_BROWSER_NODE_MODULES="$root/tests/browser/node_modules"
+# Debian's chromium (the browser tests drive it; .ci/run installs it).
+if command -v chromium >/dev/null; then
+  export ORRERY_TEST_CHROMIUM="$(command -v chromium)"
+fi
 export ORRERY_TEST_SDK_PYTHON="$venv/bin/python"
 export ORRERY_TEST_SDK_NODE="$(command -v node)"

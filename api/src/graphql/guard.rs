@@ -82,8 +82,6 @@ fn count_aliases(set: &SelectionSet, doc: &ExecutableDocument, depth: usize) -> 
 fn code_validation_error(mut err: ServerError) -> ServerError {
     let code = if err.message.contains("nested too deep") {
         ErrorCode::QueryTooDeep
-    } else if err.message.contains("too complex") {
-        ErrorCode::QueryTooComplex
     } else {
         ErrorCode::GraphqlValidationFailed
     };
@@ -104,6 +102,9 @@ fn code_execution_error(err: &mut ServerError) {
         || err.message.starts_with("Invalid value for argument")
     {
         ErrorCode::BadUserInput
+    } else if err.message.starts_with("Subscriptions are not supported") {
+        // A subscription sent over HTTP: the request is wrong, not the server.
+        ErrorCode::GraphqlValidationFailed
     } else {
         ErrorCode::InternalServerError
     };
@@ -241,6 +242,22 @@ impl Extension for GuardExtension {
                 .collect::<Vec<_>>()
         })?;
         let core = ctx.data_unchecked::<Arc<Core>>();
+        // Checked here rather than by async-graphql's `limit_complexity`, whose error says
+        // only "Query is too complex." without the cost, the limit or what to change.
+        let max = core.config.graphql.max_complexity;
+        if result.complexity > max {
+            let mut err = error(
+                format!(
+                    "the query's complexity is {}; at most {max} is allowed. Ask for fewer items per page (`first`/`last`: each listed field counts once per item) or fewer fields, and fetch further pages with `after`",
+                    result.complexity
+                ),
+                ErrorCode::QueryTooComplex,
+            );
+            let extensions = err.extensions.get_or_insert_with(Default::default);
+            extensions.set("complexity", result.complexity as u64);
+            extensions.set("maxComplexity", max as u64);
+            return Err(vec![err]);
+        }
         let principal = ctx
             .data_opt::<Principal>()
             .cloned()

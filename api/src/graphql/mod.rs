@@ -46,9 +46,7 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscri
 }
 
 pub fn build_schema(core: Arc<Core>) -> OrrerySchema {
-    let limits = &core.config.graphql;
     let mut builder = schema_builder()
-        .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64)
         .limit_directives(20)
         .extension(guard::Guard);

@@ -142,6 +142,14 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         .copied()
         .unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
     let query = parts.uri.query().unwrap_or_default();
+    let browser = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser && query.is_empty() && state.config.graphiql_enabled() {
+        return axum::response::Html(crate::pages::GRAPHIQL_HTML).into_response();
+    }
     match async_graphql::http::parse_query_string(query) {
         Ok(request) => {
             let request = request.data(principal).data(ip).data(OverGet);

@@ -12,13 +12,19 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
     connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'";
 
-fn is_page(path: &str) -> bool {
-    path == "/docs" || path.starts_with("/docs/") || path.starts_with("/graphiql")
+/// A page is whatever the server answers as HTML (the landing page, Swagger UI, GraphiQL at
+/// `/graphiql` and at `/graphql` for browsers); everything else is data.
+fn is_page(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 pub async fn middleware(request: Request, next: Next) -> Response {
-    let page = is_page(request.uri().path());
     let mut response = next.run(request).await;
+    let page = is_page(&response);
     let headers = response.headers_mut();
     let fixed: [(HeaderName, &'static str); 7] = [
         (

@@ -242,6 +242,25 @@ async fn graphql_bad_bodies() {
             "limit {limit}: {refused}"
         );
     }
+    let complex = server
+        .graphql(
+            None,
+            "{ ledger(first: 100) { edges { node { seq entryId eventType timestamp actor } } } }",
+            json!({}),
+        )
+        .await;
+    let error = &complex["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{complex}"
+    );
+    assert_eq!(error["extensions"]["maxComplexity"], 500);
+    assert!(error["extensions"]["complexity"].as_u64().unwrap() > 500);
+    assert!(
+        error["message"].as_str().unwrap().contains("`first`"),
+        "says how to page: {complex}"
+    );
+
     // Where the field is never executed, only validation can see the literal.
     let unreached = server
         .graphql(

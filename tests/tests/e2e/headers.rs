@@ -127,3 +127,60 @@ async fn interactive_docs_are_served_offline() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_browser_finds_its_way_from_the_root() {
+    let server = TestServer::start().await;
+    let root = server.get("/", None).await;
+    assert_eq!(root.status(), 200);
+    let csp = root.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "a page's CSP: {csp}");
+    let html = root.text().await.unwrap();
+    for link in [
+        "href=\"/graphiql\"",
+        "href=\"/docs\"",
+        "href=\"/openapi.json\"",
+        "href=\"/lunaos/openapi.json\"",
+        "href=\"/lukhas/v1/openapi.json\"",
+        "href=\"/lumen/openapi.json\"",
+        "href=\"/lexecon/openapi.json\"",
+        "href=\"/lexecon/health\"",
+        "href=\"/readyz\"",
+    ] {
+        assert!(html.contains(link), "the landing page links {link}");
+    }
+    assert!(html.contains(env!("CARGO_PKG_VERSION")));
+    // Every link the page offers answers.
+    for href in html.split("href=\"").skip(1) {
+        let href = &href[..href.find('"').unwrap()];
+        let status = server.get(href, None).await.status();
+        assert!(status.is_success(), "{href}: {status}");
+    }
+
+    // A browser asking for /graphql gets GraphiQL; a client without a query still gets JSON.
+    let browser = server
+        .client
+        .get(server.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 200);
+    assert!(browser.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(browser
+        .text()
+        .await
+        .unwrap()
+        .contains("/graphiql/assets/graphiql.min.js"));
+    let client = server.get("/graphql", None).await;
+    assert!(client.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("json"));
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary (one link) holding every suite.
 
 mod bad_input;
+mod browser;
 mod flows;
 mod governance;
 mod graphql;
