@@ -5,6 +5,37 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+# Everything below is also written to a log the closing summary is counted from: cargo's
+# "test result:" lines, pytest's summaries, node's TAP counts; tests that could not run
+# (a service or toolchain missing) record themselves in the skip log and count as skipped.
+log="$(mktemp)"
+export ORRERY_TEST_SKIP_LOG="$(mktemp)"
+summary() {
+  local status="${1:-$?}"
+  exec 1>&3 2>&4
+  wait "$tee_pid" 2>/dev/null || true
+  awk -v skipped="$(sort -u "$ORRERY_TEST_SKIP_LOG" | grep -c . || true)" '
+    /^test result:/ { p += $4; f += $6; s += $8; next }
+    /^# pass / { p += $3; next }
+    /^# fail / { f += $3; next }
+    /^# skipped / { s += $3; next }
+    / in [0-9.]+s( \([0-9:]+\))?$/ && / (passed|failed)/ {
+      for (i = 1; i < NF; i++) {
+        if ($(i + 1) ~ /^passed/) p += $i
+        if ($(i + 1) ~ /^failed/) f += $i
+        if ($(i + 1) ~ /^skipped/) s += $i
+      }
+    }
+    END { printf "tests: %d passed, %d failed, %d skipped\n", p - skipped, f, s + skipped }
+  ' "$log"
+  rm -f "$log" "$ORRERY_TEST_SKIP_LOG"
+  exit "$status"
+}
+exec 3>&1 4>&2
+exec > >(tee "$log") 2>&1
+tee_pid=$!
+trap summary EXIT
 # shellcheck source=tests/sdk-env.sh
 source tests/sdk-env.sh
 
@@ -24,7 +55,7 @@ echo "== TypeScript SDKs: runtime unit tests (built with tsc --strict above)"
 
 echo "== SDK packages build and import as distributed"
 dist="$(mktemp -d)"
-trap 'rm -rf "$dist"' EXIT
+trap 'rc=$?; rm -rf "$dist"; summary "$rc"' EXIT
 for package in sdks/python/*/pyproject.toml; do
   dir="$(dirname "$package")"
   cp -r "$dir" "$dist/src-$(basename "$dir")"

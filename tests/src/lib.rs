@@ -44,10 +44,33 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config
 }
 
+/// Records that the running test did not exercise what it is for: prints why, and appends
+/// the test's name to the file named by `ORRERY_TEST_SKIP_LOG` (tests/run.sh sets it) so
+/// the closing summary counts it as skipped, not passed. Call it, then return.
+pub fn skip(reason: &str) {
+    println!("skipped: {reason}");
+    if let Ok(path) = std::env::var("ORRERY_TEST_SKIP_LOG") {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unnamed test")
+            .to_string();
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{name}");
+        }
+    }
+}
+
 /// A fresh, empty PostgreSQL database on the server named by `ORRERY_TEST_POSTGRES_URL`.
 pub async fn fresh_postgres_database() -> Option<String> {
     let Ok(base) = std::env::var(POSTGRES_ENV) else {
-        println!("skipped: {POSTGRES_ENV} is not set (PostgreSQL flows not exercised)");
+        skip(&format!(
+            "{POSTGRES_ENV} is not set (PostgreSQL flows not exercised)"
+        ));
         return None;
     };
     let admin = orrery_api::db::connect(&base)

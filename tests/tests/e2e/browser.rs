@@ -14,7 +14,7 @@ async fn graphiql_loads_docs_queries_and_subscribes_in_chromium() {
         std::env::var("ORRERY_TEST_CHROMIUM"),
         std::env::var("ORRERY_TEST_BROWSER_NODE_MODULES"),
     ) else {
-        println!("skipped: ORRERY_TEST_CHROMIUM or ORRERY_TEST_BROWSER_NODE_MODULES is not set (install Debian's chromium and run tests/sdk-env.sh)");
+        orrery_tests::skip("ORRERY_TEST_CHROMIUM or ORRERY_TEST_BROWSER_NODE_MODULES is not set (install Debian's chromium and run tests/sdk-env.sh)");
         return;
     };
     let server = TestServer::start().await;

@@ -386,7 +386,7 @@ async fn revocations_reach_other_instances_on_postgres() {
 #[tokio::test]
 async fn the_database_going_away_is_a_fast_503_and_recovers() {
     let Ok(base) = std::env::var(orrery_tests::POSTGRES_ENV) else {
-        println!("skipped: {} is not set", orrery_tests::POSTGRES_ENV);
+        orrery_tests::skip(&format!("{} is not set", orrery_tests::POSTGRES_ENV));
         return;
     };
     let Some(url) = orrery_tests::fresh_postgres_database().await else {

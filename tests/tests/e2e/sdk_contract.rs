@@ -67,7 +67,7 @@ async fn run_suite(mut command: Command) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdks_pass_their_contract_suite() {
     let Ok(python) = std::env::var("ORRERY_TEST_SDK_PYTHON") else {
-        println!("skipped: ORRERY_TEST_SDK_PYTHON is not set (run tests/sdk-env.sh to prepare the SDK toolchains)");
+        orrery_tests::skip("ORRERY_TEST_SDK_PYTHON is not set (run tests/sdk-env.sh to prepare the SDK toolchains)");
         return;
     };
     let mut command = Command::new(python);
@@ -85,7 +85,9 @@ async fn python_sdks_pass_their_contract_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typescript_sdks_pass_their_contract_suite() {
     let Ok(node) = std::env::var("ORRERY_TEST_SDK_NODE") else {
-        println!("skipped: ORRERY_TEST_SDK_NODE is not set (run tests/sdk-env.sh to prepare the SDK toolchains)");
+        orrery_tests::skip(
+            "ORRERY_TEST_SDK_NODE is not set (run tests/sdk-env.sh to prepare the SDK toolchains)",
+        );
         return;
     };
     let typescript = sdks().join("typescript");
