@@ -1,8 +1,8 @@
 //! Governance in GraphQL: decisions, capability tokens, reviews, the policy and the ledger.
 
+use super::scalars::DateTime;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
-use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use orrery_entities::{gov_decision, gov_ledger};
 
@@ -198,7 +198,7 @@ impl LedgerEntry {
 /// The active governance policy.
 pub struct Policy {
     pub document: PolicyDocument,
-    pub loaded_at: DateTime<Utc>,
+    pub loaded_at: DateTime,
 }
 
 #[Object]
@@ -227,7 +227,7 @@ impl Policy {
             crate::domain::governance::policy::Mode::Permissive => PolicyMode::Permissive,
         }
     }
-    async fn loaded_at(&self) -> DateTime<Utc> {
+    async fn loaded_at(&self) -> DateTime {
         self.loaded_at
     }
     /// The whole policy (terms and relations) as loaded.
@@ -246,7 +246,7 @@ pub struct VerificationResult {
     pub decision_id: Option<String>,
     pub action: Option<String>,
     pub actor: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime>,
     pub policy_version: Option<String>,
 }
 
@@ -280,7 +280,7 @@ pub struct GovernanceNode {
     pub node_id: String,
     /// Hex Ed25519 public key.
     pub public_key: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: DateTime,
     pub ledger_entries: u64,
 }
 
@@ -290,8 +290,8 @@ pub type LedgerEntryConnection = Connection<String, LedgerEntry, ConnectionTotal
 pub struct LedgerFilterInput {
     pub decision_id: Option<String>,
     pub actor: Option<String>,
-    pub start_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
+    pub start_time: Option<DateTime>,
+    pub end_time: Option<DateTime>,
 }
 
 fn staff(p: &Principal) -> bool {
@@ -309,7 +309,7 @@ impl GovernanceQuery {
         let view = core(ctx).governance.policy().await;
         Ok(Policy {
             document: view.policy.clone(),
-            loaded_at: view.loaded_at,
+            loaded_at: view.loaded_at.into(),
         })
     }
 
@@ -352,7 +352,7 @@ impl GovernanceQuery {
                 decision_id: Some(c.decision_id),
                 action: Some(c.tool),
                 actor: Some(c.actor),
-                expires_at: Some(c.expires_at),
+                expires_at: Some(c.expires_at.into()),
                 policy_version: Some(c.policy_version),
             },
             Verification::Invalid(reason) => VerificationResult {
@@ -396,8 +396,8 @@ impl GovernanceQuery {
         let filter = LedgerFilter {
             decision_id: filter.decision_id,
             actor: filter.actor,
-            start_time: filter.start_time,
-            end_time: filter.end_time,
+            start_time: filter.start_time.map(|t| t.0),
+            end_time: filter.end_time.map(|t| t.0),
         };
         let page = core(ctx)
             .governance
@@ -481,7 +481,7 @@ impl GovernanceQuery {
         Ok(GovernanceNode {
             node_id: info.node_id,
             public_key: info.public_key,
-            created_at: info.created_at,
+            created_at: info.created_at.into(),
             ledger_entries: info.ledger_entries,
         })
     }
@@ -615,7 +615,7 @@ impl GovernanceMutation {
             Ok(view) => Ok(LoadPolicyPayload {
                 policy: Some(Policy {
                     document: view.policy.clone(),
-                    loaded_at: view.loaded_at,
+                    loaded_at: view.loaded_at.into(),
                 }),
                 user_errors: vec![],
             }),

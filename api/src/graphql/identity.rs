@@ -1,8 +1,8 @@
 //! Identity in GraphQL: the viewer, API keys, sessions and the viewer's security events.
 
+use super::scalars::DateTime;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
-use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use super::errors::{to_gql, user_error, ErrorCode, UserError};
@@ -76,8 +76,8 @@ impl User {
     async fn roles(&self) -> Vec<Role> {
         self.0.roles.iter().map(|r| (*r).into()).collect()
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// The account's API keys (active and revoked), newest first.
@@ -196,14 +196,14 @@ impl ApiKey {
     async fn prefix(&self) -> &str {
         &self.0.prefix
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
-    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_used_at
+    async fn last_used_at(&self) -> Option<DateTime> {
+        self.0.last_used_at.map(Into::into)
     }
-    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.revoked_at
+    async fn revoked_at(&self) -> Option<DateTime> {
+        self.0.revoked_at.map(Into::into)
     }
     async fn is_active(&self) -> bool {
         self.0.is_active()
@@ -245,7 +245,7 @@ pub struct AccountEvent {
     pub id: ID,
     #[graphql(name = "type")]
     pub kind: AccountEventType,
-    pub occurred_at: DateTime<Utc>,
+    pub occurred_at: DateTime,
     /// Event details (for example the key's prefix).
     pub detail: async_graphql::Json<serde_json::Value>,
 }
@@ -255,7 +255,7 @@ impl From<crate::bus::AccountEvent> for AccountEvent {
         Self {
             id: ID(e.id),
             kind: e.kind.into(),
-            occurred_at: e.at,
+            occurred_at: e.at.into(),
             detail: async_graphql::Json(e.detail),
         }
     }

@@ -7,6 +7,7 @@ mod guard;
 mod identity;
 mod limits;
 mod node;
+mod scalars;
 pub mod transport;
 pub mod ws;
 

@@ -75,7 +75,7 @@ pub async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option
             }
             Ok(Node::Policy(Policy {
                 document: view.policy.clone(),
-                loaded_at: view.loaded_at,
+                loaded_at: view.loaded_at.into(),
             }))
         }
         _ => return Ok(None),

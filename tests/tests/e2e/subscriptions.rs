@@ -93,6 +93,10 @@ async fn account_events_over_graphql_transport_ws() {
     let payload = &event["payload"]["data"]["accountEvents"];
     assert_eq!(payload["type"], "API_KEY_CREATED");
     assert_eq!(payload["detail"]["key_id"], key_id.as_str());
+    // One RFC 3339 form everywhere: UTC with `Z`, as the REST dialects write it.
+    let at = payload["occurredAt"].as_str().unwrap();
+    assert!(at.ends_with('Z'), "{at}");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
 
     let revoke = server
         .delete(&format!("/lunaos/api-keys/{key_id}"), &alice)
