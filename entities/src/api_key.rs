@@ -13,6 +13,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub key_hash: String,
     pub created_at: DateTimeUtc,
+    /// Space-separated scope names (`governance:decide account:read`).
+    pub scopes: String,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
 }

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_identity;
 mod m20261122_000002_governance;
 mod m20261201_000003_hardening;
+mod m20261201_000004_key_scopes;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_governance::Migration),
             Box::new(m20261201_000003_hardening::Migration),
+            Box::new(m20261201_000004_key_scopes::Migration),
         ]
     }
 }

@@ -22,8 +22,20 @@ pub enum Ty {
     /// A JSON object with no declared properties.
     Object,
     Model(String),
+    /// One of these strings (an OpenAPI `enum`): a literal union in both languages.
+    Enum(Vec<String>),
     List(Box<Ty>),
     Map(Box<Ty>),
+}
+
+/// The values of a string `enum` schema, if it is one.
+fn string_enum(schema: &Value) -> Option<Vec<String>> {
+    let values = schema["enum"].as_array()?;
+    values
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()
+        .filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +217,10 @@ impl<'a> Reader<'a> {
     /// become models named `context`.
     fn ty(&mut self, schema: &Value, context: &str) -> Result<(Ty, bool)> {
         if let Some(reference) = schema["$ref"].as_str() {
-            let (name, _) = self.component(reference)?;
+            let (name, target) = self.component(reference)?;
+            if let Some(values) = string_enum(target) {
+                return Ok((Ty::Enum(values), false));
+            }
             let model = self.model_name(&name);
             self.pending.insert(name);
             return Ok((Ty::Model(model), false));
@@ -246,6 +261,9 @@ impl<'a> Reader<'a> {
             _ => return Ok((Ty::Any, false)),
         };
         let ty = match kind {
+            "string" if string_enum(schema).is_some() => {
+                Ty::Enum(string_enum(schema).unwrap_or_default())
+            }
             "string" if schema["format"].as_str() == Some("date-time") => Ty::DateTime,
             "string" => Ty::Str,
             "integer" => Ty::Int,

@@ -71,6 +71,7 @@ fn annotation(ty: &Ty) -> String {
         Ty::Any => "Any".into(),
         Ty::Object => "dict[str, Any]".into(),
         Ty::Model(name) => name.clone(),
+        Ty::Enum(values) => literal_union(values),
         Ty::List(inner) => format!("list[{}]", annotation(inner)),
         Ty::Map(inner) => format!("dict[str, {}]", annotation(inner)),
     }
@@ -96,9 +97,19 @@ fn descriptor(ty: &Ty) -> String {
         Ty::Any => "ANY".into(),
         Ty::Object => "OBJECT".into(),
         Ty::Model(name) => format!("model(lambda: {name})"),
+        Ty::Enum(_) => "STR".into(),
         Ty::List(inner) => format!("list_of({})", descriptor(inner)),
         Ty::Map(inner) => format!("map_of({})", descriptor(inner)),
     }
+}
+
+/// `Literal["a", "b"]`: a JSON string is a valid Python string literal.
+fn literal_union(values: &[String]) -> String {
+    let quoted: Vec<String> = values
+        .iter()
+        .map(|v| Value::from(v.as_str()).to_string())
+        .collect();
+    format!("Literal[{}]", quoted.join(", "))
 }
 
 /// A JSON value as a Python literal.
@@ -125,7 +136,9 @@ pub fn literal(value: &Value) -> String {
 
 fn models(api: &Api, config: &DialectConfig) -> String {
     let mut out = header(&format!("Models of the {} API.", config.title), config);
-    out.push_str("\nimport dataclasses\nfrom datetime import datetime\nfrom typing import Any\n\n");
+    out.push_str(
+        "\nimport dataclasses\nfrom datetime import datetime\nfrom typing import Any, Literal\n\n",
+    );
     out.push_str("from ._runtime import (\n    ANY,\n    BOOL,\n    DATETIME,\n    FLOAT,\n    INT,\n    OBJECT,\n    STR,\n    BaseModel,\n    FieldSpec,\n    list_of,\n    map_of,\n    model,\n    optional,\n)\n");
     for model in api.models.values() {
         out.push_str(&model_class(model));
@@ -502,7 +515,7 @@ impl Method<'_> {
 fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     let py = &config.python;
     let mut out = header(&format!("The {} clients.", config.title), config);
-    out.push_str("\nfrom datetime import datetime\nfrom typing import Any, Mapping, Sequence\n\nimport httpx\n\n");
+    out.push_str("\nfrom datetime import datetime\nfrom typing import Any, Literal, Mapping, Sequence\n\nimport httpx\n\n");
     out.push_str("from . import _spec\nfrom ._runtime import (\n    AsyncAPIClient,\n    AsyncPage,\n    LogHook,\n    RequestOptions,\n    SyncAPIClient,\n    SyncPage,\n)\n");
     let model_names: Vec<&String> = api.models.keys().collect();
     if !model_names.is_empty() {

@@ -74,6 +74,11 @@ fn ts_type(ty: &Ty) -> String {
         Ty::Any => "unknown".into(),
         Ty::Object => "Record<string, unknown>".into(),
         Ty::Model(name) => name.clone(),
+        Ty::Enum(values) => values
+            .iter()
+            .map(|v| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+            .collect::<Vec<_>>()
+            .join(" | "),
         Ty::List(inner) => format!("Array<{}>", ts_type(inner)),
         Ty::Map(inner) => format!("Record<string, {}>", ts_type(inner)),
     }

@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 use super::errors::{to_gql, user_error, ErrorCode, UserError};
 use super::{core, node, principal};
 use crate::bus::{AccountEventKind, Event};
-use crate::domain::identity::{self as identity, ApiKeyInfo, Principal, Session, SignUp};
+use crate::domain::identity::{self as identity, ApiKeyInfo, Principal, Scope, Session, SignUp};
 
 const MAX_PAGE: usize = 100;
 
@@ -208,6 +208,9 @@ impl ApiKey {
     async fn is_active(&self) -> bool {
         self.0.is_active()
     }
+    async fn scopes(&self) -> Vec<ApiKeyScope> {
+        self.0.scopes.iter().map(Into::into).collect()
+    }
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -308,6 +311,52 @@ pub struct RefreshTokenInput {
 pub struct CreateApiKeyInput {
     /// At most 64 characters; defaults to "Default".
     pub name: Option<String>,
+    /// What the key may do, within what you may do. Default: everything you may do except
+    /// ADMIN and TERMINAL_EXECUTE.
+    pub scopes: Option<Vec<ApiKeyScope>>,
+}
+
+/// What an API key may do.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ApiKeyScope {
+    /// Read the account: its keys and security events.
+    AccountRead,
+    /// Create and revoke the account's API keys.
+    AccountWrite,
+    /// Ask for governance decisions and verify capability tokens.
+    GovernanceDecide,
+    /// Read decisions and the ledger; acts as the auditor role.
+    GovernanceRead,
+    /// Resolve reviews; acts as the reviewer role.
+    GovernanceReview,
+    /// Act as the admin role.
+    Admin,
+    /// Run commands in Lumen's terminal.
+    TerminalExecute,
+}
+
+impl From<Scope> for ApiKeyScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::AccountRead => Self::AccountRead,
+            Scope::AccountWrite => Self::AccountWrite,
+            Scope::GovernanceDecide => Self::GovernanceDecide,
+            Scope::GovernanceRead => Self::GovernanceRead,
+            Scope::GovernanceReview => Self::GovernanceReview,
+            Scope::Admin => Self::Admin,
+            Scope::TerminalExecute => Self::TerminalExecute,
+        }
+    }
+}
+
+impl ApiKeyScope {
+    fn name(self) -> String {
+        Scope::ALL
+            .into_iter()
+            .find(|s| ApiKeyScope::from(*s) == self)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(InputObject)]
@@ -468,7 +517,13 @@ impl IdentityMutation {
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         match core(ctx)
             .identity
-            .create_api_key(require_user(ctx)?, input.name)
+            .create_api_key(
+                require_user(ctx)?,
+                input.name,
+                input
+                    .scopes
+                    .map(|scopes| scopes.into_iter().map(ApiKeyScope::name).collect()),
+            )
             .await
         {
             Ok(created) => Ok(CreateApiKeyPayload {

@@ -12,6 +12,7 @@ mod openapi;
 mod postgres;
 mod rate_limits;
 mod rest_identity;
+mod scopes;
 mod sdk_contract;
 mod shutdown;
 mod subscriptions;

@@ -17,7 +17,7 @@ use super::node::NodeKey;
 use super::policy::{self, Mode, Outcome, Policy};
 use super::verify::{self, Checkpoint, Report};
 use crate::bus::{AccountEvent, Event, EventBus};
-use crate::domain::identity::{Actor, Principal, Role};
+use crate::domain::identity::{Actor, Principal, Role, Scope};
 use crate::error::{DomainError, DomainResult};
 
 const ID_MAX: usize = 255;
@@ -465,6 +465,7 @@ impl GovernanceService {
         input: DecideInput,
     ) -> DomainResult<Decision> {
         let actor = principal.actor()?;
+        actor.require(Scope::GovernanceDecide)?;
         let (mode_override, risk) = validate(&input)?;
         // Only an idempotency key needs the request's hash (it is the hot path's one
         // canonicalisation that nothing else uses).
@@ -587,6 +588,7 @@ impl GovernanceService {
     /// A decision, for its requester, reviewers (of decisions under review), admins and auditors.
     pub async fn decision(&self, principal: &Principal, id: &str) -> DomainResult<Decision> {
         let actor = principal.actor()?;
+        actor.require(Scope::GovernanceRead)?;
         let decision = self.decision_by_id(id).await?;
         let reviewer = actor.has_role(Role::Reviewer) && decision.review_status.is_some();
         if decision.owner_id == actor.user_id || can_see_everything(actor) || reviewer {
@@ -792,6 +794,7 @@ impl GovernanceService {
         offset: u64,
     ) -> DomainResult<LedgerPage> {
         let actor = principal.actor()?;
+        actor.require(Scope::GovernanceRead)?;
         let mut condition = Condition::all();
         if !can_see_everything(actor) {
             condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
@@ -820,6 +823,7 @@ impl GovernanceService {
         entry_id: &str,
     ) -> DomainResult<gov_ledger::Model> {
         let actor = principal.actor()?;
+        actor.require(Scope::GovernanceRead)?;
         let entry = gov_ledger::Entity::find()
             .filter(gov_ledger::Column::EntryId.eq(entry_id))
             .one(&self.db)

@@ -3,8 +3,10 @@
 pub mod api_keys;
 pub mod password;
 pub mod principal;
+pub mod scopes;
 mod service;
 pub mod tokens;
 
 pub use principal::{Actor, Credential, Principal, Role, Tier};
+pub use scopes::{Scope, Scopes};
 pub use service::{ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User};

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::scopes::{Scope, Scopes};
 use crate::error::DomainError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,6 +103,8 @@ pub struct Actor {
     pub tier: Tier,
     pub roles: Vec<Role>,
     pub credential: Credential,
+    /// Every scope for a login session; a key's own for an API key.
+    pub scopes: Scopes,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +137,19 @@ impl Principal {
 }
 
 impl Actor {
+    /// The role counts only when the credential's scopes let it act in it.
     pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
+        self.roles.contains(&role) && self.scopes.allow_role(role)
+    }
+
+    /// Refuses a request whose credential (an API key) lacks `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), DomainError> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!(
+                "this API key lacks the scope '{scope}' (create a key with it, or use a login session)"
+            )))
+        }
     }
 }

@@ -13,6 +13,7 @@ use sea_orm::{
 use super::api_keys;
 use super::password::{self, PasswordHasher, Verified};
 use super::principal::{Actor, Credential, Principal, Role, Tier};
+use super::scopes::{Scope, Scopes};
 use super::tokens::{self, KeyRing};
 use crate::bus::{AccountEvent, AccountEventKind, Event, EventBus};
 use crate::config::AuthConfig;
@@ -60,6 +61,7 @@ pub struct ApiKeyInfo {
     pub user_id: String,
     pub name: String,
     pub prefix: String,
+    pub scopes: Scopes,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -81,6 +83,7 @@ pub struct CreatedApiKey {
 struct CachedKey {
     key_id: String,
     user_id: String,
+    scopes: Scopes,
     fetched: Instant,
 }
 
@@ -117,6 +120,7 @@ fn to_key_info(model: api_key::Model) -> ApiKeyInfo {
         user_id: model.user_id,
         name: model.name,
         prefix: model.prefix,
+        scopes: Scopes::parse_stored(&model.scopes),
         created_at: model.created_at,
         last_used_at: model.last_used_at,
         revoked_at: model.revoked_at,
@@ -570,6 +574,7 @@ impl IdentityService {
             credential: Credential::AccessToken {
                 session: claims.sid,
             },
+            scopes: Scopes::all(),
         }))
     }
 
@@ -594,6 +599,7 @@ impl IdentityService {
                 let entry = CachedKey {
                     key_id: model.id,
                     user_id: model.user_id,
+                    scopes: Scopes::parse_stored(&model.scopes),
                     fetched: Instant::now(),
                 };
                 self.key_cache.insert(hash, entry.clone());
@@ -612,6 +618,7 @@ impl IdentityService {
             credential: Credential::ApiKey {
                 key_id: cached.key_id,
             },
+            scopes: cached.scopes,
         }))
     }
 
@@ -649,13 +656,26 @@ impl IdentityService {
             .ok_or_else(|| DomainError::NotFound("user".into()))
     }
 
+    /// `scopes: None` gives the key [`Scopes::default_for`] its owner. A key never gets more
+    /// than the credential creating it has: a key can mint only narrower keys.
     pub async fn create_api_key(
         &self,
         principal: &Principal,
         name: Option<String>,
+        scopes: Option<Vec<String>>,
     ) -> DomainResult<CreatedApiKey> {
         let actor = principal.actor()?;
+        actor.require(Scope::AccountWrite)?;
         let name = check_name("name", name, KEY_NAME_MAX)?.unwrap_or_else(|| "Default".into());
+        let scopes = match scopes {
+            None => Scopes::default_for(&actor.roles),
+            Some(names) => Scopes::requested(&names, &actor.roles)?,
+        };
+        if let Some(beyond) = scopes.iter().find(|s| !actor.scopes.contains(*s)) {
+            return Err(DomainError::Forbidden(format!(
+                "a key cannot have '{beyond}': the credential creating it does not"
+            )));
+        }
         let new = api_keys::generate();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -683,6 +703,7 @@ impl IdentityService {
             name: Set(name),
             prefix: Set(new.prefix),
             key_hash: Set(new.hash),
+            scopes: Set(scopes.join()),
             created_at: Set(now),
             last_used_at: Set(None),
             revoked_at: Set(None),
@@ -693,7 +714,7 @@ impl IdentityService {
             &txn,
             &actor.user_id,
             AccountEventKind::ApiKeyCreated,
-            serde_json::json!({ "key_id": model.id, "prefix": model.prefix }),
+            serde_json::json!({ "key_id": model.id, "prefix": model.prefix, "scopes": model.scopes }),
         )
         .await?;
         txn.commit().await?;
@@ -706,6 +727,7 @@ impl IdentityService {
 
     pub async fn list_api_keys(&self, principal: &Principal) -> DomainResult<Vec<ApiKeyInfo>> {
         let actor = principal.actor()?;
+        actor.require(Scope::AccountRead)?;
         let models = api_key::Entity::find()
             .filter(api_key::Column::UserId.eq(&actor.user_id))
             .order_by_desc(api_key::Column::CreatedAt)
@@ -743,6 +765,7 @@ impl IdentityService {
         id: &str,
     ) -> DomainResult<ApiKeyInfo> {
         let actor = principal.actor()?;
+        actor.require(Scope::AccountWrite)?;
         let not_found = || DomainError::NotFound("API key".into());
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(not_found());
@@ -769,7 +792,7 @@ impl IdentityService {
             &txn,
             &actor.user_id,
             AccountEventKind::ApiKeyRevoked,
-            serde_json::json!({ "key_id": model.id, "prefix": model.prefix }),
+            serde_json::json!({ "key_id": model.id, "prefix": model.prefix, "scopes": model.scopes }),
         )
         .await?;
         txn.commit().await?;
@@ -785,6 +808,7 @@ impl IdentityService {
         limit: u64,
     ) -> DomainResult<Vec<AccountEvent>> {
         let actor = principal.actor()?;
+        actor.require(Scope::AccountRead)?;
         let models = account_event::Entity::find()
             .filter(account_event::Column::UserId.eq(&actor.user_id))
             .order_by_desc(account_event::Column::CreatedAt)

@@ -17,6 +17,34 @@ pub struct CreateKeyRequest {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
     )]
     name: Option<String>,
+    /// What the key may do; each must be within what you may do. Without it the key gets
+    /// everything you may do except `admin` and `terminal:execute`.
+    #[schema(value_type = Option<Vec<ScopeName>>, example = json!(["governance:decide", "governance:read"]))]
+    scopes: Option<Vec<String>>,
+}
+
+/// A scope an API key can hold.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // documents the accepted strings; the domain parses them
+pub enum ScopeName {
+    #[serde(rename = "account:read")]
+    AccountRead,
+    #[serde(rename = "account:write")]
+    AccountWrite,
+    #[serde(rename = "governance:decide")]
+    GovernanceDecide,
+    #[serde(rename = "governance:read")]
+    GovernanceRead,
+    #[serde(rename = "governance:review")]
+    GovernanceReview,
+    #[serde(rename = "admin")]
+    Admin,
+    #[serde(rename = "terminal:execute")]
+    TerminalExecute,
+}
+
+fn scope_names(info: &ApiKeyInfo) -> Vec<String> {
+    info.scopes.iter().map(|s| s.as_str().to_string()).collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -27,6 +55,8 @@ pub struct CreatedKey {
     key: String,
     prefix: String,
     name: String,
+    #[schema(value_type = Vec<ScopeName>)]
+    scopes: Vec<String>,
     created_at: DateTime<Utc>,
     warning: String,
 }
@@ -37,6 +67,8 @@ pub struct KeyView {
     id: String,
     prefix: String,
     name: String,
+    #[schema(value_type = Vec<ScopeName>)]
+    scopes: Vec<String>,
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     is_active: bool,
@@ -60,6 +92,7 @@ impl From<ApiKeyInfo> for KeyView {
     fn from(info: ApiKeyInfo) -> Self {
         Self {
             is_active: info.is_active(),
+            scopes: scope_names(&info),
             id: info.id,
             prefix: info.prefix,
             name: info.name,
@@ -79,6 +112,7 @@ impl From<ApiKeyInfo> for KeyView {
         (status = 201, description = "Key created; the full key is in `key`, shown once", body = Data<CreatedKey>),
         (status = 400, description = "Invalid input", body = LunaError),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 403, description = "A scope beyond what you (or the key you call with) may do", body = LunaError),
         (status = 409, description = "Too many active keys", body = LunaError),
         (status = 429, description = "Rate limit exceeded", body = LunaError),
     )
@@ -88,12 +122,16 @@ pub async fn create(
     Authed { 0: principal, .. }: Authed,
     body: Option<Body<CreateKeyRequest>>,
 ) -> Result<(axum::http::StatusCode, Json<Data<CreatedKey>>), Error> {
-    let name = body.and_then(|b| b.0.name);
-    let created = state.identity.create_api_key(&principal, name).await?;
+    let (name, scopes) = body.map(|b| (b.0.name, b.0.scopes)).unwrap_or_default();
+    let created = state
+        .identity
+        .create_api_key(&principal, name, scopes)
+        .await?;
     let info = created.info;
     Ok((
         CREATED,
         Data::json(CreatedKey {
+            scopes: scope_names(&info),
             id: info.id,
             key: created.key,
             prefix: info.prefix,

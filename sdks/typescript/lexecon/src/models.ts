@@ -138,10 +138,6 @@ export interface Policy {
   version: string;
 }
 
-/** A policy mode. */
-export interface PolicyMode {
-}
-
 export interface ReviewQueue {
   reviews: Array<DecisionDetail>;
   total: number;
@@ -198,7 +194,7 @@ export interface DecideParams {
   /** Additional context data (an object, at most 64 KiB and 8 levels deep). */
   context?: Record<string, unknown> | null;
   /** Overrides the loaded policy's mode for this call. */
-  policy_mode?: PolicyMode | null;
+  policy_mode?: 'strict' | 'permissive' | null;
   /** Data classes the action touches (an extension the policy can match on; at most 32). */
   data_classes?: Array<string> | null;
   /**

@@ -23,7 +23,7 @@ export class ApiKeysResource {
    * `POST /api-keys`
    */
   create(params: M.ApiKeysCreateParams = {}, options?: RequestOptions): APIPromise<M.CreatedKey> {
-    return this.client.request<M.CreatedKey>("create", { body: { name: params.name } }, options);
+    return this.client.request<M.CreatedKey>("create", { body: { name: params.name, scopes: params.scopes } }, options);
   }
 
   /**

@@ -11,6 +11,7 @@ export interface ApiKey {
   prefix: string;
   /** RFC 3339 date-time. */
   revokedAt?: string | null;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute'>;
 }
 
 export interface AuthPayload {
@@ -29,6 +30,7 @@ export interface CreatedKey {
   key: string;
   name: string;
   prefix: string;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute'>;
   warning: string;
 }
 
@@ -72,6 +74,11 @@ export interface User {
 export interface ApiKeysCreateParams {
   /** At most 64 characters, no control characters; defaults to "Default". */
   name?: string | null;
+  /**
+   * What the key may do; each must be within what you may do. Without it the key gets
+   * everything you may do except `admin` and `terminal:execute`.
+   */
+  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute'> | null;
 }
 
 /** Parameters of `POST /auth/login`. */

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._runtime import (
     ANY,
@@ -168,13 +168,6 @@ class Policy(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
-class PolicyMode(BaseModel):
-    """A policy mode."""
-
-    pass
-
-
-@dataclasses.dataclass(kw_only=True)
 class ReviewQueue(BaseModel):
     reviews: list[DecisionDetail]
     total: int
@@ -321,9 +314,6 @@ Policy._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
-PolicyMode._fields = (
-)
-
 ReviewQueue._fields = (
     FieldSpec("reviews", "reviews", list_of(model(lambda: DecisionDetail)), True),
     FieldSpec("total", "total", INT, True),
@@ -365,7 +355,6 @@ __all__ = [
     "LedgerVerification",
     "NodeInfo",
     "Policy",
-    "PolicyMode",
     "ReviewQueue",
     "ReviewState",
     "Revoked",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ._runtime import (
     ANY,
@@ -33,6 +33,7 @@ class ApiKey(BaseModel):
     is_active: bool
     name: str
     prefix: str
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute"]]
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -54,6 +55,7 @@ class CreatedKey(BaseModel):
     """The full key. It is shown only here and cannot be retrieved again."""
     name: str
     prefix: str
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute"]]
     warning: str
 
 
@@ -104,6 +106,7 @@ ApiKey._fields = (
     FieldSpec("name", "name", STR, True),
     FieldSpec("prefix", "prefix", STR, True),
     FieldSpec("revoked_at", "revokedAt", optional(DATETIME), False),
+    FieldSpec("scopes", "scopes", list_of(STR), True),
 )
 
 AuthPayload._fields = (
@@ -118,6 +121,7 @@ CreatedKey._fields = (
     FieldSpec("key", "key", STR, True),
     FieldSpec("name", "name", STR, True),
     FieldSpec("prefix", "prefix", STR, True),
+    FieldSpec("scopes", "scopes", list_of(STR), True),
     FieldSpec("warning", "warning", STR, True),
 )
 

@@ -1,0 +1,45 @@
+//! API key scopes. Keys made before scopes existed get what a new key gets by default
+//! (everything but acting as an administrator and running terminal commands; the reviewer
+//! scope acts only for owners who hold the reviewer role), so an old admin's key no longer
+//! acts as an admin without being asked to.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum ApiKeys {
+    Table,
+    Scopes,
+}
+
+/// `Scopes::default_for` an owner with every role but admin, in the stored form.
+const EXISTING_KEYS: &str =
+    "account:read account:write governance:decide governance:read governance:review";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ApiKeys::Table)
+                    .add_column(string_len(ApiKeys::Scopes, 255).default(EXISTING_KEYS))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ApiKeys::Table)
+                    .drop_column(ApiKeys::Scopes)
+                    .to_owned(),
+            )
+            .await
+    }
+}
