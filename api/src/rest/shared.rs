@@ -10,6 +10,16 @@ use crate::http::auth::{authenticate, rate_limit};
 use crate::http::dialect::{ApiError, Dialect};
 use crate::state::AppState;
 
+string_enum!(
+    /// Overall health: `degraded` (answered with 503) when a module's self-check fails.
+    HealthStatus { Healthy = "healthy", Degraded = "degraded" }
+);
+
+string_enum!(
+    /// An account's tier.
+    TierName { Free = "free", Pro = "pro", Team = "team" }
+);
+
 /// A mounted dialect: its prefix, its router and its OpenAPI document.
 pub struct MountedDialect {
     pub name: &'static str,

@@ -108,3 +108,59 @@ async fn every_documented_operation_is_served() {
         .unwrap()
         .contains_key("/lunaos/api-keys/{id}"));
 }
+
+/// Closed value sets are `enum`s in the served documents (SDKs type them as literal unions,
+/// mock mode answers real values), and what the server sends is one of them.
+#[tokio::test]
+async fn closed_value_sets_are_enums_and_the_server_keeps_to_them() {
+    let server = TestServer::start().await;
+    let doc: Value = server
+        .get("/lexecon/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let outcomes = schemas["Outcome"]["enum"]
+        .as_array()
+        .expect("Outcome is an enum");
+    assert_eq!(
+        schemas["DecisionResponse"]["properties"]["decision"]["$ref"],
+        "#/components/schemas/Outcome"
+    );
+    assert!(schemas["EventType"]["enum"].as_array().unwrap().len() > 5);
+
+    let admin = server.admin().await;
+    let decided: Value = server
+        .post(
+            "/lexecon/decide",
+            Some(&admin),
+            serde_json::json!({ "actor": "model", "proposed_action": "Search", "tool": "web_search" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(outcomes.contains(&decided["decision"]), "{decided}");
+    let ledger: Value = server
+        .get("/lexecon/ledger?limit=100", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event_types = schemas["EventType"]["enum"].as_array().unwrap();
+    for entry in ledger["entries"].as_array().unwrap() {
+        assert!(event_types.contains(&entry["event_type"]), "{entry}");
+    }
+
+    let luna: Value = server
+        .get("/lunaos/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        luna["components"]["schemas"]["TierName"]["enum"],
+        serde_json::json!(["free", "pro", "team"])
+    );
+}

@@ -51,14 +51,20 @@ pub struct DecideRequest {
     data_classes: Option<Vec<Identifier>>,
 }
 
-/// A policy mode.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // documents the accepted strings; the domain parses them
-pub enum PolicyMode {
-    Strict,
-    Permissive,
-}
+string_enum!(
+    /// A policy mode.
+    PolicyMode { Strict = "strict", Permissive = "permissive" }
+);
+
+string_enum!(
+    /// The outcome of a decision.
+    Outcome { Allowed = "ALLOWED", Denied = "DENIED", RequiresReview = "REQUIRES_REVIEW" }
+);
+
+string_enum!(
+    /// Where a review stands.
+    ReviewStatus { Pending = "pending", Approved = "approved", Denied = "denied" }
+);
 
 /// Identifiers: not blank, no control characters (the domain's rule; JSON Schema's `\s`
 /// plus the control ranges is exactly what the domain calls blank).
@@ -89,6 +95,7 @@ pub struct DecisionResponse {
     /// `dec_` + ULID.
     decision_id: String,
     /// `ALLOWED`, `DENIED` or `REQUIRES_REVIEW`.
+    #[schema(value_type = Outcome, example = "ALLOWED")]
     decision: String,
     /// Names the rule that decided.
     reason: String,
@@ -125,6 +132,7 @@ impl From<Decision> for DecisionResponse {
 #[derive(Serialize, ToSchema)]
 pub struct ReviewState {
     /// `pending`, `approved` or `denied`.
+    #[schema(value_type = ReviewStatus)]
     status: String,
     /// The role the policy asks of the approver.
     approver_role: Option<String>,
@@ -133,6 +141,7 @@ pub struct ReviewState {
     reason: Option<String>,
     /// What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
     /// (`ALLOWED` or `DENIED`) once it is resolved.
+    #[schema(value_type = Outcome, example = "REQUIRES_REVIEW")]
     initial_decision: String,
 }
 

@@ -33,15 +33,36 @@ pub struct LedgerQuery {
     end_time: Option<String>,
 }
 
+string_enum!(
+    /// What a ledger entry records: governance events, and every account's security events.
+    EventType {
+        Genesis = "genesis",
+        PolicyLoaded = "policy_loaded",
+        DecisionMade = "decision_made",
+        ReviewResolved = "review_resolved",
+        TokenRevoked = "token_revoked",
+        SignedUp = "signed_up",
+        LoggedIn = "logged_in",
+        LoginFailed = "login_failed",
+        TokenRefreshed = "token_refreshed",
+        RefreshTokenReused = "refresh_token_reused",
+        ApiKeyCreated = "api_key_created",
+        ApiKeyRevoked = "api_key_revoked",
+        AccountUpdated = "account_updated",
+    }
+);
+
 #[derive(Serialize, ToSchema)]
 pub struct LedgerEntryView {
     entry_id: String,
     #[schema(format = DateTime)]
     timestamp: String,
+    #[schema(value_type = EventType, example = "decision_made")]
     event_type: String,
     decision_id: Option<String>,
     actor: Option<String>,
     action: Option<String>,
+    #[schema(value_type = Option<super::decisions::Outcome>)]
     decision: Option<String>,
     policy_version: Option<String>,
     prev_hash: String,

@@ -13,6 +13,7 @@ use crate::state::AppState;
 #[schema(as = LexeconHealth)]
 pub struct Health {
     /// `healthy`, or `degraded` (503) when the database is unreachable.
+    #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
     version: String,
     node_id: String,
@@ -58,7 +59,7 @@ pub struct PolicyResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     /// `strict` or `permissive`.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::decisions::PolicyMode)]
     mode: Mode,
     /// `{actions, actors, data_classes}`: the vocabulary relations refer to.
     #[schema(value_type = Object)]

@@ -9,9 +9,15 @@ use utoipa::ToSchema;
 
 use crate::state::AppState;
 
+string_enum!(
+    /// One module's self-check.
+    ModuleStatus { Active = "active", Unavailable = "unavailable" }
+);
+
 #[derive(Serialize, ToSchema)]
 pub struct ModuleHealth {
     /// `active` or `unavailable`.
+    #[schema(value_type = ModuleStatus)]
     status: String,
     /// Measured duration of the module's self-check (cached up to 5 s).
     latency_ms: f64,
@@ -21,6 +27,7 @@ pub struct ModuleHealth {
 #[schema(as = LukhasHealth)]
 pub struct Health {
     /// `healthy` or `degraded`.
+    #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
     timestamp: DateTime<Utc>,
     version: String,

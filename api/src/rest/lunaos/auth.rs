@@ -38,6 +38,7 @@ pub struct UserView {
     email: String,
     name: Option<String>,
     /// `free`, `pro` or `team`.
+    #[schema(value_type = crate::rest::shared::TierName)]
     tier: String,
     created_at: DateTime<Utc>,
 }

@@ -10,10 +10,16 @@ use utoipa::ToSchema;
 use super::Data;
 use crate::state::AppState;
 
+string_enum!(
+    /// One service's self-check.
+    ServiceStatus { Healthy = "healthy", Unhealthy = "unhealthy" }
+);
+
 #[derive(Serialize, ToSchema)]
 #[schema(as = LunaosServiceHealth)]
 pub struct ServiceHealth {
     /// `healthy` or `unhealthy`.
+    #[schema(value_type = ServiceStatus)]
     status: String,
     /// Measured duration of the service's self-check.
     latency_ms: f64,
@@ -23,6 +29,7 @@ pub struct ServiceHealth {
 #[schema(as = LunaosHealth)]
 pub struct Health {
     /// `healthy` or `degraded`.
+    #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
     version: String,
     timestamp: DateTime<Utc>,

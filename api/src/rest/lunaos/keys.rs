@@ -23,25 +23,18 @@ pub struct CreateKeyRequest {
     scopes: Option<Vec<String>>,
 }
 
-/// A scope an API key can hold.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // documents the accepted strings; the domain parses them
-pub enum ScopeName {
-    #[serde(rename = "account:read")]
-    AccountRead,
-    #[serde(rename = "account:write")]
-    AccountWrite,
-    #[serde(rename = "governance:decide")]
-    GovernanceDecide,
-    #[serde(rename = "governance:read")]
-    GovernanceRead,
-    #[serde(rename = "governance:review")]
-    GovernanceReview,
-    #[serde(rename = "admin")]
-    Admin,
-    #[serde(rename = "terminal:execute")]
-    TerminalExecute,
-}
+string_enum!(
+    /// A scope an API key can hold.
+    ScopeName {
+        AccountRead = "account:read",
+        AccountWrite = "account:write",
+        GovernanceDecide = "governance:decide",
+        GovernanceRead = "governance:read",
+        GovernanceReview = "governance:review",
+        Admin = "admin",
+        TerminalExecute = "terminal:execute",
+    }
+);
 
 fn scope_names(info: &ApiKeyInfo) -> Vec<String> {
     info.scopes.iter().map(|s| s.as_str().to_string()).collect()

@@ -27,7 +27,7 @@ export interface Decision {
   /** `sha256:` + hex hash of the ledger entry that recorded this decision. */
   chain_hash: string;
   /** `ALLOWED`, `DENIED` or `REQUIRES_REVIEW`. */
-  decision: string;
+  decision: 'ALLOWED' | 'DENIED' | 'REQUIRES_REVIEW';
   /** `dec_` + ULID. */
   decision_id: string;
   /** RFC 3339 date-time. */
@@ -48,7 +48,7 @@ export interface DecisionDetail {
   /** `sha256:` + hex hash of the ledger entry that recorded this decision. */
   chain_hash: string;
   /** `ALLOWED`, `DENIED` or `REQUIRES_REVIEW`. */
-  decision: string;
+  decision: 'ALLOWED' | 'DENIED' | 'REQUIRES_REVIEW';
   /** `dec_` + ULID. */
   decision_id: string;
   /** RFC 3339 date-time. */
@@ -73,18 +73,18 @@ export interface HealthStatus {
   node_id: string;
   policy_loaded: boolean;
   /** `healthy`, or `degraded` (503) when the database is unreachable. */
-  status: string;
+  status: 'healthy' | 'degraded';
   version: string;
 }
 
 export interface LedgerEntry {
   action?: string | null;
   actor?: string | null;
-  decision?: string | null;
+  decision?: 'ALLOWED' | 'DENIED' | 'REQUIRES_REVIEW' | null;
   decision_id?: string | null;
   entry_hash: string;
   entry_id: string;
-  event_type: string;
+  event_type: 'genesis' | 'policy_loaded' | 'decision_made' | 'review_resolved' | 'token_revoked' | 'signed_up' | 'logged_in' | 'login_failed' | 'token_refreshed' | 'refresh_token_reused' | 'api_key_created' | 'api_key_revoked' | 'account_updated';
   policy_version?: string | null;
   prev_hash: string;
   signature: string;
@@ -128,7 +128,7 @@ export interface Policy {
   /** RFC 3339 date-time. */
   loaded_at: string;
   /** `strict` or `permissive`. */
-  mode: string;
+  mode: 'strict' | 'permissive';
   name: string;
   policy_id: string;
   /** `{permits, forbids, requires}`. */
@@ -150,12 +150,12 @@ export interface ReviewState {
    * What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
    * (`ALLOWED` or `DENIED`) once it is resolved.
    */
-  initial_decision: string;
+  initial_decision: 'ALLOWED' | 'DENIED' | 'REQUIRES_REVIEW';
   reason?: string | null;
   /** RFC 3339 date-time. */
   reviewed_at?: string | null;
   /** `pending`, `approved` or `denied`. */
-  status: string;
+  status: 'pending' | 'approved' | 'denied';
 }
 
 export interface Revoked {

@@ -4,7 +4,7 @@ export interface Health {
   /** Only modules that exist in this server are listed. */
   modules: Record<string, ModuleHealth>;
   /** `healthy` or `degraded`. */
-  status: string;
+  status: 'healthy' | 'degraded';
   /** RFC 3339 date-time. */
   timestamp: string;
   version: string;
@@ -14,7 +14,7 @@ export interface ModuleHealth {
   /** Measured duration of the module's self-check (cached up to 5 s). */
   latency_ms: number;
   /** `active` or `unavailable`. */
-  status: string;
+  status: 'active' | 'unavailable';
 }
 
 export interface RefreshedToken {

@@ -43,7 +43,7 @@ export const SPEC: ApiSpec = {
       auth: false,
       status: 200,
       requiredBody: [],
-      mockResponse: {"modules":{"key":{"latency_ms":0.0,"status":"string"}},"status":"string","timestamp":"2026-01-01T00:00:00Z","version":"string"},
+      mockResponse: {"modules":{"key":{"latency_ms":0.0,"status":"active"}},"status":"healthy","timestamp":"2026-01-01T00:00:00Z","version":"string"},
       idempotencyField: null,
       unwrap: null,
     },

@@ -37,7 +37,7 @@ export interface CreatedKey {
 export interface Health {
   services: Record<string, ServiceHealth>;
   /** `healthy` or `degraded`. */
-  status: string;
+  status: 'healthy' | 'degraded';
   /** RFC 3339 date-time. */
   timestamp: string;
   version: string;
@@ -57,7 +57,7 @@ export interface ServiceHealth {
   /** Measured duration of the service's self-check. */
   latency_ms: number;
   /** `healthy` or `unhealthy`. */
-  status: string;
+  status: 'healthy' | 'unhealthy';
 }
 
 export interface User {
@@ -67,7 +67,7 @@ export interface User {
   id: string;
   name?: string | null;
   /** `free`, `pro` or `team`. */
-  tier: string;
+  tier: 'free' | 'pro' | 'team';
 }
 
 /** Parameters of `POST /api-keys`. */

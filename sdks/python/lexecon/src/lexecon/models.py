@@ -53,7 +53,7 @@ class CheckpointVerification(BaseModel):
 class Decision(BaseModel):
     chain_hash: str
     """`sha256:` + hex hash of the ledger entry that recorded this decision."""
-    decision: str
+    decision: Literal["ALLOWED", "DENIED", "REQUIRES_REVIEW"]
     """`ALLOWED`, `DENIED` or `REQUIRES_REVIEW`."""
     decision_id: str
     """`dec_` + ULID."""
@@ -73,7 +73,7 @@ class Decision(BaseModel):
 class DecisionDetail(BaseModel):
     chain_hash: str
     """`sha256:` + hex hash of the ledger entry that recorded this decision."""
-    decision: str
+    decision: Literal["ALLOWED", "DENIED", "REQUIRES_REVIEW"]
     """`ALLOWED`, `DENIED` or `REQUIRES_REVIEW`."""
     decision_id: str
     """`dec_` + ULID."""
@@ -99,7 +99,7 @@ class HealthStatus(BaseModel):
     ledger_entries: int
     node_id: str
     policy_loaded: bool
-    status: str
+    status: Literal["healthy", "degraded"]
     """`healthy`, or `degraded` (503) when the database is unreachable."""
     version: str
 
@@ -108,13 +108,13 @@ class HealthStatus(BaseModel):
 class LedgerEntry(BaseModel):
     entry_hash: str
     entry_id: str
-    event_type: str
+    event_type: Literal["genesis", "policy_loaded", "decision_made", "review_resolved", "token_revoked", "signed_up", "logged_in", "login_failed", "token_refreshed", "refresh_token_reused", "api_key_created", "api_key_revoked", "account_updated"]
     prev_hash: str
     signature: str
     timestamp: datetime
     action: str | None = None
     actor: str | None = None
-    decision: str | None = None
+    decision: Literal["ALLOWED", "DENIED", "REQUIRES_REVIEW"] | None = None
     decision_id: str | None = None
     policy_version: str | None = None
 
@@ -155,7 +155,7 @@ class Policy(BaseModel):
     """
 
     loaded_at: datetime
-    mode: str
+    mode: Literal["strict", "permissive"]
     """`strict` or `permissive`."""
     name: str
     policy_id: str
@@ -175,11 +175,11 @@ class ReviewQueue(BaseModel):
 
 @dataclasses.dataclass(kw_only=True)
 class ReviewState(BaseModel):
-    initial_decision: str
+    initial_decision: Literal["ALLOWED", "DENIED", "REQUIRES_REVIEW"]
     """What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
     (`ALLOWED` or `DENIED`) once it is resolved.
     """
-    status: str
+    status: Literal["pending", "approved", "denied"]
     """`pending`, `approved` or `denied`."""
     approver_role: str | None = None
     """The role the policy asks of the approver."""

@@ -37,7 +37,7 @@ OPERATIONS = {
         auth=False,
         status=200,
         required_body=(),
-        mock_response={"modules": {"key": {"latency_ms": 0.0, "status": "string"}}, "status": "string", "timestamp": "2026-01-01T00:00:00Z", "version": "string"},
+        mock_response={"modules": {"key": {"latency_ms": 0.0, "status": "active"}}, "status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "string"},
         idempotency_field=None,
         unwrap=None,
     ),

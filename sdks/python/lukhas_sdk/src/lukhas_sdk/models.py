@@ -30,7 +30,7 @@ from ._runtime import (
 class Health(BaseModel):
     modules: dict[str, ModuleHealth]
     """Only modules that exist in this server are listed."""
-    status: str
+    status: Literal["healthy", "degraded"]
     """`healthy` or `degraded`."""
     timestamp: datetime
     version: str
@@ -40,7 +40,7 @@ class Health(BaseModel):
 class ModuleHealth(BaseModel):
     latency_ms: float
     """Measured duration of the module's self-check (cached up to 5 s)."""
-    status: str
+    status: Literal["active", "unavailable"]
     """`active` or `unavailable`."""
 
 

@@ -62,7 +62,7 @@ class CreatedKey(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class Health(BaseModel):
     services: dict[str, ServiceHealth]
-    status: str
+    status: Literal["healthy", "degraded"]
     """`healthy` or `degraded`."""
     timestamp: datetime
     version: str
@@ -84,7 +84,7 @@ class RevokedKey(BaseModel):
 class ServiceHealth(BaseModel):
     latency_ms: float
     """Measured duration of the service's self-check."""
-    status: str
+    status: Literal["healthy", "unhealthy"]
     """`healthy` or `unhealthy`."""
 
 
@@ -93,7 +93,7 @@ class User(BaseModel):
     created_at: datetime
     email: str
     id: str
-    tier: str
+    tier: Literal["free", "pro", "team"]
     """`free`, `pro` or `team`."""
     name: str | None = None
 
