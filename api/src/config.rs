@@ -34,6 +34,32 @@ pub struct Config {
     /// First admin, created on start when no admin exists yet.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` (coloured only on a terminal) or `json` (one object per line).
+    pub format: LogFormat,
+    /// One line per request at info: method, path, status, duration, request id.
+    pub access: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            access: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +175,7 @@ impl Default for Config {
             sqlite_durable: true,
             admin_email: None,
             admin_password: None,
+            log: LogConfig::default(),
         }
     }
 }
@@ -210,17 +237,75 @@ impl Default for GraphqlConfig {
     }
 }
 
+/// Keys of `file` (a TOML table) that `known` (the defaults, serialized) has no place for,
+/// as dotted paths. Tables that hold free-form maps have no known keys and are skipped.
+fn unknown_keys(file: &toml::Table, known: &serde_json::Value, prefix: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let Some(known) = known.as_object() else {
+        return unknown;
+    };
+    for (key, value) in file {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match known.get(key) {
+            None => unknown.push(path),
+            Some(inner) => {
+                if let toml::Value::Table(table) = value {
+                    unknown.extend(unknown_keys(table, inner, &path));
+                }
+            }
+        }
+    }
+    unknown
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("config file {path}: {message}")]
+    Unreadable { path: PathBuf, message: String },
+    #[error("config file {path}: unknown key{} {} (a typo? `orrery config check` lists what is set)", if .keys.len() > 1 { "s" } else { "" }, .keys.join(", "))]
+    UnknownKeys { path: PathBuf, keys: Vec<String> },
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
 impl Config {
-    /// Reads the layers below the CLI flags. `file` defaults to `./orrery.toml` when it exists.
-    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+    /// Reads the layers below the CLI flags. `file` defaults to `./orrery.toml` when it
+    /// exists; a file named explicitly must exist. A key the file sets that no setting has
+    /// is an error (a typo would otherwise be silently ignored).
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        let file = file
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("orrery.toml"));
-        figment = figment.merge(Toml::file(file));
+        let path = match file {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_path_buf())),
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from("orrery.toml")).filter(|p| p.exists()),
+        };
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Unreadable {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Unreadable {
+                        path: path.clone(),
+                        message: e.message().to_string(),
+                    })?;
+            let known = serde_json::to_value(Config::default()).unwrap_or_default();
+            let keys = unknown_keys(&table, &known, "");
+            if !keys.is_empty() {
+                return Err(ConfigError::UnknownKeys { path, keys });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
         figment = figment.merge(Env::prefixed("ORRERY_").split("__"));
         figment = figment.merge(Env::raw().only(&["DATABASE_URL"]));
-        figment.extract().map_err(Box::new)
+        Ok(figment.extract().map_err(Box::new)?)
     }
 
     pub fn database_url(&self) -> String {
@@ -258,12 +343,43 @@ mod tests {
             )?;
             jail.set_env("ORRERY_RATE_LIMIT__PRO", "30");
             jail.set_env("DATABASE_URL", "postgres://db/x");
-            let config = Config::load(None).map_err(|e| *e)?;
+            let config = Config::load(None).map_err(|e| match e {
+                ConfigError::Invalid(e) => *e,
+                other => figment::Error::from(other.to_string()),
+            })?;
             assert_eq!(config.bind.port(), 9000);
             assert_eq!(config.rate_limit.free, 10);
             assert_eq!(config.rate_limit.pro, 30, "env beats the file");
             assert_eq!(config.rate_limit.team, 6000, "defaults fill the rest");
             assert_eq!(config.database_url(), "postgres://db/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn a_named_file_must_exist_and_unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            assert!(matches!(
+                Config::load(Some(Path::new("missing.toml"))),
+                Err(ConfigError::Missing(_))
+            ));
+            jail.create_file(
+                "typo.toml",
+                "bind = \"127.0.0.1:9000\"\nrate_limt = 3\n[graphql]\nmax_depht = 4\nmax_depth = 5\n",
+            )?;
+            match Config::load(Some(Path::new("typo.toml"))) {
+                Err(ConfigError::UnknownKeys { keys, .. }) => {
+                    assert_eq!(
+                        keys,
+                        vec!["graphql.max_depht".to_string(), "rate_limt".into()]
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+            jail.create_file("fine.toml", "[graphql]\nmax_depth = 5\n")?;
+            let config = Config::load(Some(Path::new("fine.toml"))).expect("loads");
+            assert_eq!(config.graphql.max_depth, 5);
             Ok(())
         });
     }

@@ -148,11 +148,15 @@ fn spawn_maintenance(state: AppState) {
     });
 }
 
+/// Policies loaded elsewhere (another instance, `orrery policy load`) apply within a second.
+const POLICY_SYNC_EVERY_TICKS: u32 = 5;
+
 fn spawn_revocation_sync(state: AppState) {
     let shutdown = state.shutdown_signal();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u32 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -160,6 +164,12 @@ fn spawn_revocation_sync(state: AppState) {
             }
             if let Err(err) = state.identity.sync_revocations().await {
                 tracing::warn!(%err, "could not read revocations");
+            }
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(POLICY_SYNC_EVERY_TICKS) {
+                if let Err(err) = state.governance.sync_policy().await {
+                    tracing::warn!(%err, "could not read the policy");
+                }
             }
         }
     });
@@ -266,7 +276,10 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
         ))
         .layer(from_fn(http::headers::middleware))
         .layer(from_fn_with_state(
-            config.is_development(),
+            http::request_id::Settings {
+                development: config.is_development(),
+                access_log: config.log.access,
+            },
             http::request_id::middleware,
         ))
         .with_state(state.clone())

@@ -3,7 +3,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sea_orm::ConnectionTrait;
 
 /// glibc's allocator spent a quarter of the CPU of a decision under load (measured with
 /// perf; see docs/PERFORMANCE.md); mimalloc's thread-local heaps avoid that contention.
@@ -63,6 +65,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// A consistent copy of the SQLite database, safe while the server runs.
+    ///
+    /// A plain `cp` of a database in WAL mode can miss committed transactions (and then fails
+    /// `ledger verify`). For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to create (must not exist).
+        out: PathBuf,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// JWT signing keys.
     Jwt {
         #[command(subcommand)]
@@ -94,6 +109,13 @@ enum PolicyCommand {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration (defaults, file, ORRERY_* variables, flags) as `serve` would,
+    /// report what is wrong, and print the result with secrets redacted.
+    Check,
+}
+
+#[derive(Subcommand)]
 enum LedgerCommand {
     /// Recompute every hash, link and signature; exit 1 at the first bad entry. Works on a
     /// copy of the database (nothing is written): point --database-url at it.
@@ -107,6 +129,7 @@ enum LedgerCommand {
     },
     /// Write a signed checkpoint of the ledger head (keep it outside the database).
     Checkpoint {
+        /// File to write (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -171,6 +194,25 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// For commands that read a database: a SQLite URL must name a file that exists (connecting
+/// would create an empty one). Returns its path; PostgreSQL URLs pass through.
+fn existing_sqlite(url: &str) -> anyhow::Result<PathBuf> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        if url.starts_with("sqlite:") {
+            anyhow::bail!("{url}: give a SQLite database as sqlite://PATH");
+        }
+        return Ok(PathBuf::from(url));
+    };
+    let path = PathBuf::from(rest.split('?').next().unwrap_or(rest));
+    if !path.is_file() {
+        anyhow::bail!(
+            "no database at {} (check --data-dir or --database-url)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// A throwaway in-memory server, for commands that only need the route table.
 async fn offline_app() -> anyhow::Result<(orrery_api::App, tempfile_dir::Dir)> {
     let dir = tempfile_dir::Dir::new()?;
@@ -201,29 +243,90 @@ mod tempfile_dir {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
-        )
-        .init();
+/// Text logs carry colour only on a terminal; `log.format = "json"` writes one JSON object
+/// per line for log collectors.
+fn init_logging(log: &orrery_api::config::LogConfig) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log.format {
+        orrery_api::config::LogFormat::Json => builder.json().init(),
+        orrery_api::config::LogFormat::Text => {
+            builder.with_ansi(std::io::stdout().is_terminal()).init()
+        }
+    }
+}
+
+/// Where a newcomer should point a browser or a client, as clickable URLs.
+fn announce(address: std::net::SocketAddr, app: &orrery_api::App) {
+    let host = if address.ip().is_unspecified() {
+        format!("localhost:{}", address.port())
+    } else {
+        address.to_string()
+    };
+    let base = format!("http://{host}");
+    let rest: Vec<String> = app
+        .dialects
+        .0
+        .iter()
+        .map(|d| format!("{base}{}", d.prefix))
+        .collect();
+    let graphiql = if app.state.config.graphiql_enabled() {
+        format!(", GraphiQL {base}/graphiql")
+    } else {
+        String::new()
+    };
+    tracing::info!(
+        "Orrery {} listening on {base}/ — GraphQL {base}/graphql{graphiql}, REST {}, API docs {base}/docs",
+        env!("CARGO_PKG_VERSION"),
+        rest.join(" ")
+    );
+}
+
+/// A user error is one line on stderr and a non-zero exit, never a backtrace.
+fn main() {
     let cli = Cli::parse();
+    let log = load_config(&cli).map(|c| c.log).unwrap_or_default();
+    init_logging(&log);
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // `orrery policy show | head`: a closed pipe ends the command quietly, as it does
+        // for every other command-line tool (Rust ignores SIGPIPE and println! panics).
+        #[cfg(unix)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orrery: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = runtime.block_on(run(cli)) {
+        eprintln!("orrery: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { bind } => {
             let mut config = load_config(&cli)?;
             if let Some(bind) = bind {
                 config.bind = *bind;
             }
-            let listener = tokio::net::TcpListener::bind(config.bind).await?;
+            let listener = tokio::net::TcpListener::bind(config.bind)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.bind))?;
             let database = config.database_url();
             let app = orrery_api::build_app(config).await?;
             tracing::info!(
-                address = %listener.local_addr()?,
                 database = %database.split('@').next_back().unwrap_or_default(),
-                "Orrery listening: GraphQL at /graphql, REST at /lukhas/v1, /lunaos, /lumen, docs at /docs"
+                "database ready"
             );
+            announce(listener.local_addr()?, &app);
             orrery_api::serve(app, listener, orrery_api::shutdown_signal()).await?;
             tracing::info!("stopped");
         }
@@ -284,7 +387,8 @@ async fn main() -> anyhow::Result<()> {
             let governance = &app.state.governance;
             match command {
                 PolicyCommand::Load { file } => {
-                    let text = std::fs::read_to_string(file)?;
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
                     let policy: Policy = serde_json::from_str(&text).map_err(|e| {
                         anyhow::anyhow!("{}: not a policy document: {e}", file.display())
                     })?;
@@ -293,7 +397,7 @@ async fn main() -> anyhow::Result<()> {
                         .await
                         .map_err(|e| anyhow::anyhow!("policy refused: {e}"))?;
                     println!(
-                        "active policy: {} {} ({})",
+                        "active policy: {} {} ({}); running servers on this database apply it within a second",
                         view.policy.policy_id,
                         view.policy.version,
                         view.policy.mode.as_str()
@@ -313,12 +417,28 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let config = load_config(&cli)?;
+            let url = config.database_url();
+            existing_sqlite(&url)?;
             let key = match public_key {
                 Some(hex) => public_key_from_hex(hex)
                     .ok_or_else(|| anyhow::anyhow!("--public-key must be 64 hex characters"))?,
                 None => node_key(&config)?.public_key(),
             };
-            let db = orrery_api::db::connect(&config.database_url()).await?;
+            // Read before verifying: a bad path must not cost a full verification first.
+            let checkpoint: Option<Checkpoint> = checkpoint
+                .as_ref()
+                .map(|file| {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    serde_json::from_str(&text).with_context(|| {
+                        format!(
+                            "{} is not a checkpoint exported by `orrery ledger checkpoint`",
+                            file.display()
+                        )
+                    })
+                })
+                .transpose()?;
+            let db = orrery_api::db::connect(&url).await?;
             let total = orrery_entities_count(&db).await?;
             let started = std::time::Instant::now();
             let mut last_report = 0;
@@ -340,8 +460,7 @@ async fn main() -> anyhow::Result<()> {
                 elapsed.as_secs_f64()
             );
             let mut ok = report.valid;
-            if let Some(file) = checkpoint {
-                let checkpoint: Checkpoint = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+            if let Some(checkpoint) = checkpoint {
                 match verify::check_checkpoint(&db, &key, &checkpoint).await? {
                     None => eprintln!("checkpoint at entry {} holds", checkpoint.seq),
                     Some(bad) => {
@@ -406,12 +525,65 @@ async fn main() -> anyhow::Result<()> {
                 user.tier
             );
         }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let config = load_config(&cli)?;
+            let mut shown = serde_json::to_value(&config)?;
+            for pointer in [
+                "/auth/jwt_secret",
+                "/governance/node_key",
+                "/admin_password",
+            ] {
+                if let Some(value) = shown.pointer_mut(pointer).filter(|v| !v.is_null()) {
+                    *value = "[REDACTED]".into();
+                }
+            }
+            if let Some(url) = shown.pointer_mut("/database_url") {
+                // postgres://user:password@host/db → postgres://user:[REDACTED]@host/db
+                if let Some(text) = url.as_str().map(str::to_string) {
+                    if let Some((scheme_user, rest)) = text.split_once('@') {
+                        if let Some((head, _password)) = scheme_user.rsplit_once(':') {
+                            if head.contains("://") {
+                                *url = format!("{head}:[REDACTED]@{rest}").into();
+                            }
+                        }
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            eprintln!(
+                "configuration is valid; database: {}",
+                config
+                    .database_url()
+                    .split('@')
+                    .next_back()
+                    .unwrap_or_default()
+            );
+        }
+        Command::Backup { out } => {
+            let config = load_config(&cli)?;
+            let url = config.database_url();
+            let path = existing_sqlite(&url)?;
+            if out.exists() {
+                anyhow::bail!("{} exists already; choose a new file", out.display());
+            }
+            let db = orrery_api::db::connect(&url).await?;
+            let target = out.to_string_lossy().replace('\'', "''");
+            db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+                .await
+                .with_context(|| format!("backup to {} failed", out.display()))?;
+            println!("backed up {} to {}", path.display(), out.display());
+        }
         Command::Jwt {
             command: JwtCommand::Rotate,
         } => {
             let config = load_config(&cli)?;
             let kid = orrery_api::domain::identity::tokens::KeyRing::rotate(&config.data_dir)?;
             println!("new active JWT key: {kid}");
+            eprintln!(
+                "restart every running server on this data dir to sign with it (until then they use the key ring they loaded at start)"
+            );
         }
     }
     Ok(())

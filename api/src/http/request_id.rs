@@ -42,8 +42,25 @@ fn sane(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn middleware(State(development): State<bool>, request: Request, next: Next) -> Response {
+/// What the request-id middleware needs from the configuration.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    pub development: bool,
+    /// Log one line per request.
+    pub access_log: bool,
+}
+
+pub async fn middleware(
+    State(settings): State<Settings>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let development = settings.development;
     let started = Instant::now();
+    let method = settings.access_log.then(|| request.method().clone());
+    let path = settings
+        .access_log
+        .then(|| request.uri().path().to_string());
     let id = request
         .headers()
         .get(&HEADER)
@@ -63,6 +80,16 @@ pub async fn middleware(State(development): State<bool>, request: Request, next:
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     if let Ok(value) = HeaderValue::from_str(&format!("total;dur={millis:.3}")) {
         headers.insert(HeaderName::from_static("server-timing"), value);
+    }
+    if let (Some(method), Some(path)) = (method, path) {
+        tracing::info!(
+            target: "orrery::access",
+            %method,
+            path,
+            status = response.status().as_u16(),
+            ms = (millis * 1000.0).round() / 1000.0,
+            request_id = %id,
+        );
     }
     response
 }

@@ -282,7 +282,54 @@ where
     panic!("did not happen within {within:?}");
 }
 
+/// A policy loaded on one instance (or by `orrery policy load`) governs every instance's
+/// decisions within about a second, without a restart.
+async fn policies_cross_instances(a: &TestServer, b: &TestServer) {
+    let admin_a = a.admin().await;
+    let admin_b = b.admin().await;
+    let current = b
+        .graphql(Some(&admin_b), "{ policy { document } }", json!({}))
+        .await;
+    let mut document = current["data"]["policy"]["document"].clone();
+    let version = format!("9.{}", uuid_suffix());
+    document["version"] = json!(version);
+    let loaded = a
+        .graphql(
+            Some(&admin_a),
+            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { policy { version } userErrors { message } } }",
+            json!({ "p": document }),
+        )
+        .await;
+    assert_eq!(
+        loaded["data"]["loadPolicy"]["policy"]["version"], version,
+        "{loaded}"
+    );
+    let took = eventually(std::time::Duration::from_secs(3), || {
+        let (version, token) = (version.clone(), admin_b.clone());
+        async move {
+            let policy: Value = b
+                .get("/lexecon/policy", Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            policy["version"] == version.as_str()
+        }
+    })
+    .await;
+    println!("a policy loaded on A governs B after {took:?}");
+}
+
+fn uuid_suffix() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    (micros % 1_000_000).to_string()
+}
+
 async fn revocations_cross_instances(a: &TestServer, b: &TestServer) {
+    policies_cross_instances(a, b).await;
     let second = std::time::Duration::from_secs(1);
     let status = |server: &TestServer, token: String| {
         let request = server

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 use tokio::sync::RwLock;
@@ -361,6 +361,40 @@ impl GovernanceService {
         let view = Arc::new(PolicyView { policy, loaded_at });
         *active = view.clone();
         Ok(view)
+    }
+
+    /// Applies a policy another instance (or `orrery policy load`) recorded since this one
+    /// loaded its own: one indexed read of the newest row's time, the body only on change.
+    pub async fn sync_policy(&self) -> DomainResult<bool> {
+        let newest: Option<(i64, DateTime<Utc>)> = gov_policy::Entity::find()
+            .select_only()
+            .column(gov_policy::Column::Seq)
+            .column(gov_policy::Column::LoadedAt)
+            .order_by_desc(gov_policy::Column::Seq)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let Some((seq, loaded_at)) = newest else {
+            return Ok(false);
+        };
+        if loaded_at <= self.policy().await.loaded_at {
+            return Ok(false);
+        }
+        let Some(row) = gov_policy::Entity::find_by_id(seq).one(&self.db).await? else {
+            return Ok(false);
+        };
+        let policy: Policy = serde_json::from_str(&row.body)
+            .map_err(|e| DomainError::internal(format!("stored policy: {e}")))?;
+        let mut active = self.policy.write().await;
+        if row.loaded_at > active.loaded_at {
+            tracing::info!(policy = %policy.policy_id, version = %policy.version, "applied a policy loaded elsewhere");
+            *active = Arc::new(PolicyView {
+                policy,
+                loaded_at: row.loaded_at,
+            });
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn recent_counts(
