@@ -34,6 +34,14 @@ impl<D: Dialect> IntoResponse for ApiError<D> {
     fn into_response(self) -> Response {
         let err = self.0.logged();
         let mut response = D::render(&err);
+        // Every conflict here is the state of things (a taken email, the key limit, a
+        // resolved review), which a retry cannot change; SDKs that retry 409 honour this.
+        if let DomainError::Conflict(_) = &err {
+            response.headers_mut().insert(
+                axum::http::HeaderName::from_static("x-should-retry"),
+                axum::http::HeaderValue::from_static("false"),
+            );
+        }
         if let DomainError::RateLimited(info) = &err {
             apply_headers(
                 response.headers_mut(),

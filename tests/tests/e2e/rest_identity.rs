@@ -37,6 +37,8 @@ async fn api_keys_per_user_are_capped() {
         .post("/lunaos/api-keys", Some(&token), serde_json::json!({}))
         .await;
     assert_eq!(third.status(), 409);
+    // A retry cannot succeed, and the SDKs (which retry 409) are told so.
+    assert_eq!(third.headers()["x-should-retry"], "false");
     let revoke = server
         .delete(&format!("/lunaos/api-keys/{first}"), &token)
         .await;

@@ -101,3 +101,54 @@ async fn typescript_sdks_pass_their_contract_suite() {
         .args(["--test", "--test-reporter=spec", "tests/contract/"]);
     run_suite(command).await;
 }
+
+/// The README's Python example, as written (only its server address replaced), run more
+/// times than an account may hold keys: it must work on a fresh server and keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_python_example_runs_again_and_again() {
+    let Ok(python) = std::env::var("ORRERY_TEST_SDK_PYTHON") else {
+        orrery_tests::skip("ORRERY_TEST_SDK_PYTHON is not set (run tests/sdk-env.sh to prepare the SDK toolchains)");
+        return;
+    };
+    let readme = std::fs::read_to_string(sdks().parent().unwrap().join("README.md")).unwrap();
+    let example = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has a Python example")
+        .to_string();
+    let server = TestServer::start().await;
+    // The README's LunaOS section signs Ada up first.
+    let signup = server
+        .post(
+            "/lunaos/auth/signup",
+            None,
+            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(signup.status(), 201);
+    let script = example.replace("http://localhost:8080", &format!("http://{}", server.addr));
+    let paths: Vec<String> = std::fs::read_dir(sdks().join("python"))
+        .unwrap()
+        .filter_map(|entry| {
+            let src = entry.ok()?.path().join("src");
+            src.is_dir().then(|| src.display().to_string())
+        })
+        .collect();
+    for run in 1..=7 {
+        let mut command = Command::new(&python);
+        command
+            .args(["-c", &script])
+            .env("PYTHONPATH", paths.join(":"));
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "run {run}:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -146,7 +146,8 @@ def _closed_port() -> int:
 
 
 def test_connection_errors_are_retried_then_typed() -> None:
-    c = lexecon.LexeconClient(f"http://127.0.0.1:{_closed_port()}", api_key="k", max_retries=2)
+    port = _closed_port()
+    c = lexecon.LexeconClient(f"http://127.0.0.1:{port}", api_key="k", max_retries=2)
     delays: list[float] = []
     c._sleep = delays.append
     with pytest.raises(lexecon.ConnectionError) as caught:
@@ -154,6 +155,17 @@ def test_connection_errors_are_retried_then_typed() -> None:
     assert isinstance(caught.value, builtins.ConnectionError)
     assert isinstance(caught.value, lx_exc.LexeconError)
     assert len(delays) == 2
+    # The message names what was tried: a wrong base URL is the usual cause.
+    assert f"GET http://127.0.0.1:{port}/health" in str(caught.value), caught.value
+
+
+def test_an_operation_error_is_named_for_its_status(stub: Stub) -> None:
+    stub.script = [Reply(401, {"error": "Unauthorized", "details": "invalid or revoked API key"})]
+    c, _ = client(stub)
+    with pytest.raises(lx_exc.AuthenticationError) as caught:
+        c.get_policy()
+    assert type(caught.value).__name__ == "AuthenticationError"
+    assert isinstance(caught.value, lexecon.PolicyError)
 
 
 def test_timeout_is_typed(stub: Stub) -> None:

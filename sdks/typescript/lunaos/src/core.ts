@@ -8,6 +8,12 @@ export const INITIAL_RETRY_DELAY = 0.5;
 export const MAX_RETRY_DELAY = 8;
 /** A server asking for a longer wait than this (seconds) is not obeyed: the backoff applies instead. */
 export const MAX_RETRY_AFTER = 60;
+/** Node's fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND…) is its cause. */
+function connectionCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
+  return cause?.code ?? cause?.message ?? String(err);
+}
+
 const RETRYABLE_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
 export const REDACTED = '[REDACTED]';
 const SECRET_HEADERS = new Set(['authorization', 'x-api-key', 'cookie', 'set-cookie', 'proxy-authorization']);
@@ -484,8 +490,8 @@ export class BaseClient {
         }
         this.log({ kind: 'error', method: op.method, url, attempt, error: String(err) });
         throw timedOut
-          ? new APITimeoutError(`request timed out after ${timeout} ms`, { cause: err })
-          : new APIConnectionError(`connection failed: ${String(err)}`, { cause: err });
+          ? new APITimeoutError(`${op.method} ${url}: request timed out after ${timeout} ms`, { cause: err })
+          : new APIConnectionError(`${op.method} ${url}: connection failed (${connectionCause(err)}); is the server running at that address?`, { cause: err });
       } finally {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', abort);

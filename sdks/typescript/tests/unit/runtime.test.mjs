@@ -76,7 +76,7 @@ test('connection errors are retried then typed; timeouts are typed', async () =>
   const c = new lexecon.LexeconClient({ baseURL: `http://127.0.0.1:${port}`, apiKey: 'k' });
   const delays = [];
   c.sleep = async (s) => { delays.push(s); };
-  await assert.rejects(c.healthCheck(), lexecon.APIConnectionError);
+  await assert.rejects(c.healthCheck(), (e) => e instanceof lexecon.APIConnectionError && e.message.includes(`GET http://127.0.0.1:${port}/health`) && /ECONNREFUSED/.test(e.message));
   assert.equal(delays.length, 2);
   const stub = await startStub();
   stub.script = [async () => { await new Promise((r) => setTimeout(r, 300)); return { status: 200, body: {} }; }];

@@ -398,7 +398,9 @@ def _combined(
 ) -> type[_exc.APIStatusError]:
     key = (op_cls, status_cls)
     if key not in _COMBINED:
-        made = type(op_cls.__name__, (op_cls, status_cls), {"__module__": op_cls.__module__})
+        # Named for the status (`AuthenticationError` for a 401), which is what a reader of
+        # a traceback needs; still an instance of the operation's class.
+        made = type(status_cls.__name__, (op_cls, status_cls), {"__module__": op_cls.__module__})
         _COMBINED[key] = cast("type[_exc.APIStatusError]", made)
     return _COMBINED[key]
 
@@ -819,7 +821,7 @@ class _BaseClient:
             self._log(LogEvent("retry", p.op.method, p.url, attempt, delay=delay, error=repr(err)))
             return delay
         self._log(LogEvent("error", p.op.method, p.url, attempt, error=repr(err)))
-        raise _connection_error(err) from err
+        raise _connection_error(err, p.op.method, p.url) from err
 
     def _answered(
         self, p: _Prepared, response: httpx.Response, started: float, attempt: int
@@ -1148,10 +1150,13 @@ class AsyncAPIClient(_BaseClient):
         return page
 
 
-def _connection_error(err: httpx.TransportError) -> _exc.APIConnectionError:
+def _connection_error(err: httpx.TransportError, method: str, url: str) -> _exc.APIConnectionError:
+    """Names what was tried: a wrong base URL is the usual cause."""
     if isinstance(err, httpx.TimeoutException):
-        return _exc.APITimeoutError(f"request timed out: {err}")
-    return _exc.APIConnectionError(f"connection failed: {err}")
+        return _exc.APITimeoutError(f"{method} {url}: request timed out ({err or type(err).__name__})")
+    return _exc.APIConnectionError(
+        f"{method} {url}: connection failed ({err or type(err).__name__}); is the server running at that address?"
+    )
 
 
 __all__ = [
