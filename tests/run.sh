@@ -43,7 +43,10 @@ echo "== cargo test (Rust unit + end-to-end + SDK contract suites)"
 cargo test --workspace
 
 echo "== Python SDKs: mypy --strict"
-for package in sdks/python/*/src/*/; do
+# Only real packages: `pip install ./sdks/python/…` (as the README says) leaves
+# *.egg-info directories beside them.
+for package in sdks/python/*/src/*/__init__.py; do
+  package="$(dirname "$package")"
   (cd "$(dirname "$package")" && "$ORRERY_TEST_SDK_PYTHON" -m mypy --strict --no-incremental -p "$(basename "$package")")
 done
 
@@ -59,6 +62,8 @@ trap 'rc=$?; rm -rf "$dist"; summary "$rc"' EXIT
 for package in sdks/python/*/pyproject.toml; do
   dir="$(dirname "$package")"
   cp -r "$dir" "$dist/src-$(basename "$dir")"
+  # Leftovers of a local `pip install` must not end up in (or break) the wheel.
+  rm -rf "$dist/src-$(basename "$dir")/build" "$dist/src-$(basename "$dir")"/src/*.egg-info
   "$ORRERY_TEST_SDK_PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$dist/wheels" "$dist/src-$(basename "$dir")"
 done
 for wheel in "$dist"/wheels/*.whl; do
@@ -66,11 +71,24 @@ for wheel in "$dist"/wheels/*.whl; do
   "$ORRERY_TEST_SDK_PYTHON" -c "import sys, zipfile; sys.exit(0 if '$name/py.typed' in zipfile.ZipFile('$wheel').namelist() else '$wheel lacks py.typed')"
   PYTHONPATH="$wheel" "$ORRERY_TEST_SDK_PYTHON" -c "import $name, sys; assert $name.__file__.startswith('$wheel'), $name.__file__; print('$name', $name.__version__, 'imports from its wheel')"
 done
+# Each TypeScript package as a user installs it, into a scratch project: its npm pack
+# tarball (built by its own prepare script), then required (CommonJS) and imported (ESM);
+# and one package from a path, copied without its build output, as a fresh clone has it.
+scratch="$dist/ts-scratch"
+mkdir -p "$scratch"
+(cd "$scratch" && npm init -y >/dev/null)
 for package in sdks/typescript/*/package.json; do
-  (cd "$(dirname "$package")" && npm pack --dry-run --json --loglevel=error | "$ORRERY_TEST_SDK_PYTHON" -c "
-import json, sys
-files = {f['path'] for f in json.load(sys.stdin)[0]['files']}
-missing = {'dist/index.js', 'dist/index.d.ts', 'package.json'} - files
-assert not missing, f'{missing} missing from the npm package'
-print('$(dirname "$package")', len(files), 'files packed')")
+  dir="$(dirname "$package")"
+  name="$(node -p "require('./$package').name")"
+  tarball="$(cd "$dir" && npm pack --pack-destination "$dist" --loglevel=error | tail -1)"
+  (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error "$dist/$tarball" >/dev/null)
+  (cd "$scratch" && node -e "const m = require('$name'); if (typeof Object.values(m).find((v) => typeof v === 'function') !== 'function') process.exit(1)" \
+    && node --input-type=module -e "const m = await import('$name'); if (!Object.keys(m).length) process.exit(1)")
+  echo "$dir: npm pack → install → require and import work"
 done
+fresh="$dist/fresh-lexecon"
+cp -r sdks/typescript/lexecon "$fresh"
+rm -rf "$fresh/dist" "$fresh"/*.tsbuildinfo "$fresh/node_modules"
+(cd "$scratch" && npm install --no-audit --no-fund --loglevel=error "$fresh" >/dev/null \
+  && node -e "require('@orrery/lexecon')" && node --input-type=module -e "await import('@orrery/lexecon')")
+echo "sdks/typescript/lexecon: installs from a path without a prior build"

@@ -25,7 +25,12 @@ fi
     npm ci --no-audit --no-fund --loglevel=error
   fi
   echo "sdk-env: tsc -b --strict (sdks/typescript)"
-  npx --no-install tsc -b .
+  # tsc -b trusts its .tsbuildinfo files even when the output beside them was deleted.
+  force=""
+  for package in */package.json; do
+    [ -f "$(dirname "$package")/dist/index.js" ] || force="--force"
+  done
+  npx --no-install tsc -b $force .
 )
 (
   cd "$root/tests/browser"
