@@ -34,7 +34,10 @@ pub fn render(api: &Api, config: &DialectConfig) -> Result<BTreeMap<String, Stri
     let mut files = BTreeMap::new();
     files.insert(format!("{root}/package.json"), package_json(api, config));
     files.insert(format!("{root}/tsconfig.json"), TSCONFIG.to_string());
-    files.insert(format!("{root}/tsconfig.cjs.json"), TSCONFIG_CJS.to_string());
+    files.insert(
+        format!("{root}/tsconfig.cjs.json"),
+        TSCONFIG_CJS.to_string(),
+    );
     files.insert(format!("{root}/README.md"), readme(api, config));
     files.insert(format!("{root}/src/core.ts"), CORE.to_string());
     files.insert(format!("{root}/src/models.ts"), models(api, config));

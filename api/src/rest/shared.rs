@@ -149,7 +149,24 @@ pub fn dialect_router<D: Dialect>(
         document_common_errors(&mut openapi, schema);
     }
     unwrap_optional_bodies(&mut openapi);
+    // Swagger UI shows "Authorize" whenever schemes exist: only where an operation uses them.
+    let secured =
+        operations_mut(&mut openapi).any(|op| op.security.as_ref().is_some_and(|s| !s.is_empty()));
     let components = openapi.components.get_or_insert_with(Default::default);
+    if secured {
+        add_security_schemes(components);
+    }
+    MountedDialect {
+        name,
+        prefix,
+        openapi_url,
+        router,
+        openapi,
+        render: D::render,
+    }
+}
+
+fn add_security_schemes(components: &mut utoipa::openapi::Components) {
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(
@@ -163,12 +180,4 @@ pub fn dialect_router<D: Dialect>(
         "api_key",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
     );
-    MountedDialect {
-        name,
-        prefix,
-        openapi_url,
-        router,
-        openapi,
-        render: D::render,
-    }
 }

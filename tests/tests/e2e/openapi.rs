@@ -164,3 +164,28 @@ async fn closed_value_sets_are_enums_and_the_server_keeps_to_them() {
         serde_json::json!(["free", "pro", "team"])
     );
 }
+
+/// A document offers credentials (Swagger UI's "Authorize") only when one of its operations
+/// asks for them, and an operation documented without security answers without one.
+#[tokio::test]
+async fn security_schemes_only_where_operations_use_them() {
+    let server = TestServer::start().await;
+    for (doc, prefix, secured) in [
+        ("/lumen/openapi.json", "/lumen", false),
+        ("/lunaos/openapi.json", "/lunaos", true),
+        ("/lexecon/openapi.json", "/lexecon", true),
+    ] {
+        let document: Value = server.get(doc, None).await.json().await.unwrap();
+        let schemes = document["components"]["securitySchemes"]
+            .as_object()
+            .is_some_and(|s| !s.is_empty());
+        assert_eq!(schemes, secured, "{doc}");
+        for (path, item) in document["paths"].as_object().unwrap() {
+            let Some(get) = item.get("get") else { continue };
+            if get.get("security").is_none() && !path.contains('{') {
+                let status = server.get(&format!("{prefix}{path}"), None).await.status();
+                assert_ne!(status, 401, "{prefix}{path} is documented as public");
+            }
+        }
+    }
+}
