@@ -137,12 +137,19 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Set a user's roles (comma-separated: user, admin, reviewer, auditor) and/or tier.
+    /// Set a user's roles, approver groups and/or tier.
     Update {
+        /// The account's email address.
         #[arg(long)]
         email: String,
+        /// The complete role list, comma-separated: user, admin, reviewer, auditor.
         #[arg(long, value_delimiter = ',')]
         roles: Option<Vec<String>>,
+        /// The complete list of approver groups, comma-separated (e.g. finance,legal);
+        /// an empty value removes them all.
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+        /// free, pro or team.
         #[arg(long)]
         tier: Option<String>,
     },
@@ -492,7 +499,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User {
-            command: UserCommand::Update { email, roles, tier },
+            command:
+                UserCommand::Update {
+                    email,
+                    roles,
+                    groups,
+                    tier,
+                },
         } => {
             let app = orrery_api::build_app(load_config(&cli)?).await?;
             let identity = &app.state.identity;
@@ -515,13 +528,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let tier = tier.as_deref().map(str::parse::<Tier>).transpose()?;
+            let groups = groups.as_ref().map(|names| {
+                names
+                    .iter()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            });
+            let change = orrery_api::domain::identity::AccountChange {
+                roles,
+                groups,
+                tier,
+            };
             let user = identity
-                .apply_user_update(&user.id, roles, tier, "operator")
+                .apply_user_update(&user.id, change, "operator")
                 .await?;
             println!(
-                "{}: roles {} tier {}",
+                "{}: roles {} groups {} tier {}",
                 user.email,
                 Role::join(&user.roles),
+                if user.groups.is_empty() {
+                    "-".to_string()
+                } else {
+                    user.groups.join(",")
+                },
                 user.tier
             );
         }

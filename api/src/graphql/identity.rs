@@ -76,6 +76,10 @@ impl User {
     async fn roles(&self) -> Vec<Role> {
         self.0.roles.iter().map(|r| (*r).into()).collect()
     }
+    /// Approver groups (names a policy's approval rule can ask for, e.g. `finance`).
+    async fn groups(&self) -> &[String] {
+        &self.0.groups
+    }
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }
@@ -412,6 +416,8 @@ pub struct UpdateUserInput {
     pub id: ID,
     /// The complete new role list (`USER` is always kept).
     pub roles: Option<Vec<Role>>,
+    /// The complete new list of approver groups (lowercase names such as `finance`).
+    pub groups: Option<Vec<String>>,
     pub tier: Option<Tier>,
 }
 
@@ -538,7 +544,7 @@ impl IdentityMutation {
         }
     }
 
-    /// Sets a user's roles and tier (admins only).
+    /// Sets a user's roles, approver groups and tier (admins only).
     async fn update_user(
         &self,
         ctx: &Context<'_>,
@@ -549,12 +555,12 @@ impl IdentityMutation {
             Some((kind, raw)) if kind == "User" => raw,
             _ => String::new(),
         };
-        let roles = input.roles.map(|r| r.into_iter().map(Into::into).collect());
-        match core(ctx)
-            .identity
-            .update_user(p, &raw, roles, input.tier.map(Into::into))
-            .await
-        {
+        let change = identity::AccountChange {
+            roles: input.roles.map(|r| r.into_iter().map(Into::into).collect()),
+            groups: input.groups,
+            tier: input.tier.map(Into::into),
+        };
+        match core(ctx).identity.update_user(p, &raw, change).await {
             Ok(user) => Ok(UpdateUserPayload {
                 user: Some(User(user)),
                 user_errors: vec![],

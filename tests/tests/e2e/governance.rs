@@ -1020,3 +1020,117 @@ async fn approvals_that_need_an_admin() {
         .await;
     assert_eq!(by_admin.status(), 200);
 }
+
+/// A policy names its own approver group; only that group's members (and admins) see and
+/// resolve those reviews. Groups are assigned by an admin (GraphQL) and shown on the user.
+#[tokio::test]
+async fn approver_groups_named_by_the_policy() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let reviewer = server
+        .user_with_roles("reviewer", &["USER", "REVIEWER"])
+        .await;
+    let (finance, _, _) = server.sign_up(&orrery_tests::unique_email("finance")).await;
+    let finance_id = server
+        .graphql(Some(&finance), "{ viewer { id } }", json!({}))
+        .await["data"]["viewer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grouped = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: ID!) { updateUser(input: { id: $id, groups: [\"finance\"] }) { user { groups roles } userErrors { message } } }",
+            json!({ "id": finance_id }),
+        )
+        .await;
+    assert_eq!(
+        grouped["data"]["updateUser"]["user"]["groups"],
+        json!(["finance"]),
+        "{grouped}"
+    );
+    let bad = server
+        .graphql(
+            Some(&admin),
+            "mutation($id: ID!) { updateUser(input: { id: $id, groups: [\"Finance Team\"] }) { userErrors { field message } } }",
+            json!({ "id": finance_id }),
+        )
+        .await;
+    assert_eq!(
+        bad["data"]["updateUser"]["userErrors"][0]["field"], "groups",
+        "{bad}"
+    );
+
+    let policy = json!({
+        "policy_id": "pol_finance", "version": "1.0.0", "name": "Finance approvals", "mode": "strict",
+        "terms": { "actions": [{ "id": "wire_money" }], "actors": [{ "id": "agent" }] },
+        "relations": {
+            "permits": [{ "actor": "agent", "action": "wire_money" }],
+            "requires": [{ "action": "wire_money", "conditions": [{ "type": "approval", "approver": "finance" }] }]
+        }
+    });
+    let loaded = server
+        .graphql(
+            Some(&admin),
+            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { userErrors { message } } }",
+            json!({ "p": policy }),
+        )
+        .await;
+    assert_eq!(
+        loaded["data"]["loadPolicy"]["userErrors"],
+        json!([]),
+        "{loaded}"
+    );
+
+    let (user, _, _) = server.sign_up(&orrery_tests::unique_email("payer")).await;
+    let pending = decide(
+        &server,
+        &user,
+        json!({ "actor": "agent", "proposed_action": "Pay invoice", "tool": "wire_money" }),
+    )
+    .await;
+    assert_eq!(pending["decision"], "REQUIRES_REVIEW", "{pending}");
+    let id = pending["decision_id"].as_str().unwrap().to_string();
+    let in_queue = |queue: Value| {
+        queue["reviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["decision_id"] == id.as_str())
+    };
+    let reviewer_queue: Value = server
+        .get("/lexecon/reviews", Some(&reviewer))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!in_queue(reviewer_queue), "not the reviewers' to resolve");
+    let by_reviewer = server
+        .post(
+            &format!("/lexecon/reviews/{id}/approve"),
+            Some(&reviewer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(by_reviewer.status(), 403);
+
+    let finance_queue: Value = server
+        .get("/lexecon/reviews", Some(&finance))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(in_queue(finance_queue), "finance sees it");
+    let approved: Value = server
+        .post(
+            &format!("/lexecon/reviews/{id}/approve"),
+            Some(&finance),
+            json!({ "reason": "invoice checked" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(approved["decision"], "ALLOWED", "{approved}");
+    assert_eq!(approved["review"]["status"], "approved");
+}

@@ -141,7 +141,9 @@ pub enum Condition {
     /// At most `max_requests` decisions per actor and action within `window`
     /// (seconds, or "30s", "5m", "1h", "1d").
     RateLimit { max_requests: u32, window: Value },
-    /// A person with role `approver` (`reviewer` or `admin`) must approve.
+    /// Someone who may approve as `approver` must approve: the `reviewer` or `admin` role,
+    /// or an approver group users are put in (`finance`, `security`, `legal`…). Admins may
+    /// approve anything.
     Approval {
         #[serde(default = "reviewer")]
         approver: String,
@@ -256,8 +258,9 @@ fn check_condition(path: &str, condition: &Condition) -> Result<(), String> {
             }
         }
         Condition::Approval { approver } => {
-            if !["reviewer", "admin"].contains(&approver.as_str()) {
-                return Err(format!("{path}.approver: '{approver}' is not a role that can approve (reviewer, admin)"));
+            let role = ["reviewer", "admin"].contains(&approver.as_str());
+            if !role && !crate::domain::identity::principal::is_group_name(approver) {
+                return Err(format!("{path}.approver: '{approver}' is neither a role that can approve (reviewer, admin) nor a group name (1 to 32 lowercase letters, digits, '-' or '_', starting with a letter)"));
             }
         }
         Condition::ContextCheck {

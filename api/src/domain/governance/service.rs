@@ -624,7 +624,14 @@ impl GovernanceService {
         let actor = principal.actor()?;
         actor.require(Scope::GovernanceRead)?;
         let decision = self.decision_by_id(id).await?;
-        let reviewer = actor.has_role(Role::Reviewer) && decision.review_status.is_some();
+        // Reviewers see every decision that went to review; group members those for their
+        // groups.
+        let reviewer = decision.review_status.is_some()
+            && (actor.has_role(Role::Reviewer)
+                || decision
+                    .review_role
+                    .as_deref()
+                    .is_some_and(|approver| actor.can_approve_as(approver)));
         if decision.owner_id == actor.user_id || can_see_everything(actor) || reviewer {
             Ok(decision)
         } else {
@@ -633,24 +640,28 @@ impl GovernanceService {
     }
 
     /// Decisions waiting for review that the principal may resolve, oldest first
-    /// (reviewers see those asking for a reviewer; admins see all; nobody sees their own).
+    /// (reviewers see those asking for a reviewer, group members those asking for their
+    /// groups; admins see all; nobody sees their own).
     pub async fn pending_reviews(
         &self,
         principal: &Principal,
         limit: u64,
     ) -> DomainResult<Vec<Decision>> {
         let actor = principal.actor()?;
-        if !(actor.has_role(Role::Reviewer) || actor.has_role(Role::Admin)) {
+        let mut approvers: Vec<String> = actor.approver_groups().map(str::to_string).collect();
+        if actor.has_role(Role::Reviewer) {
+            approvers.push("reviewer".into());
+        }
+        if approvers.is_empty() && !actor.has_role(Role::Admin) {
             return Err(DomainError::Forbidden(
-                "only reviewers and admins see the review queue".into(),
+                "only reviewers, approver groups and admins see the review queue".into(),
             ));
         }
-        use sea_orm::QuerySelect;
         let mut query = gov_decision::Entity::find()
             .filter(gov_decision::Column::ReviewStatus.eq("pending"))
             .filter(gov_decision::Column::OwnerId.ne(&actor.user_id));
         if !actor.has_role(Role::Admin) {
-            query = query.filter(gov_decision::Column::ReviewRole.eq("reviewer"));
+            query = query.filter(gov_decision::Column::ReviewRole.is_in(approvers));
         }
         Ok(query
             .order_by_asc(gov_decision::Column::Timestamp)
@@ -673,8 +684,7 @@ impl GovernanceService {
         }
         let mut decision = self.decision(principal, id).await?;
         let role = decision.review_role.clone().unwrap_or_default();
-        let allowed =
-            actor.has_role(Role::Admin) || (role == "reviewer" && actor.has_role(Role::Reviewer));
+        let allowed = actor.can_approve_as(&role);
         if decision.review_status.is_none() {
             return Err(DomainError::Conflict(
                 "this decision does not require review".into(),
@@ -682,7 +692,7 @@ impl GovernanceService {
         }
         if !allowed {
             return Err(DomainError::Forbidden(format!(
-                "approving this decision needs the {role} role"
+                "approving this decision needs the {role} role or group"
             )));
         }
         if decision.owner_id == actor.user_id {

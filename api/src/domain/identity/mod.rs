@@ -9,4 +9,6 @@ pub mod tokens;
 
 pub use principal::{Actor, Credential, Principal, Role, Tier};
 pub use scopes::{Scope, Scopes};
-pub use service::{ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User};
+pub use service::{
+    AccountChange, ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User,
+};

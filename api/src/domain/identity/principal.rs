@@ -83,6 +83,34 @@ impl Role {
             .collect::<Vec<_>>()
             .join(",")
     }
+
+    /// The approver groups in the stored list (the names that are not built-in roles).
+    pub fn parse_groups(stored: &str) -> Vec<String> {
+        stored
+            .split(',')
+            .map(str::trim)
+            .filter(|n| Role::parse_list(n).is_empty() && is_group_name(n))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The stored form of roles and groups together (one column).
+    pub fn join_with_groups(roles: &[Role], groups: &[String]) -> String {
+        let mut names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        names.extend(groups.iter().map(String::as_str));
+        names.join(",")
+    }
+}
+
+/// An approver group a policy can name and users can be put in (`finance`, `legal-eu`):
+/// 1 to 32 lowercase letters, digits, `-` or `_`, starting with a letter, not a built-in
+/// role's name.
+pub fn is_group_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && Role::parse_list(name).is_empty()
 }
 
 /// How an authenticated request proved who it is.
@@ -105,6 +133,8 @@ pub struct Actor {
     pub credential: Credential,
     /// Every scope for a login session; a key's own for an API key.
     pub scopes: Scopes,
+    /// Approver groups the user is in (beyond the built-in roles).
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +170,23 @@ impl Actor {
     /// The role counts only when the credential's scopes let it act in it.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role) && self.scopes.allow_role(role)
+    }
+
+    /// Whether this request may resolve a review that asks for `approver` (a role or a
+    /// group). A key acts in a group only with `governance:review`, as for the role.
+    pub fn can_approve_as(&self, approver: &str) -> bool {
+        self.has_role(Role::Admin)
+            || (approver == "reviewer" && self.has_role(Role::Reviewer))
+            || self.approver_groups().any(|g| g == approver)
+    }
+
+    /// The groups this request acts in as an approver.
+    pub fn approver_groups(&self) -> impl Iterator<Item = &str> {
+        let acting = self.scopes.contains(Scope::GovernanceReview);
+        self.groups
+            .iter()
+            .map(String::as_str)
+            .filter(move |_| acting)
     }
 
     /// Refuses a request whose credential (an API key) lacks `scope`.

@@ -38,7 +38,19 @@ pub struct User {
     pub name: Option<String>,
     pub tier: Tier,
     pub roles: Vec<Role>,
+    /// Approver groups (custom names a policy's approval rule can ask for).
+    pub groups: Vec<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What an admin (or the operator's CLI) changes about an account; `None` keeps it.
+#[derive(Clone, Debug, Default)]
+pub struct AccountChange {
+    /// The complete role list (`user` is always kept).
+    pub roles: Option<Vec<Role>>,
+    /// The complete list of approver groups.
+    pub groups: Option<Vec<String>>,
+    pub tier: Option<Tier>,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +119,7 @@ fn to_user(model: user::Model) -> DomainResult<User> {
     Ok(User {
         tier: model.tier.parse()?,
         roles: Role::parse_list(&model.roles),
+        groups: Role::parse_groups(&model.roles),
         id: model.id,
         email: model.email,
         name: model.name,
@@ -398,6 +411,7 @@ impl IdentityService {
             name,
             tier: Tier::Free,
             roles,
+            groups: Vec::new(),
             created_at: now,
         };
         let txn = self.db.begin().await?;
@@ -575,6 +589,7 @@ impl IdentityService {
                 session: claims.sid,
             },
             scopes: Scopes::all(),
+            groups: user.groups,
         }))
     }
 
@@ -619,6 +634,7 @@ impl IdentityService {
                 key_id: cached.key_id,
             },
             scopes: cached.scopes,
+            groups: user.groups,
         }))
     }
 
@@ -829,13 +845,12 @@ impl IdentityService {
             .collect())
     }
 
-    /// Sets a user's roles and tier (admins only). `user` is always kept.
+    /// Changes a user's roles, approver groups and tier (admins only). `user` is always kept.
     pub async fn update_user(
         &self,
         principal: &Principal,
         user_id: &str,
-        roles: Option<Vec<Role>>,
-        tier: Option<Tier>,
+        change: AccountChange,
     ) -> DomainResult<User> {
         let actor = principal.actor()?;
         if !actor.has_role(Role::Admin) {
@@ -843,23 +858,27 @@ impl IdentityService {
                 "only admins can change roles and tiers".into(),
             ));
         }
-        if actor.user_id == user_id && roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)) {
+        if actor.user_id == user_id
+            && change
+                .roles
+                .as_ref()
+                .is_some_and(|r| !r.contains(&Role::Admin))
+        {
             return Err(DomainError::invalid(
                 "roles",
                 "admins cannot remove their own admin role",
             ));
         }
-        self.apply_user_update(user_id, roles, tier, &actor.user_id)
+        self.apply_user_update(user_id, change, &actor.user_id)
             .await
     }
 
-    /// Sets roles and tier without a principal check: for the operator's CLI and for
-    /// `update_user` after its check. `by` names who did it in the audit trail.
+    /// Applies an [`AccountChange`] without a principal check: for the operator's CLI and
+    /// for `update_user` after its check. `by` names who did it in the audit trail.
     pub async fn apply_user_update(
         &self,
         user_id: &str,
-        roles: Option<Vec<Role>>,
-        tier: Option<Tier>,
+        change: AccountChange,
         by: &str,
     ) -> DomainResult<User> {
         let model = user::Entity::find_by_id(user_id)
@@ -867,19 +886,33 @@ impl IdentityService {
             .await?
             .ok_or_else(|| DomainError::NotFound("user".into()))?;
         let mut user = to_user(model)?;
-        if let Some(mut roles) = roles {
+        if let Some(mut roles) = change.roles {
             if !roles.contains(&Role::User) {
                 roles.insert(0, Role::User);
             }
             roles.dedup();
             user.roles = roles;
         }
-        if let Some(tier) = tier {
+        if let Some(mut groups) = change.groups {
+            for group in &groups {
+                if !super::principal::is_group_name(group) {
+                    return Err(DomainError::invalid(
+                        "groups",
+                        format!("'{group}' is not a group name: 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter, and not a built-in role"),
+                    ));
+                }
+            }
+            groups.sort();
+            groups.dedup();
+            user.groups = groups;
+        }
+        if let Some(tier) = change.tier {
             user.tier = tier;
         }
+        let stored = Role::join_with_groups(&user.roles, &user.groups);
         let txn = self.db.begin().await?;
         user::Entity::update_many()
-            .col_expr(user::Column::Roles, Expr::value(Role::join(&user.roles)))
+            .col_expr(user::Column::Roles, Expr::value(stored.clone()))
             .col_expr(user::Column::Tier, Expr::value(user.tier.as_str()))
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(&user.id))
@@ -890,7 +923,7 @@ impl IdentityService {
             &txn,
             &user.id,
             AccountEventKind::AccountUpdated,
-            serde_json::json!({ "by": by, "roles": Role::join(&user.roles), "tier": user.tier.as_str() }),
+            serde_json::json!({ "by": by, "roles": Role::join(&user.roles), "groups": user.groups, "tier": user.tier.as_str() }),
         )
         .await?;
         txn.commit().await?;
