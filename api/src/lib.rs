@@ -121,7 +121,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
 async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&core.config.admin_email, &core.config.admin_password) {
         if !core.identity.admin_exists().await? {
-            let admin = core.identity.ensure_admin(email, password).await?;
+            let (admin, _) = core.identity.ensure_admin(email, password).await?;
             tracing::info!(email = %admin.email, "created the first admin from configuration");
         }
     }

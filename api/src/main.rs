@@ -103,7 +103,15 @@ enum Command {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Validate and activate a policy from a JSON file (the old one stays active if it is bad).
-    Load { file: PathBuf },
+    Load {
+        /// The policy document (see examples/policy.json).
+        file: PathBuf,
+    },
+    /// Check a policy file without activating it, and say what would change.
+    Validate {
+        /// The policy document.
+        file: PathBuf,
+    },
     /// Print the active policy as JSON.
     Show,
 }
@@ -171,8 +179,9 @@ enum SchemaCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create an admin account (or grant admin to an existing one).
+    /// Create an admin account (or grant admin to an existing one, keeping its password).
     Create {
+        /// The account's email address.
         #[arg(long)]
         email: String,
         /// The password; prefer --password-stdin or ORRERY_ADMIN_PASSWORD.
@@ -199,6 +208,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.database_url = url.clone();
     }
     Ok(config)
+}
+
+fn read_policy(file: &std::path::Path) -> anyhow::Result<Policy> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a policy document: {e}", file.display()))
 }
 
 /// For commands that read a database: a SQLite URL must name a file that exists (connecting
@@ -386,19 +402,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             };
             let app = orrery_api::build_app(load_config(&cli)?).await?;
-            let admin = app.state.identity.ensure_admin(email, &password).await?;
-            println!("admin ready: {} ({})", admin.email, admin.id);
+            let (admin, created) = app.state.identity.ensure_admin(email, &password).await?;
+            if created {
+                println!("admin created: {} ({})", admin.email, admin.id);
+            } else {
+                println!(
+                    "{} exists: it is an admin now; its password is unchanged (the one given was not used)",
+                    admin.email
+                );
+            }
         }
         Command::Policy { command } => {
             let app = orrery_api::build_app(load_config(&cli)?).await?;
             let governance = &app.state.governance;
             match command {
+                PolicyCommand::Validate { file } => {
+                    let policy = read_policy(file)?;
+                    policy
+                        .validate()
+                        .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", file.display()))?;
+                    let active = governance.policy().await;
+                    let counts = |p: &Policy| {
+                        format!(
+                            "{} actions, {} actors, {} data classes; {} permits, {} forbids, {} requirements",
+                            p.terms.actions.len(),
+                            p.terms.actors.len(),
+                            p.terms.data_classes.len(),
+                            p.relations.permits.len(),
+                            p.relations.forbids.len(),
+                            p.relations.requires.len()
+                        )
+                    };
+                    println!("{} is a valid policy (nothing was changed)", file.display());
+                    println!(
+                        "  active: {} {} ({}): {}",
+                        active.policy.policy_id,
+                        active.policy.version,
+                        active.policy.mode.as_str(),
+                        counts(&active.policy)
+                    );
+                    println!(
+                        "  file:   {} {} ({}): {}",
+                        policy.policy_id,
+                        policy.version,
+                        policy.mode.as_str(),
+                        counts(&policy)
+                    );
+                    if policy.policy_id == active.policy.policy_id
+                        && policy.version == active.policy.version
+                    {
+                        println!("  same id and version as the active policy");
+                    }
+                }
                 PolicyCommand::Load { file } => {
-                    let text = std::fs::read_to_string(file)
-                        .with_context(|| format!("cannot read {}", file.display()))?;
-                    let policy: Policy = serde_json::from_str(&text).map_err(|e| {
-                        anyhow::anyhow!("{}: not a policy document: {e}", file.display())
-                    })?;
+                    let policy = read_policy(file)?;
                     let view = governance
                         .install_policy(policy, None)
                         .await

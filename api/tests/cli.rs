@@ -129,6 +129,62 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
     let stderr = String::from_utf8_lossy(&shown.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 
+    // The README's policy commands, with the example it ships.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy.json");
+    let example = example.to_str().unwrap();
+    let validated = orrery(path, &["--data-dir", "d", "policy", "validate", example]);
+    assert!(
+        validated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&validated.stdout).contains("pol_example_finance"));
+    let loaded = orrery(path, &["--data-dir", "d", "policy", "load", example]);
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let shown = orrery(path, &["--data-dir", "d", "policy", "show"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["policy_id"], "pol_example_finance");
+
+    // An existing account keeps its password, and says so.
+    let created = Command::new(env!("CARGO_BIN_EXE_orrery"))
+        .current_dir(path)
+        .args([
+            "--data-dir",
+            "d",
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "first password 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&created.stdout).contains("admin created"));
+    let again = Command::new(env!("CARGO_BIN_EXE_orrery"))
+        .current_dir(path)
+        .args([
+            "--data-dir",
+            "d",
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "other password 2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("password is unchanged"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
     let check = orrery(path, &["--data-dir", "d", "config", "check"]);
     assert!(check.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();

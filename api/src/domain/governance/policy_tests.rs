@@ -509,7 +509,7 @@ fn validation_names_the_problem() {
             "window",
         ),
         (
-            json!({ "requires": [{ "action": "web_search", "conditions": [{ "type": "approval", "approver": "intern" }] }] }),
+            json!({ "requires": [{ "action": "web_search", "conditions": [{ "type": "approval", "approver": "Intern Team" }] }] }),
             "approver",
         ),
         (

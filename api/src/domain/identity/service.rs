@@ -941,15 +941,21 @@ impl IdentityService {
     }
 
     /// Creates an admin account, or grants the admin role to an existing one.
-    pub async fn ensure_admin(&self, email: &str, password: &str) -> DomainResult<User> {
+    /// The account as admin, and whether it was created now (an existing account keeps its
+    /// password: the one given is not used).
+    pub async fn ensure_admin(&self, email: &str, password: &str) -> DomainResult<(User, bool)> {
         let email = normalize_email(email)?;
         if let Some(model) = self.find_by_email(&email).await? {
             let mut roles = Role::parse_list(&model.roles);
+            let groups = Role::parse_groups(&model.roles);
             if !roles.contains(&Role::Admin) {
                 roles.push(Role::Admin);
                 let txn = self.db.begin().await?;
                 user::Entity::update_many()
-                    .col_expr(user::Column::Roles, Expr::value(Role::join(&roles)))
+                    .col_expr(
+                        user::Column::Roles,
+                        Expr::value(Role::join_with_groups(&roles, &groups)),
+                    )
                     .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
                     .filter(user::Column::Id.eq(&model.id))
                     .exec(&txn)
@@ -960,7 +966,7 @@ impl IdentityService {
             }
             let mut user = to_user(model)?;
             user.roles = roles;
-            return Ok(user);
+            return Ok((user, false));
         }
         let session = self
             .create_user(
@@ -972,7 +978,7 @@ impl IdentityService {
                 vec![Role::User, Role::Admin],
             )
             .await?;
-        Ok(session.user)
+        Ok((session.user, true))
     }
 
     pub async fn admin_exists(&self) -> DomainResult<bool> {
