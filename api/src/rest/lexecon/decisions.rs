@@ -91,22 +91,33 @@ impl ToSchema for Identifier {}
 #[derive(Serialize, ToSchema)]
 pub struct DecisionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "req_7f3a")]
     request_id: Option<String>,
     /// `dec_` + ULID.
+    #[schema(example = "dec_01M8S2T6BJK2XA5JD7PAVC52QR")]
     decision_id: String,
     /// `ALLOWED`, `DENIED` or `REQUIRES_REVIEW`.
     #[schema(value_type = Outcome, example = "ALLOWED")]
     decision: String,
     /// Names the rule that decided.
+    #[schema(example = "Action explicitly permitted by policy (relations.permits[0])")]
     reason: String,
     /// `cap_…` when ALLOWED.
+    #[schema(
+        example = "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw"
+    )]
     capability_token: Option<String>,
     #[schema(format = DateTime)]
     expires_at: Option<String>,
+    #[schema(example = "1.0.0")]
     policy_version: String,
     /// `ed25519:` + base64 signature of the node over the decision record.
+    #[schema(
+        example = "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw=="
+    )]
     signature: String,
     /// `sha256:` + hex hash of the ledger entry that recorded this decision.
+    #[schema(example = "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9")]
     chain_hash: String,
     #[schema(format = DateTime)]
     timestamp: String,
@@ -135,9 +146,11 @@ pub struct ReviewState {
     #[schema(value_type = ReviewStatus)]
     status: String,
     /// The role the policy asks of the approver.
+    #[schema(example = "reviewer")]
     approver_role: Option<String>,
     #[schema(format = DateTime)]
     reviewed_at: Option<String>,
+    #[schema(example = "checked the invoice against the order")]
     reason: Option<String>,
     /// What the policy decided (`REQUIRES_REVIEW`); `decision` is the review's outcome
     /// (`ALLOWED` or `DENIED`) once it is resolved.
@@ -227,10 +240,15 @@ pub async fn decide(
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyRequest {
+    #[schema(
+        example = "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw"
+    )]
     capability_token: String,
     /// Expected tool; compared with the token's `tool`.
+    #[schema(example = "web_search")]
     action: Option<String>,
     /// Expected actor.
+    #[schema(example = "model")]
     actor: Option<String>,
 }
 
@@ -240,19 +258,25 @@ pub struct VerificationResponse {
     /// Why the token is not valid: `Token expired`, `Invalid signature`, `Malformed token`,
     /// `Action mismatch`, `Actor mismatch`, `Token revoked`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Token expired")]
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "cap_01M8S2T6BJRSJ2YZA8KXD48SVJ")]
     token_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "dec_01M8S2T6BJK2XA5JD7PAVC52QR")]
     decision_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "web_search")]
     action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "model")]
     actor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1.0.0")]
     policy_version: Option<String>,
 }
 
@@ -333,11 +357,13 @@ pub async fn get_decision(
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct RevokeRequest {
+    #[schema(example = "the agent was decommissioned")]
     reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Revoked {
+    #[schema(example = "cap_01M8S2T6BJRSJ2YZA8KXD48SVJ")]
     token_id: String,
     revoked: bool,
 }

@@ -54,19 +54,29 @@ string_enum!(
 
 #[derive(Serialize, ToSchema)]
 pub struct LedgerEntryView {
+    #[schema(example = "ent_01M8S2T6BKC8PVD79NNFPSWN23")]
     entry_id: String,
     #[schema(format = DateTime)]
     timestamp: String,
     #[schema(value_type = EventType, example = "decision_made")]
     event_type: String,
+    #[schema(example = "dec_01M8S2T6BJK2XA5JD7PAVC52QR")]
     decision_id: Option<String>,
+    #[schema(example = "model")]
     actor: Option<String>,
+    #[schema(example = "web_search")]
     action: Option<String>,
     #[schema(value_type = Option<super::decisions::Outcome>)]
     decision: Option<String>,
+    #[schema(example = "1.0.0")]
     policy_version: Option<String>,
+    #[schema(example = "sha256:b6c9dff5fe00de4adbc2f57fc85559b1fede1229fb7043f373516ecbfa53b9f0")]
     prev_hash: String,
+    #[schema(example = "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9")]
     entry_hash: String,
+    #[schema(
+        example = "ed25519:YwQ6pYjP0RNwpRPK5EmZ3BOUbNnkX8aN/rmeRBygi6YOANGWn5RwbzuRMrQZOAt42FnqRtmqgoSfmNkrwe3NAw=="
+    )]
     signature: String,
 }
 
@@ -165,7 +175,9 @@ pub async fn get_ledger(
 #[derive(Serialize, ToSchema)]
 pub struct BadEntryView {
     seq: i64,
+    #[schema(example = "ent_01M8S2T6BKC8PVD79NNFPSWN23")]
     entry_id: Option<String>,
+    #[schema(example = "entry_hash differs from the checkpoint's head hash")]
     problem: String,
 }
 
@@ -174,6 +186,7 @@ pub struct VerifyReport {
     valid: bool,
     entries_checked: u64,
     head_seq: Option<i64>,
+    #[schema(example = "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9")]
     head_hash: Option<String>,
     /// The first entry that fails, and why.
     first_bad: Option<BadEntryView>,
@@ -215,12 +228,17 @@ pub async fn verify_ledger(
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CheckpointView {
+    #[schema(example = "node_01M8S2T48Q9A7WMTJYW0ZAE70F")]
     node_id: String,
     #[serde(deserialize_with = "crate::http::json_int::integer")]
     seq: i64,
+    #[schema(example = "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9")]
     head_hash: String,
     #[schema(format = DateTime)]
     timestamp: String,
+    #[schema(
+        example = "ed25519:WHQ2NUmHTm9ebbJbR3mpzUtk7gc/XspzT1yVSrAX7hMzOHSDFz7WMM0Cr4Nb43sp5TGjAamRO0es8baeh52/Bg=="
+    )]
     signature: String,
 }
 

@@ -15,7 +15,9 @@ pub struct Health {
     /// `healthy`, or `degraded` (503) when the database is unreachable.
     #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
+    #[schema(example = "0.1.0")]
     version: String,
+    #[schema(example = "node_01M8S2T48Q9A7WMTJYW0ZAE70F")]
     node_id: String,
     policy_loaded: bool,
     ledger_entries: u64,
@@ -53,10 +55,16 @@ pub async fn health_check(State(state): State<AppState>) -> (StatusCode, Json<He
 /// schema, and the SDK models generated from it, name every field.
 #[derive(Serialize, ToSchema)]
 pub struct PolicyResponse {
+    #[schema(example = "pol_orrery_default")]
     policy_id: String,
+    #[schema(example = "1.0.0")]
     version: String,
+    #[schema(example = "Orrery default policy")]
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        example = "Strict: read-only actions are permitted, credential data is forbidden, destructive actions need a reviewer."
+    )]
     description: Option<String>,
     /// `strict` or `permissive`.
     #[schema(value_type = super::decisions::PolicyMode)]
@@ -104,12 +112,15 @@ pub async fn get_policy(
 
 #[derive(Serialize, ToSchema)]
 pub struct NodeInfoResponse {
+    #[schema(example = "node_01M8S2T48Q9A7WMTJYW0ZAE70F")]
     node_id: String,
     /// Hex Ed25519 public key: verifies decisions, tokens and ledger entries offline.
+    #[schema(example = "5793cfaa02c8b227b4c8d049e197be4ef272a82a6c53fd55ac9a3a010dbd3a7e")]
     public_key: String,
     created_at: DateTime<Utc>,
     ledger_entries: u64,
     policy_loaded: bool,
+    #[schema(example = "0.1.0")]
     version: String,
 }
 

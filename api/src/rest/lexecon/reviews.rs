@@ -16,6 +16,7 @@ pub struct ReviewQueue {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ReviewNote {
     /// Why (required in spirit for a denial; recorded in the ledger).
+    #[schema(example = "checked the invoice against the order")]
     reason: Option<String>,
 }
 

@@ -13,31 +13,42 @@ pub struct TokenRequest {
     /// The account's email address.
     #[schema(example = "user@example.com")]
     username: String,
+    #[schema(example = "correct horse battery")]
     password: String,
     /// Reserved for a WebAuthn assertion of a registered passkey.
+    #[schema(example = "(a WebAuthn assertion; not accepted until passkeys can be registered)")]
     biometric_data: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    #[schema(
+        example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk"
+    )]
     access_token: String,
     #[schema(example = "bearer")]
     token_type: String,
     #[schema(example = 3600)]
     expires_in: i64,
+    #[schema(example = "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o")]
     refresh_token: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(example = "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o")]
     refresh_token: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RefreshResponse {
+    #[schema(
+        example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk"
+    )]
     access_token: String,
     expires_in: i64,
     /// The rotated refresh token; the one sent is spent.
+    #[schema(example = "rt_0dQm2pY8wVfK3sHc7LbN1eXaUg5iRo4TjZqWy6M9Ab4")]
     refresh_token: String,
 }
 

@@ -30,6 +30,7 @@ pub struct Health {
     #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
     timestamp: DateTime<Utc>,
+    #[schema(example = "0.1.0")]
     version: String,
     /// Only modules that exist in this server are listed.
     modules: BTreeMap<String, ModuleHealth>,

@@ -27,10 +27,12 @@ pub struct LukhasErrorBody {
     /// `INTERNAL_ERROR`.
     #[schema(example = "INVALID_TOKEN")]
     code: String,
+    #[schema(example = "invalid or expired access token")]
     message: String,
     #[schema(value_type = Object)]
     details: serde_json::Value,
     /// The request id (also in `X-Request-Id`).
+    #[schema(example = "req_3c26de4914964c6597997d3264957ff1")]
     trace_id: String,
     timestamp: DateTime<Utc>,
 }

@@ -14,12 +14,15 @@ pub struct Health {
     status: String,
     #[schema(example = "Lumen Core API")]
     service: String,
+    #[schema(example = "0.1.0")]
     version: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ApiDocs {
+    #[schema(example = "Lumen Core (Orrery)")]
     service: String,
+    #[schema(example = "0.1.0")]
     version: String,
     /// Every endpoint this server serves under `/lumen`, with what it does.
     endpoints: BTreeMap<String, String>,

@@ -28,6 +28,7 @@ pub struct LumenError {
     /// `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `CONFLICT`, `RATE_LIMITED`,
     /// `SERVICE_UNAVAILABLE`, `INTERNAL_ERROR`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "MISSING_PARAMETER")]
     code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

@@ -28,14 +28,19 @@ pub struct SignupRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "correct horse battery")]
     password: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
+    #[schema(example = "7dab6ce7-d36f-4d23-9448-32c51d2d80e5")]
     id: String,
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "Ada")]
     name: Option<String>,
     /// `free`, `pro` or `team`.
     #[schema(value_type = crate::rest::shared::TierName)]
@@ -46,8 +51,12 @@ pub struct UserView {
 #[derive(Serialize, ToSchema)]
 pub struct AuthPayload {
     /// Access token (JWT, valid one hour).
+    #[schema(
+        example = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk"
+    )]
     token: String,
     /// Opaque refresh token, rotated on every use.
+    #[schema(example = "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o")]
     refresh_token: String,
     user: UserView,
 }

@@ -31,6 +31,7 @@ pub struct Health {
     /// `healthy` or `degraded`.
     #[schema(value_type = crate::rest::shared::HealthStatus)]
     status: String,
+    #[schema(example = "0.1.0")]
     version: String,
     timestamp: DateTime<Utc>,
     services: BTreeMap<String, ServiceHealth>,

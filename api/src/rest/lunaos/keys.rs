@@ -43,22 +43,30 @@ fn scope_names(info: &ApiKeyInfo) -> Vec<String> {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedKey {
+    #[schema(example = "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436")]
     id: String,
     /// The full key. It is shown only here and cannot be retrieved again.
+    #[schema(example = "lnos_live_Z0G2AF7F6W1BXgiEHfwE8CUQaa2enI3aNRcj")]
     key: String,
+    #[schema(example = "lnos_live_Z0G2AF7F")]
     prefix: String,
+    #[schema(example = "laptop")]
     name: String,
     #[schema(value_type = Vec<ScopeName>)]
     scopes: Vec<String>,
     created_at: DateTime<Utc>,
+    #[schema(example = "Store this key securely. It will not be shown again.")]
     warning: String,
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
+    #[schema(example = "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436")]
     id: String,
+    #[schema(example = "lnos_live_Z0G2AF7F")]
     prefix: String,
+    #[schema(example = "laptop")]
     name: String,
     #[schema(value_type = Vec<ScopeName>)]
     scopes: Vec<String>,
@@ -78,6 +86,7 @@ pub struct KeyList {
 pub struct Revoked {
     #[schema(example = "API key revoked")]
     message: String,
+    #[schema(example = "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436")]
     id: String,
 }
 

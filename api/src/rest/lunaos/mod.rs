@@ -44,6 +44,7 @@ pub struct LunaError {
     pub code: String,
     /// Additional details (development only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "field: email")]
     pub detail: Option<String>,
 }
 
