@@ -98,6 +98,43 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// A user's API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// List a user's keys (active and revoked), newest first.
+    List {
+        /// The owner's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Create a key for a user; the full key is printed once.
+    Create {
+        /// The owner's email address.
+        #[arg(long)]
+        email: String,
+        /// A label for the key (default "Default").
+        #[arg(long)]
+        name: Option<String>,
+        /// Scopes, comma-separated (default: everything the owner may do except admin and
+        /// terminal:execute).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+    },
+    /// Revoke one of a user's keys; it stops working at once on every instance.
+    Revoke {
+        /// The owner's email address.
+        #[arg(long)]
+        email: String,
+        /// The key's id (from `orrery key list`).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +182,21 @@ enum LedgerCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
+    /// List every account: email, roles, groups, tier, created.
+    List,
+    /// Create an account (the password from standard input).
+    Create {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on a
+        /// command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Set a user's roles, approver groups and/or tier.
     Update {
         /// The account's email address.
@@ -611,6 +663,96 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 user.tier
             );
+        }
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            for user in app.state.identity.list_users().await? {
+                println!(
+                    "{}\t{}\troles={}\tgroups={}\ttier={}\tcreated={}",
+                    user.id,
+                    user.email,
+                    Role::join(&user.roles),
+                    if user.groups.is_empty() {
+                        "-".to_string()
+                    } else {
+                        user.groups.join(",")
+                    },
+                    user.tier,
+                    user.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    password_stdin,
+                },
+        } => {
+            if !password_stdin {
+                anyhow::bail!("give the password on standard input with --password-stdin");
+            }
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let session = app
+                .state
+                .identity
+                .sign_up(orrery_api::domain::identity::SignUp {
+                    email: email.clone(),
+                    password,
+                    name: name.clone(),
+                })
+                .await?;
+            println!("user created: {} ({})", session.user.email, session.user.id);
+        }
+        Command::Key { command } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let identity = &app.state.identity;
+            match command {
+                KeyCommand::List { email } => {
+                    let owner = identity.operator_principal(email).await?;
+                    for key in identity.list_api_keys(&owner).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\tscopes={}\tcreated={}",
+                            key.id,
+                            key.prefix,
+                            key.name,
+                            if key.is_active() { "active" } else { "revoked" },
+                            key.scopes.join(),
+                            key.created_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        );
+                    }
+                }
+                KeyCommand::Create {
+                    email,
+                    name,
+                    scopes,
+                } => {
+                    let owner = identity.operator_principal(email).await?;
+                    let created = identity
+                        .create_api_key(&owner, name.clone(), scopes.clone())
+                        .await?;
+                    println!("{}", created.key);
+                    eprintln!(
+                        "key {} ({}) for {email}, scopes: {}; shown once, store it now",
+                        created.info.id,
+                        created.info.name,
+                        created.info.scopes.join()
+                    );
+                }
+                KeyCommand::Revoke { email, id } => {
+                    let owner = identity.operator_principal(email).await?;
+                    let revoked = identity.revoke_api_key(&owner, id).await?;
+                    println!("revoked {} ({})", revoked.id, revoked.prefix);
+                }
+            }
         }
         Command::Config {
             command: ConfigCommand::Check,

@@ -189,4 +189,102 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
     assert!(check.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(printed["graphql"]["max_depth"], 12);
+
+    // Accounts and keys from the command line.
+    let mut create = Command::new(env!("CARGO_BIN_EXE_orrery"))
+        .current_dir(path)
+        .args([
+            "--data-dir",
+            "d",
+            "user",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let created = create.wait_with_output().unwrap();
+    assert!(created.status.success());
+    let listed = orrery(path, &["--data-dir", "d", "user", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("bob@example.com"));
+    let key = orrery(
+        path,
+        &[
+            "--data-dir",
+            "d",
+            "key",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "ci",
+            "--scopes",
+            "governance:decide",
+        ],
+    );
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
+    assert!(String::from_utf8_lossy(&key.stdout).starts_with("lnos_live_"));
+    let keys = orrery(
+        path,
+        &[
+            "--data-dir",
+            "d",
+            "key",
+            "list",
+            "--email",
+            "bob@example.com",
+        ],
+    );
+    let keys = String::from_utf8_lossy(&keys.stdout).to_string();
+    assert!(
+        keys.contains("scopes=governance:decide") && keys.contains("active"),
+        "{keys}"
+    );
+    let id = keys.split('\t').next().unwrap();
+    let revoked = orrery(
+        path,
+        &[
+            "--data-dir",
+            "d",
+            "key",
+            "revoke",
+            "--email",
+            "bob@example.com",
+            "--id",
+            id,
+        ],
+    );
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    one_line_error(
+        &orrery(
+            path,
+            &[
+                "--data-dir",
+                "d",
+                "key",
+                "list",
+                "--email",
+                "nobody@example.com",
+            ],
+        ),
+        "nobody@example.com",
+    );
 }

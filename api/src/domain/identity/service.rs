@@ -940,7 +940,37 @@ impl IdentityService {
             .transpose()
     }
 
-    /// Creates an admin account, or grants the admin role to an existing one.
+    /// Every account, oldest first (operators' tools).
+    pub async fn list_users(&self) -> DomainResult<Vec<User>> {
+        user::Entity::find()
+            .order_by_asc(user::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect()
+    }
+
+    /// The account behind `email` as a principal with a login session's rights, for the
+    /// operator's CLI acting on a user's behalf (creating or listing the user's keys). The
+    /// domain's own checks still apply to everything done with it.
+    pub async fn operator_principal(&self, email: &str) -> DomainResult<Principal> {
+        let user = self
+            .user_by_email(email)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("user {email}")))?;
+        Ok(Principal::User(Actor {
+            user_id: user.id,
+            tier: user.tier,
+            roles: user.roles,
+            credential: Credential::AccessToken {
+                session: "operator".into(),
+            },
+            scopes: Scopes::all(),
+            groups: user.groups,
+        }))
+    }
+
     /// The account as admin, and whether it was created now (an existing account keeps its
     /// password: the one given is not used).
     pub async fn ensure_admin(&self, email: &str, password: &str) -> DomainResult<(User, bool)> {
