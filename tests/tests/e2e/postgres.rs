@@ -110,3 +110,56 @@ async fn governance_flows_on_postgres() {
     assert_eq!(report["valid"], true, "{report}");
     server.stop().await;
 }
+
+/// Approver groups live beside the roles in one column: a user in the most groups allowed,
+/// each of the longest name allowed, is stored on PostgreSQL too (a VARCHAR that SQLite
+/// does not enforce).
+#[tokio::test]
+async fn the_most_groups_fit_on_postgres() {
+    let Some(server) = TestServer::start_postgres().await else {
+        return;
+    };
+    let admin = server.admin().await;
+    let (token, _, _) = server.sign_up(&orrery_tests::unique_email("groups")).await;
+    let id = server
+        .graphql(Some(&token), "{ viewer { id } }", serde_json::json!({}))
+        .await["data"]["viewer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let groups: Vec<String> = (0..16)
+        .map(|i| format!("g{i:02}{}", "x".repeat(29)))
+        .collect();
+    let update = "mutation($id: ID!, $g: [String!]) { updateUser(input: { id: $id, roles: [USER, REVIEWER, AUDITOR], groups: $g }) { user { groups } userErrors { message } } }";
+    let updated = server
+        .graphql(
+            Some(&admin),
+            update,
+            serde_json::json!({ "id": id, "g": groups }),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["updateUser"]["user"]["groups"]
+            .as_array()
+            .map(Vec::len),
+        Some(16),
+        "{updated}"
+    );
+    let mut one_more = groups.clone();
+    one_more.push("g16".into());
+    let refused = server
+        .graphql(
+            Some(&admin),
+            update,
+            serde_json::json!({ "id": id, "g": one_more }),
+        )
+        .await;
+    assert!(
+        refused["data"]["updateUser"]["userErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 16"),
+        "{refused}"
+    );
+    server.stop().await;
+}

@@ -29,6 +29,8 @@ const USER_CACHE_TTL: Duration = Duration::from_secs(60);
 const REVOCATION_LOOKBACK: i32 = 256;
 const NAME_MAX: usize = 100;
 const KEY_NAME_MAX: usize = 64;
+/// Approver groups per user: with the roles they fit the 1024-character `users.roles`.
+const MAX_GROUPS: usize = 16;
 const EMAIL_MAX: usize = 320;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -904,6 +906,12 @@ impl IdentityService {
             }
             groups.sort();
             groups.dedup();
+            if groups.len() > MAX_GROUPS {
+                return Err(DomainError::invalid(
+                    "groups",
+                    format!("a user can be in at most {MAX_GROUPS} groups"),
+                ));
+            }
             user.groups = groups;
         }
         if let Some(tier) = change.tier {
