@@ -262,6 +262,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+fn groups_shown(user: &orrery_api::domain::identity::User) -> String {
+    if user.groups.is_empty() {
+        "-".into()
+    } else {
+        user.groups.join(",")
+    }
+}
+
 fn read_policy(file: &std::path::Path) -> anyhow::Result<Policy> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -656,11 +664,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}: roles {} groups {} tier {}",
                 user.email,
                 Role::join(&user.roles),
-                if user.groups.is_empty() {
-                    "-".to_string()
-                } else {
-                    user.groups.join(",")
-                },
+                groups_shown(&user),
                 user.tier
             );
         }
@@ -674,11 +678,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     user.id,
                     user.email,
                     Role::join(&user.roles),
-                    if user.groups.is_empty() {
-                        "-".to_string()
-                    } else {
-                        user.groups.join(",")
-                    },
+                    groups_shown(&user),
                     user.tier,
                     user.created_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -941,6 +941,22 @@ async fn graphql_decide_verify_ledger_and_nodes() {
     assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
 
+/// Loads `policy` as `admin` through GraphQL; panics with the refusal if it is refused.
+async fn load_policy(server: &TestServer, admin: &str, policy: Value) {
+    let loaded = server
+        .graphql(
+            Some(admin),
+            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { userErrors { message } } }",
+            json!({ "p": policy }),
+        )
+        .await;
+    assert_eq!(
+        loaded["data"]["loadPolicy"]["userErrors"],
+        json!([]),
+        "{loaded}"
+    );
+}
+
 #[tokio::test]
 async fn approvals_that_need_an_admin() {
     let server = TestServer::start().await;
@@ -957,18 +973,7 @@ async fn approvals_that_need_an_admin() {
             "requires": [{ "action": "wire_money", "conditions": [{ "type": "approval", "approver": "admin" }] }]
         }
     });
-    let loaded = server
-        .graphql(
-            Some(&admin),
-            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { userErrors { message } } }",
-            json!({ "p": policy }),
-        )
-        .await;
-    assert_eq!(
-        loaded["data"]["loadPolicy"]["userErrors"],
-        json!([]),
-        "{loaded}"
-    );
+    load_policy(&server, &admin, policy).await;
     let pending = decide(
         &server,
         &user,
@@ -1069,18 +1074,7 @@ async fn approver_groups_named_by_the_policy() {
             "requires": [{ "action": "wire_money", "conditions": [{ "type": "approval", "approver": "finance" }] }]
         }
     });
-    let loaded = server
-        .graphql(
-            Some(&admin),
-            "mutation($p: JSON!) { loadPolicy(input: { policy: $p }) { userErrors { message } } }",
-            json!({ "p": policy }),
-        )
-        .await;
-    assert_eq!(
-        loaded["data"]["loadPolicy"]["userErrors"],
-        json!([]),
-        "{loaded}"
-    );
+    load_policy(&server, &admin, policy).await;
 
     let (user, _, _) = server.sign_up(&orrery_tests::unique_email("payer")).await;
     let pending = decide(
