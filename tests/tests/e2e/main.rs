@@ -11,6 +11,7 @@ mod ledger_integrity;
 mod openapi;
 mod postgres;
 mod rate_limits;
+mod readme;
 mod rest_identity;
 mod scopes;
 mod sdk_contract;

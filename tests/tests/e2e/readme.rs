@@ -1,0 +1,50 @@
+//! The README's own snippets, run as written (only the server address replaced) against a
+//! real server — and run again, as a newcomer does.
+
+use std::process::Command;
+
+use orrery_tests::TestServer;
+
+/// The first fenced block of `language` after the heading that starts with `heading`.
+fn snippet(heading: &str, language: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n### ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("a README section {heading}"));
+    section
+        .split(&format!("```{language}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("a {language} block under {heading}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lunaos_curl_example_runs_again_and_again() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        orrery_tests::skip("curl is not installed");
+        return;
+    }
+    let server = TestServer::start().await;
+    let script = snippet("LunaOS", "sh").replace("localhost:8080", &server.addr.to_string());
+    // More runs than an account may hold keys: each run must clean up after itself.
+    for run in 1..=7 {
+        let script = format!("set -euo pipefail\n{script}");
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("bash").arg("-c").arg(&script).output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "run {run}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("\"healthy\""), "run {run}: {stdout}");
+        assert!(stdout.contains("API key revoked"), "run {run}: {stdout}");
+    }
+}
