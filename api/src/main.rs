@@ -219,11 +219,13 @@ enum UserCommand {
 enum SchemaCommand {
     /// Write schema.graphql and openapi/*.json.
     Export {
+        /// The directory to write into (the repository's `schema/`).
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
     /// Exit non-zero when the files under --dir differ from what this build generates.
     Check {
+        /// The directory holding the committed files.
         #[arg(long, default_value = "schema")]
         dir: PathBuf,
     },
