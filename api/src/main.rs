@@ -264,6 +264,20 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// `postgres://user:password@host/db` → `postgres://user:[REDACTED]@host/db`.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[REDACTED]@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn groups_shown(user: &orrery_api::domain::identity::User) -> String {
     if user.groups.is_empty() {
         "-".into()
@@ -771,16 +785,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if let Some(url) = shown.pointer_mut("/database_url") {
-                // postgres://user:password@host/db → postgres://user:[REDACTED]@host/db
-                if let Some(text) = url.as_str().map(str::to_string) {
-                    if let Some((scheme_user, rest)) = text.split_once('@') {
-                        if let Some((head, _password)) = scheme_user.rsplit_once(':') {
-                            if head.contains("://") {
-                                *url = format!("{head}:[REDACTED]@{rest}").into();
-                            }
-                        }
-                    }
-                }
+                *url = redact_url_password(url.as_str().unwrap_or_default()).into();
             }
             println!("{}", serde_json::to_string_pretty(&shown)?);
             eprintln!(

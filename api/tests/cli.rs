@@ -150,9 +150,9 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
     assert_eq!(shown["policy_id"], "pol_example_finance");
 
     // An existing account keeps its password, and says so.
-    let created = Command::new(env!("CARGO_BIN_EXE_orrery"))
-        .current_dir(path)
-        .args([
+    let created = orrery(
+        path,
+        &[
             "--data-dir",
             "d",
             "admin",
@@ -161,13 +161,12 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
             "ops@example.com",
             "--password",
             "first password 1",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(String::from_utf8_lossy(&created.stdout).contains("admin created"));
-    let again = Command::new(env!("CARGO_BIN_EXE_orrery"))
-        .current_dir(path)
-        .args([
+    let again = orrery(
+        path,
+        &[
             "--data-dir",
             "d",
             "admin",
@@ -176,9 +175,8 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
             "ops@example.com",
             "--password",
             "other password 2",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("password is unchanged"),
         "{}",

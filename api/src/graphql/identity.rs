@@ -322,6 +322,7 @@ pub struct CreateApiKeyInput {
 
 /// What an API key may do.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::identity::Scope")]
 pub enum ApiKeyScope {
     /// Read the account: its keys and security events.
     AccountRead,
@@ -337,30 +338,6 @@ pub enum ApiKeyScope {
     Admin,
     /// Run commands in Lumen's terminal.
     TerminalExecute,
-}
-
-impl From<Scope> for ApiKeyScope {
-    fn from(scope: Scope) -> Self {
-        match scope {
-            Scope::AccountRead => Self::AccountRead,
-            Scope::AccountWrite => Self::AccountWrite,
-            Scope::GovernanceDecide => Self::GovernanceDecide,
-            Scope::GovernanceRead => Self::GovernanceRead,
-            Scope::GovernanceReview => Self::GovernanceReview,
-            Scope::Admin => Self::Admin,
-            Scope::TerminalExecute => Self::TerminalExecute,
-        }
-    }
-}
-
-impl ApiKeyScope {
-    fn name(self) -> String {
-        Scope::ALL
-            .into_iter()
-            .find(|s| ApiKeyScope::from(*s) == self)
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default()
-    }
 }
 
 #[derive(InputObject)]
@@ -526,9 +503,12 @@ impl IdentityMutation {
             .create_api_key(
                 require_user(ctx)?,
                 input.name,
-                input
-                    .scopes
-                    .map(|scopes| scopes.into_iter().map(ApiKeyScope::name).collect()),
+                input.scopes.map(|scopes| {
+                    scopes
+                        .into_iter()
+                        .map(|s| Scope::from(s).as_str().to_string())
+                        .collect()
+                }),
             )
             .await
         {

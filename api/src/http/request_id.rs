@@ -57,10 +57,11 @@ pub async fn middleware(
 ) -> Response {
     let development = settings.development;
     let started = Instant::now();
-    let method = settings.access_log.then(|| request.method().clone());
-    let path = settings
-        .access_log
-        .then(|| request.uri().path().to_string());
+    // Nothing is copied for the access line unless it will be written.
+    let logged =
+        settings.access_log && tracing::enabled!(target: "orrery::access", tracing::Level::INFO);
+    let method = logged.then(|| request.method().clone());
+    let path = logged.then(|| request.uri().path().to_string());
     let id = request
         .headers()
         .get(&HEADER)

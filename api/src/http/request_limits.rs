@@ -45,7 +45,12 @@ impl Renderers {
 }
 
 fn refusal(request: &Request) -> Option<(StatusCode, DomainError)> {
-    let uri = request.uri().to_string().len();
+    // The request target as sent (origin form, or absolute form with an authority), measured
+    // without formatting it: this runs on every request.
+    let target = request.uri();
+    let uri = target.path_and_query().map_or(0, |p| p.as_str().len())
+        + target.authority().map_or(0, |a| a.as_str().len())
+        + target.scheme_str().map_or(0, |s| s.len() + 3);
     if uri > MAX_URI_BYTES {
         return Some((
             StatusCode::URI_TOO_LONG,

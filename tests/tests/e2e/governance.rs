@@ -941,6 +941,21 @@ async fn graphql_decide_verify_ledger_and_nodes() {
     assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
 }
 
+/// Whether decision `id` is in the review queue `token` sees.
+async fn queued(server: &TestServer, token: &str, id: &str) -> bool {
+    let queue: Value = server
+        .get("/lexecon/reviews", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    queue["reviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["decision_id"] == id)
+}
+
 /// Loads `policy` as `admin` through GraphQL; panics with the refusal if it is refused.
 async fn load_policy(server: &TestServer, admin: &str, policy: Value) {
     let loaded = server
@@ -983,18 +998,8 @@ async fn approvals_that_need_an_admin() {
     assert_eq!(pending["decision"], "REQUIRES_REVIEW");
     let id = pending["decision_id"].as_str().unwrap();
 
-    let queue: Value = server
-        .get("/lexecon/reviews", Some(&reviewer))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert!(
-        !queue["reviews"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["decision_id"] == id),
+        !queued(&server, &reviewer, id).await,
         "not the reviewer's to resolve"
     );
     let by_reviewer = server
@@ -1005,17 +1010,7 @@ async fn approvals_that_need_an_admin() {
         )
         .await;
     assert_eq!(by_reviewer.status(), 403);
-    let queue: Value = server
-        .get("/lexecon/reviews", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(queue["reviews"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|r| r["decision_id"] == id));
+    assert!(queued(&server, &admin, id).await);
     let by_admin = server
         .post(
             &format!("/lexecon/reviews/{id}/approve"),
@@ -1085,20 +1080,10 @@ async fn approver_groups_named_by_the_policy() {
     .await;
     assert_eq!(pending["decision"], "REQUIRES_REVIEW", "{pending}");
     let id = pending["decision_id"].as_str().unwrap().to_string();
-    let in_queue = |queue: Value| {
-        queue["reviews"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["decision_id"] == id.as_str())
-    };
-    let reviewer_queue: Value = server
-        .get("/lexecon/reviews", Some(&reviewer))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(!in_queue(reviewer_queue), "not the reviewers' to resolve");
+    assert!(
+        !queued(&server, &reviewer, &id).await,
+        "not the reviewers' to resolve"
+    );
     let by_reviewer = server
         .post(
             &format!("/lexecon/reviews/{id}/approve"),
@@ -1108,13 +1093,7 @@ async fn approver_groups_named_by_the_policy() {
         .await;
     assert_eq!(by_reviewer.status(), 403);
 
-    let finance_queue: Value = server
-        .get("/lexecon/reviews", Some(&finance))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(in_queue(finance_queue), "finance sees it");
+    assert!(queued(&server, &finance, &id).await, "finance sees it");
     let approved: Value = server
         .post(
             &format!("/lexecon/reviews/{id}/approve"),

@@ -291,7 +291,7 @@ async fn policies_cross_instances(a: &TestServer, b: &TestServer) {
         .graphql(Some(&admin_b), "{ policy { document } }", json!({}))
         .await;
     let mut document = current["data"]["policy"]["document"].clone();
-    let version = format!("9.{}", uuid_suffix());
+    let version = format!("9.{}", version_suffix());
     document["version"] = json!(version);
     let loaded = a
         .graphql(
@@ -320,7 +320,7 @@ async fn policies_cross_instances(a: &TestServer, b: &TestServer) {
     println!("a policy loaded on A governs B after {took:?}");
 }
 
-fn uuid_suffix() -> String {
+fn version_suffix() -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
