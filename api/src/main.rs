@@ -213,6 +213,13 @@ enum UserCommand {
         #[arg(long)]
         tier: Option<String>,
     },
+    /// Delete an account with its API keys and sessions (running servers stop accepting
+    /// them within about a second). Refused for the only admin.
+    Delete {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -683,6 +690,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 groups_shown(&user),
                 user.tier
             );
+        }
+        Command::User {
+            command: UserCommand::Delete { email },
+        } => {
+            let app = orrery_api::build_app(load_config(&cli)?).await?;
+            let identity = &app.state.identity;
+            let user = identity
+                .user_by_email(email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let keys = identity.delete_user(&user.id).await?;
+            println!("deleted {} and its {keys} active API key(s)", user.email);
         }
         Command::User {
             command: UserCommand::List,

@@ -286,3 +286,99 @@ fn backup_copies_a_live_database_and_pipes_close_quietly() {
         "nobody@example.com",
     );
 }
+
+fn with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orrery"))
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("orrery runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn user_delete_takes_the_keys_with_it_and_never_the_only_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let db = ["--data-dir", "d"];
+    let run = |args: &[&str]| orrery(path, &[&db[..], args].concat());
+    let created = with_stdin(
+        path,
+        &[
+            &db[..],
+            &[
+                "user",
+                "create",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+        ]
+        .concat(),
+        "correct horse battery staple\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(run(&["key", "create", "--email", "ada@example.com"])
+        .status
+        .success());
+
+    let deleted = run(&["user", "delete", "--email", "ada@example.com"]);
+    let stdout = String::from_utf8_lossy(&deleted.stdout);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert!(
+        stdout.contains("deleted ada@example.com and its 1 active API key"),
+        "{stdout}"
+    );
+    one_line_error(
+        &run(&["key", "list", "--email", "ada@example.com"]),
+        "ada@example.com",
+    );
+    one_line_error(
+        &run(&["user", "delete", "--email", "ada@example.com"]),
+        "no account with email ada@example.com",
+    );
+
+    let admin = with_stdin(
+        path,
+        &[
+            &db[..],
+            &[
+                "admin",
+                "create",
+                "--email",
+                "root@example.com",
+                "--password-stdin",
+            ],
+        ]
+        .concat(),
+        "another long passphrase\n",
+    );
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    one_line_error(
+        &run(&["user", "delete", "--email", "root@example.com"]),
+        "only admin",
+    );
+}

@@ -421,7 +421,10 @@ impl<'a> Reader<'a> {
             .unwrap_or(Value::Null);
         let context = format!("{}Response", crate::names::pascal_case(&id));
         let response = self.success_type(&schema, &context)?;
-        let mock_response = mock::example(self.doc, &schema);
+        let mock_response = success
+            .pointer("/content/application~1json/example")
+            .cloned()
+            .unwrap_or_else(|| mock::example(self.doc, &schema));
 
         let pagination = match &config.pagination {
             Some(pagination) => {

@@ -272,6 +272,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send, D: Dialect> FromRequestParts<S>
     }
 }
 
+/// What an anonymous request to an authenticated route is told.
+pub const AUTHENTICATION_REQUIRED: &str =
+    "authentication required: send Authorization: Bearer <token or API key> or X-API-Key";
+
 /// An authenticated principal; anonymous requests are refused in dialect `D`'s format.
 pub struct Authed<D>(pub Principal, pub PhantomData<D>);
 
@@ -281,7 +285,7 @@ impl<S: Send + Sync, D: Dialect> FromRequestParts<S> for Authed<D> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Principal>() {
             Some(principal @ Principal::User(_)) => Ok(Self(principal.clone(), PhantomData)),
-            _ => Err(DomainError::Unauthenticated("authentication required: send Authorization: Bearer <token or API key> or X-API-Key".into()).into()),
+            _ => Err(DomainError::Unauthenticated(AUTHENTICATION_REQUIRED.into()).into()),
         }
     }
 }

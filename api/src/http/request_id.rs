@@ -30,6 +30,15 @@ pub fn current() -> String {
         .unwrap_or_else(|_| "-".into())
 }
 
+/// Runs `f` as if answering the request `id` (production mode): documents' error examples.
+pub fn as_request<R>(id: &str, f: impl FnOnce() -> R) -> R {
+    let context = RequestContext {
+        id: id.into(),
+        development: false,
+    };
+    REQUEST.sync_scope(context, f)
+}
+
 /// Whether the server runs in development mode (details may be shown in error bodies).
 pub fn development() -> bool {
     REQUEST.try_with(|r| r.development).unwrap_or(false)

@@ -16,6 +16,7 @@ macro_rules! string_enum {
     };
 }
 
+mod examples;
 pub mod lexecon;
 pub mod lukhas;
 pub mod lumen;

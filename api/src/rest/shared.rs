@@ -149,6 +149,7 @@ pub fn dialect_router<D: Dialect>(
         document_common_errors(&mut openapi, schema);
     }
     unwrap_optional_bodies(&mut openapi);
+    super::examples::add_examples::<D>(&mut openapi);
     // Swagger UI shows "Authorize" whenever schemes exist: only where an operation uses them.
     let secured =
         operations_mut(&mut openapi).any(|op| op.security.as_ref().is_some_and(|s| !s.is_empty()));

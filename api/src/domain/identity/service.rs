@@ -940,6 +940,44 @@ impl IdentityService {
         Ok(user)
     }
 
+    /// Deletes an account with its API keys, sessions and account events (the foreign keys
+    /// cascade), for the operator's CLI. Every instance stops accepting its tokens and keys
+    /// at its next revocation sync. Governance records keep the user's id: the ledger is
+    /// append-only. The last admin cannot be deleted. Returns how many keys went with it.
+    pub async fn delete_user(&self, user_id: &str) -> DomainResult<u64> {
+        let txn = self.db.begin().await?;
+        let model = user::Entity::find_by_id(user_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("user".into()))?;
+        let user = to_user(model)?;
+        if user.roles.contains(&Role::Admin) {
+            let admins = user::Entity::find()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .filter_map(|m| to_user(m).ok())
+                .filter(|u| u.roles.contains(&Role::Admin))
+                .count();
+            if admins <= 1 {
+                return Err(DomainError::Conflict(
+                    "this is the only admin; make another user admin first".into(),
+                ));
+            }
+        }
+        let keys = api_key::Entity::find()
+            .filter(api_key::Column::UserId.eq(user_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .count(&txn)
+            .await?;
+        record_revocation(&txn, REVOKE_USER, user_id).await?;
+        user::Entity::delete_by_id(user_id).exec(&txn).await?;
+        txn.commit().await?;
+        self.user_cache.remove(user_id);
+        tracing::info!(user = user_id, keys, "user deleted");
+        Ok(keys)
+    }
+
     /// Finds a user by email (operators' tools).
     pub async fn user_by_email(&self, email: &str) -> DomainResult<Option<User>> {
         self.find_by_email(&normalize_email(email)?)
