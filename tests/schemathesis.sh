@@ -42,7 +42,7 @@ token="$(curl -sf -X POST "$base/lunaos/auth/login" -H 'Content-Type: applicatio
 # An API key as the credential: schemathesis may call logout/refresh, which must not cut
 # the rest of the run off. (It could still revoke this key by id; it cannot guess it.)
 # Every scope, so the administrator's operations are reachable through it too.
-scopes='["account:read","account:write","governance:decide","governance:read","governance:review","admin","terminal:execute"]'
+scopes='["account:read","account:write","governance:decide","governance:read","governance:review","admin","terminal:execute","models:use"]'
 key="$(curl -sf -X POST "$base/lunaos/api-keys" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d "{\"name\":\"schemathesis\",\"scopes\":$scopes}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["key"])')"
@@ -56,7 +56,7 @@ status=0
 for doc in schema/openapi/*.json; do
   prefix="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("servers", [{"url": ""}])[0]["url"])' "$doc")"
   echo "== schemathesis: $doc ($prefix)"
-  if "$venv/bin/st" run "$doc" --url "$base$prefix" --checks all "${common[@]}"; then
+  if "$venv/bin/st" --config-file tests/schemathesis.toml run "$doc" --url "$base$prefix" "${common[@]}"; then
     echo "schemathesis run $doc: passed"
   else
     echo "schemathesis run $doc: failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepares what the SDK and browser checks need, from the package registries only: a Python
-# venv with sdks/python/requirements-dev.txt, `npm ci` + `tsc -b` for sdks/typescript, and
-# playwright-core for tests/browser. Source it: it exports ORRERY_TEST_SDK_PYTHON,
+# Prepares what the SDK, OpenAI-client and browser checks need, from the package registries
+# only: a Python venv with sdks/python/requirements-dev.txt and the official `openai` client,
+# `npm ci` + `tsc -b` for sdks/typescript, the `openai` npm client for tests/openai-clients,
+# and playwright-core for tests/browser. Source it: it exports ORRERY_TEST_SDK_PYTHON,
 # ORRERY_TEST_SDK_NODE, ORRERY_TEST_BROWSER_NODE_MODULES and (when Debian's chromium is
 # installed) ORRERY_TEST_CHROMIUM for the end-to-end tests.
 # Re-running is cheap: the venv is rebuilt only when the requirements change.
@@ -9,13 +10,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/target/sdk-venv"
 requirements="$root/sdks/python/requirements-dev.txt"
+clients="$root/tests/openai-clients/requirements.txt"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+want="$(cat "$requirements" "$clients" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "sdk-env: creating the Python venv ($venv)"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" -r "$clients"
   echo "$want" > "$stamp"
 fi
 (
@@ -31,6 +33,13 @@ fi
     [ -f "$(dirname "$package")/dist/index.js" ] || force="--force"
   done
   npx --no-install tsc -b $force .
+)
+(
+  cd "$root/tests/openai-clients"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "sdk-env: npm ci (tests/openai-clients: openai)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
 )
 (
   cd "$root/tests/browser"

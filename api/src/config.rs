@@ -35,6 +35,88 @@ pub struct Config {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub log: LogConfig,
+    pub ai: AiConfig,
+    /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
+    pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AiConfig {
+    /// The provider that generates text when a request names none.
+    pub default_generator: String,
+    /// The provider that embeds text when a request names none.
+    pub default_embedder: String,
+    /// Vector size of the builtin (feature-hashing) embedder.
+    pub builtin_dimensions: usize,
+    /// Most texts one embeddings call may carry.
+    pub max_embedding_inputs: usize,
+    /// Most characters of one text to embed.
+    pub max_embedding_chars: usize,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            default_generator: "builtin".into(),
+            default_embedder: "builtin".into(),
+            builtin_dimensions: 384,
+            max_embedding_inputs: 256,
+            max_embedding_chars: 32_768,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible server.
+    Openai,
+    /// In-process models from files.
+    Local,
+    Builtin,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Local => "local",
+            Self::Builtin => "builtin",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// `openai`: the server's base URL, ending in `/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// `openai`: the environment variable holding the API key (keys never go in files).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Chat models served, the default first.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Embedding models served, the default first.
+    #[serde(default)]
+    pub embedding_models: Vec<String>,
+    /// Longest wait for an answer to begin, and between two pieces of a stream.
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_secs: u64,
+    /// Retries of 429/5xx answers and failed connections, with exponential backoff.
+    #[serde(default = "default_provider_retries")]
+    pub max_retries: u32,
+}
+
+fn default_provider_timeout() -> u64 {
+    60
+}
+
+fn default_provider_retries() -> u32 {
+    2
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -176,6 +258,8 @@ impl Default for Config {
             admin_email: None,
             admin_password: None,
             log: LogConfig::default(),
+            ai: AiConfig::default(),
+            providers: Default::default(),
         }
     }
 }
@@ -252,6 +336,9 @@ fn unknown_keys(file: &toml::Table, known: &serde_json::Value, prefix: &str) -> 
         };
         match known.get(key) {
             None => unknown.push(path),
+            // An empty table in the defaults holds entries the user names (`[providers.x]`);
+            // their own fields are checked when they are read.
+            Some(serde_json::Value::Object(inner)) if inner.is_empty() => {}
             Some(inner) => {
                 if let toml::Value::Table(table) = value {
                     unknown.extend(unknown_keys(table, inner, &path));
@@ -270,8 +357,15 @@ pub enum ConfigError {
     Unreadable { path: PathBuf, message: String },
     #[error("config file {path}: unknown key{} {} (a typo? `orrery config check` lists what is set)", if .keys.len() > 1 { "s" } else { "" }, .keys.join(", "))]
     UnknownKeys { path: PathBuf, keys: Vec<String> },
+    /// Not `#[from]`: that would make it the source too, and `{:#}` would print it twice.
     #[error("configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(Box<figment::Error>),
+}
+
+impl From<Box<figment::Error>> for ConfigError {
+    fn from(err: Box<figment::Error>) -> Self {
+        Self::Invalid(err)
+    }
 }
 
 impl Config {

@@ -40,6 +40,13 @@ pub enum DomainError {
     QuotaExceeded(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A model provider failed or answered something unusable (502).
+    #[error("{0}")]
+    Upstream(String),
+    /// The request is well-formed but what it asks cannot be produced (422): e.g. no output
+    /// of the model validates against the schema it gave.
+    #[error("{0}")]
+    Unprocessable(String),
     /// Details are logged with the request id, never returned to the client.
     #[error("internal error")]
     Internal(String),

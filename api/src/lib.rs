@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod openapi;
 mod pages;
+pub mod providers;
 pub mod rest;
 pub mod state;
 
@@ -93,7 +94,25 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     )
     .await?;
     let limiter: Arc<dyn RateStore> = Arc::new(InProcessStore::default());
-    let core = Arc::new(Core::new(config, db, identity, governance, bus, limiter));
+    let providers = Arc::new(providers::Providers::from_config(
+        &config.ai,
+        &config.providers,
+    )?);
+    for provider in providers.list() {
+        tracing::info!(
+            provider = %provider.name,
+            kind = provider.kind,
+            chat_models = %provider.chat_models.join(","),
+            embedding_models = %provider.embedding_models.join(","),
+            default_generator = provider.default_generator,
+            default_embedder = provider.default_embedder,
+            "model provider active"
+        );
+    }
+    let ai = domain::ai::AiService::new(providers, db.clone(), config.ai.clone());
+    let core = Arc::new(Core::new(
+        config, db, identity, governance, ai, bus, limiter,
+    ));
     bootstrap_admin(&core).await?;
     let schema = graphql::build_schema(core.clone());
     let ws_sockets = graphql::ws::SocketCounts::new(core.config.graphql.max_sockets_per_principal);
@@ -107,6 +126,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         rest::lunaos::mount(&state),
         rest::lumen::mount(&state),
         rest::lexecon::mount(&state),
+        rest::openai::mount(&state),
     ]));
     let router = routes(&state, &dialects);
     spawn_maintenance(state.clone());

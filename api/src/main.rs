@@ -793,6 +793,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Check,
         } => {
             let config = load_config(&cli)?;
+            // What the server would refuse at start: unknown defaults, missing key variables.
+            orrery_api::providers::Providers::from_config(&config.ai, &config.providers)?;
             let mut shown = serde_json::to_value(&config)?;
             for pointer in [
                 "/auth/jwt_secret",

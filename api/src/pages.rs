@@ -170,8 +170,14 @@ fn landing_page(dialects: &Dialects, graphiql: bool) -> String {
     let mut apis = String::new();
     for dialect in &dialects.0 {
         let prefix = escape(dialect.prefix);
+        // Only dialects that serve a health check link one.
+        let health = if dialect.openapi.paths.paths.contains_key("/health") {
+            format!(", <a href=\"{prefix}/health\">health</a>")
+        } else {
+            String::new()
+        };
         apis.push_str(&format!(
-            "<li><b>{name}</b> at <code>{prefix}</code> — <a href=\"{openapi}\">OpenAPI document</a>, <a href=\"{prefix}/health\">health</a></li>\n",
+            "<li><b>{name}</b> at <code>{prefix}</code> — <a href=\"{openapi}\">OpenAPI document</a>{health}</li>\n",
             name = escape(dialect.openapi.info.title.trim_start_matches("Orrery — ")),
             openapi = escape(dialect.openapi_url),
         ));

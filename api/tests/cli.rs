@@ -36,6 +36,43 @@ fn user_errors_are_one_clear_line() {
     );
     std::fs::write(path.join("orrery.toml"), "[graphql]\nmax_depht = 3\n").unwrap();
     one_line_error(&orrery(path, &["migrate"]), "unknown key graphql.max_depht");
+    // Providers are named by the user; their fields are still checked.
+    let provider = "[providers.ollama]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodels = [\"llama3.2\"]\n";
+    std::fs::write(path.join("orrery.toml"), format!("{provider}timeout = 5\n")).unwrap();
+    one_line_error(&orrery(path, &["config", "check"]), "found `timeout`");
+    std::fs::write(
+        path.join("orrery.toml"),
+        format!("{provider}api_key_env = \"ORRERY_TEST_UNSET_KEY\"\n"),
+    )
+    .unwrap();
+    one_line_error(
+        &orrery(path, &["config", "check"]),
+        "ORRERY_TEST_UNSET_KEY, which is not set",
+    );
+    std::fs::write(
+        path.join("orrery.toml"),
+        "[providers.mine]\nkind = \"local\"\n",
+    )
+    .unwrap();
+    one_line_error(
+        &orrery(path, &["config", "check"]),
+        "not built into this version",
+    );
+    std::fs::write(
+        path.join("orrery.toml"),
+        "[ai]\ndefault_generator = \"ollama\"\n",
+    )
+    .unwrap();
+    one_line_error(
+        &orrery(path, &["config", "check"]),
+        "ai.default_generator = \"ollama\"",
+    );
+    std::fs::write(
+        path.join("orrery.toml"),
+        format!("{provider}\n[ai]\ndefault_generator = \"ollama\"\n"),
+    )
+    .unwrap();
+    assert!(orrery(path, &["config", "check"]).status.success());
     std::fs::remove_file(path.join("orrery.toml")).unwrap();
 
     one_line_error(

@@ -1,6 +1,7 @@
 //! Database entities. These are the storage shapes only; every API exposes its own types.
 
 pub mod account_event;
+pub mod ai_usage;
 pub mod api_key;
 pub mod auth_revocation;
 pub mod gov_decision;

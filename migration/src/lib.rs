@@ -6,6 +6,7 @@ mod m20261122_000001_identity;
 mod m20261122_000002_governance;
 mod m20261201_000003_hardening;
 mod m20261201_000004_key_scopes;
+mod m20261201_000005_ai_usage;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_governance::Migration),
             Box::new(m20261201_000003_hardening::Migration),
             Box::new(m20261201_000004_key_scopes::Migration),
+            Box::new(m20261201_000005_ai_usage::Migration),
         ]
     }
 }

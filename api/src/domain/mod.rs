@@ -1,6 +1,7 @@
 //! Transport-free services, one module per bounded context. Nothing here knows HTTP,
 //! GraphQL or any dialect's JSON shapes.
 
+pub mod ai;
 pub mod governance;
 pub mod identity;
 pub mod operations;

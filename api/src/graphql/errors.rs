@@ -42,6 +42,8 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// A dependency is temporarily unavailable.
     ServiceUnavailable,
+    /// A model provider failed or answered something unusable.
+    UpstreamError,
     /// Something failed inside the server; the request id is in `extensions.requestId`.
     InternalServerError,
 }
@@ -66,6 +68,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::UpstreamError => "UPSTREAM_ERROR",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -82,6 +85,8 @@ impl ErrorCode {
             DomainError::RateLimited(_) => Self::RateLimited,
             DomainError::QuotaExceeded(_) => Self::QuotaExceeded,
             DomainError::Unavailable(_) => Self::ServiceUnavailable,
+            DomainError::Upstream(_) => Self::UpstreamError,
+            DomainError::Unprocessable(_) => Self::BadUserInput,
             DomainError::Internal(_) => Self::InternalServerError,
         }
     }

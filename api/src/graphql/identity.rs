@@ -338,6 +338,8 @@ pub enum ApiKeyScope {
     Admin,
     /// Run commands in Lumen's terminal.
     TerminalExecute,
+    /// Generate text and embeddings with the server's model providers (`/v1`).
+    ModelsUse,
 }
 
 #[derive(InputObject)]

@@ -67,6 +67,8 @@ pub fn status_of(err: &DomainError) -> StatusCode {
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        DomainError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -109,6 +109,12 @@ fn representative_error(status: &str, path: &str, doc: &Value, op: &Value) -> Op
             reset_after: std::time::Duration::from_secs(30),
             retry_after: std::time::Duration::from_secs(2),
         }),
+        "422" => DomainError::Unprocessable(
+            "the model's output does not validate against the schema `verdict` after one repair: $.verdict: must be one of [\"allow\",\"deny\"]".into(),
+        ),
+        "502" => DomainError::Upstream(
+            "provider ollama: cannot reach http://127.0.0.1:11434/v1/chat/completions: Connection refused (os error 111)".into(),
+        ),
         "503" => DomainError::Unavailable("the database is unavailable; retry shortly".into()),
         "500" => DomainError::Internal(String::new()),
         _ => return None,

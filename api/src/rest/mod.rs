@@ -21,6 +21,7 @@ pub mod lexecon;
 pub mod lukhas;
 pub mod lumen;
 pub mod lunaos;
+pub mod openai;
 pub(crate) mod shared;
 
 pub use shared::{dialect_router, Dialects};

@@ -8,6 +8,7 @@ mod graphql;
 mod headers;
 mod hostile;
 mod ledger_integrity;
+mod models;
 mod openapi;
 mod postgres;
 mod rate_limits;

@@ -48,3 +48,40 @@ async fn the_lunaos_curl_example_runs_again_and_again() {
         assert!(stdout.contains("API key revoked"), "run {run}: {stdout}");
     }
 }
+
+/// The README's `/v1` example through the official `openai` client, as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_client_example_runs_as_written() {
+    let Ok(python) = std::env::var("ORRERY_TEST_SDK_PYTHON") else {
+        orrery_tests::skip("ORRERY_TEST_SDK_PYTHON is not set (run tests/sdk-env.sh: it installs the openai client)");
+        return;
+    };
+    let server = TestServer::start().await;
+    let signup = server
+        .post(
+            "/lunaos/auth/signup",
+            None,
+            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(signup.status(), 201);
+    let script = snippet("OpenAI-compatible", "python")
+        .replace("http://localhost:8080", &format!("http://{}", server.addr));
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(python).args(["-c", &script]).output())
+            .await
+            .unwrap()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("['builtin/builtin']"), "{stdout}");
+    assert!(
+        stdout.contains("builtin [builtin] No language model is configured"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("2 384"), "{stdout}");
+}

@@ -59,7 +59,8 @@ async fn keys_do_what_their_scopes_allow() {
             "account:read",
             "account:write",
             "governance:decide",
-            "governance:read"
+            "governance:read",
+            "models:use"
         ])
     );
 

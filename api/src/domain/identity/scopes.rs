@@ -27,10 +27,12 @@ pub enum Scope {
     Admin,
     /// Run commands in Lumen's terminal.
     TerminalExecute,
+    /// Generate text and embeddings with the server's model providers (`/v1`).
+    ModelsUse,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -38,6 +40,7 @@ impl Scope {
         Scope::GovernanceReview,
         Scope::Admin,
         Scope::TerminalExecute,
+        Scope::ModelsUse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Scope {
             Scope::GovernanceReview => "governance:review",
             Scope::Admin => "admin",
             Scope::TerminalExecute => "terminal:execute",
+            Scope::ModelsUse => "models:use",
         }
     }
 
@@ -80,9 +84,12 @@ fn bit(scope: Scope) -> u8 {
     1 << (Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0) as u8)
 }
 
+// The set is a `u8`: a ninth scope needs a wider one.
+const _: () = assert!(Scope::ALL.len() <= 8);
+
 impl Scopes {
     pub const fn all() -> Self {
-        Scopes(0b0111_1111)
+        Scopes(((1u16 << Scope::ALL.len()) - 1) as u8)
     }
 
     /// What a key gets when it asks for nothing: everything its owner may do except acting
@@ -165,7 +172,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read"
+            "account:read account:write governance:decide governance:read models:use"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));
@@ -202,5 +209,6 @@ mod tests {
         assert!(!decide_only.allow_role(Role::Admin));
         assert!(!decide_only.allow_role(Role::Reviewer));
         assert!(Scopes::all().allow_role(Role::Admin));
+        assert!(Scope::ALL.iter().all(|s| Scopes::all().contains(*s)));
     }
 }

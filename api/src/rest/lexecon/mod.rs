@@ -63,6 +63,8 @@ impl Dialect for Lexecon {
                 retry_after: Some(info.retry_after.as_secs().max(1)),
             },
             DomainError::Unavailable(m) => LexeconError::new("Service unavailable", m.clone()),
+            DomainError::Upstream(m) => LexeconError::new("Upstream error", m.clone()),
+            DomainError::Unprocessable(m) => LexeconError::new("Unprocessable request", m.clone()),
             DomainError::Internal(_) => LexeconError::new(
                 "Internal server error",
                 format!("request id {}", crate::http::request_id::current()),

@@ -55,6 +55,9 @@ impl Dialect for Lukhas {
             DomainError::Conflict(_) => "CONFLICT",
             DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
             DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            // The document has no code of its own for a failing model provider.
+            DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
+            DomainError::Unprocessable(_) => "VALIDATION_ERROR",
             DomainError::Internal(_) => "INTERNAL_ERROR",
         };
         let details = match err {

@@ -83,6 +83,8 @@ impl Dialect for Lumen {
                 Some(serde_json::json!({ "retryAfter": info.retry_after.as_secs().max(1) })),
             ),
             DomainError::Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
+            DomainError::Upstream(_) => ("UPSTREAM_ERROR", None),
+            DomainError::Unprocessable(_) => ("UNPROCESSABLE", None),
             DomainError::Internal(_) => ("INTERNAL_ERROR", None),
         };
         let error = match err {

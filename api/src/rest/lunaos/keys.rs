@@ -33,6 +33,7 @@ string_enum!(
         GovernanceReview = "governance:review",
         Admin = "admin",
         TerminalExecute = "terminal:execute",
+        ModelsUse = "models:use",
     }
 );
 

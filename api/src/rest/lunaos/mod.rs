@@ -63,6 +63,8 @@ impl Dialect for LunaOs {
             DomainError::RateLimited(_) => "rate_limited",
             DomainError::QuotaExceeded(_) => "quota_exceeded",
             DomainError::Unavailable(_) => "service_unavailable",
+            DomainError::Upstream(_) => "upstream_error",
+            DomainError::Unprocessable(_) => "unprocessable",
             DomainError::Internal(_) => "internal_error",
         };
         let error = match err {
