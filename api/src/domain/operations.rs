@@ -14,7 +14,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug)]
 pub struct ModuleCheck {
-    pub name: &'static str,
+    /// `database`, …, and `model_provider.<name>` for each model provider.
+    pub name: String,
     pub healthy: bool,
     pub latency: Duration,
     pub checked_at: chrono::DateTime<chrono::Utc>,
@@ -37,7 +38,7 @@ async fn timed<F: std::future::Future<Output = bool>>(name: &'static str, check:
         .await
         .unwrap_or(false);
     ModuleCheck {
-        name,
+        name: name.to_string(),
         healthy,
         latency: started.elapsed(),
         checked_at: chrono::Utc::now(),
@@ -68,7 +69,17 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
             .allowed
     })
     .await;
-    vec![database, identity, bus, limiter]
+    let mut checks = vec![database, identity, bus, limiter];
+    let now = chrono::Utc::now();
+    for (name, healthy, latency) in core.ai.providers().check(CHECK_TIMEOUT).await {
+        checks.push(ModuleCheck {
+            name: format!("model_provider.{name}"),
+            healthy,
+            latency,
+            checked_at: now,
+        });
+    }
+    checks
 }
 
 impl HealthCache {

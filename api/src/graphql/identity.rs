@@ -444,7 +444,7 @@ pub struct RevokeApiKeyPayload {
 #[derive(Default)]
 pub struct IdentityMutation;
 
-fn require_user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
+pub(crate) fn require_user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
     let p = principal(ctx);
     p.actor().map_err(to_gql)?;
     Ok(p)

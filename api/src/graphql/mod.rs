@@ -6,6 +6,7 @@ mod governance;
 mod guard;
 mod identity;
 mod limits;
+mod models;
 mod node;
 mod scalars;
 pub mod transport;
@@ -23,10 +24,18 @@ use crate::http::rate_limit::Quota;
 use crate::state::Core;
 
 #[derive(MergedObject, Default)]
-pub struct Query(identity::IdentityQuery, governance::GovernanceQuery);
+pub struct Query(
+    identity::IdentityQuery,
+    governance::GovernanceQuery,
+    models::ModelsQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation, governance::GovernanceMutation);
+pub struct Mutation(
+    identity::IdentityMutation,
+    governance::GovernanceMutation,
+    models::ModelsMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(

@@ -270,6 +270,22 @@ impl Embedder for Builtin {
     }
 }
 
+#[async_trait]
+impl super::Probe for Builtin {
+    /// Embeds a sentence and checks the vector is unit length.
+    async fn probe(&self) -> DomainResult<()> {
+        let vector = hash_embedding("health check of the builtin provider", self.dimensions);
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if (norm - 1.0).abs() < 1e-3 {
+            Ok(())
+        } else {
+            Err(crate::error::DomainError::Internal(format!(
+                "builtin embedding norm {norm}"
+            )))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

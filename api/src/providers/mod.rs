@@ -147,6 +147,12 @@ pub struct Embeddings {
     pub input_tokens: Option<u32>,
 }
 
+/// A provider's own health check: a real round trip, cheap enough to run every few seconds.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    async fn probe(&self) -> DomainResult<()>;
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync {
     /// The embedding models this provider serves, the default first.

@@ -352,6 +352,27 @@ impl Embedder for OpenAiCompatible {
     }
 }
 
+#[async_trait]
+impl super::Probe for OpenAiCompatible {
+    /// `GET /models`: reachable, authorised, answering.
+    async fn probe(&self) -> DomainResult<()> {
+        let url = format!("{}/models", self.base_url);
+        let mut request = self.client.get(&url);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.upstream(format!("cannot reach {url}: {}", root_cause(&e))))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.upstream(format!("{url} answered {}", response.status())))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,13 @@ use serde::Serialize;
 
 use super::builtin::{self, Builtin};
 use super::openai::{self, OpenAiCompatible};
-use super::{Embedder, LanguageModel};
+use super::{Embedder, LanguageModel, Probe};
 use crate::config::{AiConfig, ProviderConfig, ProviderKind};
 use crate::error::{DomainError, DomainResult};
 
 struct Entry {
     kind: ProviderKind,
+    probe: Arc<dyn Probe>,
     generator: Option<Arc<dyn LanguageModel>>,
     embedder: Option<Arc<dyn Embedder>>,
 }
@@ -59,6 +60,7 @@ impl Providers {
             builtin::MODEL.to_string(),
             Entry {
                 kind: ProviderKind::Builtin,
+                probe: builtin.clone(),
                 generator: Some(builtin.clone()),
                 embedder: Some(builtin),
             },
@@ -106,6 +108,19 @@ impl Providers {
             }
         }
         Ok(providers)
+    }
+
+    /// Every provider's probe, timed: `(name, healthy, latency)`.
+    pub async fn check(&self, timeout: Duration) -> Vec<(String, bool, Duration)> {
+        let checks = self.entries.iter().map(|(name, entry)| async move {
+            let started = std::time::Instant::now();
+            let healthy = matches!(
+                tokio::time::timeout(timeout, entry.probe.probe()).await,
+                Ok(Ok(()))
+            );
+            (name.clone(), healthy, started.elapsed())
+        });
+        futures::future::join_all(checks).await
     }
 
     pub fn list(&self) -> Vec<ProviderInfo> {
@@ -276,6 +291,7 @@ fn build(name: &str, config: &ProviderConfig) -> anyhow::Result<Entry> {
             })?);
             Ok(Entry {
                 kind: ProviderKind::Openai,
+                probe: provider.clone(),
                 generator: (!config.models.is_empty()).then(|| provider.clone() as Arc<dyn LanguageModel>),
                 embedder: (!config.embedding_models.is_empty()).then_some(provider as Arc<dyn Embedder>),
             })

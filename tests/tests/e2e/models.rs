@@ -201,6 +201,17 @@ async fn the_openai_provider_talks_to_a_second_orrery() {
         direct["usage"]["prompt_tokens"].as_i64().map(|n| n as i32)
     );
 
+    // Health shows each provider with its measured probe.
+    let health: Value = near
+        .get("/lukhas/v1/health", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let remote = &health["modules"]["model_provider.remote"];
+    assert_eq!(remote["status"], "active", "{health}");
+    assert!(remote["latency_ms"].as_f64().unwrap() > 0.0, "{health}");
+
     // The far side goes away: a clear 502 after the bounded retries, not a hang.
     proxy.set_down(true);
     let started = Instant::now();
@@ -225,6 +236,18 @@ async fn the_openai_provider_talks_to_a_second_orrery() {
         started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await; // the health cache's lifetime
+    let health = near.get("/lukhas/v1/health", None).await;
+    assert_eq!(health.status(), 503);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(
+        health["modules"]["model_provider.remote"]["status"], "unavailable",
+        "{health}"
+    );
+    assert_eq!(
+        health["modules"]["model_provider.builtin"]["status"], "active",
+        "{health}"
     );
     proxy.set_down(false);
 }
@@ -390,4 +413,108 @@ async fn wrong_input_is_answered_in_openais_error_shape() {
     assert_eq!(refused.status(), 403);
     let answer: Value = refused.json().await.unwrap();
     assert_eq!(answer["error"]["type"], "permission_error");
+}
+
+#[tokio::test]
+async fn graphql_lists_providers_and_embeds() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("gql-models@example.com").await;
+    let anonymous = server
+        .graphql(None, "{ modelProviders { name } }", json!({}))
+        .await;
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    let listed = server
+        .graphql(
+            Some(&token),
+            "{ modelProviders { name kind chatModels embeddingModels defaultGenerator defaultEmbedder } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["data"]["modelProviders"],
+        json!([{"name": "builtin", "kind": "builtin", "chatModels": ["builtin"], "embeddingModels": ["builtin"], "defaultGenerator": true, "defaultEmbedder": true}])
+    );
+    let embed = "mutation($texts: [String!]!) { embed(input: {texts: $texts}) { provider model inputTokens embeddings { index vector } userErrors { field code message } } }";
+    let done = server
+        .graphql(
+            Some(&token),
+            embed,
+            json!({"texts": ["hash chains", "hash chains", "bananas"]}),
+        )
+        .await;
+    let payload = &done["data"]["embed"];
+    assert_eq!(payload["provider"], "builtin", "{done}");
+    assert_eq!(payload["inputTokens"], 5);
+    let vectors: Vec<Vec<f64>> = payload["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_value(e["vector"].clone()).unwrap())
+        .collect();
+    assert_eq!(vectors.len(), 3);
+    assert_eq!(vectors[0], vectors[1], "the same text, the same vector");
+    assert_ne!(vectors[0], vectors[2]);
+    // Through REST and GraphQL alike.
+    let rest: Value = server
+        .post(
+            "/v1/embeddings",
+            Some(&token),
+            json!({"model": "builtin", "input": "hash chains", "encoding_format": "float"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rest: Vec<f64> = serde_json::from_value(rest["data"][0]["embedding"].clone()).unwrap();
+    assert!(rest
+        .iter()
+        .zip(&vectors[0])
+        .all(|(a, b)| (a - b).abs() < 1e-6));
+
+    // LUKHAS serves the same embeddings, in its own error envelope.
+    let lukhas: Value = server
+        .post(
+            "/lukhas/v1/embeddings",
+            Some(&token),
+            json!({"model": "builtin", "input": "hash chains", "encoding_format": "float"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lukhas: Vec<f64> = serde_json::from_value(lukhas["data"][0]["embedding"].clone()).unwrap();
+    assert_eq!(lukhas, rest);
+    let bad = server
+        .post(
+            "/lukhas/v1/embeddings",
+            Some(&token),
+            json!({"model": "builtin", "input": []}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["code"], "VALIDATION_ERROR", "{bad}");
+
+    let refused = server
+        .graphql(Some(&token), embed, json!({"texts": []}))
+        .await;
+    assert_eq!(
+        refused["data"]["embed"]["userErrors"][0]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert_eq!(refused["data"]["embed"]["userErrors"][0]["field"], "input");
+    let unknown = server
+        .graphql(
+            Some(&token),
+            "mutation { embed(input: {texts: [\"x\"], provider: \"nope\"}) { userErrors { code message } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        unknown["data"]["embed"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{unknown}"
+    );
 }

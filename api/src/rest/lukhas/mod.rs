@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "details", "trace_id", "timestamp"}}`.
 
 mod auth;
+mod embeddings;
 mod health;
 
 use axum::response::{IntoResponse, Response};
@@ -101,7 +102,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(auth::token))
-        .routes(routes!(auth::refresh));
+        .routes(routes!(auth::refresh))
+        .routes(routes!(embeddings::create_embedding));
     dialect_router::<Lukhas>(
         state,
         "lukhas",

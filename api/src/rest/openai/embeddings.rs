@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::{Authed, Body, Error, OpenAiError};
+use crate::domain::identity::Principal;
 use crate::error::DomainError;
 use crate::state::AppState;
 
@@ -112,6 +113,15 @@ pub async fn create_embedding(
     Authed { 0: principal, .. }: Authed,
     Body { 0: body, .. }: Body<EmbeddingRequest>,
 ) -> Result<Json<EmbeddingList>, Error> {
+    Ok(Json(answer(&state, &principal, body).await?))
+}
+
+/// The OpenAI-shaped answer, for every dialect that serves embeddings (`/v1`, LUKHAS).
+pub async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    body: EmbeddingRequest,
+) -> Result<EmbeddingList, DomainError> {
     let texts = match body.input {
         Input::One(text) => vec![text],
         Input::Many(texts) => texts,
@@ -119,8 +129,7 @@ pub async fn create_embedding(
             return Err(DomainError::invalid(
                 "input",
                 "input must be a string or a list of strings (token arrays are not supported)",
-            )
-            .into())
+            ))
         }
     };
     let base64 = match body.encoding_format.as_deref() {
@@ -130,8 +139,7 @@ pub async fn create_embedding(
             return Err(DomainError::invalid(
                 "encoding_format",
                 format!("encoding_format must be 'float' or 'base64', not '{other}'"),
-            )
-            .into())
+            ))
         }
     };
     let (provider, model) = match body.provider {
@@ -140,15 +148,16 @@ pub async fn create_embedding(
     };
     let result = state
         .ai
-        .embed(&principal, Some(&provider), Some(&model), &texts)
+        .embed(principal, Some(&provider), Some(&model), &texts)
         .await?;
     let mut data = Vec::with_capacity(texts.len());
     for (index, vector) in result.embeddings.vectors.into_iter().enumerate() {
         let vector = match body.dimensions {
             Some(n) if n < 1 => {
-                return Err(
-                    DomainError::invalid("dimensions", "dimensions must be at least 1").into(),
-                )
+                return Err(DomainError::invalid(
+                    "dimensions",
+                    "dimensions must be at least 1",
+                ))
             }
             Some(n) if (n as usize) < vector.len() => shortened(&vector, n as usize),
             _ => vector,
@@ -166,7 +175,7 @@ pub async fn create_embedding(
         });
     }
     let tokens = result.embeddings.input_tokens.unwrap_or(0);
-    Ok(Json(EmbeddingList {
+    Ok(EmbeddingList {
         object: "list",
         data,
         model: result.model,
@@ -175,7 +184,7 @@ pub async fn create_embedding(
             prompt_tokens: tokens,
             total_tokens: tokens,
         },
-    }))
+    })
 }
 
 /// The first `n` components, re-normalised to unit length.

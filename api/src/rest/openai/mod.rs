@@ -4,7 +4,7 @@
 //! `openai` clients raise their own typed errors.
 
 mod chat;
-mod embeddings;
+pub(crate) mod embeddings;
 mod models;
 
 use axum::response::{IntoResponse, Response};

@@ -27,6 +27,21 @@ export class AuthResource {
   }
 }
 
+/** `client.embeddings` */
+export class EmbeddingsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Embeds texts: OpenAI-compatible request and response (the same as `/v1/embeddings`),
+   * errors in the LUKHAS envelope.
+   *
+   * `POST /embeddings`
+   */
+  create(params: M.EmbeddingsCreateParams, options?: RequestOptions): APIPromise<M.EmbeddingList> {
+    return this.client.request<M.EmbeddingList>("create_embedding", { body: { input: params.input, model: params.model, dimensions: params.dimensions, encoding_format: params.encoding_format, provider: params.provider } }, options);
+  }
+}
+
 /**
  * The client for the LUKHAS API.
  *
@@ -41,6 +56,10 @@ export class LukhasClient extends BaseClient {
 
   get auth(): AuthResource {
     return new AuthResource(this);
+  }
+
+  get embeddings(): EmbeddingsResource {
+    return new EmbeddingsResource(this);
   }
 
   /**

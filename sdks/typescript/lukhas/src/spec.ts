@@ -36,6 +36,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    create_embedding: {
+      id: "create_embedding",
+      method: "POST",
+      path: "/embeddings",
+      auth: true,
+      status: 200,
+      requiredBody: ["input", "model"],
+      mockResponse: {"data":[{"embedding":[0.0132,-0.0871,0.0405],"index":0,"object":"embedding"}],"model":"builtin","object":"list","provider":"builtin","usage":{"prompt_tokens":14,"total_tokens":14}},
+      idempotencyField: null,
+      unwrap: null,
+    },
     health: {
       id: "health",
       method: "GET",

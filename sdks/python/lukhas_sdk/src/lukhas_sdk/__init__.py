@@ -44,6 +44,9 @@ from .exceptions import (
     UnprocessableEntityError,
 )
 from .models import (
+    EmbeddingItem,
+    EmbeddingList,
+    EmbeddingUsage,
     Health,
     ModuleHealth,
     RefreshedToken,
@@ -67,6 +70,9 @@ __all__ = [
     "Client",
     "ConflictError",
     "ConnectionError",
+    "EmbeddingItem",
+    "EmbeddingList",
+    "EmbeddingUsage",
     "FeatureDisabled",
     "GatewayTimeoutError",
     "GuardianRejection",

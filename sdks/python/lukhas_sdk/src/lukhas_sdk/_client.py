@@ -20,6 +20,9 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    EmbeddingItem,
+    EmbeddingList,
+    EmbeddingUsage,
     Health,
     ModuleHealth,
     RefreshedToken,
@@ -84,6 +87,48 @@ class AuthResource:
         )
 
 
+class EmbeddingsResource:
+    """`client.embeddings`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        input: Any,
+        model: str,
+        dimensions: int | None = None,
+        encoding_format: Literal["float", "base64"] | None = None,
+        provider: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> EmbeddingList:
+        """Embeds texts: OpenAI-compatible request and response (the same as `/v1/embeddings`),
+        errors in the LUKHAS envelope.
+
+        `POST /embeddings`
+
+        Args:
+            input: A text, or up to 256 texts; each non-empty and at most 32 768 characters.
+            model: `provider/model`, a provider's name, or a model one provider serves.
+            dimensions: Keep at most the first N components (re-normalised); shorter vectors come whole.
+            encoding_format: `encoding_format`
+            provider: Orrery: the provider, when `model` does not name it.
+        """
+        return self._client.request(
+            "create_embedding",
+            EmbeddingList,
+            body={
+                "input": input,
+                "model": model,
+                "dimensions": dimensions,
+                "encoding_format": encoding_format,
+                "provider": provider,
+            },
+            options=request_options,
+        )
+
+
 class LukhasClient(SyncAPIClient):
     """The client for the LUKHAS API.
 
@@ -124,6 +169,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def auth(self) -> AuthResource:
         return AuthResource(self)
+
+    @property
+    def embeddings(self) -> EmbeddingsResource:
+        return EmbeddingsResource(self)
 
     def health(
         self,
@@ -198,6 +247,48 @@ class AsyncAuthResource:
         )
 
 
+class AsyncEmbeddingsResource:
+    """`client.embeddings`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        input: Any,
+        model: str,
+        dimensions: int | None = None,
+        encoding_format: Literal["float", "base64"] | None = None,
+        provider: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> EmbeddingList:
+        """Embeds texts: OpenAI-compatible request and response (the same as `/v1/embeddings`),
+        errors in the LUKHAS envelope.
+
+        `POST /embeddings`
+
+        Args:
+            input: A text, or up to 256 texts; each non-empty and at most 32 768 characters.
+            model: `provider/model`, a provider's name, or a model one provider serves.
+            dimensions: Keep at most the first N components (re-normalised); shorter vectors come whole.
+            encoding_format: `encoding_format`
+            provider: Orrery: the provider, when `model` does not name it.
+        """
+        return await self._client.request(
+            "create_embedding",
+            EmbeddingList,
+            body={
+                "input": input,
+                "model": model,
+                "dimensions": dimensions,
+                "encoding_format": encoding_format,
+                "provider": provider,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLukhasClient(AsyncAPIClient):
     """The asynchronous client for the LUKHAS API.
 
@@ -238,6 +329,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def auth(self) -> AsyncAuthResource:
         return AsyncAuthResource(self)
+
+    @property
+    def embeddings(self) -> AsyncEmbeddingsResource:
+        return AsyncEmbeddingsResource(self)
 
     async def health(
         self,

@@ -30,6 +30,17 @@ OPERATIONS = {
         idempotency_field=None,
         unwrap=None,
     ),
+    "create_embedding": OperationSpec(
+        name="create_embedding",
+        method="POST",
+        path="/embeddings",
+        auth=True,
+        status=200,
+        required_body=("input", "model",),
+        mock_response={"data": [{"embedding": [0.0132, -0.0871, 0.0405], "index": 0, "object": "embedding"}], "model": "builtin", "object": "list", "provider": "builtin", "usage": {"prompt_tokens": 14, "total_tokens": 14}},
+        idempotency_field=None,
+        unwrap=None,
+    ),
     "health": OperationSpec(
         name="health",
         method="GET",

@@ -27,6 +27,31 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class EmbeddingItem(BaseModel):
+    embedding: Any
+    """Floats, or with `encoding_format: base64` a base64 string of little-endian f32."""
+    index: int
+    object: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class EmbeddingList(BaseModel):
+    data: list[EmbeddingItem]
+    model: str
+    object: str
+    provider: str
+    """Orrery: the provider that embedded."""
+    usage: EmbeddingUsage
+
+
+@dataclasses.dataclass(kw_only=True)
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    """The provider's count (0 when an upstream did not report it)."""
+    total_tokens: int
+
+
+@dataclasses.dataclass(kw_only=True)
 class Health(BaseModel):
     modules: dict[str, ModuleHealth]
     """Only modules that exist in this server are listed."""
@@ -60,6 +85,25 @@ class Token(BaseModel):
     token_type: str
 
 
+EmbeddingItem._fields = (
+    FieldSpec("embedding", "embedding", ANY, True),
+    FieldSpec("index", "index", INT, True),
+    FieldSpec("object", "object", STR, True),
+)
+
+EmbeddingList._fields = (
+    FieldSpec("data", "data", list_of(model(lambda: EmbeddingItem)), True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("object", "object", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("usage", "usage", model(lambda: EmbeddingUsage), True),
+)
+
+EmbeddingUsage._fields = (
+    FieldSpec("prompt_tokens", "prompt_tokens", INT, True),
+    FieldSpec("total_tokens", "total_tokens", INT, True),
+)
+
 Health._fields = (
     FieldSpec("modules", "modules", map_of(model(lambda: ModuleHealth)), True),
     FieldSpec("status", "status", STR, True),
@@ -86,6 +130,9 @@ Token._fields = (
 )
 
 __all__ = [
+    "EmbeddingItem",
+    "EmbeddingList",
+    "EmbeddingUsage",
     "Health",
     "ModuleHealth",
     "RefreshedToken",
