@@ -71,6 +71,8 @@ pub enum Event {
     DecisionUpdated(Box<orrery_entities::gov_decision::Model>),
     /// A decision waits for a reviewer.
     ReviewRequested(Box<orrery_entities::gov_decision::Model>),
+    /// A memory drifted past the alert level.
+    MemoryDrift(Box<crate::domain::memory::DriftEvent>),
 }
 
 pub trait EventBus: Send + Sync {

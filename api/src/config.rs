@@ -36,8 +36,34 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub log: LogConfig,
     pub ai: AiConfig,
+    pub memory: MemoryConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemoryConfig {
+    /// Above this drift a memory's recall and update answer `MEMORY_DRIFT_EXCESSIVE` (422)
+    /// until it is repaired.
+    pub drift_limit: f64,
+    /// Above this drift an update publishes a drift event (`/stream/memory-drift`).
+    pub drift_alert: f64,
+    /// A new memory joins the helix of its nearest memory when their cosine is at least this.
+    pub helix_similarity: f64,
+    /// Most memories one account may hold.
+    pub max_per_user: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            drift_limit: 0.8,
+            drift_alert: 0.3,
+            helix_similarity: 0.35,
+            max_per_user: 1_000_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +203,8 @@ pub struct RateLimitConfig {
     pub anonymous: u32,
     /// Requests per minute per client IP on signup/login/token/refresh.
     pub credentials_per_ip: u32,
+    /// Requests per minute per principal to LUKHAS `/memory/*` (the document's 100).
+    pub memory: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,6 +287,7 @@ impl Default for Config {
             admin_password: None,
             log: LogConfig::default(),
             ai: AiConfig::default(),
+            memory: MemoryConfig::default(),
             providers: Default::default(),
         }
     }
@@ -286,6 +315,7 @@ impl Default for RateLimitConfig {
             team: 6000,
             anonymous: 60,
             credentials_per_ip: 20,
+            memory: 100,
         }
     }
 }

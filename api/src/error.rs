@@ -43,6 +43,13 @@ pub enum DomainError {
     /// A model provider failed or answered something unusable (502).
     #[error("{0}")]
     Upstream(String),
+    /// A memory drifted past the configured limit: repair it first (422).
+    #[error("memory {memory_id} has drifted {drift_score:.3} from what was stored (limit {limit}); repair it first")]
+    MemoryDrift {
+        memory_id: String,
+        drift_score: f64,
+        limit: f64,
+    },
     /// The request is well-formed but what it asks cannot be produced (422): e.g. no output
     /// of the model validates against the schema it gave.
     #[error("{0}")]

@@ -109,10 +109,32 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
             "model provider active"
         );
     }
-    let ai = domain::ai::AiService::new(providers, db.clone(), config.ai.clone());
-    let core = Arc::new(Core::new(
-        config, db, identity, governance, ai, bus, limiter,
+    let ai = Arc::new(domain::ai::AiService::new(
+        providers,
+        db.clone(),
+        config.ai.clone(),
     ));
+    let memory = domain::memory::MemoryService::new(
+        db.clone(),
+        Arc::new(domain::search::ExactIndex::default()),
+        ai.clone(),
+        bus.clone(),
+        config.memory.clone(),
+    );
+    let started = std::time::Instant::now();
+    let indexed = memory.rebuild_index().await?;
+    tracing::info!(
+        memories = indexed,
+        ms = started.elapsed().as_millis() as u64,
+        "memory index rebuilt from the database"
+    );
+    let services = state::Services {
+        identity,
+        governance,
+        ai,
+        memory,
+    };
+    let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;
     let schema = graphql::build_schema(core.clone());
     let ws_sockets = graphql::ws::SocketCounts::new(core.config.graphql.max_sockets_per_principal);

@@ -21,7 +21,8 @@ pub struct Core {
     pub db: DatabaseConnection,
     pub identity: IdentityService,
     pub governance: Arc<GovernanceService>,
-    pub ai: crate::domain::ai::AiService,
+    pub ai: Arc<crate::domain::ai::AiService>,
+    pub memory: crate::domain::memory::MemoryService,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -32,22 +33,29 @@ pub struct Core {
     shutdown: CancellationToken,
 }
 
+/// The domain services a [`Core`] is built from.
+pub struct Services {
+    pub identity: IdentityService,
+    pub governance: Arc<GovernanceService>,
+    pub ai: Arc<crate::domain::ai::AiService>,
+    pub memory: crate::domain::memory::MemoryService,
+}
+
 impl Core {
     pub fn new(
         config: Config,
         db: DatabaseConnection,
-        identity: IdentityService,
-        governance: Arc<GovernanceService>,
-        ai: crate::domain::ai::AiService,
+        services: Services,
         bus: Arc<dyn EventBus>,
         limiter: Arc<dyn RateStore>,
     ) -> Self {
         Self {
             config,
             db,
-            identity,
-            governance,
-            ai,
+            identity: services.identity,
+            governance: services.governance,
+            ai: services.ai,
+            memory: services.memory,
             bus,
             limiter,
             started: Instant::now(),

@@ -8,5 +8,6 @@ pub mod gov_decision;
 pub mod gov_ledger;
 pub mod gov_policy;
 pub mod gov_revocation;
+pub mod memory;
 pub mod refresh_token;
 pub mod user;

@@ -7,6 +7,7 @@ mod m20261122_000002_governance;
 mod m20261201_000003_hardening;
 mod m20261201_000004_key_scopes;
 mod m20261201_000005_ai_usage;
+mod m20261201_000006_memories;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_hardening::Migration),
             Box::new(m20261201_000004_key_scopes::Migration),
             Box::new(m20261201_000005_ai_usage::Migration),
+            Box::new(m20261201_000006_memories::Migration),
         ]
     }
 }

@@ -38,6 +38,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.rate_limit.team = 100_000;
     config.rate_limit.anonymous = 100_000;
     config.rate_limit.credentials_per_ip = 100_000;
+    config.rate_limit.memory = 100_000;
     config.http.shutdown_grace_secs = 2;
     config.admin_email = Some(ADMIN_EMAIL.into());
     config.admin_password = Some(PASSWORD.into());

@@ -184,7 +184,19 @@ impl AiService {
         model: Option<&str>,
         texts: &[String],
     ) -> DomainResult<EmbeddingResult> {
-        let actor = user_of(principal)?;
+        self.embed_as(user_of(principal)?, provider, model, texts)
+            .await
+    }
+
+    /// Embeds on `actor`'s behalf without asking for `models:use`: for domains that embed
+    /// as part of their own work (memories), under their own scopes. Usage is metered.
+    pub async fn embed_as(
+        &self,
+        actor: &Actor,
+        provider: Option<&str>,
+        model: Option<&str>,
+        texts: &[String],
+    ) -> DomainResult<EmbeddingResult> {
         let limits = &self.limits;
         if texts.is_empty() {
             return Err(DomainError::invalid(

@@ -4,7 +4,9 @@
 pub mod ai;
 pub mod governance;
 pub mod identity;
+pub mod memory;
 pub mod operations;
+pub mod search;
 
 /// Where the platform's security events are recorded (the governance ledger).
 #[async_trait::async_trait]

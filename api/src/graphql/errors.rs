@@ -44,6 +44,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// A model provider failed or answered something unusable.
     UpstreamError,
+    /// The memory drifted past the limit; repair it first.
+    MemoryDriftExcessive,
     /// Something failed inside the server; the request id is in `extensions.requestId`.
     InternalServerError,
 }
@@ -69,6 +71,7 @@ impl ErrorCode {
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::UpstreamError => "UPSTREAM_ERROR",
+            Self::MemoryDriftExcessive => "MEMORY_DRIFT_EXCESSIVE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -87,6 +90,7 @@ impl ErrorCode {
             DomainError::Unavailable(_) => Self::ServiceUnavailable,
             DomainError::Upstream(_) => Self::UpstreamError,
             DomainError::Unprocessable(_) => Self::BadUserInput,
+            DomainError::MemoryDrift { .. } => Self::MemoryDriftExcessive,
             DomainError::Internal(_) => Self::InternalServerError,
         }
     }

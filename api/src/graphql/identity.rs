@@ -340,6 +340,10 @@ pub enum ApiKeyScope {
     TerminalExecute,
     /// Generate text and embeddings with the server's model providers (`/v1`).
     ModelsUse,
+    /// Recall and search the account's memories.
+    MemoryRead,
+    /// Store, update, repair and delete the account's memories.
+    MemoryWrite,
 }
 
 #[derive(InputObject)]

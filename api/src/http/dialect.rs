@@ -68,7 +68,9 @@ pub fn status_of(err: &DomainError) -> StatusCode {
         DomainError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         DomainError::Upstream(_) => StatusCode::BAD_GATEWAY,
-        DomainError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

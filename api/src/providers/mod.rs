@@ -12,6 +12,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+pub use builtin::key_terms as builtin_key_terms;
 pub use registry::{ProviderInfo, Providers};
 
 use crate::error::{DomainError, DomainResult};

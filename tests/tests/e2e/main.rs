@@ -8,6 +8,7 @@ mod graphql;
 mod headers;
 mod hostile;
 mod ledger_integrity;
+mod memory;
 mod models;
 mod openapi;
 mod postgres;

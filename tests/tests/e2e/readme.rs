@@ -85,3 +85,41 @@ async fn the_openai_client_example_runs_as_written() {
     );
     assert!(stdout.trim_end().ends_with("2 384"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lukhas_memory_curl_example_runs_as_written() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        orrery_tests::skip("curl is not installed");
+        return;
+    }
+    let server = TestServer::start().await;
+    let signup = server
+        .post(
+            "/lunaos/auth/signup",
+            None,
+            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(signup.status(), 201);
+    let script = snippet("LUKHAS memory", "sh").replace("localhost:8080", &server.addr.to_string());
+    let script = format!("set -euo pipefail\n{script}");
+    let output =
+        tokio::task::spawn_blocking(move || Command::new("bash").arg("-c").arg(&script).output())
+            .await
+            .unwrap()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "\"access_count\":1",
+        "\"total_matches\":1",
+        "\"method\":\"partial_heal\"",
+        "\"deleted\":true",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
+}

@@ -60,7 +60,9 @@ async fn keys_do_what_their_scopes_allow() {
             "account:write",
             "governance:decide",
             "governance:read",
-            "models:use"
+            "models:use",
+            "memory:read",
+            "memory:write"
         ])
     );
 

@@ -29,10 +29,14 @@ pub enum Scope {
     TerminalExecute,
     /// Generate text and embeddings with the server's model providers (`/v1`).
     ModelsUse,
+    /// Recall and search the account's memories.
+    MemoryRead,
+    /// Store, update, repair and delete the account's memories.
+    MemoryWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -41,6 +45,8 @@ impl Scope {
         Scope::Admin,
         Scope::TerminalExecute,
         Scope::ModelsUse,
+        Scope::MemoryRead,
+        Scope::MemoryWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,8 @@ impl Scope {
             Scope::Admin => "admin",
             Scope::TerminalExecute => "terminal:execute",
             Scope::ModelsUse => "models:use",
+            Scope::MemoryRead => "memory:read",
+            Scope::MemoryWrite => "memory:write",
         }
     }
 
@@ -78,18 +86,18 @@ impl fmt::Display for Scope {
 
 /// A set of scopes (a bit set: cheap to copy into every principal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scopes(u8);
+pub struct Scopes(u16);
 
-fn bit(scope: Scope) -> u8 {
-    1 << (Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0) as u8)
+fn bit(scope: Scope) -> u16 {
+    1 << (Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0) as u16)
 }
 
-// The set is a `u8`: a ninth scope needs a wider one.
-const _: () = assert!(Scope::ALL.len() <= 8);
+// The set is a `u16`: a seventeenth scope needs a wider one.
+const _: () = assert!(Scope::ALL.len() <= 16);
 
 impl Scopes {
     pub const fn all() -> Self {
-        Scopes(((1u16 << Scope::ALL.len()) - 1) as u8)
+        Scopes(((1u32 << Scope::ALL.len()) - 1) as u16)
     }
 
     /// What a key gets when it asks for nothing: everything its owner may do except acting
@@ -172,7 +180,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

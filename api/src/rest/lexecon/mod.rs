@@ -64,7 +64,9 @@ impl Dialect for Lexecon {
             },
             DomainError::Unavailable(m) => LexeconError::new("Service unavailable", m.clone()),
             DomainError::Upstream(m) => LexeconError::new("Upstream error", m.clone()),
-            DomainError::Unprocessable(m) => LexeconError::new("Unprocessable request", m.clone()),
+            DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
+                LexeconError::new("Unprocessable request", err.to_string())
+            }
             DomainError::Internal(_) => LexeconError::new(
                 "Internal server error",
                 format!("request id {}", crate::http::request_id::current()),

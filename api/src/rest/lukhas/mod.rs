@@ -4,6 +4,7 @@
 mod auth;
 mod embeddings;
 mod health;
+mod memory;
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -59,12 +60,23 @@ impl Dialect for Lukhas {
             // The document has no code of its own for a failing model provider.
             DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
             DomainError::Unprocessable(_) => "VALIDATION_ERROR",
+            DomainError::MemoryDrift { .. } => "MEMORY_DRIFT_EXCESSIVE",
             DomainError::Internal(_) => "INTERNAL_ERROR",
         };
         let details = match err {
             DomainError::Invalid {
                 field: Some(field), ..
             } => serde_json::json!({ "field": field }),
+            DomainError::MemoryDrift {
+                memory_id,
+                drift_score,
+                limit,
+            } => serde_json::json!({
+                "memory_id": memory_id,
+                "drift_level": drift_score,
+                "limit": limit,
+                "suggested_method": "partial_heal",
+            }),
             DomainError::RateLimited(info) => serde_json::json!({
                 "limit": info.limit,
                 "retry_after": info.retry_after.as_secs().max(1),
@@ -103,7 +115,12 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(health::health))
         .routes(routes!(auth::token))
         .routes(routes!(auth::refresh))
-        .routes(routes!(embeddings::create_embedding));
+        .routes(routes!(embeddings::create_embedding))
+        .routes(routes!(memory::store))
+        .routes(routes!(memory::recall))
+        .routes(routes!(memory::search))
+        .routes(routes!(memory::update, memory::delete))
+        .routes(routes!(memory::repair));
     dialect_router::<Lukhas>(
         state,
         "lukhas",

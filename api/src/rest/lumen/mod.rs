@@ -84,7 +84,9 @@ impl Dialect for Lumen {
             ),
             DomainError::Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
             DomainError::Upstream(_) => ("UPSTREAM_ERROR", None),
-            DomainError::Unprocessable(_) => ("UNPROCESSABLE", None),
+            DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
+                ("UNPROCESSABLE", None)
+            }
             DomainError::Internal(_) => ("INTERNAL_ERROR", None),
         };
         let error = match err {

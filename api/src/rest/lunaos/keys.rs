@@ -34,6 +34,8 @@ string_enum!(
         Admin = "admin",
         TerminalExecute = "terminal:execute",
         ModelsUse = "models:use",
+        MemoryRead = "memory:read",
+        MemoryWrite = "memory:write",
     }
 );
 

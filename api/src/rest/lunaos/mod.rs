@@ -64,7 +64,7 @@ impl Dialect for LunaOs {
             DomainError::QuotaExceeded(_) => "quota_exceeded",
             DomainError::Unavailable(_) => "service_unavailable",
             DomainError::Upstream(_) => "upstream_error",
-            DomainError::Unprocessable(_) => "unprocessable",
+            DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => "unprocessable",
             DomainError::Internal(_) => "internal_error",
         };
         let error = match err {

@@ -77,6 +77,11 @@ impl Dialect for OpenAi {
             DomainError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded"), None),
             DomainError::Unavailable(_) => ("api_error", Some("service_unavailable"), None),
             DomainError::Upstream(_) => ("api_error", Some("upstream_error"), None),
+            DomainError::MemoryDrift { .. } => (
+                "invalid_request_error",
+                Some("memory_drift_excessive"),
+                None,
+            ),
             DomainError::Unprocessable(_) => (
                 "invalid_request_error",
                 Some("output_validation_failed"),

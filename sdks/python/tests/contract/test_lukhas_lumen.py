@@ -58,3 +58,49 @@ def test_async_lukhas(server: Server, account: Account) -> None:
             return token.expires_in
 
     assert asyncio.run(run()) == 3600
+
+
+def test_memory_as_the_document_calls_it(server: Server, account: Account) -> None:
+    client = lukhas(server, api_key=account.api_key, max_retries=0)
+    # The document's example: content with a `query`, tags, importance.
+    stored = client.memory.store(
+        content={  # type: ignore[arg-type]
+            "type": "semantic",
+            "data": "Rainbows form when sunlight refracts and reflects inside raindrops",
+            "query": "What causes rainbows?",
+        },
+        tags=["science", "optics", "education"],
+        importance=0.9,
+    )
+    assert stored.storage_confirmed and stored.drift_score == 0.0
+    memory = client.memory.recall(stored.memory_id)
+    assert memory.content.context is not None
+    assert memory.content.context["query"] == "What causes rainbows?"
+    assert memory.metadata.access_count == 1 and memory.metadata.tags == ["science", "optics", "education"]
+    found = client.memory.search(
+        "Rainbows form when sunlight refracts and reflects inside raindrops",
+        filters={"type": ["semantic"], "min_importance": 0.5},  # type: ignore[arg-type]
+        limit=5,
+    )
+    assert found.results[0].memory_id == stored.memory_id and found.total_matches == 1
+    assert found.search_time_ms > 0
+
+    # Edits drift it away from what was stored, until the server refuses it.
+    drifted = None
+    for text in ["Bananas ripen in paper bags", "Basalt lava cools into columns", "Penguins huddle in the wind", "Tides follow the moon"]:
+        try:
+            client.memory.update(stored.memory_id, content={"data": text})  # type: ignore[arg-type]
+            client.memory.recall(stored.memory_id)
+        except lukhas_sdk.exceptions.MemoryDrift as err:
+            drifted = err
+            break
+    assert drifted is not None, "drift passed the limit"
+    assert drifted.status_code == 422 and drifted.code == "MEMORY_DRIFT_EXCESSIVE"
+    assert drifted.memory_id == stored.memory_id and drifted.drift_level > 0.8
+    # The document's recovery: repair, then carry on.
+    repaired = client.memory.repair(drifted.memory_id, method="partial_heal")
+    assert repaired.drift_after < repaired.drift_before
+    assert client.memory.recall(stored.memory_id).metadata.access_count >= 2
+    assert client.memory.delete(stored.memory_id).deleted
+    with pytest.raises(lukhas_sdk.NotFoundError):
+        client.memory.recall(stored.memory_id)

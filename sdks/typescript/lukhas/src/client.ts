@@ -42,6 +42,65 @@ export class EmbeddingsResource {
   }
 }
 
+/** `client.memory` */
+export class MemoryResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Recalls a memory (counting the access) with its related memories.
+   *
+   * `GET /memory/recall/{memory_id}`
+   */
+  recall(memoryId: string, options?: RequestOptions): APIPromise<M.RecallResponse> {
+    return this.client.request<M.RecallResponse>("recall", { path: { memory_id: memoryId } }, options);
+  }
+
+  /**
+   * Repairs a drifted memory.
+   *
+   * `POST /memory/repair/{memory_id}`
+   */
+  repair(memoryId: string, params: M.MemoryRepairParams = {}, options?: RequestOptions): APIPromise<M.RepairResponse> {
+    return this.client.request<M.RepairResponse>("repair", { path: { memory_id: memoryId }, body: { method: params.method } }, options);
+  }
+
+  /**
+   * Searches your memories by meaning, with filters.
+   *
+   * `POST /memory/search`
+   */
+  search(params: M.MemorySearchParams, options?: RequestOptions): APIPromise<M.SearchResponse> {
+    return this.client.request<M.SearchResponse>("search", { body: { query: params.query, filters: params.filters, limit: params.limit, include_context: params.include_context } }, options);
+  }
+
+  /**
+   * Stores a memory: embedded, placed in a helix, drift 0.
+   *
+   * `POST /memory/store`
+   */
+  store(params: M.MemoryStoreParams, options?: RequestOptions): APIPromise<M.StoreResponse> {
+    return this.client.request<M.StoreResponse>("store", { body: { content: params.content, importance: params.importance, tags: params.tags } }, options);
+  }
+
+  /**
+   * Deletes a memory (beyond the document).
+   *
+   * `DELETE /memory/{memory_id}`
+   */
+  delete_(memoryId: string, options?: RequestOptions): APIPromise<M.DeleteResponse> {
+    return this.client.request<M.DeleteResponse>("delete", { path: { memory_id: memoryId } }, options);
+  }
+
+  /**
+   * Changes a memory (beyond the document); new data is re-embedded and drift measured.
+   *
+   * `PUT /memory/{memory_id}`
+   */
+  update(memoryId: string, params: M.MemoryUpdateParams = {}, options?: RequestOptions): APIPromise<M.RecallResponse> {
+    return this.client.request<M.RecallResponse>("update", { path: { memory_id: memoryId }, body: { content: params.content, importance: params.importance, tags: params.tags } }, options);
+  }
+}
+
 /**
  * The client for the LUKHAS API.
  *
@@ -60,6 +119,10 @@ export class LukhasClient extends BaseClient {
 
   get embeddings(): EmbeddingsResource {
     return new EmbeddingsResource(this);
+  }
+
+  get memory(): MemoryResource {
+    return new MemoryResource(this);
   }
 
   /**

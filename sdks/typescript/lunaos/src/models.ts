@@ -11,7 +11,7 @@ export interface ApiKey {
   prefix: string;
   /** RFC 3339 date-time. */
   revokedAt?: string | null;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'>;
 }
 
 export interface AuthPayload {
@@ -30,7 +30,7 @@ export interface CreatedKey {
   key: string;
   name: string;
   prefix: string;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'>;
   warning: string;
 }
 
@@ -78,7 +78,7 @@ export interface ApiKeysCreateParams {
    * What the key may do; each must be within what you may do. Without it the key gets
    * everything you may do except `admin` and `terminal:execute`.
    */
-  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use'> | null;
+  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'> | null;
 }
 
 /** Parameters of `POST /auth/login`. */

@@ -20,12 +20,24 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    ContentChange,
+    DateRange,
+    DeleteResponse,
     EmbeddingItem,
     EmbeddingList,
     EmbeddingUsage,
     Health,
+    MemoryContent,
+    MemoryMetadata,
     ModuleHealth,
+    RecallResponse,
     RefreshedToken,
+    RepairResponse,
+    SearchFiltersBody,
+    SearchHit,
+    SearchHitContent,
+    SearchResponse,
+    StoreResponse,
     Token,
 )
 
@@ -129,6 +141,176 @@ class EmbeddingsResource:
         )
 
 
+class MemoryResource:
+    """`client.memory`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def recall(
+        self,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RecallResponse:
+        """Recalls a memory (counting the access) with its related memories.
+
+        `GET /memory/recall/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+        """
+        return self._client.request(
+            "recall",
+            RecallResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            options=request_options,
+        )
+
+    def repair(
+        self,
+        memory_id: str,
+        method: Literal["partial_heal", "full_restore", "rebaseline"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepairResponse:
+        """Repairs a drifted memory.
+
+        `POST /memory/repair/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+            method: `partial_heal` pulls the embedding halfway back to the original; `full_restore` restores the original content; `rebaseline` accepts the current content as the new original. Default `partial_heal`.
+        """
+        return self._client.request(
+            "repair",
+            RepairResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            body={
+                "method": method,
+            },
+            options=request_options,
+        )
+
+    def search(
+        self,
+        query: str,
+        filters: SearchFiltersBody | None = None,
+        limit: int | None = None,
+        include_context: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SearchResponse:
+        """Searches your memories by meaning, with filters.
+
+        `POST /memory/search`
+
+        Args:
+            query: `query`
+            filters: `filters`
+            limit: 1 to 100 (default 10).
+            include_context: Include each memory's context (default true).
+        """
+        return self._client.request(
+            "search",
+            SearchResponse,
+            body={
+                "query": query,
+                "filters": filters,
+                "limit": limit,
+                "include_context": include_context,
+            },
+            options=request_options,
+        )
+
+    def store(
+        self,
+        content: MemoryContent,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StoreResponse:
+        """Stores a memory: embedded, placed in a helix, drift 0.
+
+        `POST /memory/store`
+
+        Args:
+            content: `content`
+            importance: 0 to 1 (default 0.5).
+            tags: `tags`
+        """
+        return self._client.request(
+            "store",
+            StoreResponse,
+            body={
+                "content": content,
+                "importance": importance,
+                "tags": tags,
+            },
+            options=request_options,
+        )
+
+    def delete(
+        self,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> DeleteResponse:
+        """Deletes a memory (beyond the document).
+
+        `DELETE /memory/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+        """
+        return self._client.request(
+            "delete",
+            DeleteResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            options=request_options,
+        )
+
+    def update(
+        self,
+        memory_id: str,
+        content: ContentChange | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RecallResponse:
+        """Changes a memory (beyond the document); new data is re-embedded and drift measured.
+
+        `PUT /memory/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+            content: `content`
+            importance: `importance`
+            tags: `tags`
+        """
+        return self._client.request(
+            "update",
+            RecallResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            body={
+                "content": content,
+                "importance": importance,
+                "tags": tags,
+            },
+            options=request_options,
+        )
+
+
 class LukhasClient(SyncAPIClient):
     """The client for the LUKHAS API.
 
@@ -173,6 +355,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def embeddings(self) -> EmbeddingsResource:
         return EmbeddingsResource(self)
+
+    @property
+    def memory(self) -> MemoryResource:
+        return MemoryResource(self)
 
     def health(
         self,
@@ -289,6 +475,176 @@ class AsyncEmbeddingsResource:
         )
 
 
+class AsyncMemoryResource:
+    """`client.memory`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def recall(
+        self,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RecallResponse:
+        """Recalls a memory (counting the access) with its related memories.
+
+        `GET /memory/recall/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+        """
+        return await self._client.request(
+            "recall",
+            RecallResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            options=request_options,
+        )
+
+    async def repair(
+        self,
+        memory_id: str,
+        method: Literal["partial_heal", "full_restore", "rebaseline"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepairResponse:
+        """Repairs a drifted memory.
+
+        `POST /memory/repair/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+            method: `partial_heal` pulls the embedding halfway back to the original; `full_restore` restores the original content; `rebaseline` accepts the current content as the new original. Default `partial_heal`.
+        """
+        return await self._client.request(
+            "repair",
+            RepairResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            body={
+                "method": method,
+            },
+            options=request_options,
+        )
+
+    async def search(
+        self,
+        query: str,
+        filters: SearchFiltersBody | None = None,
+        limit: int | None = None,
+        include_context: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SearchResponse:
+        """Searches your memories by meaning, with filters.
+
+        `POST /memory/search`
+
+        Args:
+            query: `query`
+            filters: `filters`
+            limit: 1 to 100 (default 10).
+            include_context: Include each memory's context (default true).
+        """
+        return await self._client.request(
+            "search",
+            SearchResponse,
+            body={
+                "query": query,
+                "filters": filters,
+                "limit": limit,
+                "include_context": include_context,
+            },
+            options=request_options,
+        )
+
+    async def store(
+        self,
+        content: MemoryContent,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StoreResponse:
+        """Stores a memory: embedded, placed in a helix, drift 0.
+
+        `POST /memory/store`
+
+        Args:
+            content: `content`
+            importance: 0 to 1 (default 0.5).
+            tags: `tags`
+        """
+        return await self._client.request(
+            "store",
+            StoreResponse,
+            body={
+                "content": content,
+                "importance": importance,
+                "tags": tags,
+            },
+            options=request_options,
+        )
+
+    async def delete(
+        self,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> DeleteResponse:
+        """Deletes a memory (beyond the document).
+
+        `DELETE /memory/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+        """
+        return await self._client.request(
+            "delete",
+            DeleteResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        memory_id: str,
+        content: ContentChange | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RecallResponse:
+        """Changes a memory (beyond the document); new data is re-embedded and drift measured.
+
+        `PUT /memory/{memory_id}`
+
+        Args:
+            memory_id: The memory's id (`mem_…`)
+            content: `content`
+            importance: `importance`
+            tags: `tags`
+        """
+        return await self._client.request(
+            "update",
+            RecallResponse,
+            path={
+                "memory_id": memory_id,
+            },
+            body={
+                "content": content,
+                "importance": importance,
+                "tags": tags,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLukhasClient(AsyncAPIClient):
     """The asynchronous client for the LUKHAS API.
 
@@ -333,6 +689,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def embeddings(self) -> AsyncEmbeddingsResource:
         return AsyncEmbeddingsResource(self)
+
+    @property
+    def memory(self) -> AsyncMemoryResource:
+        return AsyncMemoryResource(self)
 
     async def health(
         self,

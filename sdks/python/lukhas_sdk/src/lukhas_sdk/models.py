@@ -27,6 +27,28 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class ContentChange(BaseModel):
+    context: dict[str, Any] | None = None
+    data: str | None = None
+    """New text: re-embedded, and its drift from the stored original measured."""
+    type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class DateRange(BaseModel):
+    end: str | None = None
+    """A date (`2026-01-15`, to its end) or an RFC 3339 time."""
+    start: str | None = None
+    """A date (`2026-01-01`, from its start) or an RFC 3339 time."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class DeleteResponse(BaseModel):
+    deleted: bool
+    memory_id: str
+
+
+@dataclasses.dataclass(kw_only=True)
 class EmbeddingItem(BaseModel):
     embedding: Any
     """Floats, or with `encoding_format: base64` a base64 string of little-endian f32."""
@@ -62,11 +84,42 @@ class Health(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class MemoryContent(BaseModel):
+    data: str
+    """What is remembered; this text is embedded."""
+    type: str
+    """`episodic`, `semantic`, `procedural`, … (lowercase letters, digits, `_`)."""
+    context: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class MemoryMetadata(BaseModel):
+    access_count: int
+    created_at: datetime
+    drift_score: float
+    """1 − cosine between the stored and the current embedding, smoothed."""
+    helix_id: str
+    importance: float
+    tags: list[str]
+    updated_at: datetime
+    last_accessed: datetime | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class ModuleHealth(BaseModel):
     latency_ms: float
     """Measured duration of the module's self-check (cached up to 5 s)."""
     status: Literal["active", "unavailable"]
     """`active` or `unavailable`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class RecallResponse(BaseModel):
+    content: MemoryContent
+    memory_id: str
+    metadata: MemoryMetadata
+    related_memories: list[str]
+    """Up to three of your memories most similar to this one, most similar first."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -78,12 +131,78 @@ class RefreshedToken(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class RepairResponse(BaseModel):
+    drift_after: float
+    drift_before: float
+    memory_id: str
+    method: Literal["partial_heal", "full_restore", "rebaseline"]
+    repaired: bool
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchFiltersBody(BaseModel):
+    date_range: DateRange | None = None
+    min_importance: float | None = None
+    type: list[str] | None = None
+    """Memory types to include."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchHit(BaseModel):
+    content: SearchHitContent
+    memory_id: str
+    relevance_score: float
+    """Cosine similarity of the query and the memory (0 to 1)."""
+    context: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchHitContent(BaseModel):
+    data: str
+    type: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    search_time_ms: float
+    """Measured in the server: embedding the query and searching."""
+    total_matches: int
+    """How many of your memories passed the filters (every one was scored)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StoreResponse(BaseModel):
+    drift_score: float
+    helix_id: str
+    """The group of related memories it joined (or started)."""
+    memory_id: str
+    storage_confirmed: bool
+
+
+@dataclasses.dataclass(kw_only=True)
 class Token(BaseModel):
     access_token: str
     expires_in: int
     refresh_token: str
     token_type: str
 
+
+ContentChange._fields = (
+    FieldSpec("context", "context", optional(OBJECT), False),
+    FieldSpec("data", "data", optional(STR), False),
+    FieldSpec("type", "type", optional(STR), False),
+)
+
+DateRange._fields = (
+    FieldSpec("end", "end", optional(STR), False),
+    FieldSpec("start", "start", optional(STR), False),
+)
+
+DeleteResponse._fields = (
+    FieldSpec("deleted", "deleted", BOOL, True),
+    FieldSpec("memory_id", "memory_id", STR, True),
+)
 
 EmbeddingItem._fields = (
     FieldSpec("embedding", "embedding", ANY, True),
@@ -111,15 +230,78 @@ Health._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+MemoryContent._fields = (
+    FieldSpec("context", "context", optional(OBJECT), False),
+    FieldSpec("data", "data", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+MemoryMetadata._fields = (
+    FieldSpec("access_count", "access_count", INT, True),
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("drift_score", "drift_score", FLOAT, True),
+    FieldSpec("helix_id", "helix_id", STR, True),
+    FieldSpec("importance", "importance", FLOAT, True),
+    FieldSpec("last_accessed", "last_accessed", optional(DATETIME), False),
+    FieldSpec("tags", "tags", list_of(STR), True),
+    FieldSpec("updated_at", "updated_at", DATETIME, True),
+)
+
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
+)
+
+RecallResponse._fields = (
+    FieldSpec("content", "content", model(lambda: MemoryContent), True),
+    FieldSpec("memory_id", "memory_id", STR, True),
+    FieldSpec("metadata", "metadata", model(lambda: MemoryMetadata), True),
+    FieldSpec("related_memories", "related_memories", list_of(STR), True),
 )
 
 RefreshedToken._fields = (
     FieldSpec("access_token", "access_token", STR, True),
     FieldSpec("expires_in", "expires_in", INT, True),
     FieldSpec("refresh_token", "refresh_token", STR, True),
+)
+
+RepairResponse._fields = (
+    FieldSpec("drift_after", "drift_after", FLOAT, True),
+    FieldSpec("drift_before", "drift_before", FLOAT, True),
+    FieldSpec("memory_id", "memory_id", STR, True),
+    FieldSpec("method", "method", STR, True),
+    FieldSpec("repaired", "repaired", BOOL, True),
+)
+
+SearchFiltersBody._fields = (
+    FieldSpec("date_range", "date_range", optional(model(lambda: DateRange)), False),
+    FieldSpec("min_importance", "min_importance", optional(FLOAT), False),
+    FieldSpec("type", "type", optional(list_of(STR)), False),
+)
+
+SearchHit._fields = (
+    FieldSpec("content", "content", model(lambda: SearchHitContent), True),
+    FieldSpec("context", "context", optional(OBJECT), False),
+    FieldSpec("memory_id", "memory_id", STR, True),
+    FieldSpec("relevance_score", "relevance_score", FLOAT, True),
+)
+
+SearchHitContent._fields = (
+    FieldSpec("data", "data", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+SearchResponse._fields = (
+    FieldSpec("results", "results", list_of(model(lambda: SearchHit)), True),
+    FieldSpec("search_time_ms", "search_time_ms", FLOAT, True),
+    FieldSpec("total_matches", "total_matches", INT, True),
+)
+
+StoreResponse._fields = (
+    FieldSpec("drift_score", "drift_score", FLOAT, True),
+    FieldSpec("helix_id", "helix_id", STR, True),
+    FieldSpec("memory_id", "memory_id", STR, True),
+    FieldSpec("storage_confirmed", "storage_confirmed", BOOL, True),
 )
 
 Token._fields = (
@@ -130,11 +312,23 @@ Token._fields = (
 )
 
 __all__ = [
+    "ContentChange",
+    "DateRange",
+    "DeleteResponse",
     "EmbeddingItem",
     "EmbeddingList",
     "EmbeddingUsage",
     "Health",
+    "MemoryContent",
+    "MemoryMetadata",
     "ModuleHealth",
+    "RecallResponse",
     "RefreshedToken",
+    "RepairResponse",
+    "SearchFiltersBody",
+    "SearchHit",
+    "SearchHitContent",
+    "SearchResponse",
+    "StoreResponse",
     "Token",
 ]

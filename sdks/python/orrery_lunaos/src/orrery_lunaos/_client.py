@@ -55,7 +55,7 @@ class ApiKeysResource:
     def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -260,7 +260,7 @@ class AsyncApiKeysResource:
     async def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:

@@ -33,7 +33,7 @@ class ApiKey(BaseModel):
     is_active: bool
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]]
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -55,7 +55,7 @@ class CreatedKey(BaseModel):
     """The full key. It is shown only here and cannot be retrieved again."""
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]]
     warning: str
 
 

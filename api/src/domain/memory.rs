@@ -1,0 +1,639 @@
+//! LUKHAS memories: stored with their embedding, searched through the vector index, grouped
+//! into helixes, and watched for drift — how far a memory's current embedding has moved from
+//! the one it was stored with.
+//!
+//! Drift: each update measures `raw = 1 − cos(original, current)` and smooths it,
+//! `drift = ½·raw + ½·previous drift`, so one large edit shows at once but a memory that
+//! keeps moving climbs further. Repair sets the drift to the freshly measured value.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use orrery_entities::memory;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
+use serde_json::Value;
+
+use crate::bus::{Event, EventBus};
+use crate::config::MemoryConfig;
+use crate::domain::ai::AiService;
+use crate::domain::identity::{Actor, Principal, Scope};
+use crate::domain::search::{self, Filter, Item, VectorIndex};
+use crate::error::{DomainError, DomainResult};
+
+const MAX_DATA_CHARS: usize = 32_768;
+const MAX_TAGS: usize = 32;
+const MAX_TAG_CHARS: usize = 64;
+const RELATED: usize = 3;
+pub const MAX_SEARCH_LIMIT: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct Memory {
+    pub id: String,
+    pub kind: String,
+    pub data: String,
+    pub context: Value,
+    pub tags: Vec<String>,
+    pub importance: f64,
+    pub helix_id: String,
+    pub drift_score: f64,
+    pub access_count: i64,
+    pub last_accessed: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewMemory {
+    pub kind: String,
+    pub data: String,
+    pub context: Value,
+    pub tags: Vec<String>,
+    pub importance: Option<f64>,
+}
+
+#[derive(Default)]
+pub struct MemoryChange {
+    pub kind: Option<String>,
+    pub data: Option<String>,
+    pub context: Option<Value>,
+    pub tags: Option<Vec<String>>,
+    pub importance: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SearchFilters {
+    pub kinds: Vec<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub min_importance: Option<f64>,
+}
+
+pub struct Found {
+    pub memory: Memory,
+    pub relevance: f64,
+}
+
+pub struct SearchOutcome {
+    pub results: Vec<Found>,
+    pub total_matches: usize,
+    /// Measured inside the server: embedding the query and searching the index.
+    pub search_time_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepairMethod {
+    /// Pull the current embedding halfway back toward the original.
+    PartialHeal,
+    /// Restore the original content and embedding.
+    FullRestore,
+    /// Accept the current content as the new original.
+    Rebaseline,
+}
+
+impl RepairMethod {
+    pub fn parse(text: &str) -> DomainResult<Self> {
+        match text {
+            "partial_heal" => Ok(Self::PartialHeal),
+            "full_restore" => Ok(Self::FullRestore),
+            "rebaseline" => Ok(Self::Rebaseline),
+            other => Err(DomainError::invalid(
+                "method",
+                format!("method must be partial_heal, full_restore or rebaseline, not '{other}'"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PartialHeal => "partial_heal",
+            Self::FullRestore => "full_restore",
+            Self::Rebaseline => "rebaseline",
+        }
+    }
+}
+
+pub struct Repaired {
+    pub memory: Memory,
+    pub drift_before: f64,
+}
+
+/// What the drift stream carries.
+#[derive(Clone, Debug)]
+pub struct DriftEvent {
+    pub owner: String,
+    pub memory_id: String,
+    pub drift_level: f64,
+    pub repair_recommended: bool,
+    pub suggested_method: RepairMethod,
+}
+
+pub struct MemoryService {
+    db: DatabaseConnection,
+    index: Arc<dyn VectorIndex>,
+    ai: Arc<AiService>,
+    bus: Arc<dyn EventBus>,
+    config: MemoryConfig,
+}
+
+fn to_memory(model: memory::Model) -> Memory {
+    Memory {
+        id: model.id,
+        kind: model.kind,
+        data: model.data,
+        context: model.context,
+        tags: serde_json::from_value(model.tags).unwrap_or_default(),
+        importance: model.importance,
+        helix_id: model.helix_id,
+        drift_score: model.drift_score,
+        access_count: model.access_count,
+        last_accessed: model.last_accessed,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    }
+}
+
+fn item(model: &memory::Model) -> Item {
+    Item {
+        id: model.id.clone(),
+        owner: model.user_id.clone(),
+        kind: model.kind.clone(),
+        created_at: model.created_at.timestamp_millis(),
+        importance: model.importance as f32,
+        vector: search::from_bytes(&model.embedding),
+    }
+}
+
+fn check_kind(kind: &str) -> DomainResult<()> {
+    let ok = (1..=32).contains(&kind.len())
+        && kind.starts_with(|c: char| c.is_ascii_lowercase())
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "content.type",
+            "type must be 1 to 32 lowercase letters, digits or '_' (e.g. episodic, semantic)",
+        ))
+    }
+}
+
+fn check_data(data: &str) -> DomainResult<()> {
+    if data.trim().is_empty() {
+        return Err(DomainError::invalid("content.data", "data cannot be empty"));
+    }
+    if data.chars().count() > MAX_DATA_CHARS {
+        return Err(DomainError::invalid(
+            "content.data",
+            format!("data may have at most {MAX_DATA_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &[String]) -> DomainResult<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(DomainError::invalid(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    if let Some(bad) = tags
+        .iter()
+        .find(|t| t.trim().is_empty() || t.chars().count() > MAX_TAG_CHARS)
+    {
+        return Err(DomainError::invalid(
+            "tags",
+            format!("tags must be 1 to {MAX_TAG_CHARS} characters ('{bad}' is not)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_importance(importance: f64) -> DomainResult<()> {
+    if (0.0..=1.0).contains(&importance) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "importance",
+            "importance must be between 0 and 1",
+        ))
+    }
+}
+
+fn check_context(context: &Value) -> DomainResult<()> {
+    if context.is_object() || context.is_null() {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "content.context",
+            "context must be an object",
+        ))
+    }
+}
+
+fn new_id(prefix: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        at.format("%Y_%m_%d"),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+fn raw_drift(original: &[f32], current: &[f32]) -> f64 {
+    if original.len() != current.len() {
+        return 1.0;
+    }
+    (1.0 - f64::from(search::dot(original, current))).clamp(0.0, 2.0)
+}
+
+impl MemoryService {
+    pub fn new(
+        db: DatabaseConnection,
+        index: Arc<dyn VectorIndex>,
+        ai: Arc<AiService>,
+        bus: Arc<dyn EventBus>,
+        config: MemoryConfig,
+    ) -> Self {
+        Self {
+            db,
+            index,
+            ai,
+            bus,
+            config,
+        }
+    }
+
+    /// Loads every memory's current embedding into the index; returns how many.
+    pub async fn rebuild_index(&self) -> DomainResult<usize> {
+        let mut pages = memory::Entity::find().paginate(&self.db, 5000);
+        let mut count = 0;
+        while let Some(models) = pages.fetch_and_next().await? {
+            for model in &models {
+                self.index.upsert(item(model));
+            }
+            count += models.len();
+        }
+        Ok(count)
+    }
+
+    async fn embed(&self, actor: &Actor, text: &str) -> DomainResult<(String, Vec<f32>)> {
+        let result = self
+            .ai
+            .embed_as(actor, None, None, &[text.to_string()])
+            .await?;
+        let vector = result
+            .embeddings
+            .vectors
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        Ok((
+            format!("{}/{}", result.provider, result.model),
+            search::normalized(vector),
+        ))
+    }
+
+    async fn owned(&self, actor: &Actor, id: &str) -> DomainResult<memory::Model> {
+        memory::Entity::find_by_id(id)
+            .filter(memory::Column::UserId.eq(&actor.user_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("memory".into()))
+    }
+
+    fn refuse_drifted(&self, model: &memory::Model) -> DomainResult<()> {
+        if model.drift_score > self.config.drift_limit {
+            return Err(DomainError::MemoryDrift {
+                memory_id: model.id.clone(),
+                drift_score: model.drift_score,
+                limit: self.config.drift_limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The helix of the nearest memory when it is close enough, else a new one named after
+    /// the memory's key terms.
+    fn helix_for(data: &str, nearest: Option<&memory::Model>) -> String {
+        if let Some(model) = nearest {
+            return model.helix_id.clone();
+        }
+        let terms = crate::providers::builtin_key_terms(data, 2);
+        let name = if terms.is_empty() {
+            "memory".to_string()
+        } else {
+            terms.join("_")
+        };
+        let name: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '_' })
+            .take(64)
+            .collect();
+        format!(
+            "helix_{name}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        )
+    }
+
+    pub async fn store(&self, principal: &Principal, input: NewMemory) -> DomainResult<Memory> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryWrite)?;
+        check_kind(&input.kind)?;
+        check_data(&input.data)?;
+        check_context(&input.context)?;
+        check_tags(&input.tags)?;
+        let importance = input.importance.unwrap_or(0.5);
+        check_importance(importance)?;
+        // The index mirrors the table: counting there keeps a store O(1) at any size.
+        let held = self.index.count(&actor.user_id) as u64;
+        if held >= self.config.max_per_user {
+            return Err(DomainError::QuotaExceeded(format!(
+                "an account holds at most {} memories",
+                self.config.max_per_user
+            )));
+        }
+        let (model_name, vector) = self.embed(actor, &input.data).await?;
+        let nearest = self.index.search(
+            &Filter {
+                owner: actor.user_id.clone(),
+                ..Default::default()
+            },
+            &vector,
+            1,
+        );
+        let nearest = match nearest.hits.first() {
+            Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
+                memory::Entity::find_by_id(&hit.id).one(&self.db).await?
+            }
+            _ => None,
+        };
+        let helix_id = Self::helix_for(&input.data, nearest.as_ref());
+        let now = Utc::now();
+        let bytes = search::to_bytes(&vector);
+        let model = memory::ActiveModel {
+            id: Set(new_id("mem", now)),
+            user_id: Set(actor.user_id.clone()),
+            kind: Set(input.kind),
+            data: Set(input.data.clone()),
+            context: Set(if input.context.is_null() {
+                Value::Object(Default::default())
+            } else {
+                input.context
+            }),
+            original_data: Set(input.data),
+            tags: Set(Value::from(input.tags)),
+            importance: Set(importance),
+            helix_id: Set(helix_id),
+            embedding_model: Set(model_name),
+            embedding: Set(bytes.clone()),
+            original_embedding: Set(bytes),
+            drift_score: Set(0.0),
+            access_count: Set(0),
+            last_accessed: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        self.index.upsert(item(&model));
+        Ok(to_memory(model))
+    }
+
+    /// Counts the access and returns the memory with up to three related ones (by
+    /// similarity, most similar first).
+    pub async fn recall(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> DomainResult<(Memory, Vec<String>)> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryRead)?;
+        let model = self.owned(actor, id).await?;
+        self.refuse_drifted(&model)?;
+        let now = Utc::now();
+        memory::Entity::update_many()
+            .col_expr(
+                memory::Column::AccessCount,
+                Expr::col(memory::Column::AccessCount).add(1),
+            )
+            .col_expr(memory::Column::LastAccessed, Expr::value(now))
+            .filter(memory::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        let model = self.owned(actor, id).await?;
+        let related = self
+            .index
+            .search(
+                &Filter {
+                    owner: actor.user_id.clone(),
+                    exclude: Some(model.id.clone()),
+                    ..Default::default()
+                },
+                &search::from_bytes(&model.embedding),
+                RELATED,
+            )
+            .hits
+            .into_iter()
+            .map(|hit| hit.id)
+            .collect();
+        Ok((to_memory(model), related))
+    }
+
+    pub async fn search(
+        &self,
+        principal: &Principal,
+        query: &str,
+        filters: SearchFilters,
+        limit: usize,
+    ) -> DomainResult<SearchOutcome> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryRead)?;
+        if query.trim().is_empty() {
+            return Err(DomainError::invalid("query", "query cannot be empty"));
+        }
+        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(DomainError::invalid(
+                "limit",
+                format!("limit must be between 1 and {MAX_SEARCH_LIMIT}"),
+            ));
+        }
+        if let Some(min) = filters.min_importance {
+            check_importance(min).map_err(|_| {
+                DomainError::invalid(
+                    "filters.min_importance",
+                    "min_importance must be between 0 and 1",
+                )
+            })?;
+        }
+        let started = Instant::now();
+        let (_, vector) = self.embed(actor, query).await?;
+        let found = self.index.search(
+            &Filter {
+                owner: actor.user_id.clone(),
+                kinds: filters.kinds,
+                created_from: filters.from.map(|t| t.timestamp_millis()),
+                created_to: filters.to.map(|t| t.timestamp_millis()),
+                min_importance: filters.min_importance.map(|m| m as f32),
+                exclude: None,
+            },
+            &vector,
+            limit,
+        );
+        let search_time_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let ids: Vec<String> = found.hits.iter().map(|h| h.id.clone()).collect();
+        let models = memory::Entity::find()
+            .filter(memory::Column::Id.is_in(ids))
+            .filter(memory::Column::UserId.eq(&actor.user_id))
+            .all(&self.db)
+            .await?;
+        let results = found
+            .hits
+            .iter()
+            .filter_map(|hit| {
+                let model = models.iter().find(|m| m.id == hit.id)?.clone();
+                Some(Found {
+                    memory: to_memory(model),
+                    relevance: f64::from(hit.score).clamp(0.0, 1.0),
+                })
+            })
+            .collect();
+        Ok(SearchOutcome {
+            results,
+            total_matches: found.candidates,
+            search_time_ms,
+        })
+    }
+
+    /// Changes a memory; new content is re-embedded and its drift measured.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: &str,
+        change: MemoryChange,
+    ) -> DomainResult<Memory> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryWrite)?;
+        let model = self.owned(actor, id).await?;
+        self.refuse_drifted(&model)?;
+        if let Some(kind) = &change.kind {
+            check_kind(kind)?;
+        }
+        if let Some(data) = &change.data {
+            check_data(data)?;
+        }
+        if let Some(context) = &change.context {
+            check_context(context)?;
+        }
+        if let Some(tags) = &change.tags {
+            check_tags(tags)?;
+        }
+        if let Some(importance) = change.importance {
+            check_importance(importance)?;
+        }
+        let mut active: memory::ActiveModel = model.clone().into();
+        let mut drift = model.drift_score;
+        if let Some(data) = change.data.filter(|d| *d != model.data) {
+            let (model_name, vector) = self.embed(actor, &data).await?;
+            let raw = raw_drift(&search::from_bytes(&model.original_embedding), &vector);
+            drift = 0.5 * raw + 0.5 * model.drift_score;
+            active.data = Set(data);
+            active.embedding = Set(search::to_bytes(&vector));
+            active.embedding_model = Set(model_name);
+            active.drift_score = Set(drift);
+        }
+        if let Some(kind) = change.kind {
+            active.kind = Set(kind);
+        }
+        if let Some(context) = change.context {
+            active.context = Set(context);
+        }
+        if let Some(tags) = change.tags {
+            active.tags = Set(Value::from(tags));
+        }
+        if let Some(importance) = change.importance {
+            active.importance = Set(importance);
+        }
+        active.updated_at = Set(Utc::now());
+        let model = active.update(&self.db).await?;
+        self.index.upsert(item(&model));
+        if drift > self.config.drift_alert {
+            self.publish_drift(&model);
+        }
+        Ok(to_memory(model))
+    }
+
+    fn publish_drift(&self, model: &memory::Model) {
+        let suggested = if model.drift_score > self.config.drift_limit {
+            RepairMethod::FullRestore
+        } else {
+            RepairMethod::PartialHeal
+        };
+        self.bus.publish(Event::MemoryDrift(Box::new(DriftEvent {
+            owner: model.user_id.clone(),
+            memory_id: model.id.clone(),
+            drift_level: model.drift_score,
+            repair_recommended: model.drift_score > self.config.drift_alert,
+            suggested_method: suggested,
+        })));
+    }
+
+    pub async fn repair(
+        &self,
+        principal: &Principal,
+        id: &str,
+        method: RepairMethod,
+    ) -> DomainResult<Repaired> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryWrite)?;
+        let model = self.owned(actor, id).await?;
+        let drift_before = model.drift_score;
+        let original = search::from_bytes(&model.original_embedding);
+        let current = search::from_bytes(&model.embedding);
+        let mut active: memory::ActiveModel = model.clone().into();
+        match method {
+            RepairMethod::PartialHeal => {
+                let healed: Vec<f32> = if original.len() == current.len() {
+                    search::normalized(original.iter().zip(&current).map(|(o, c)| o + c).collect())
+                } else {
+                    original.clone()
+                };
+                active.drift_score = Set(raw_drift(&original, &healed));
+                active.embedding = Set(search::to_bytes(&healed));
+            }
+            RepairMethod::FullRestore => {
+                active.data = Set(model.original_data.clone());
+                active.embedding = Set(model.original_embedding.clone());
+                active.drift_score = Set(0.0);
+            }
+            RepairMethod::Rebaseline => {
+                active.original_data = Set(model.data.clone());
+                active.original_embedding = Set(model.embedding.clone());
+                active.drift_score = Set(0.0);
+            }
+        }
+        active.updated_at = Set(Utc::now());
+        let model = active.update(&self.db).await?;
+        self.index.upsert(item(&model));
+        Ok(Repaired {
+            memory: to_memory(model),
+            drift_before,
+        })
+    }
+
+    pub async fn delete(&self, principal: &Principal, id: &str) -> DomainResult<()> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryWrite)?;
+        let model = self.owned(actor, id).await?;
+        memory::Entity::delete_by_id(&model.id)
+            .exec(&self.db)
+            .await?;
+        self.index.remove(&model.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Search over embeddings. The database holds the vectors (the source of truth); a
+//! [`VectorIndex`] answers queries from memory and is rebuilt from the database at start.
+
+mod exact;
+
+pub use exact::ExactIndex;
+
+/// What the index keeps of one item: compact metadata to filter on, and its vector.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub id: String,
+    pub owner: String,
+    pub kind: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub importance: f32,
+    pub vector: Vec<f32>,
+}
+
+/// Which items a query may see. `owner` always applies.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub owner: String,
+    pub kinds: Vec<String>,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    pub min_importance: Option<f32>,
+    pub exclude: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub id: String,
+    /// Cosine similarity of unit vectors (the dot product), computed in f32.
+    pub score: f32,
+}
+
+pub struct Results {
+    pub hits: Vec<Hit>,
+    /// How many items passed the filter (all of them were scored).
+    pub candidates: usize,
+}
+
+pub trait VectorIndex: Send + Sync {
+    fn upsert(&self, item: Item);
+    fn remove(&self, id: &str);
+    /// The `k` best items passing `filter`, best first.
+    fn search(&self, filter: &Filter, query: &[f32], k: usize) -> Results;
+    fn len(&self) -> usize;
+    /// How many items `owner` has.
+    fn count(&self, owner: &str) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Scales `vector` to unit length (a zero vector stays zero).
+pub fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// f32 little-endian bytes, as stored.
+pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
