@@ -14,7 +14,7 @@ use orrery_entities::memory;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::Value;
 
@@ -184,7 +184,7 @@ fn check_kind(kind: &str) -> DomainResult<()> {
 }
 
 fn check_data(data: &str) -> DomainResult<()> {
-    if data.trim().is_empty() {
+    if data.is_empty() {
         return Err(DomainError::invalid("content.data", "data cannot be empty"));
     }
     if data.chars().count() > MAX_DATA_CHARS {
@@ -205,7 +205,7 @@ fn check_tags(tags: &[String]) -> DomainResult<()> {
     }
     if let Some(bad) = tags
         .iter()
-        .find(|t| t.trim().is_empty() || t.chars().count() > MAX_TAG_CHARS)
+        .find(|t| t.is_empty() || t.chars().count() > MAX_TAG_CHARS)
     {
         return Err(DomainError::invalid(
             "tags",
@@ -405,6 +405,47 @@ impl MemoryService {
         Ok(to_memory(model))
     }
 
+    /// The memory, without counting an access (GraphQL's `memory(id)` and `node`).
+    pub async fn get(&self, principal: &Principal, id: &str) -> DomainResult<Memory> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryRead)?;
+        Ok(to_memory(self.owned(actor, id).await?))
+    }
+
+    /// The caller's memories passing `filters`, newest first, and how many there are.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filters: &SearchFilters,
+        limit: u64,
+        offset: u64,
+    ) -> DomainResult<(Vec<Memory>, u64)> {
+        let actor = principal.actor()?;
+        actor.require(Scope::MemoryRead)?;
+        let mut query = memory::Entity::find().filter(memory::Column::UserId.eq(&actor.user_id));
+        if !filters.kinds.is_empty() {
+            query = query.filter(memory::Column::Kind.is_in(filters.kinds.clone()));
+        }
+        if let Some(from) = filters.from {
+            query = query.filter(memory::Column::CreatedAt.gte(from));
+        }
+        if let Some(to) = filters.to {
+            query = query.filter(memory::Column::CreatedAt.lte(to));
+        }
+        if let Some(min) = filters.min_importance {
+            query = query.filter(memory::Column::Importance.gte(min));
+        }
+        let total = query.clone().count(&self.db).await?;
+        let models = query
+            .order_by_desc(memory::Column::CreatedAt)
+            .order_by_desc(memory::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((models.into_iter().map(to_memory).collect(), total))
+    }
+
     /// Counts the access and returns the memory with up to three related ones (by
     /// similarity, most similar first).
     pub async fn recall(
@@ -454,7 +495,7 @@ impl MemoryService {
     ) -> DomainResult<SearchOutcome> {
         let actor = principal.actor()?;
         actor.require(Scope::MemoryRead)?;
-        if query.trim().is_empty() {
+        if query.is_empty() {
             return Err(DomainError::invalid("query", "query cannot be empty"));
         }
         if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {

@@ -137,6 +137,7 @@ pub fn user_error(err: DomainError) -> async_graphql::Result<UserError> {
         DomainError::Invalid { .. } => ErrorCode::BadUserInput,
         DomainError::Conflict(_) => ErrorCode::Conflict,
         DomainError::NotFound(_) => ErrorCode::NotFound,
+        DomainError::MemoryDrift { .. } => ErrorCode::MemoryDriftExcessive,
         _ => return Err(to_gql(err)),
     };
     let field = match &err {

@@ -6,6 +6,7 @@ mod governance;
 mod guard;
 mod identity;
 mod limits;
+mod memory;
 mod models;
 mod node;
 mod scalars;
@@ -28,6 +29,7 @@ pub struct Query(
     identity::IdentityQuery,
     governance::GovernanceQuery,
     models::ModelsQuery,
+    memory::MemoryQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -35,12 +37,14 @@ pub struct Mutation(
     identity::IdentityMutation,
     governance::GovernanceMutation,
     models::ModelsMutation,
+    memory::MemoryMutation,
 );
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
     identity::IdentitySubscription,
     governance::GovernanceSubscription,
+    memory::MemorySubscription,
 );
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;

@@ -20,6 +20,7 @@ pub enum Node {
     Review(Review),
     LedgerEntry(LedgerEntry),
     Policy(Policy),
+    Memory(super::memory::Memory),
 }
 
 pub fn encode(kind: &str, id: &str) -> ID {
@@ -78,6 +79,11 @@ pub async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option
                 loaded_at: view.loaded_at.into(),
             }))
         }
+        "Memory" => core
+            .memory
+            .get(principal, &raw)
+            .await
+            .map(|m| Node::Memory(super::memory::Memory(m))),
         _ => return Ok(None),
     };
     match found {

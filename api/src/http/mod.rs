@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dialect;
 pub mod headers;
 pub mod json_int;
+pub mod json_object;
 pub mod probes;
 pub mod rate_limit;
 pub mod request_id;

@@ -161,7 +161,7 @@ async fn memories_are_stored_recalled_and_found_by_meaning_with_filters() {
         assert_eq!(error["error"]["details"]["field"], field, "{body}");
     }
     for body in [
-        json!({"content": {"type": "episodic", "data": "  "}}),
+        json!({"content": {"type": "episodic", "data": ""}}),
         json!({"content": {"type": "Not A Type", "data": "x"}}),
         json!({"content": {"type": "episodic", "data": "x"}, "importance": 1.5}),
         json!({"content": {"type": "episodic", "data": "x", "context": [1]}}),
@@ -477,4 +477,220 @@ async fn memories_work_on_postgresql() {
         .unwrap();
     assert_eq!(recalled["metadata"]["access_count"], 1);
     server.stop().await;
+}
+
+/// Pushes a memory's drift past the alert level (0.3) with unrelated edits.
+async fn drift_it(server: &TestServer, token: &str, id: &str) {
+    let response = put(
+        server,
+        token,
+        &format!("/lukhas/v1/memory/{id}"),
+        json!({"content": {"data": "Penguins huddle against the antarctic wind"}}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn drift_events_reach_the_websocket_and_the_graphql_subscription() {
+    use crate::subscriptions::{connect, next, next_within, send};
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("memory-stream@example.com").await;
+    let (eve, _, _) = server.sign_up("memory-stream-eve@example.com").await;
+    let mine = store(
+        &server,
+        &token,
+        "semantic",
+        "The ledger verifies its hash chain",
+        0.5,
+    )
+    .await;
+    let theirs = store(
+        &server,
+        &eve,
+        "semantic",
+        "Eve's ledger verifies its hash chain",
+        0.5,
+    )
+    .await;
+    let id = mine["memory_id"].as_str().unwrap();
+
+    // LUKHAS WebSocket, authenticated by its first message as a browser would.
+    let (mut drift_socket, _) =
+        tokio_tungstenite::connect_async(server.ws_url("/lukhas/v1/stream/memory-drift"))
+            .await
+            .unwrap();
+    drift_socket
+        .send(Message::Text(
+            json!({"action": "subscribe", "auth_token": token})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let ack = drift_socket.next().await.unwrap().unwrap();
+    let ack: Value = serde_json::from_str(ack.to_text().unwrap()).unwrap();
+    assert_eq!(ack, json!({"type": "subscribed", "stream": "memory-drift"}));
+
+    // GraphQL subscription.
+    let mut gql = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(
+        &mut gql,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next(&mut gql).await["type"], "connection_ack");
+    send(&mut gql, json!({"id": "d", "type": "subscribe", "payload": {"query": "subscription { memoryDrift { memoryId driftLevel repairRecommended suggestedMethod } }"}})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    drift_it(&server, &eve, theirs["memory_id"].as_str().unwrap()).await; // not ours
+    drift_it(&server, &token, id).await;
+
+    let message = tokio::time::timeout(std::time::Duration::from_secs(5), drift_socket.next())
+        .await
+        .expect("a drift message")
+        .unwrap()
+        .unwrap();
+    let drift: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+    assert_eq!(drift["memory_id"], id, "{drift}");
+    assert!(drift["drift_level"].as_f64().unwrap() > 0.3, "{drift}");
+    assert_eq!(drift["repair_recommended"], true);
+    assert_eq!(drift["suggested_method"], "partial_heal");
+
+    let event = next(&mut gql).await;
+    let payload = &event["payload"]["data"]["memoryDrift"];
+    assert_eq!(payload["memoryId"], id, "{event}");
+    assert_eq!(payload["suggestedMethod"], "PARTIAL_HEAL");
+    assert!(
+        next_within(&mut gql, std::time::Duration::from_millis(300))
+            .await
+            .is_none(),
+        "Eve's drift is not ours"
+    );
+
+    // A socket without a credential is closed with 4401.
+    let (mut anonymous, _) =
+        tokio_tungstenite::connect_async(server.ws_url("/lukhas/v1/stream/memory-drift"))
+            .await
+            .unwrap();
+    anonymous
+        .send(Message::Text(
+            json!({"action": "subscribe"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    match anonymous.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4401),
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn graphql_manages_memories() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("memory-gql@example.com").await;
+    let stored = server
+        .graphql(
+            Some(&token),
+            "mutation($input: StoreMemoryInput!) { storeMemory(input: $input) { memory { id memoryId kind data tags importance driftScore helixId } userErrors { field code message } } }",
+            json!({"input": {"kind": "semantic", "data": "Capability tokens are signed with ed25519", "tags": ["crypto"], "importance": 0.7}}),
+        )
+        .await;
+    let memory = &stored["data"]["storeMemory"]["memory"];
+    assert_eq!(memory["kind"], "semantic", "{stored}");
+    let gid = memory["id"].as_str().unwrap().to_string();
+    let rest_id = memory["memoryId"].as_str().unwrap().to_string();
+    store(
+        &server,
+        &token,
+        "episodic",
+        "Baked bread with rye flour",
+        0.2,
+    )
+    .await;
+
+    let listed = server
+        .graphql(Some(&token), "{ memories(first: 1) { totalCount pageInfo { hasNextPage } edges { cursor relevance node { data } } } }", json!({}))
+        .await;
+    let connection = &listed["data"]["memories"];
+    assert_eq!(connection["totalCount"], 2, "{listed}");
+    assert_eq!(connection["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        connection["edges"][0]["node"]["data"], "Baked bread with rye flour",
+        "newest first"
+    );
+    assert!(connection["edges"][0]["relevance"].is_null());
+
+    let searched = server
+        .graphql(Some(&token), "{ memories(search: \"Capability tokens are signed with ed25519\", filter: {types: [\"semantic\"]}) { totalCount edges { relevance node { memoryId } } } }", json!({}))
+        .await;
+    let edges = &searched["data"]["memories"]["edges"];
+    assert_eq!(edges[0]["node"]["memoryId"], rest_id.as_str(), "{searched}");
+    assert!((edges[0]["relevance"].as_f64().unwrap() - 1.0).abs() < 1e-3);
+    assert_eq!(searched["data"]["memories"]["totalCount"], 1);
+
+    let by_node = server
+        .graphql(Some(&token), "query($id: ID!) { node(id: $id) { ... on Memory { data accessCount } } memory(id: $id) { memoryId } }", json!({"id": gid}))
+        .await;
+    assert_eq!(
+        by_node["data"]["node"]["data"], "Capability tokens are signed with ed25519",
+        "{by_node}"
+    );
+    assert_eq!(
+        by_node["data"]["node"]["accessCount"], 0,
+        "reading is not a recall"
+    );
+    assert_eq!(by_node["data"]["memory"]["memoryId"], rest_id.as_str());
+
+    let updated = server
+        .graphql(Some(&token), "mutation($id: ID!) { updateMemory(input: {id: $id, data: \"Bananas ripen in paper bags\"}) { memory { driftScore } userErrors { code } } }", json!({"id": gid}))
+        .await;
+    let drift = updated["data"]["updateMemory"]["memory"]["driftScore"]
+        .as_f64()
+        .unwrap();
+    assert!(drift > 0.3, "{updated}");
+    let repaired = server
+        .graphql(Some(&token), "mutation($id: ID!) { repairMemory(input: {id: $id, method: FULL_RESTORE}) { driftBefore memory { driftScore data } userErrors { code } } }", json!({"id": gid}))
+        .await;
+    let payload = &repaired["data"]["repairMemory"];
+    assert_eq!(payload["driftBefore"].as_f64().unwrap(), drift);
+    assert_eq!(payload["memory"]["driftScore"], 0.0);
+    assert_eq!(
+        payload["memory"]["data"],
+        "Capability tokens are signed with ed25519"
+    );
+
+    let invalid = server
+        .graphql(Some(&token), "mutation { storeMemory(input: {kind: \"Bad Kind\", data: \"x\"}) { memory { id } userErrors { field code } } }", json!({}))
+        .await;
+    assert_eq!(
+        invalid["data"]["storeMemory"]["userErrors"][0]["code"], "BAD_USER_INPUT",
+        "{invalid}"
+    );
+
+    // Another account sees nothing.
+    let (eve, _, _) = server.sign_up("memory-gql-eve@example.com").await;
+    let theirs = server
+        .graphql(
+            Some(&eve),
+            "query($id: ID!) { memory(id: $id) { data } memories { totalCount } }",
+            json!({"id": gid}),
+        )
+        .await;
+    assert!(theirs["data"]["memory"].is_null(), "{theirs}");
+    assert_eq!(theirs["data"]["memories"]["totalCount"], 0);
+    let deleted = server
+        .graphql(Some(&eve), "mutation($id: ID!) { deleteMemory(input: {id: $id}) { deletedId userErrors { code } } }", json!({"id": gid}))
+        .await;
+    assert_eq!(
+        deleted["data"]["deleteMemory"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+    let deleted = server
+        .graphql(Some(&token), "mutation($id: ID!) { deleteMemory(input: {id: $id}) { deletedId userErrors { code } } }", json!({"id": gid}))
+        .await;
+    assert_eq!(deleted["data"]["deleteMemory"]["deletedId"], gid.as_str());
 }

@@ -92,11 +92,22 @@ impl MemoryContent {
 pub struct StoreRequest {
     content: MemoryContent,
     #[serde(default)]
-    #[schema(example = json!(["physics", "learning"]), max_items = 32)]
+    #[schema(schema_with = tags_schema)]
     tags: Vec<String>,
     /// 0 to 1 (default 0.5).
     #[schema(example = 0.8, minimum = 0, maximum = 1)]
     importance: Option<f64>,
+}
+
+/// At most 32 tags of 1 to 64 characters.
+fn tags_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    serde_json::from_value(serde_json::json!({
+        "type": "array",
+        "maxItems": 32,
+        "items": {"type": "string", "minLength": 1, "maxLength": 64},
+        "example": ["physics", "learning"]
+    }))
+    .expect("a valid schema")
 }
 
 #[derive(Serialize, ToSchema)]
@@ -243,6 +254,7 @@ pub struct SearchFiltersBody {
     #[serde(rename = "type", default)]
     #[schema(example = json!(["episodic", "semantic"]))]
     kinds: Vec<String>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     date_range: Option<DateRange>,
     #[schema(example = 0.5, minimum = 0, maximum = 1)]
     min_importance: Option<f64>,
@@ -252,6 +264,7 @@ pub struct SearchFiltersBody {
 pub struct SearchRequest {
     #[schema(example = "quantum physics explanations", min_length = 1)]
     query: String,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     filters: Option<SearchFiltersBody>,
     /// 1 to 100 (default 10).
     #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
@@ -400,8 +413,9 @@ pub struct ContentChange {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateRequest {
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     content: Option<ContentChange>,
-    #[schema(example = json!(["physics"]), max_items = 32)]
+    #[schema(schema_with = tags_schema)]
     tags: Option<Vec<String>>,
     #[schema(example = 0.9, minimum = 0, maximum = 1)]
     importance: Option<f64>,

@@ -5,6 +5,7 @@ mod auth;
 mod embeddings;
 mod health;
 mod memory;
+mod stream;
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -120,7 +121,12 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(memory::recall))
         .routes(routes!(memory::search))
         .routes(routes!(memory::update, memory::delete))
-        .routes(routes!(memory::repair));
+        .routes(routes!(memory::repair))
+        // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
+        .route(
+            "/stream/memory-drift",
+            axum::routing::get(stream::memory_drift),
+        );
     dialect_router::<Lukhas>(
         state,
         "lukhas",

@@ -41,6 +41,7 @@ pub struct ChatCompletionRequest {
     /// Answer as server-sent events (`data: {chunk}` … `data: [DONE]`).
     #[serde(default)]
     stream: bool,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     stream_options: Option<StreamOptions>,
     response_format: Option<ResponseFormat>,
     /// Only 1 is supported.
