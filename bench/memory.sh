@@ -46,7 +46,9 @@ local types = {"episodic","semantic","procedural"}
 local per_thread = math.floor($MEMORIES / 2)
 local done = 0
 local n = 0
-function init(args) n = tonumber(args[1]) * 7919 end
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+function init(args) n = id * 10000000 end
 function request()
   n = n + 1
   local a, b, c = words[n % 30 + 1], words[(n * 7) % 30 + 1], words[(n * 13) % 30 + 1]

@@ -37,8 +37,24 @@ pub struct Config {
     pub log: LogConfig,
     pub ai: AiConfig,
     pub memory: MemoryConfig,
+    pub rag: RagConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RagConfig {
+    /// Most indexed chunks one account may hold across its repositories.
+    pub max_chunks_per_user: u64,
+}
+
+impl Default for RagConfig {
+    fn default() -> Self {
+        Self {
+            max_chunks_per_user: 200_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -288,6 +304,7 @@ impl Default for Config {
             log: LogConfig::default(),
             ai: AiConfig::default(),
             memory: MemoryConfig::default(),
+            rag: RagConfig::default(),
             providers: Default::default(),
         }
     }

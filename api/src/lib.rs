@@ -128,11 +128,26 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         ms = started.elapsed().as_millis() as u64,
         "memory index rebuilt from the database"
     );
+    let rag = domain::rag::RagService::new(
+        db.clone(),
+        Arc::new(domain::search::ExactIndex::default()),
+        Arc::new(domain::search::SqlLexicalIndex::new(db.clone())),
+        ai.clone(),
+        config.rag.max_chunks_per_user,
+    );
+    let started = std::time::Instant::now();
+    let chunks = rag.rebuild_index().await?;
+    tracing::info!(
+        chunks,
+        ms = started.elapsed().as_millis() as u64,
+        "code index rebuilt from the database"
+    );
     let services = state::Services {
         identity,
         governance,
         ai,
         memory,
+        rag,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;

@@ -23,6 +23,7 @@ pub struct Core {
     pub governance: Arc<GovernanceService>,
     pub ai: Arc<crate::domain::ai::AiService>,
     pub memory: crate::domain::memory::MemoryService,
+    pub rag: crate::domain::rag::RagService,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -39,6 +40,7 @@ pub struct Services {
     pub governance: Arc<GovernanceService>,
     pub ai: Arc<crate::domain::ai::AiService>,
     pub memory: crate::domain::memory::MemoryService,
+    pub rag: crate::domain::rag::RagService,
 }
 
 impl Core {
@@ -56,6 +58,7 @@ impl Core {
             governance: services.governance,
             ai: services.ai,
             memory: services.memory,
+            rag: services.rag,
             bus,
             limiter,
             started: Instant::now(),

@@ -9,5 +9,6 @@ pub mod gov_ledger;
 pub mod gov_policy;
 pub mod gov_revocation;
 pub mod memory;
+pub mod rag_chunk;
 pub mod refresh_token;
 pub mod user;

@@ -8,6 +8,7 @@ mod m20261201_000003_hardening;
 mod m20261201_000004_key_scopes;
 mod m20261201_000005_ai_usage;
 mod m20261201_000006_memories;
+mod m20261201_000007_rag;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_key_scopes::Migration),
             Box::new(m20261201_000005_ai_usage::Migration),
             Box::new(m20261201_000006_memories::Migration),
+            Box::new(m20261201_000007_rag::Migration),
         ]
     }
 }

@@ -59,6 +59,11 @@ impl AiService {
         }
     }
 
+    /// Most texts one embeddings call may carry.
+    pub fn max_inputs(&self) -> usize {
+        self.limits.max_embedding_inputs.max(1)
+    }
+
     pub fn providers(&self) -> &Providers {
         &self.providers
     }

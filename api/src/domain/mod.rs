@@ -6,6 +6,7 @@ pub mod governance;
 pub mod identity;
 pub mod memory;
 pub mod operations;
+pub mod rag;
 pub mod search;
 
 /// Where the platform's security events are recorded (the governance ledger).

@@ -344,6 +344,10 @@ pub enum ApiKeyScope {
     MemoryRead,
     /// Store, update, repair and delete the account's memories.
     MemoryWrite,
+    /// Search the account's indexed code repositories.
+    RagRead,
+    /// Index files into, and delete, the account's code repositories.
+    RagWrite,
 }
 
 #[derive(InputObject)]

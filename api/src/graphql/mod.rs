@@ -9,6 +9,7 @@ mod limits;
 mod memory;
 mod models;
 mod node;
+mod rag;
 mod scalars;
 pub mod transport;
 pub mod ws;
@@ -30,6 +31,7 @@ pub struct Query(
     governance::GovernanceQuery,
     models::ModelsQuery,
     memory::MemoryQuery,
+    rag::RagQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     governance::GovernanceMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
+    rag::RagMutation,
 );
 
 #[derive(MergedSubscription, Default)]

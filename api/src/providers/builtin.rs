@@ -167,41 +167,6 @@ impl LanguageModel for Builtin {
     }
 }
 
-/// `verifyToken`, `verify_token`, `HTTPServer2` → `verify`/`token`, `http`/`server`/`2`:
-/// identifiers match the words they are made of.
-pub fn sub_words(identifier: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = identifier.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        let boundary = !current.is_empty()
-            && match chars.get(i.wrapping_sub(1)) {
-                Some(&prev) => {
-                    (prev.is_lowercase() && c.is_uppercase())
-                        || (prev.is_alphabetic() != c.is_alphabetic())
-                        || (prev.is_uppercase()
-                            && c.is_uppercase()
-                            && chars.get(i + 1).is_some_and(|n| n.is_lowercase()))
-                }
-                None => false,
-            };
-        if boundary {
-            words.push(std::mem::take(&mut current));
-        }
-        current.extend(c.to_lowercase());
-    }
-    if !current.is_empty() {
-        words.push(current);
-    }
-    words
-}
-
 /// FNV-1a: stable across builds and platforms, so stored vectors stay comparable.
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -227,7 +192,7 @@ pub fn hash_embedding(text: &str, dimensions: usize) -> Vec<f32> {
         .filter(|t| t.chars().any(char::is_alphanumeric))
         .flat_map(|t| {
             let whole = t.to_lowercase();
-            let mut parts = sub_words(t);
+            let mut parts = crate::domain::search::terms::sub_words(t);
             if parts.len() > 1 {
                 parts.push(whole);
             } else {
@@ -307,17 +272,6 @@ mod tests {
         let id = hash_embedding("verifyToken", 384);
         let words = hash_embedding("verify token", 384);
         assert!(cosine(&id, &words) > 0.5, "{}", cosine(&id, &words));
-    }
-
-    #[test]
-    fn identifiers_split_into_words() {
-        assert_eq!(sub_words("verifyToken"), ["verify", "token"]);
-        assert_eq!(
-            sub_words("SqlitePoolOptions"),
-            ["sqlite", "pool", "options"]
-        );
-        assert_eq!(sub_words("HTTPServer2"), ["http", "server", "2"]);
-        assert_eq!(sub_words("verify_token"), ["verify", "token"]);
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ mod memory;
 mod models;
 mod openapi;
 mod postgres;
+mod rag;
 mod rate_limits;
 mod readme;
 mod rest_identity;

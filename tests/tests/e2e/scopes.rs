@@ -62,7 +62,9 @@ async fn keys_do_what_their_scopes_allow() {
             "governance:read",
             "models:use",
             "memory:read",
-            "memory:write"
+            "memory:write",
+            "rag:read",
+            "rag:write"
         ])
     );
 

@@ -33,10 +33,14 @@ pub enum Scope {
     MemoryRead,
     /// Store, update, repair and delete the account's memories.
     MemoryWrite,
+    /// Search the account's indexed code repositories.
+    RagRead,
+    /// Index files into, and delete, the account's code repositories.
+    RagWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -47,6 +51,8 @@ impl Scope {
         Scope::ModelsUse,
         Scope::MemoryRead,
         Scope::MemoryWrite,
+        Scope::RagRead,
+        Scope::RagWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +67,8 @@ impl Scope {
             Scope::ModelsUse => "models:use",
             Scope::MemoryRead => "memory:read",
             Scope::MemoryWrite => "memory:write",
+            Scope::RagRead => "rag:read",
+            Scope::RagWrite => "rag:write",
         }
     }
 
@@ -180,7 +188,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

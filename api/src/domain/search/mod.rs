@@ -2,8 +2,30 @@
 //! [`VectorIndex`] answers queries from memory and is rebuilt from the database at start.
 
 mod exact;
+mod lexical;
+pub mod terms;
 
 pub use exact::ExactIndex;
+pub use lexical::{LexicalIndex, SqlLexicalIndex};
+
+/// Reciprocal rank fusion of ranked id lists (`k` = 60, as in the original paper), scaled so
+/// that first in every list is 1.0.
+pub fn fuse(lists: &[Vec<String>]) -> Vec<(String, f64)> {
+    const K: f64 = 60.0;
+    let mut scores: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for list in lists {
+        for (rank, id) in list.iter().enumerate() {
+            *scores.entry(id.as_str()).or_default() += 1.0 / (K + rank as f64 + 1.0);
+        }
+    }
+    let best = lists.len().max(1) as f64 / (K + 1.0);
+    let mut fused: Vec<(String, f64)> = scores
+        .into_iter()
+        .map(|(id, score)| (id.to_string(), score / best))
+        .collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    fused
+}
 
 /// What the index keeps of one item: compact metadata to filter on, and its vector.
 #[derive(Clone, Debug)]

@@ -36,6 +36,8 @@ string_enum!(
         ModelsUse = "models:use",
         MemoryRead = "memory:read",
         MemoryWrite = "memory:write",
+        RagRead = "rag:read",
+        RagWrite = "rag:write",
     }
 );
 

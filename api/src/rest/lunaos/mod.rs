@@ -4,6 +4,7 @@
 mod auth;
 mod health;
 mod keys;
+mod rag;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -126,7 +127,11 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(auth::login))
         .routes(routes!(auth::me))
         .routes(routes!(keys::create, keys::list))
-        .routes(routes!(keys::revoke));
+        .routes(routes!(keys::revoke))
+        .routes(routes!(rag::index))
+        .routes(routes!(rag::search))
+        .routes(routes!(rag::repositories))
+        .routes(routes!(rag::delete_repository));
     dialect_router::<LunaOs>(state, "lunaos", "/lunaos", "/lunaos/openapi.json", routes)
 }
 

@@ -68,6 +68,47 @@ export class AuthResource {
   }
 }
 
+/** `client.rag` */
+export class RagResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Index files (1–100) into one of your repositories; re-indexing a path replaces it.
+   *
+   * `POST /rag/index`
+   */
+  index(params: M.RagIndexParams, options?: RequestOptions): APIPromise<M.IndexResponse> {
+    return this.client.request<M.IndexResponse>("index", { body: { files: params.files, repository: params.repository } }, options);
+  }
+
+  /**
+   * Your repositories (beyond the document).
+   *
+   * `GET /rag/repositories`
+   */
+  repositories(options?: RequestOptions): APIPromise<M.RepositoryList> {
+    return this.client.request<M.RepositoryList>("repositories", {}, options);
+  }
+
+  /**
+   * Delete one of your repositories (beyond the document).
+   *
+   * `DELETE /rag/repositories/{name}`
+   */
+  deleteRepository(name: string, options?: RequestOptions): APIPromise<M.RepositoryDeleted> {
+    return this.client.request<M.RepositoryDeleted>("delete_repository", { path: { name: name } }, options);
+  }
+
+  /**
+   * Search your indexed code by meaning and by identifiers.
+   *
+   * `POST /rag/search`
+   */
+  search(params: M.RagSearchParams, options?: RequestOptions): APIPromise<M.SearchResponse> {
+    return this.client.request<M.SearchResponse>("search", { body: { query: params.query, limit: params.limit, repository: params.repository } }, options);
+  }
+}
+
 /**
  * The client for the LunaOS API.
  *
@@ -86,6 +127,10 @@ export class LunaosClient extends BaseClient {
 
   get auth(): AuthResource {
     return new AuthResource(this);
+  }
+
+  get rag(): RagResource {
+    return new RagResource(this);
   }
 
   /**

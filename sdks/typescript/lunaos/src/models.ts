@@ -11,7 +11,7 @@ export interface ApiKey {
   prefix: string;
   /** RFC 3339 date-time. */
   revokedAt?: string | null;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write'>;
 }
 
 export interface AuthPayload {
@@ -30,7 +30,7 @@ export interface CreatedKey {
   key: string;
   name: string;
   prefix: string;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write'>;
   warning: string;
 }
 
@@ -43,14 +43,66 @@ export interface Health {
   version: string;
 }
 
+export interface IndexResponse {
+  /** Files indexed (each replaces what that path had). */
+  indexed: number;
+  message: string;
+  repository: string;
+  /** Chunks stored, one vector each. */
+  vectors: number;
+}
+
+export interface IndexedFile {
+  /** At most 500 000 characters. */
+  content: string;
+  path: string;
+}
+
 export interface KeyList {
   keys: Array<ApiKey>;
   total: number;
 }
 
+export interface RepositoryDeleted {
+  chunks: number;
+  message: string;
+  name: string;
+}
+
+export interface RepositoryList {
+  repositories: Array<RepositoryView>;
+  total: number;
+}
+
+export interface RepositoryView {
+  chunks: number;
+  files: number;
+  name: string;
+  /** RFC 3339 date-time. */
+  updated_at: string;
+}
+
 export interface RevokedKey {
   id: string;
   message: string;
+}
+
+export interface SearchResponse {
+  query: string;
+  results: Array<SearchResult>;
+  /** How many results are returned. */
+  total: number;
+}
+
+export interface SearchResult {
+  /** The chunk's position in its file (0-based). */
+  chunk: number;
+  content: string;
+  end_line: number;
+  path: string;
+  /** Reciprocal rank fusion of the meaning and the term rankings; 1.0 = first in both. */
+  score: number;
+  start_line: number;
 }
 
 export interface ServiceHealth {
@@ -78,7 +130,7 @@ export interface ApiKeysCreateParams {
    * What the key may do; each must be within what you may do. Without it the key gets
    * everything you may do except `admin` and `terminal:execute`.
    */
-  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write'> | null;
+  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write'> | null;
 }
 
 /** Parameters of `POST /auth/login`. */
@@ -95,4 +147,20 @@ export interface AuthSignupParams {
   password: string;
   /** At most 100 characters, no control characters. */
   name?: string | null;
+}
+
+/** Parameters of `POST /rag/index`. */
+export interface RagIndexParams {
+  files: Array<IndexedFile>;
+  /** Default `default`; letters, digits, `.`, `_`, `-`, `/`. */
+  repository?: string | null;
+}
+
+/** Parameters of `POST /rag/search`. */
+export interface RagSearchParams {
+  query: string;
+  /** 1 to 20 (default 5). */
+  limit?: number | null;
+  /** Search one repository (default: all of yours). */
+  repository?: string | null;
 }

@@ -24,8 +24,15 @@ from .models import (
     AuthPayload,
     CreatedKey,
     Health,
+    IndexResponse,
+    IndexedFile,
     KeyList,
+    RepositoryDeleted,
+    RepositoryList,
+    RepositoryView,
     RevokedKey,
+    SearchResponse,
+    SearchResult,
     ServiceHealth,
     User,
 )
@@ -55,7 +62,7 @@ class ApiKeysResource:
     def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -175,6 +182,103 @@ class AuthResource:
         )
 
 
+class RagResource:
+    """`client.rag`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def index(
+        self,
+        files: Sequence[IndexedFile],
+        repository: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IndexResponse:
+        """Index files (1–100) into one of your repositories; re-indexing a path replaces it.
+
+        `POST /rag/index`
+
+        Args:
+            files: `files`
+            repository: Default `default`; letters, digits, `.`, `_`, `-`, `/`.
+        """
+        return self._client.request(
+            "index",
+            IndexResponse,
+            body={
+                "files": files,
+                "repository": repository,
+            },
+            options=request_options,
+        )
+
+    def repositories(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepositoryList:
+        """Your repositories (beyond the document).
+
+        `GET /rag/repositories`
+        """
+        return self._client.request(
+            "repositories",
+            RepositoryList,
+            options=request_options,
+        )
+
+    def delete_repository(
+        self,
+        name: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepositoryDeleted:
+        """Delete one of your repositories (beyond the document).
+
+        `DELETE /rag/repositories/{name}`
+
+        Args:
+            name: The repository's name
+        """
+        return self._client.request(
+            "delete_repository",
+            RepositoryDeleted,
+            path={
+                "name": name,
+            },
+            options=request_options,
+        )
+
+    def search(
+        self,
+        query: str,
+        limit: int | None = None,
+        repository: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SearchResponse:
+        """Search your indexed code by meaning and by identifiers.
+
+        `POST /rag/search`
+
+        Args:
+            query: `query`
+            limit: 1 to 20 (default 5).
+            repository: Search one repository (default: all of yours).
+        """
+        return self._client.request(
+            "search",
+            SearchResponse,
+            body={
+                "query": query,
+                "limit": limit,
+                "repository": repository,
+            },
+            options=request_options,
+        )
+
+
 class LunaosClient(SyncAPIClient):
     """The client for the LunaOS API.
 
@@ -220,6 +324,10 @@ class LunaosClient(SyncAPIClient):
     def auth(self) -> AuthResource:
         return AuthResource(self)
 
+    @property
+    def rag(self) -> RagResource:
+        return RagResource(self)
+
     def health(
         self,
         *,
@@ -260,7 +368,7 @@ class AsyncApiKeysResource:
     async def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -380,6 +488,103 @@ class AsyncAuthResource:
         )
 
 
+class AsyncRagResource:
+    """`client.rag`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def index(
+        self,
+        files: Sequence[IndexedFile],
+        repository: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IndexResponse:
+        """Index files (1–100) into one of your repositories; re-indexing a path replaces it.
+
+        `POST /rag/index`
+
+        Args:
+            files: `files`
+            repository: Default `default`; letters, digits, `.`, `_`, `-`, `/`.
+        """
+        return await self._client.request(
+            "index",
+            IndexResponse,
+            body={
+                "files": files,
+                "repository": repository,
+            },
+            options=request_options,
+        )
+
+    async def repositories(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepositoryList:
+        """Your repositories (beyond the document).
+
+        `GET /rag/repositories`
+        """
+        return await self._client.request(
+            "repositories",
+            RepositoryList,
+            options=request_options,
+        )
+
+    async def delete_repository(
+        self,
+        name: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RepositoryDeleted:
+        """Delete one of your repositories (beyond the document).
+
+        `DELETE /rag/repositories/{name}`
+
+        Args:
+            name: The repository's name
+        """
+        return await self._client.request(
+            "delete_repository",
+            RepositoryDeleted,
+            path={
+                "name": name,
+            },
+            options=request_options,
+        )
+
+    async def search(
+        self,
+        query: str,
+        limit: int | None = None,
+        repository: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SearchResponse:
+        """Search your indexed code by meaning and by identifiers.
+
+        `POST /rag/search`
+
+        Args:
+            query: `query`
+            limit: 1 to 20 (default 5).
+            repository: Search one repository (default: all of yours).
+        """
+        return await self._client.request(
+            "search",
+            SearchResponse,
+            body={
+                "query": query,
+                "limit": limit,
+                "repository": repository,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLunaosClient(AsyncAPIClient):
     """The asynchronous client for the LunaOS API.
 
@@ -424,6 +629,10 @@ class AsyncLunaosClient(AsyncAPIClient):
     @property
     def auth(self) -> AsyncAuthResource:
         return AsyncAuthResource(self)
+
+    @property
+    def rag(self) -> AsyncRagResource:
+        return AsyncRagResource(self)
 
     async def health(
         self,

@@ -33,7 +33,7 @@ class ApiKey(BaseModel):
     is_active: bool
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]]
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -55,7 +55,7 @@ class CreatedKey(BaseModel):
     """The full key. It is shown only here and cannot be retrieved again."""
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]]
     warning: str
 
 
@@ -69,15 +69,73 @@ class Health(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class IndexResponse(BaseModel):
+    indexed: int
+    """Files indexed (each replaces what that path had)."""
+    message: str
+    repository: str
+    vectors: int
+    """Chunks stored, one vector each."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class IndexedFile(BaseModel):
+    content: str
+    """At most 500 000 characters."""
+    path: str
+
+
+@dataclasses.dataclass(kw_only=True)
 class KeyList(BaseModel):
     keys: list[ApiKey]
     total: int
 
 
 @dataclasses.dataclass(kw_only=True)
+class RepositoryDeleted(BaseModel):
+    chunks: int
+    message: str
+    name: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class RepositoryList(BaseModel):
+    repositories: list[RepositoryView]
+    total: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class RepositoryView(BaseModel):
+    chunks: int
+    files: int
+    name: str
+    updated_at: datetime
+
+
+@dataclasses.dataclass(kw_only=True)
 class RevokedKey(BaseModel):
     id: str
     message: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+    total: int
+    """How many results are returned."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class SearchResult(BaseModel):
+    chunk: int
+    """The chunk's position in its file (0-based)."""
+    content: str
+    end_line: int
+    path: str
+    score: float
+    """Reciprocal rank fusion of the meaning and the term rankings; 1.0 = first in both."""
+    start_line: int
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -132,14 +190,59 @@ Health._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+IndexResponse._fields = (
+    FieldSpec("indexed", "indexed", INT, True),
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("repository", "repository", STR, True),
+    FieldSpec("vectors", "vectors", INT, True),
+)
+
+IndexedFile._fields = (
+    FieldSpec("content", "content", STR, True),
+    FieldSpec("path", "path", STR, True),
+)
+
 KeyList._fields = (
     FieldSpec("keys", "keys", list_of(model(lambda: ApiKey)), True),
     FieldSpec("total", "total", INT, True),
 )
 
+RepositoryDeleted._fields = (
+    FieldSpec("chunks", "chunks", INT, True),
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("name", "name", STR, True),
+)
+
+RepositoryList._fields = (
+    FieldSpec("repositories", "repositories", list_of(model(lambda: RepositoryView)), True),
+    FieldSpec("total", "total", INT, True),
+)
+
+RepositoryView._fields = (
+    FieldSpec("chunks", "chunks", INT, True),
+    FieldSpec("files", "files", INT, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("updated_at", "updated_at", DATETIME, True),
+)
+
 RevokedKey._fields = (
     FieldSpec("id", "id", STR, True),
     FieldSpec("message", "message", STR, True),
+)
+
+SearchResponse._fields = (
+    FieldSpec("query", "query", STR, True),
+    FieldSpec("results", "results", list_of(model(lambda: SearchResult)), True),
+    FieldSpec("total", "total", INT, True),
+)
+
+SearchResult._fields = (
+    FieldSpec("chunk", "chunk", INT, True),
+    FieldSpec("content", "content", STR, True),
+    FieldSpec("end_line", "end_line", INT, True),
+    FieldSpec("path", "path", STR, True),
+    FieldSpec("score", "score", FLOAT, True),
+    FieldSpec("start_line", "start_line", INT, True),
 )
 
 ServiceHealth._fields = (
@@ -160,8 +263,15 @@ __all__ = [
     "AuthPayload",
     "CreatedKey",
     "Health",
+    "IndexResponse",
+    "IndexedFile",
     "KeyList",
+    "RepositoryDeleted",
+    "RepositoryList",
+    "RepositoryView",
     "RevokedKey",
+    "SearchResponse",
+    "SearchResult",
     "ServiceHealth",
     "User",
 ]
