@@ -65,7 +65,7 @@ end
 LUA
 echo "== storing $MEMORIES memories (wrk, 2 threads, 16 connections)"
 started=$(date +%s.%N)
-wrk -t2 -c16 -d600s -s "$scripts/store.lua" "$BASE" | grep -E "Requests/sec|Latency|requests in"
+wrk -t2 -c16 -d900s -s "$scripts/store.lua" "$BASE" | grep -E "Requests/sec|Latency|requests in"
 echo "stored in $(python3 -c "print(round($(date +%s.%N) - $started, 1))") s"
 
 echo "== search inside the server (search_time_ms, 1000 sequential top-10 searches, type filter)"

@@ -186,6 +186,20 @@ async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {
 }
 
 fn spawn_maintenance(state: AppState) {
+    let usage = state.clone();
+    let shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if let Err(err) = usage.ai.flush_usage().await {
+                tracing::warn!(%err, "could not record model usage");
+            }
+        }
+    });
     let shutdown = state.shutdown_signal();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
@@ -367,6 +381,7 @@ pub async fn serve(
         }
     }
     state.identity.flush_key_usage().await?;
+    state.ai.flush_usage().await?;
     state.db.clone().close().await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use futures::StreamExt;
 use orrery_entities::ai_usage;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde_json::Value;
 
 use crate::config::AiConfig;
@@ -27,7 +27,12 @@ pub struct AiService {
     providers: Arc<Providers>,
     db: DatabaseConnection,
     limits: AiConfig,
+    /// Usage rows waiting for [`AiService::flush_usage`]: one write per batch, not per call.
+    pending: Arc<std::sync::Mutex<Vec<ai_usage::ActiveModel>>>,
 }
+
+/// Past this many waiting rows a flush starts at once rather than at the next tick.
+const FLUSH_AT: usize = 1000;
 
 /// One generation request.
 pub struct ChatCall {
@@ -56,7 +61,26 @@ impl AiService {
             providers,
             db,
             limits,
+            pending: Default::default(),
         }
+    }
+
+    /// Writes the waiting usage rows in one transaction; returns how many.
+    pub async fn flush_usage(&self) -> DomainResult<usize> {
+        let rows: Vec<ai_usage::ActiveModel> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let count = rows.len();
+        let txn = self.db.begin().await?;
+        for batch in rows.chunks(200) {
+            ai_usage::Entity::insert_many(batch.to_vec())
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(count)
     }
 
     /// Most texts one embeddings call may carry.
@@ -293,9 +317,10 @@ fn check_call(call: &ChatCall) -> DomainResult<()> {
     Ok(())
 }
 
-/// Records one call's usage in the background: metering must not delay or fail the answer
-/// (a failed write is logged).
+/// Records one call's usage: queued for the next batch write, so metering never delays or
+/// fails an answer (a failed write is logged).
 struct Meter {
+    pending: Arc<std::sync::Mutex<Vec<ai_usage::ActiveModel>>>,
     db: DatabaseConnection,
     user_id: String,
     key_id: Option<String>,
@@ -312,6 +337,7 @@ impl Meter {
         operation: &'static str,
     ) -> Self {
         Self {
+            pending: service.pending.clone(),
             db: service.db.clone(),
             user_id: actor.user_id.clone(),
             key_id: match &actor.credential {
@@ -336,11 +362,24 @@ impl Meter {
             output_tokens: Set(usage.map(|u| u.output_tokens as i32)),
             created_at: Set(Utc::now()),
         };
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            if let Err(err) = row.insert(&db).await {
-                tracing::warn!(error = %err, "could not record model usage");
-            }
-        });
+        let full = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push(row);
+            pending.len() >= FLUSH_AT
+        };
+        if full {
+            let rows = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                for batch in rows.chunks(200) {
+                    if let Err(err) = ai_usage::Entity::insert_many(batch.to_vec())
+                        .exec(&db)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not record model usage");
+                    }
+                }
+            });
+        }
     }
 }

@@ -271,13 +271,35 @@ impl MemoryService {
 
     /// Loads every memory's current embedding into the index; returns how many.
     pub async fn rebuild_index(&self) -> DomainResult<usize> {
-        let mut pages = memory::Entity::find().paginate(&self.db, 5000);
+        use futures::TryStreamExt;
+        use memory::Column as C;
+        // One streamed query of just what the index keeps (not pages: OFFSET is quadratic).
+        let mut rows = memory::Entity::find()
+            .select_only()
+            .columns([
+                C::Id,
+                C::UserId,
+                C::Kind,
+                C::CreatedAt,
+                C::Importance,
+                C::Embedding,
+            ])
+            .into_tuple::<(String, String, String, DateTime<Utc>, f64, Vec<u8>)>()
+            .stream(&self.db)
+            .await?;
         let mut count = 0;
-        while let Some(models) = pages.fetch_and_next().await? {
-            for model in &models {
-                self.index.upsert(item(model));
-            }
-            count += models.len();
+        while let Some((id, owner, kind, created_at, importance, embedding)) =
+            rows.try_next().await?
+        {
+            self.index.upsert(Item {
+                id,
+                owner,
+                kind,
+                created_at: created_at.timestamp_millis(),
+                importance: importance as f32,
+                vector: search::from_bytes(&embedding),
+            });
+            count += 1;
         }
         Ok(count)
     }

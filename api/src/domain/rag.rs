@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use orrery_entities::rag_chunk;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
 };
 
 use crate::domain::ai::AiService;
@@ -186,13 +186,25 @@ impl RagService {
     }
 
     pub async fn rebuild_index(&self) -> DomainResult<usize> {
-        let mut pages = rag_chunk::Entity::find().paginate(&self.db, 5000);
+        use futures::TryStreamExt;
+        use rag_chunk::Column as C;
+        let mut rows = rag_chunk::Entity::find()
+            .select_only()
+            .columns([C::Id, C::UserId, C::Repository, C::CreatedAt, C::Embedding])
+            .into_tuple::<(String, String, String, DateTime<Utc>, Vec<u8>)>()
+            .stream(&self.db)
+            .await?;
         let mut count = 0;
-        while let Some(models) = pages.fetch_and_next().await? {
-            for model in &models {
-                self.vectors.upsert(item(model));
-            }
-            count += models.len();
+        while let Some((id, owner, kind, created_at, embedding)) = rows.try_next().await? {
+            self.vectors.upsert(Item {
+                id,
+                owner,
+                kind,
+                created_at: created_at.timestamp_millis(),
+                importance: 0.0,
+                vector: search::from_bytes(&embedding),
+            });
+            count += 1;
         }
         Ok(count)
     }

@@ -123,3 +123,48 @@ async fn the_lukhas_memory_curl_example_runs_as_written() {
         assert!(stdout.contains(expected), "{expected} in {stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lunaos_code_search_example_runs_again_and_again() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        orrery_tests::skip("curl is not installed");
+        return;
+    }
+    let server = TestServer::start().await;
+    let signup = server
+        .post(
+            "/lunaos/auth/signup",
+            None,
+            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(signup.status(), 201);
+    let script =
+        snippet("LunaOS code search", "sh").replace("localhost:8080", &server.addr.to_string());
+    for run in 1..=2 {
+        let script = format!("set -euo pipefail\n{script}");
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new("bash").arg("-c").arg(&script).output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "run {run}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for expected in [
+            "\"indexed\":1",
+            "\"path\":\"src/auth.rs\"",
+            "\"start_line\":1",
+            "Repository deleted",
+        ] {
+            assert!(
+                stdout.contains(expected),
+                "run {run}: {expected} in {stdout}"
+            );
+        }
+    }
+}

@@ -50,11 +50,23 @@ fn quantize(vector: &[f32]) -> (f32, Vec<i8>) {
     )
 }
 
+/// In lanes of 16, which the compiler turns into vector multiply-adds even for baseline
+/// x86-64 (SSE2 `pmaddwd`); the plain iterator form stays scalar.
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
+    let mut lanes = [0i32; 16];
+    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: i32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
         .map(|(x, y)| i32::from(*x) * i32::from(*y))
-        .sum()
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..16 {
+            lanes[i] += i32::from(x[i]) * i32::from(y[i]);
+        }
+    }
+    lanes.iter().sum::<i32>() + tail
 }
 
 impl VectorIndex for ExactIndex {
