@@ -21,16 +21,27 @@ fn snippet(heading: &str, language: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lunaos_curl_example_runs_again_and_again() {
+/// Ada, whom the README's examples log in as.
+async fn sign_up_ada(server: &TestServer) {
+    let signup = server
+        .post(
+            "/lunaos/auth/signup",
+            None,
+            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(signup.status(), 201);
+}
+
+/// Runs the `sh` block under `heading` against `server` `runs` times (a newcomer runs it
+/// again); each run must succeed and print every `expected` string.
+async fn run_sh_block(server: &TestServer, heading: &str, runs: usize, expected: &[&str]) -> bool {
     if Command::new("curl").arg("--version").output().is_err() {
         orrery_tests::skip("curl is not installed");
-        return;
+        return false;
     }
-    let server = TestServer::start().await;
-    let script = snippet("LunaOS", "sh").replace("localhost:8080", &server.addr.to_string());
-    // More runs than an account may hold keys: each run must clean up after itself.
-    for run in 1..=7 {
+    let script = snippet(heading, "sh").replace("localhost:8080", &server.addr.to_string());
+    for run in 1..=runs {
         let script = format!("set -euo pipefail\n{script}");
         let output = tokio::task::spawn_blocking(move || {
             Command::new("bash").arg("-c").arg(&script).output()
@@ -41,12 +52,24 @@ async fn the_lunaos_curl_example_runs_again_and_again() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
-            "run {run}:\n{stdout}\n{}",
+            "{heading}, run {run}:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(stdout.contains("\"healthy\""), "run {run}: {stdout}");
-        assert!(stdout.contains("API key revoked"), "run {run}: {stdout}");
+        for wanted in expected {
+            assert!(
+                stdout.contains(wanted),
+                "{heading}, run {run}: {wanted} in {stdout}"
+            );
+        }
     }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lunaos_curl_example_runs_again_and_again() {
+    let server = TestServer::start().await;
+    // More runs than an account may hold keys: each run must clean up after itself.
+    run_sh_block(&server, "LunaOS (", 7, &["\"healthy\"", "API key revoked"]).await;
 }
 
 /// The README's `/v1` example through the official `openai` client, as written.
@@ -57,14 +80,7 @@ async fn the_openai_client_example_runs_as_written() {
         return;
     };
     let server = TestServer::start().await;
-    let signup = server
-        .post(
-            "/lunaos/auth/signup",
-            None,
-            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
-        )
-        .await;
-    assert_eq!(signup.status(), 201);
+    sign_up_ada(&server).await;
     let script = snippet("OpenAI-compatible", "python")
         .replace("http://localhost:8080", &format!("http://{}", server.addr));
     let output =
@@ -88,83 +104,26 @@ async fn the_openai_client_example_runs_as_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lukhas_memory_curl_example_runs_as_written() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        orrery_tests::skip("curl is not installed");
-        return;
-    }
     let server = TestServer::start().await;
-    let signup = server
-        .post(
-            "/lunaos/auth/signup",
-            None,
-            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
-        )
-        .await;
-    assert_eq!(signup.status(), 201);
-    let script = snippet("LUKHAS memory", "sh").replace("localhost:8080", &server.addr.to_string());
-    let script = format!("set -euo pipefail\n{script}");
-    let output =
-        tokio::task::spawn_blocking(move || Command::new("bash").arg("-c").arg(&script).output())
-            .await
-            .unwrap()
-            .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for expected in [
+    sign_up_ada(&server).await;
+    let expected = [
         "\"access_count\":1",
         "\"total_matches\":1",
         "\"method\":\"partial_heal\"",
         "\"deleted\":true",
-    ] {
-        assert!(stdout.contains(expected), "{expected} in {stdout}");
-    }
+    ];
+    run_sh_block(&server, "LUKHAS memory", 2, &expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lunaos_code_search_example_runs_again_and_again() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        orrery_tests::skip("curl is not installed");
-        return;
-    }
     let server = TestServer::start().await;
-    let signup = server
-        .post(
-            "/lunaos/auth/signup",
-            None,
-            serde_json::json!({ "email": "ada@example.com", "password": "correct horse battery", "name": "Ada" }),
-        )
-        .await;
-    assert_eq!(signup.status(), 201);
-    let script =
-        snippet("LunaOS code search", "sh").replace("localhost:8080", &server.addr.to_string());
-    for run in 1..=2 {
-        let script = format!("set -euo pipefail\n{script}");
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new("bash").arg("-c").arg(&script).output()
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "run {run}: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        for expected in [
-            "\"indexed\":1",
-            "\"path\":\"src/auth.rs\"",
-            "\"start_line\":1",
-            "Repository deleted",
-        ] {
-            assert!(
-                stdout.contains(expected),
-                "run {run}: {expected} in {stdout}"
-            );
-        }
-    }
+    sign_up_ada(&server).await;
+    let expected = [
+        "\"indexed\":1",
+        "\"path\":\"src/auth.rs\"",
+        "\"start_line\":1",
+        "Repository deleted",
+    ];
+    run_sh_block(&server, "LunaOS code search", 2, &expected).await;
 }
