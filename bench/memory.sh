@@ -64,9 +64,20 @@ function response(status)
 end
 LUA
 echo "== storing $MEMORIES memories (wrk, 2 threads, 16 connections)"
+count() {
+  curl -sf -X POST "$BASE/lukhas/v1/memory/search" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{"query":"count","limit":1}' | json '["total_matches"]'
+}
 started=$(date +%s.%N)
-wrk -t2 -c16 -d900s -s "$scripts/store.lua" "$BASE" | grep -E "Requests/sec|Latency|requests in"
-echo "stored in $(python3 -c "print(round($(date +%s.%N) - $started, 1))") s"
+# wrk keeps running after its threads stop themselves: poll the count, then interrupt it
+# (it prints its summary on SIGINT).
+wrk -t2 -c16 -d3600s -s "$scripts/store.lua" "$BASE" >"$data/wrk.out" &
+wrk_pid=$!
+while [ "$(count)" -lt "$MEMORIES" ]; do sleep 1; done
+elapsed=$(python3 -c "print(round($(date +%s.%N) - $started, 1))")
+kill -INT "$wrk_pid"; wait "$wrk_pid" || true
+grep -E "Latency" "$data/wrk.out" || true
+echo "stored $(count) in $elapsed s ($(python3 -c "print(round($MEMORIES / $elapsed))") stores/s)"
 
 echo "== search inside the server (search_time_ms, 1000 sequential top-10 searches, type filter)"
 python3 - "$BASE" "$TOKEN" <<'PY'

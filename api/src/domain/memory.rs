@@ -550,11 +550,15 @@ impl MemoryService {
         );
         let search_time_ms = started.elapsed().as_secs_f64() * 1000.0;
         let ids: Vec<String> = found.hits.iter().map(|h| h.id.clone()).collect();
-        let models = memory::Entity::find()
+        // By primary key alone: with the owner in the WHERE clause SQLite walks the owner's
+        // index instead (every one of their memories). Ownership is checked on the rows.
+        let models: Vec<memory::Model> = memory::Entity::find()
             .filter(memory::Column::Id.is_in(ids))
-            .filter(memory::Column::UserId.eq(&actor.user_id))
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|m| m.user_id == actor.user_id)
+            .collect();
         let results = found
             .hits
             .iter()

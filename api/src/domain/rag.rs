@@ -400,12 +400,13 @@ impl RagService {
             .take(limit)
             .collect();
         let ids: Vec<String> = fused.iter().map(|(id, _)| id.clone()).collect();
+        // By key alone (see MemoryService::search); ownership is checked on the rows.
         let models: BTreeMap<String, rag_chunk::Model> = rag_chunk::Entity::find()
             .filter(rag_chunk::Column::Id.is_in(ids))
-            .filter(rag_chunk::Column::UserId.eq(&actor.user_id))
             .all(&self.db)
             .await?
             .into_iter()
+            .filter(|m| m.user_id == actor.user_id)
             .map(|m| (m.id.clone(), m))
             .collect();
         Ok(fused
