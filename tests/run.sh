@@ -92,3 +92,12 @@ rm -rf "$fresh/dist" "$fresh"/*.tsbuildinfo "$fresh/node_modules"
 (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error "$fresh" >/dev/null \
   && node -e "require('@orrery/lexecon')" && node --input-type=module -e "await import('@orrery/lexecon')")
 echo "sdks/typescript/lexecon: installs from a path without a prior build"
+# From a git URL, as a user installs from a fork: the branch sdks/typescript/git-branches.sh
+# makes (the package at the repository root), cloned by npm, built by its prepare script.
+if git rev-parse HEAD >/dev/null 2>&1; then
+  git clone -q --no-hardlinks "$PWD" "$dist/repo"
+  (cd "$dist/repo" && sdks/typescript/git-branches.sh >/dev/null)
+  (cd "$scratch" && npm install --no-audit --no-fund --loglevel=error "git+file://$dist/repo#sdk/typescript/lumen" >/dev/null \
+    && node -e "require('@orrery/lumen')" && node --input-type=module -e "await import('@orrery/lumen')")
+  echo "sdks/typescript/lumen: installs from a git URL (its branch from git-branches.sh)"
+fi
