@@ -65,8 +65,9 @@ end
 LUA
 echo "== storing $MEMORIES memories (wrk, 2 threads, 16 connections)"
 count() {
-  curl -sf -X POST "$BASE/lukhas/v1/memory/search" -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' -d '{"query":"count","limit":1}' | json '["total_matches"]'
+  curl -s -X POST "$BASE/lukhas/v1/memory/search" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -d '{"query":"count","limit":1}' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("total_matches", 0))' 2>/dev/null || echo 0
 }
 started=$(date +%s.%N)
 # wrk keeps running after its threads stop themselves: poll the count, then interrupt it
