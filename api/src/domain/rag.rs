@@ -41,18 +41,19 @@ pub struct Chunk {
     pub text: String,
 }
 
-/// A line that starts something at the top level (a definition, a section), or a blank one.
-fn is_boundary(line: &str) -> bool {
+/// A line that starts something at the top level (a definition, a section).
+fn starts_top_level(line: &str) -> bool {
     let trimmed = line.trim();
-    trimmed.is_empty()
-        || (!line.starts_with(char::is_whitespace)
-            && !trimmed.starts_with('}')
-            && !trimmed.starts_with(')')
-            && !trimmed.starts_with(']'))
+    !trimmed.is_empty()
+        && !line.starts_with(char::is_whitespace)
+        && !trimmed.starts_with('}')
+        && !trimmed.starts_with(')')
+        && !trimmed.starts_with(']')
 }
 
-/// Cuts `content` into line ranges: a chunk ends before a boundary line once it has
-/// [`MIN_LINES`], and at [`MAX_LINES`] or [`MAX_CHARS`] regardless. A single line longer
+/// Cuts `content` into line ranges: once a chunk has [`MIN_LINES`] it ends after a blank
+/// line or before a top-level line, and at [`MAX_LINES`] or [`MAX_CHARS`] regardless; blank
+/// lines never start a chunk. A single line longer
 /// than [`MAX_CHARS`] is split across chunks that share its line number.
 pub fn chunk(content: &str) -> Vec<Chunk> {
     let mut chunks = Vec::new();
@@ -88,16 +89,22 @@ pub fn chunk(content: &str) -> Vec<Chunk> {
             continue;
         }
         let full = lines.len() >= MAX_LINES || chars + line.len() > MAX_CHARS;
-        if !lines.is_empty() && (full || (lines.len() >= MIN_LINES && is_boundary(line))) {
+        if !lines.is_empty() && (full || (lines.len() >= MIN_LINES && starts_top_level(line))) {
             flush(&mut chunks, &mut lines, start);
-            start = number;
             chars = 0;
         }
         if lines.is_empty() {
+            if line.trim().is_empty() {
+                continue;
+            }
             start = number;
         }
         lines.push(line);
         chars += line.len() + 1;
+        if line.trim().is_empty() && lines.len() >= MIN_LINES {
+            flush(&mut chunks, &mut lines, start);
+            chars = 0;
+        }
     }
     flush(&mut chunks, &mut lines, start);
     chunks
@@ -225,7 +232,12 @@ impl RagService {
                 format!("send 1 to {MAX_FILES} files"),
             ));
         }
+        // A path sent twice: the last copy wins, as if indexed one after the other.
+        let mut files = files;
         let mut seen = std::collections::HashSet::new();
+        files.reverse();
+        files.retain(|f| seen.insert(f.path.clone()));
+        files.reverse();
         for (i, file) in files.iter().enumerate() {
             if file.path.is_empty() || file.path.chars().count() > MAX_PATH_CHARS {
                 return Err(DomainError::invalid(
@@ -237,12 +249,6 @@ impl RagService {
                 return Err(DomainError::invalid(
                     format!("files[{i}].content"),
                     format!("a file may have at most {MAX_FILE_CHARS} characters"),
-                ));
-            }
-            if !seen.insert(file.path.as_str()) {
-                return Err(DomainError::invalid(
-                    format!("files[{i}].path"),
-                    format!("{} appears twice", file.path),
                 ));
             }
         }
@@ -469,7 +475,8 @@ impl RagService {
     ) -> DomainResult<usize> {
         let actor = principal.actor()?;
         actor.require(Scope::RagWrite)?;
-        check_repository(name)?;
+        // No repository can have an invalid name: nothing to delete.
+        check_repository(name).map_err(|_| DomainError::NotFound("repository".into()))?;
         let ids: Vec<String> = rag_chunk::Entity::find()
             .select_only()
             .column(rag_chunk::Column::Id)
@@ -508,9 +515,12 @@ mod tests {
             source.push_str("}\n\n");
         }
         let chunks = chunk(&source);
-        let lines = source.lines().count();
+        // Through the last line with text (a blank line may close a chunk).
+        let lines: Vec<&str> = source.lines().collect();
+        let last_text = lines.iter().rposition(|l| !l.trim().is_empty()).unwrap() + 1;
         assert_eq!(chunks.first().unwrap().start_line, 1);
-        assert_eq!(chunks.last().unwrap().end_line, lines);
+        let end = chunks.last().unwrap().end_line;
+        assert!(end >= last_text && end <= lines.len(), "{end}");
         for pair in chunks.windows(2) {
             assert!(pair[1].start_line > pair[0].end_line);
         }

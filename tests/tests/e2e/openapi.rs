@@ -341,3 +341,27 @@ async fn every_operation_has_examples_and_error_examples_are_what_the_server_say
     );
     assert!(checked > 20, "only {checked} error examples were checked");
 }
+
+/// The combined document (`/openapi.json`) merges every dialect's components by name: two
+/// dialects naming different schemas alike would make one of them wrong there.
+#[tokio::test]
+async fn component_names_mean_one_schema_across_dialects() {
+    let server = TestServer::start().await;
+    let mut seen: std::collections::BTreeMap<String, (String, Value)> = Default::default();
+    for doc in [
+        "/lexecon/openapi.json",
+        "/lukhas/v1/openapi.json",
+        "/lumen/openapi.json",
+        "/lunaos/openapi.json",
+        "/v1/openapi.json",
+    ] {
+        let document: Value = server.get(doc, None).await.json().await.unwrap();
+        for (name, schema) in document["components"]["schemas"].as_object().unwrap() {
+            if let Some((first, earlier)) = seen.get(name) {
+                assert_eq!(earlier, schema, "{name} differs between {first} and {doc}");
+            } else {
+                seen.insert(name.clone(), (doc.to_string(), schema.clone()));
+            }
+        }
+    }
+}

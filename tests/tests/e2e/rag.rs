@@ -186,6 +186,34 @@ async fn exercise(server: &TestServer) {
     assert_eq!(deleted.status(), 200);
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(deleted["data"]["chunks"], 1);
+    // A name no repository can have is simply not there.
+    assert_eq!(
+        server
+            .delete("/lunaos/rag/repositories/no%20spaces", &token)
+            .await
+            .status(),
+        404
+    );
+    // A path sent twice in one call: the last copy wins.
+    let twice = index(
+        server,
+        &token,
+        json!({"repository": "twice", "files": [{"path": "a.rs", "content": "fn first_copy() {}"}, {"path": "a.rs", "content": "fn second_copy() {}"}]}),
+    )
+    .await;
+    let twice: Value = twice.json().await.unwrap();
+    assert_eq!(twice["data"]["indexed"], 1, "{twice}");
+    let found = search(
+        server,
+        &token,
+        json!({"query": "first_copy second_copy", "repository": "twice"}),
+    )
+    .await;
+    assert_eq!(found["total"], 1);
+    assert!(found["results"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("second_copy"));
     assert_eq!(
         server
             .delete("/lunaos/rag/repositories/notes", &token)
@@ -221,7 +249,6 @@ async fn bad_rag_input_is_a_lunaos_400() {
     for body in [
         json!({"files": []}),
         json!({"files": many}),
-        json!({"files": [file, file]}),
         json!({"files": [{"path": "", "content": "x"}]}),
         json!({"files": [{"path": "big.txt", "content": "x".repeat(500_001)}]}),
         json!({"files": [file], "repository": "no spaces please"}),

@@ -362,6 +362,7 @@ pub struct RevokeRequest {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = TokenRevoked)]
 pub struct Revoked {
     #[schema(example = "cap_01M8S2T6BJRSJ2YZA8KXD48SVJ")]
     token_id: String,

@@ -261,6 +261,7 @@ pub struct SearchFiltersBody {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = MemorySearchRequest)]
 pub struct SearchRequest {
     #[schema(example = "quantum physics explanations", min_length = 1)]
     query: String,
@@ -297,6 +298,7 @@ pub struct SearchHitContent {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = MemorySearchResponse)]
 pub struct SearchResponse {
     results: Vec<SearchHit>,
     /// How many of your memories passed the filters (every one was scored).

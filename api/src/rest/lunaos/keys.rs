@@ -88,6 +88,7 @@ pub struct KeyList {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = KeyRevoked)]
 pub struct Revoked {
     #[schema(example = "API key revoked")]
     message: String,

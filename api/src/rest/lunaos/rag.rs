@@ -86,6 +86,7 @@ pub async fn index(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = CodeSearchRequest)]
 pub struct SearchRequest {
     #[schema(example = "where are access tokens verified", min_length = 1)]
     query: String,
@@ -117,6 +118,7 @@ pub struct SearchResult {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = CodeSearchResponse)]
 pub struct SearchResponse {
     results: Vec<SearchResult>,
     #[schema(example = "where are access tokens verified")]

@@ -69,8 +69,8 @@ export class MemoryResource {
    *
    * `POST /memory/search`
    */
-  search(params: M.MemorySearchParams, options?: RequestOptions): APIPromise<M.SearchResponse> {
-    return this.client.request<M.SearchResponse>("search", { body: { query: params.query, filters: params.filters, limit: params.limit, include_context: params.include_context } }, options);
+  search(params: M.MemorySearchParams, options?: RequestOptions): APIPromise<M.MemorySearchResponse> {
+    return this.client.request<M.MemorySearchResponse>("search", { body: { query: params.query, filters: params.filters, limit: params.limit, include_context: params.include_context } }, options);
   }
 
   /**

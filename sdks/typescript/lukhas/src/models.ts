@@ -74,6 +74,14 @@ export interface MemoryMetadata {
   updated_at: string;
 }
 
+export interface MemorySearchResponse {
+  results: Array<SearchHit>;
+  /** Measured in the server: embedding the query and searching. */
+  search_time_ms: number;
+  /** How many of your memories passed the filters (every one was scored). */
+  total_matches: number;
+}
+
 export interface ModuleHealth {
   /** Measured duration of the module's self-check (cached up to 5 s). */
   latency_ms: number;
@@ -122,14 +130,6 @@ export interface SearchHit {
 export interface SearchHitContent {
   data: string;
   type: string;
-}
-
-export interface SearchResponse {
-  results: Array<SearchHit>;
-  /** Measured in the server: embedding the query and searching. */
-  search_time_ms: number;
-  /** How many of your memories passed the filters (every one was scored). */
-  total_matches: number;
 }
 
 export interface StoreResponse {

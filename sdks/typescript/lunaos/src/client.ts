@@ -31,8 +31,8 @@ export class ApiKeysResource {
    *
    * `DELETE /api-keys/{id}`
    */
-  revoke(keyId: string, options?: RequestOptions): APIPromise<M.RevokedKey> {
-    return this.client.request<M.RevokedKey>("revoke", { path: { id: keyId } }, options);
+  revoke(keyId: string, options?: RequestOptions): APIPromise<M.Revoked> {
+    return this.client.request<M.Revoked>("revoke", { path: { id: keyId } }, options);
   }
 }
 
@@ -104,8 +104,8 @@ export class RagResource {
    *
    * `POST /rag/search`
    */
-  search(params: M.RagSearchParams, options?: RequestOptions): APIPromise<M.SearchResponse> {
-    return this.client.request<M.SearchResponse>("search", { body: { query: params.query, limit: params.limit, repository: params.repository } }, options);
+  search(params: M.RagSearchParams, options?: RequestOptions): APIPromise<M.CodeSearchResponse> {
+    return this.client.request<M.CodeSearchResponse>("search", { body: { query: params.query, limit: params.limit, repository: params.repository } }, options);
   }
 }
 

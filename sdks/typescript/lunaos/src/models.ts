@@ -22,6 +22,13 @@ export interface AuthPayload {
   user: User;
 }
 
+export interface CodeSearchResponse {
+  query: string;
+  results: Array<SearchResult>;
+  /** How many results are returned. */
+  total: number;
+}
+
 export interface CreatedKey {
   /** RFC 3339 date-time. */
   createdAt: string;
@@ -82,16 +89,9 @@ export interface RepositoryView {
   updated_at: string;
 }
 
-export interface RevokedKey {
+export interface Revoked {
   id: string;
   message: string;
-}
-
-export interface SearchResponse {
-  query: string;
-  results: Array<SearchResult>;
-  /** How many results are returned. */
-  total: number;
 }
 
 export interface SearchResult {

@@ -29,6 +29,7 @@ from .models import (
     Health,
     MemoryContent,
     MemoryMetadata,
+    MemorySearchResponse,
     ModuleHealth,
     RecallResponse,
     RefreshedToken,
@@ -36,7 +37,6 @@ from .models import (
     SearchFiltersBody,
     SearchHit,
     SearchHitContent,
-    SearchResponse,
     StoreResponse,
     Token,
 )
@@ -204,7 +204,7 @@ class MemoryResource:
         include_context: bool | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> SearchResponse:
+    ) -> MemorySearchResponse:
         """Searches your memories by meaning, with filters.
 
         `POST /memory/search`
@@ -217,7 +217,7 @@ class MemoryResource:
         """
         return self._client.request(
             "search",
-            SearchResponse,
+            MemorySearchResponse,
             body={
                 "query": query,
                 "filters": filters,
@@ -538,7 +538,7 @@ class AsyncMemoryResource:
         include_context: bool | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> SearchResponse:
+    ) -> MemorySearchResponse:
         """Searches your memories by meaning, with filters.
 
         `POST /memory/search`
@@ -551,7 +551,7 @@ class AsyncMemoryResource:
         """
         return await self._client.request(
             "search",
-            SearchResponse,
+            MemorySearchResponse,
             body={
                 "query": query,
                 "filters": filters,

@@ -106,6 +106,15 @@ class MemoryMetadata(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class MemorySearchResponse(BaseModel):
+    results: list[SearchHit]
+    search_time_ms: float
+    """Measured in the server: embedding the query and searching."""
+    total_matches: int
+    """How many of your memories passed the filters (every one was scored)."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ModuleHealth(BaseModel):
     latency_ms: float
     """Measured duration of the module's self-check (cached up to 5 s)."""
@@ -160,15 +169,6 @@ class SearchHit(BaseModel):
 class SearchHitContent(BaseModel):
     data: str
     type: str
-
-
-@dataclasses.dataclass(kw_only=True)
-class SearchResponse(BaseModel):
-    results: list[SearchHit]
-    search_time_ms: float
-    """Measured in the server: embedding the query and searching."""
-    total_matches: int
-    """How many of your memories passed the filters (every one was scored)."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -247,6 +247,12 @@ MemoryMetadata._fields = (
     FieldSpec("updated_at", "updated_at", DATETIME, True),
 )
 
+MemorySearchResponse._fields = (
+    FieldSpec("results", "results", list_of(model(lambda: SearchHit)), True),
+    FieldSpec("search_time_ms", "search_time_ms", FLOAT, True),
+    FieldSpec("total_matches", "total_matches", INT, True),
+)
+
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
@@ -291,12 +297,6 @@ SearchHitContent._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
-SearchResponse._fields = (
-    FieldSpec("results", "results", list_of(model(lambda: SearchHit)), True),
-    FieldSpec("search_time_ms", "search_time_ms", FLOAT, True),
-    FieldSpec("total_matches", "total_matches", INT, True),
-)
-
 StoreResponse._fields = (
     FieldSpec("drift_score", "drift_score", FLOAT, True),
     FieldSpec("helix_id", "helix_id", STR, True),
@@ -321,6 +321,7 @@ __all__ = [
     "Health",
     "MemoryContent",
     "MemoryMetadata",
+    "MemorySearchResponse",
     "ModuleHealth",
     "RecallResponse",
     "RefreshedToken",
@@ -328,7 +329,6 @@ __all__ = [
     "SearchFiltersBody",
     "SearchHit",
     "SearchHitContent",
-    "SearchResponse",
     "StoreResponse",
     "Token",
 ]

@@ -22,6 +22,7 @@ from ._runtime import (
 from .models import (
     ApiKey,
     AuthPayload,
+    CodeSearchResponse,
     CreatedKey,
     Health,
     IndexResponse,
@@ -30,8 +31,7 @@ from .models import (
     RepositoryDeleted,
     RepositoryList,
     RepositoryView,
-    RevokedKey,
-    SearchResponse,
+    Revoked,
     SearchResult,
     ServiceHealth,
     User,
@@ -89,7 +89,7 @@ class ApiKeysResource:
         key_id: str,
         *,
         request_options: RequestOptions | None = None,
-    ) -> RevokedKey:
+    ) -> Revoked:
         """Revoke an API key. It stops working at once.
 
         `DELETE /api-keys/{id}`
@@ -99,7 +99,7 @@ class ApiKeysResource:
         """
         return self._client.request(
             "revoke",
-            RevokedKey,
+            Revoked,
             path={
                 "id": key_id,
             },
@@ -257,7 +257,7 @@ class RagResource:
         repository: str | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> SearchResponse:
+    ) -> CodeSearchResponse:
         """Search your indexed code by meaning and by identifiers.
 
         `POST /rag/search`
@@ -269,7 +269,7 @@ class RagResource:
         """
         return self._client.request(
             "search",
-            SearchResponse,
+            CodeSearchResponse,
             body={
                 "query": query,
                 "limit": limit,
@@ -395,7 +395,7 @@ class AsyncApiKeysResource:
         key_id: str,
         *,
         request_options: RequestOptions | None = None,
-    ) -> RevokedKey:
+    ) -> Revoked:
         """Revoke an API key. It stops working at once.
 
         `DELETE /api-keys/{id}`
@@ -405,7 +405,7 @@ class AsyncApiKeysResource:
         """
         return await self._client.request(
             "revoke",
-            RevokedKey,
+            Revoked,
             path={
                 "id": key_id,
             },
@@ -563,7 +563,7 @@ class AsyncRagResource:
         repository: str | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> SearchResponse:
+    ) -> CodeSearchResponse:
         """Search your indexed code by meaning and by identifiers.
 
         `POST /rag/search`
@@ -575,7 +575,7 @@ class AsyncRagResource:
         """
         return await self._client.request(
             "search",
-            SearchResponse,
+            CodeSearchResponse,
             body={
                 "query": query,
                 "limit": limit,

@@ -48,6 +48,14 @@ class AuthPayload(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class CodeSearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+    total: int
+    """How many results are returned."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class CreatedKey(BaseModel):
     created_at: datetime
     id: str
@@ -113,17 +121,9 @@ class RepositoryView(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
-class RevokedKey(BaseModel):
+class Revoked(BaseModel):
     id: str
     message: str
-
-
-@dataclasses.dataclass(kw_only=True)
-class SearchResponse(BaseModel):
-    query: str
-    results: list[SearchResult]
-    total: int
-    """How many results are returned."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -171,6 +171,12 @@ AuthPayload._fields = (
     FieldSpec("refresh_token", "refresh_token", STR, True),
     FieldSpec("token", "token", STR, True),
     FieldSpec("user", "user", model(lambda: User), True),
+)
+
+CodeSearchResponse._fields = (
+    FieldSpec("query", "query", STR, True),
+    FieldSpec("results", "results", list_of(model(lambda: SearchResult)), True),
+    FieldSpec("total", "total", INT, True),
 )
 
 CreatedKey._fields = (
@@ -225,15 +231,9 @@ RepositoryView._fields = (
     FieldSpec("updated_at", "updated_at", DATETIME, True),
 )
 
-RevokedKey._fields = (
+Revoked._fields = (
     FieldSpec("id", "id", STR, True),
     FieldSpec("message", "message", STR, True),
-)
-
-SearchResponse._fields = (
-    FieldSpec("query", "query", STR, True),
-    FieldSpec("results", "results", list_of(model(lambda: SearchResult)), True),
-    FieldSpec("total", "total", INT, True),
 )
 
 SearchResult._fields = (
@@ -261,6 +261,7 @@ User._fields = (
 __all__ = [
     "ApiKey",
     "AuthPayload",
+    "CodeSearchResponse",
     "CreatedKey",
     "Health",
     "IndexResponse",
@@ -269,8 +270,7 @@ __all__ = [
     "RepositoryDeleted",
     "RepositoryList",
     "RepositoryView",
-    "RevokedKey",
-    "SearchResponse",
+    "Revoked",
     "SearchResult",
     "ServiceHealth",
     "User",
