@@ -27,6 +27,11 @@ pub struct ModelProvider {
     default_generator: bool,
     /// Embeds text when a request names no provider.
     default_embedder: bool,
+    /// Whether its probe (a real round trip: a builtin embedding, an upstream `GET /models`)
+    /// succeeded, checked at most 5 s ago.
+    healthy: bool,
+    /// The probe's measured duration.
+    latency_ms: f64,
 }
 
 #[Object]
@@ -37,18 +42,27 @@ impl ModelsQuery {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<ModelProvider>> {
         require_user(ctx)?;
-        Ok(core(ctx)
+        let core = core(ctx);
+        let checks = core.health.modules(core).await;
+        Ok(core
             .ai
             .providers()
             .list()
             .into_iter()
-            .map(|p| ModelProvider {
-                name: p.name,
-                kind: p.kind.to_string(),
-                chat_models: p.chat_models,
-                embedding_models: p.embedding_models,
-                default_generator: p.default_generator,
-                default_embedder: p.default_embedder,
+            .map(|p| {
+                let check = checks
+                    .iter()
+                    .find(|c| c.name == format!("model_provider.{}", p.name));
+                ModelProvider {
+                    healthy: check.is_some_and(|c| c.healthy),
+                    latency_ms: check.map_or(0.0, |c| c.latency_ms()),
+                    name: p.name,
+                    kind: p.kind.to_string(),
+                    chat_models: p.chat_models,
+                    embedding_models: p.embedding_models,
+                    default_generator: p.default_generator,
+                    default_embedder: p.default_embedder,
+                }
             })
             .collect())
     }

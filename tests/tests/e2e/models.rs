@@ -444,6 +444,23 @@ async fn graphql_lists_providers_and_embeds() {
         listed["data"]["modelProviders"],
         json!([{"name": "builtin", "kind": "builtin", "chatModels": ["builtin"], "embeddingModels": ["builtin"], "defaultGenerator": true, "defaultEmbedder": true}])
     );
+    let measured = server
+        .graphql(
+            Some(&token),
+            "{ modelProviders { healthy latencyMs } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        measured["data"]["modelProviders"][0]["healthy"], true,
+        "{measured}"
+    );
+    assert!(
+        measured["data"]["modelProviders"][0]["latencyMs"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     let embed = "mutation($texts: [String!]!) { embed(input: {texts: $texts}) { provider model inputTokens embeddings { index vector } userErrors { field code message } } }";
     let done = server
         .graphql(
