@@ -325,7 +325,12 @@ impl RagService {
                 start_line: Set(c.start_line as i32),
                 end_line: Set(c.end_line as i32),
                 content: Set(c.text.clone()),
-                terms: Set(terms_of(&format!("{path}\n{}", c.text)).join(" ")),
+                terms: Set({
+                    let mut terms = terms_of(&format!("{path}\n{}", c.text));
+                    terms.push(search::terms::owner_term(&actor.user_id));
+                    terms.push(search::terms::repository_term(&repository));
+                    terms.join(" ")
+                }),
                 embedding_model: Set(model_name.clone()),
                 embedding: Set(search::to_bytes(&vector)),
                 created_at: Set(now),

@@ -56,16 +56,21 @@ impl LexicalIndex for SqlLexicalIndex {
                  ORDER BY ts_rank(c.terms_tsv, q) DESC, c.id LIMIT $4",
                 terms.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" | "),
             ),
-            _ => (
-                "SELECT c.id FROM rag_chunks_fts JOIN rag_chunks c ON c.rowid = rag_chunks_fts.rowid \
-                 WHERE rag_chunks_fts MATCH ? AND c.user_id = ? AND (? IS NULL OR c.repository = ?) \
-                 ORDER BY bm25(rag_chunks_fts), c.id LIMIT ?",
-                terms
-                    .iter()
-                    .map(|t| format!("\"{t}\""))
-                    .collect::<Vec<_>>()
-                    .join(" OR "),
-            ),
+            _ => {
+                // Owner and repository are terms of the index: the MATCH filters by them and
+                // FTS5 ranks only the survivors, keeping its own top k (`ORDER BY rank LIMIT`).
+                let any: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+                let mut query = format!("\"{}\" AND ({})", super::terms::owner_term(owner), any.join(" OR "));
+                if let Some(name) = repository {
+                    query = format!("\"{}\" AND {query}", super::terms::repository_term(name));
+                }
+                (
+                    "SELECT c.id FROM (SELECT rowid, rank FROM rag_chunks_fts WHERE rag_chunks_fts MATCH ? \
+                     ORDER BY rank LIMIT ?) f JOIN rag_chunks c ON c.rowid = f.rowid \
+                     WHERE c.user_id = ? ORDER BY f.rank, c.id",
+                    query,
+                )
+            }
         };
         let repository = repository.map(str::to_string);
         let values: Vec<Value> = match backend {
@@ -75,13 +80,7 @@ impl LexicalIndex for SqlLexicalIndex {
                 repository.into(),
                 (k as i64).into(),
             ],
-            _ => vec![
-                query.into(),
-                owner.into(),
-                repository.clone().into(),
-                repository.into(),
-                (k as i64).into(),
-            ],
+            _ => vec![query.into(), (k as i64).into(), owner.into()],
         };
         let rows = self
             .db

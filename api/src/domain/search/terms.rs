@@ -37,6 +37,25 @@ pub fn sub_words(identifier: &str) -> Vec<String> {
     words
 }
 
+/// The term that marks a chunk's owner in the full-text index, so a MATCH filters by owner
+/// itself (and the index can rank only that owner's chunks).
+pub fn owner_term(owner: &str) -> String {
+    format!("zowner{}", hex16(owner))
+}
+
+/// The term that marks a chunk's repository.
+pub fn repository_term(repository: &str) -> String {
+    format!("zrepo{}", hex16(repository))
+}
+
+fn hex16(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Every term of `text`: each word's sub-words, and the word itself (lowercase, joined)
 /// when it has several; only ASCII-safe alphanumerics survive, so terms can be quoted into
 /// any full-text query language.
