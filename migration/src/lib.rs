@@ -12,6 +12,23 @@ mod m20261201_000007_rag;
 
 pub struct Migrator;
 
+/// Gives keys made before a scope existed what a new key gets by default (the scope grants
+/// nothing beyond what the account may do). Scopes are fixed identifiers, never input.
+pub(crate) async fn grant_to_existing_keys(
+    manager: &SchemaManager<'_>,
+    scopes: &[&str],
+) -> Result<(), DbErr> {
+    for scope in scopes {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "UPDATE api_keys SET scopes = scopes || ' {scope}' WHERE scopes NOT LIKE '%{scope}%'"
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -63,14 +63,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "UPDATE api_keys SET scopes = scopes || ' models:use' \
-                 WHERE scopes NOT LIKE '%models:use%'",
-            )
-            .await?;
-        Ok(())
+        crate::grant_to_existing_keys(manager, &["models:use"]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -79,16 +79,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // What a new key gets by default; it grants nothing the account could not do.
-        for scope in ["memory:read", "memory:write"] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "UPDATE api_keys SET scopes = scopes || ' {scope}' WHERE scopes NOT LIKE '%{scope}%'"
-                ))
-                .await?;
-        }
-        Ok(())
+        crate::grant_to_existing_keys(manager, &["memory:read", "memory:write"]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -74,14 +74,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        crate::grant_to_existing_keys(manager, &["rag:read", "rag:write"]).await?;
         let db = manager.get_connection();
-        // What a new key gets by default; it grants nothing the account could not do.
-        for scope in ["rag:read", "rag:write"] {
-            db.execute_unprepared(&format!(
-                "UPDATE api_keys SET scopes = scopes || ' {scope}' WHERE scopes NOT LIKE '%{scope}%'"
-            ))
-            .await?;
-        }
         match manager.get_database_backend() {
             DatabaseBackend::Postgres => {
                 db.execute_unprepared(

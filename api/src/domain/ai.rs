@@ -73,13 +73,7 @@ impl AiService {
             return Ok(0);
         }
         let count = rows.len();
-        let txn = self.db.begin().await?;
-        for batch in rows.chunks(200) {
-            ai_usage::Entity::insert_many(batch.to_vec())
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
+        write_usage(&self.db, rows).await?;
         Ok(count)
     }
 
@@ -317,6 +311,21 @@ fn check_call(call: &ChatCall) -> DomainResult<()> {
     Ok(())
 }
 
+/// Writes usage rows in one transaction, in multi-row inserts.
+async fn write_usage(
+    db: &DatabaseConnection,
+    rows: Vec<ai_usage::ActiveModel>,
+) -> DomainResult<()> {
+    let txn = db.begin().await?;
+    for batch in rows.chunks(200) {
+        ai_usage::Entity::insert_many(batch.to_vec())
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Records one call's usage: queued for the next batch write, so metering never delays or
 /// fails an answer (a failed write is logged).
 struct Meter {
@@ -371,13 +380,8 @@ impl Meter {
             let rows = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
             let db = self.db.clone();
             tokio::spawn(async move {
-                for batch in rows.chunks(200) {
-                    if let Err(err) = ai_usage::Entity::insert_many(batch.to_vec())
-                        .exec(&db)
-                        .await
-                    {
-                        tracing::warn!(error = %err, "could not record model usage");
-                    }
+                if let Err(err) = write_usage(&db, rows).await {
+                    tracing::warn!(error = %err, "could not record model usage");
                 }
             });
         }

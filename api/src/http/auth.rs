@@ -112,6 +112,17 @@ pub async fn rate_limit<D: Dialect>(
     response
 }
 
+/// Spends one request from a named budget beside the principal's own (a route's or an
+/// address's), refusing with the budget's rate-limit details when it is empty.
+pub async fn charge(core: &Core, key: &str, quota: Quota) -> Result<(), DomainError> {
+    let decision = core.limiter.check(key, quota, 1).await;
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(DomainError::RateLimited(decision.info))
+    }
+}
+
 /// Guards credential endpoints (signup, login, token, refresh) with a per-IP budget, so
 /// credential stuffing from one address is slowed whatever account it targets.
 pub struct CredentialGate<D>(PhantomData<D>);
@@ -125,12 +136,8 @@ impl<D: Dialect> FromRequestParts<AppState> for CredentialGate<D> {
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(&parts.extensions);
         let quota = Quota::per_minute(state.config.rate_limit.credentials_per_ip);
-        let decision = state.limiter.check(&format!("cred:{ip}"), quota, 1).await;
-        if decision.allowed {
-            Ok(Self(PhantomData))
-        } else {
-            Err(DomainError::RateLimited(decision.info).into())
-        }
+        charge(state, &format!("cred:{ip}"), quota).await?;
+        Ok(Self(PhantomData))
     }
 }
 

@@ -48,6 +48,14 @@ async fn wrong_method<D: Dialect>(method: axum::http::Method) -> axum::response:
     response
 }
 
+/// A schema written as JSON, for shapes utoipa's derive cannot say (one-of with limits,
+/// constraints on array items).
+pub(crate) fn schema_from_json(
+    value: serde_json::Value,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    serde_json::from_value(value).expect("a valid OpenAPI schema")
+}
+
 /// Every operation of a document, mutably.
 pub(crate) fn operations_mut(
     openapi: &mut OpenApi,

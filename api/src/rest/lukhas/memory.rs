@@ -39,15 +39,8 @@ impl FromRequestParts<AppState> for MemoryBudget {
             return Ok(Self); // anonymous calls are refused by `Authed` next
         };
         let quota = Quota::per_minute(state.config.rate_limit.memory);
-        let decision = state
-            .limiter
-            .check(&format!("lukhas-memory:{key}"), quota, 1)
-            .await;
-        if decision.allowed {
-            Ok(Self)
-        } else {
-            Err(DomainError::RateLimited(decision.info).into())
-        }
+        crate::http::auth::charge(state, &format!("lukhas-memory:{key}"), quota).await?;
+        Ok(Self)
     }
 }
 
@@ -101,13 +94,12 @@ pub struct StoreRequest {
 
 /// At most 32 tags of 1 to 64 characters.
 fn tags_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    serde_json::from_value(serde_json::json!({
+    crate::rest::shared::schema_from_json(serde_json::json!({
         "type": "array",
         "maxItems": 32,
         "items": {"type": "string", "minLength": 1, "maxLength": 64},
         "example": ["physics", "learning"]
     }))
-    .expect("a valid schema")
 }
 
 #[derive(Serialize, ToSchema)]

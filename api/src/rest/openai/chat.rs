@@ -64,7 +64,7 @@ pub enum Stop {
 }
 
 fn stop_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    super::schema_from_json(json!({
+    crate::rest::shared::schema_from_json(json!({
         "description": "One stop sequence, or up to four.",
         "oneOf": [
             {"type": "null"},
@@ -144,7 +144,7 @@ fn supported_json_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sc
     let schemas = json!({"type": "object", "additionalProperties": schema});
     let count = json!({"type": "integer", "minimum": 0});
     let text = json!({"type": "string"});
-    super::schema_from_json(json!({
+    crate::rest::shared::schema_from_json(json!({
         "type": "object",
         "propertyNames": {"type": "string", "enum": crate::providers::structured::keywords()},
         "properties": {
@@ -329,7 +329,7 @@ pub struct ChatStreamEvent {
 }
 
 fn event_data() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    super::schema_from_json(json!({
+    crate::rest::shared::schema_from_json(json!({
         "type": "string",
         "description": "JSON: a `chat.completion.chunk`, or an error that happened after the stream began; then the text `[DONE]`.",
         "contentMediaType": "application/json",
@@ -511,11 +511,9 @@ pub async fn create_chat_completion(
             Err(err) => {
                 finished = true;
                 // The status line has gone out already: the error travels as an event.
-                let message = crate::http::dialect::public_message(&err.logged());
-                vec![Event::default().data(
-                    json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_error"}})
-                        .to_string(),
-                )]
+                let body = serde_json::to_string(&OpenAiError::of(&err.logged()))
+                    .expect("error bodies serialize");
+                vec![Event::default().data(body)]
             }
         };
         futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>))

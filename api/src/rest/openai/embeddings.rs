@@ -34,7 +34,7 @@ string_enum!(
 );
 
 fn embedding_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    super::schema_from_json(json!({
+    crate::rest::shared::schema_from_json(json!({
         "description": "Floats, or with `encoding_format: base64` a base64 string of little-endian f32.",
         "oneOf": [
             {"type": "array", "items": {"type": "number"}},
@@ -47,7 +47,7 @@ fn embedding_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>
 /// The defaults of `ai.max_embedding_inputs` and `ai.max_embedding_chars`.
 fn input_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     let text = json!({"type": "string", "minLength": 1, "maxLength": 32768});
-    super::schema_from_json(json!({
+    crate::rest::shared::schema_from_json(json!({
         "description": "A text, or up to 256 texts; each non-empty and at most 32 768 characters.",
         "oneOf": [text, {"type": "array", "minItems": 1, "maxItems": 256, "items": text}],
         "example": ["The ledger verifies its hash chain.", "Capability tokens are signed."]

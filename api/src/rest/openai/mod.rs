@@ -42,10 +42,10 @@ pub struct OpenAiErrorBody {
     code: Option<&'static str>,
 }
 
-impl Dialect for OpenAi {
-    const ERROR_SCHEMA: Option<&'static str> = Some("OpenAiError");
-
-    fn render(err: &DomainError) -> Response {
+impl OpenAiError {
+    /// The body for `err`: in an error response, and as the last event of a stream that
+    /// failed after it began.
+    pub fn of(err: &DomainError) -> Self {
         let (kind, code, param) = match err {
             DomainError::Invalid { field, .. } => (
                 "invalid_request_error",
@@ -89,7 +89,7 @@ impl Dialect for OpenAi {
             ),
             DomainError::Internal(_) => ("api_error", Some("server_error"), None),
         };
-        let body = OpenAiError {
+        OpenAiError {
             error: OpenAiErrorBody {
                 message: match err {
                     DomainError::Internal(_) => format!(
@@ -102,16 +102,16 @@ impl Dialect for OpenAi {
                 param,
                 code,
             },
-        };
-        (dialect::status_of(err), Json(body)).into_response()
+        }
     }
 }
 
-/// A schema written as JSON, for shapes utoipa's derive cannot say (one-of with limits).
-fn schema_from_json(
-    value: serde_json::Value,
-) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    serde_json::from_value(value).expect("a valid OpenAPI schema")
+impl Dialect for OpenAi {
+    const ERROR_SCHEMA: Option<&'static str> = Some("OpenAiError");
+
+    fn render(err: &DomainError) -> Response {
+        (dialect::status_of(err), Json(OpenAiError::of(err))).into_response()
+    }
 }
 
 pub type Error = dialect::ApiError<OpenAi>;
