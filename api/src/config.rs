@@ -151,6 +151,15 @@ pub struct ProviderConfig {
     /// Retries of 429/5xx answers and failed connections, with exponential backoff.
     #[serde(default = "default_provider_retries")]
     pub max_retries: u32,
+    /// `local`: the directory `orrery models install` fills; default `<data_dir>/models`.
+    #[serde(default)]
+    pub model_dir: Option<std::path::PathBuf>,
+    /// `local`: compute threads for the models (default: the machine's cores, at most 4).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// `local`: generations advancing at once; later ones wait their turn (default 8).
+    #[serde(default)]
+    pub max_streams: Option<usize>,
 }
 
 fn default_provider_timeout() -> u64 {

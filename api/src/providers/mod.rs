@@ -3,6 +3,7 @@
 //! free: the `/v1` surface, GraphQL and the domains above only see these traits.
 
 mod builtin;
+pub mod local;
 mod openai;
 pub mod registry;
 pub mod structured;

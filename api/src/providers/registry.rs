@@ -2,12 +2,14 @@
 //! embeddings. Domain code asks for "the default generator" or for the one a request names.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::builtin::{self, Builtin};
+use super::local::{self, Local};
 use super::openai::{self, OpenAiCompatible};
 use super::{Embedder, LanguageModel, Probe};
 use crate::config::{AiConfig, ProviderConfig, ProviderKind};
@@ -51,6 +53,7 @@ impl Providers {
     pub fn from_config(
         ai: &AiConfig,
         configured: &BTreeMap<String, ProviderConfig>,
+        data_dir: &Path,
     ) -> anyhow::Result<Self> {
         let mut entries = BTreeMap::new();
         let builtin = Arc::new(Builtin {
@@ -69,7 +72,7 @@ impl Providers {
             if !is_provider_name(name) {
                 anyhow::bail!("provider name {name:?}: use 1 to 32 letters, digits, '-' or '_'");
             }
-            let entry = build(name, config)?;
+            let entry = build(name, config, data_dir)?;
             entries.insert(name.clone(), entry);
         }
         let providers = Self {
@@ -257,17 +260,47 @@ fn is_provider_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn build(name: &str, config: &ProviderConfig) -> anyhow::Result<Entry> {
+/// Compute threads for local models when the config names none: every core up to four
+/// (decoding is bound by memory bandwidth beyond that).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+fn build(name: &str, config: &ProviderConfig, data_dir: &Path) -> anyhow::Result<Entry> {
     match config.kind {
-        ProviderKind::Builtin => anyhow::bail!("provider {name}: `builtin` is always present; configure another name"),
-        ProviderKind::Local => anyhow::bail!(
-            "provider {name}: kind \"local\" (in-process GGUF and safetensors models) is not built into this version yet; use kind \"openai\" with a local server such as llama.cpp's or Ollama"
-        ),
+        ProviderKind::Builtin => {
+            anyhow::bail!("provider {name}: `builtin` is always present; configure another name")
+        }
+        ProviderKind::Local => {
+            let provider = Arc::new(Local::load(local::Settings {
+                name: name.to_string(),
+                model_dir: config
+                    .model_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("models")),
+                chat_models: config.models.clone(),
+                embedding_models: config.embedding_models.clone(),
+                threads: config.threads.unwrap_or_else(default_threads),
+                max_streams: config.max_streams.unwrap_or(8),
+                queue: 64,
+            })?);
+            Ok(Entry {
+                kind: ProviderKind::Local,
+                probe: provider.clone(),
+                generator: provider
+                    .serves_chat()
+                    .then(|| provider.clone() as Arc<dyn LanguageModel>),
+                embedder: provider
+                    .serves_embeddings()
+                    .then_some(provider as Arc<dyn Embedder>),
+            })
+        }
         ProviderKind::Openai => {
-            let base_url = config
-                .base_url
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("provider {name}: base_url is required (e.g. http://127.0.0.1:11434/v1)"))?;
+            let base_url = config.base_url.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "provider {name}: base_url is required (e.g. http://127.0.0.1:11434/v1)"
+                )
+            })?;
             if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
                 anyhow::bail!("provider {name}: base_url must start with http:// or https://");
             }
@@ -292,8 +325,10 @@ fn build(name: &str, config: &ProviderConfig) -> anyhow::Result<Entry> {
             Ok(Entry {
                 kind: ProviderKind::Openai,
                 probe: provider.clone(),
-                generator: (!config.models.is_empty()).then(|| provider.clone() as Arc<dyn LanguageModel>),
-                embedder: (!config.embedding_models.is_empty()).then_some(provider as Arc<dyn Embedder>),
+                generator: (!config.models.is_empty())
+                    .then(|| provider.clone() as Arc<dyn LanguageModel>),
+                embedder: (!config.embedding_models.is_empty())
+                    .then_some(provider as Arc<dyn Embedder>),
             })
         }
     }

@@ -8,6 +8,7 @@ mod graphql;
 mod headers;
 mod hostile;
 mod ledger_integrity;
+mod local_models;
 mod memory;
 mod models;
 mod openapi;

@@ -122,6 +122,9 @@ async fn the_openai_provider_talks_to_a_second_orrery() {
                 embedding_models: vec!["builtin".into()],
                 timeout_secs: 1,
                 max_retries: 1,
+                model_dir: None,
+                threads: None,
+                max_streams: None,
             },
         );
         c.ai.default_generator = "remote".into();

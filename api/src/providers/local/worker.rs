@@ -1,0 +1,209 @@
+//! One thread runs every local model, with a compute pool of its own. Streams take turns a
+//! token at a time and embedding requests a batch at a time, so a long answer never holds the
+//! others back, and the cores are never oversubscribed (two pools of spinning threads on two
+//! cores collapse to a few tokens a second). A stream whose receiver is gone is dropped before
+//! its next token.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc as async_mpsc, oneshot};
+
+use super::chat_model::{Sequence, Step};
+use super::sentence_model::SentenceModel;
+use crate::error::{DomainError, DomainResult};
+use crate::providers::{StreamItem, Usage};
+
+/// Texts embedded between two rounds of stream tokens.
+const EMBED_SLICE: usize = 32;
+
+pub enum Job {
+    Generate {
+        sequence: Box<Sequence>,
+        out: async_mpsc::UnboundedSender<DomainResult<StreamItem>>,
+    },
+    Embed {
+        model: Arc<SentenceModel>,
+        texts: Vec<String>,
+        reply: oneshot::Sender<DomainResult<(Vec<Vec<f32>>, usize)>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    jobs: SyncSender<Job>,
+}
+
+impl Worker {
+    /// Starts the thread. `queue` bounds the jobs waiting to start; `max_streams` the
+    /// generations advancing at once.
+    pub fn start(threads: usize, queue: usize, max_streams: usize) -> anyhow::Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("orrery-model-{i}"))
+            .build()?;
+        let (jobs, incoming) = mpsc::sync_channel(queue.max(1));
+        std::thread::Builder::new()
+            .name("orrery-models".into())
+            .spawn(move || pool.install(|| run(incoming, max_streams.max(1))))?;
+        Ok(Self { jobs })
+    }
+
+    pub fn submit(&self, job: Job) -> DomainResult<()> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                DomainError::Unavailable("the local models are at capacity; retry shortly".into())
+            }
+            TrySendError::Disconnected(_) => {
+                DomainError::Internal("the local model thread has stopped".into())
+            }
+        })
+    }
+}
+
+struct Active {
+    sequence: Box<Sequence>,
+    out: async_mpsc::UnboundedSender<DomainResult<StreamItem>>,
+}
+
+struct Embedding {
+    model: Arc<SentenceModel>,
+    texts: Vec<String>,
+    done: usize,
+    vectors: Vec<Vec<f32>>,
+    tokens: usize,
+    reply: oneshot::Sender<DomainResult<(Vec<Vec<f32>>, usize)>>,
+}
+
+fn run(incoming: Receiver<Job>, max_streams: usize) {
+    let mut waiting: VecDeque<Active> = VecDeque::new();
+    let mut active: Vec<Active> = Vec::new();
+    let mut embeddings: VecDeque<Embedding> = VecDeque::new();
+    loop {
+        let idle = active.is_empty() && waiting.is_empty() && embeddings.is_empty();
+        let first = if idle {
+            match incoming.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            }
+        } else {
+            None
+        };
+        for job in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| incoming.try_recv().ok()))
+        {
+            match job {
+                Job::Generate { sequence, out } => waiting.push_back(Active { sequence, out }),
+                Job::Embed {
+                    model,
+                    texts,
+                    reply,
+                } => embeddings.push_back(Embedding {
+                    model,
+                    vectors: Vec::with_capacity(texts.len()),
+                    texts,
+                    done: 0,
+                    tokens: 0,
+                    reply,
+                }),
+            }
+        }
+        while active.len() < max_streams {
+            match waiting.pop_front() {
+                Some(next) => active.push(next),
+                None => break,
+            }
+        }
+        if let Some(job) = embeddings.pop_front() {
+            if !job.reply.is_closed() {
+                embeddings.extend(embed_slice(job));
+            }
+        }
+        active.retain_mut(advance);
+    }
+}
+
+/// One slice of an embedding job; the job back while there is more to do.
+fn embed_slice(mut job: Embedding) -> Option<Embedding> {
+    let end = (job.done + EMBED_SLICE).min(job.texts.len());
+    let slice = &job.texts[job.done..end];
+    let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| job.model.embed(slice))) {
+        Ok(Ok(embedded)) => {
+            job.vectors.extend(embedded.vectors);
+            job.tokens += embedded.tokens;
+            job.done = end;
+            if job.done < job.texts.len() {
+                return Some(job);
+            }
+            let _ = job.reply.send(Ok((job.vectors, job.tokens)));
+            return None;
+        }
+        Ok(Err(err)) => model_error("embedding", None, Some(err)),
+        Err(panic) => model_error("embedding", Some(panic), None),
+    };
+    let _ = job.reply.send(Err(failure));
+    None
+}
+
+/// One token of one stream; false when the stream is over (finished, failed or abandoned).
+fn advance(stream: &mut Active) -> bool {
+    if stream.out.is_closed() {
+        return false;
+    }
+    let step = std::panic::catch_unwind(AssertUnwindSafe(|| stream.sequence.step()));
+    match step {
+        Ok(Ok(Step::Text(text))) => {
+            if !text.is_empty() {
+                let _ = stream.out.send(Ok(StreamItem::Delta(text)));
+            }
+            true
+        }
+        Ok(Ok(Step::Done { tail, reason })) => {
+            if !tail.is_empty() {
+                let _ = stream.out.send(Ok(StreamItem::Delta(tail)));
+            }
+            let usage = Usage {
+                input_tokens: stream.sequence.prompt_tokens() as u32,
+                output_tokens: stream.sequence.generated_tokens() as u32,
+            };
+            let _ = stream.out.send(Ok(StreamItem::Finished {
+                reason,
+                usage: Some(usage),
+            }));
+            false
+        }
+        Ok(Err(err)) => {
+            let _ = stream
+                .out
+                .send(Err(model_error("generation", None, Some(err))));
+            false
+        }
+        Err(panic) => {
+            let _ = stream
+                .out
+                .send(Err(model_error("generation", Some(panic), None)));
+            false
+        }
+    }
+}
+
+fn model_error(
+    what: &str,
+    panic: Option<Box<dyn std::any::Any + Send>>,
+    err: Option<anyhow::Error>,
+) -> DomainError {
+    let detail = match (panic, err) {
+        (_, Some(err)) => format!("{err:#}"),
+        (Some(panic), None) => panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into()),
+        (None, None) => "failed".into(),
+    };
+    tracing::error!(what, detail, "local model failed");
+    DomainError::Internal(format!("the local model's {what} failed: {detail}"))
+}
