@@ -260,12 +260,6 @@ fn is_provider_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Compute threads for local models when the config names none: every core up to four
-/// (decoding is bound by memory bandwidth beyond that).
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-}
-
 fn build(name: &str, config: &ProviderConfig, data_dir: &Path) -> anyhow::Result<Entry> {
     match config.kind {
         ProviderKind::Builtin => {
@@ -280,7 +274,7 @@ fn build(name: &str, config: &ProviderConfig, data_dir: &Path) -> anyhow::Result
                     .unwrap_or_else(|| data_dir.join("models")),
                 chat_models: config.models.clone(),
                 embedding_models: config.embedding_models.clone(),
-                threads: config.threads.unwrap_or_else(default_threads),
+                threads: config.threads.unwrap_or_else(local::default_threads),
                 max_streams: config.max_streams.unwrap_or(8),
                 queue: 64,
             })?);

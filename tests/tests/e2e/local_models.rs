@@ -194,7 +194,7 @@ async fn the_local_chat_model_answers_streams_stops_and_lets_go() {
     );
 
     // Too long for the model's context: the dialect's 400, before any work.
-    let huge = "word ".repeat(5000);
+    let huge = "word ".repeat(9000);
     let response = server
         .post(
             "/v1/chat/completions",
@@ -205,7 +205,7 @@ async fn the_local_chat_model_answers_streams_stops_and_lets_go() {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("4096"),
+        body["error"]["message"].as_str().unwrap().contains("8192"),
         "{body}"
     );
 

@@ -2,9 +2,7 @@
 //! instruct model answers chats and a sentence-transformers model embeds; see
 //! [`files`] for how they are installed.
 
-mod chat_model;
 pub mod files;
-mod sentence_model;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -19,9 +17,8 @@ use super::{
     TokenStream,
 };
 use crate::error::{DomainError, DomainResult};
-use chat_model::{ChatModel, SamplingOptions, CONTEXT_TOKENS};
 use files::ModelKind;
-use sentence_model::SentenceModel;
+use orrery_inference::{ChatModel, Role, SamplingOptions, SentenceModel};
 use worker::{Job, Worker};
 
 /// Sampling when a request gives no temperature (OpenAI's default is 1, which a 135M model
@@ -31,21 +28,29 @@ const TOP_P: f64 = 0.9;
 /// Tokens generated when a request sets no `max_tokens`.
 const DEFAULT_MAX_TOKENS: usize = 512;
 
-/// Sizes candle's compute pools from the configuration. candle reads these variables once,
-/// when its pools start; call this before any other thread exists (setting the environment
-/// of a multi-threaded process races with readers).
+/// Sizes the compute pools for the local models: candle reads `CANDLE_NUM_THREADS` and
+/// `RAYON_NUM_THREADS` once, when its pools start, and without them it counts the physical
+/// cores by parsing `/proc/cpuinfo` on every f32 matmul. Call this before any other thread
+/// exists (setting the environment of a multi-threaded process races with readers).
 pub fn size_compute_pools(providers: &BTreeMap<String, crate::config::ProviderConfig>) {
-    let threads = providers
+    let Some(local) = providers
         .values()
-        .filter(|p| p.kind == crate::config::ProviderKind::Local)
-        .find_map(|p| p.threads);
-    if let Some(threads) = threads {
-        for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
-            if std::env::var_os(var).is_none() {
-                std::env::set_var(var, threads.max(1).to_string());
-            }
+        .find(|p| p.kind == crate::config::ProviderKind::Local)
+    else {
+        return;
+    };
+    let threads = local.threads.unwrap_or_else(default_threads).max(1);
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, threads.to_string());
         }
     }
+}
+
+/// Compute threads when the config names none: every core up to four (decoding is bound by
+/// memory bandwidth beyond that).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 pub struct Settings {
@@ -201,15 +206,27 @@ impl LanguageModel for Local {
             .get(model)
             .ok_or_else(|| DomainError::NotFound(format!("model '{model}'")))?;
         let messages = with_format_instructions(messages, options);
+        let turns: Vec<(Role, &str)> = messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    ChatRole::System => Role::System,
+                    ChatRole::User => Role::User,
+                    ChatRole::Assistant => Role::Assistant,
+                };
+                (role, m.content.as_str())
+            })
+            .collect();
         let prompt = chat
-            .prompt(&messages)
+            .prompt(&turns)
             .map_err(|e| DomainError::Internal(format!("tokenizing the prompt failed: {e:#}")))?;
-        let room = CONTEXT_TOKENS.saturating_sub(prompt.len());
+        let context = chat.context();
+        let room = context.saturating_sub(prompt.len());
         if room == 0 {
             return Err(DomainError::invalid(
                 "messages",
                 format!(
-                    "the conversation is {} tokens; model '{model}' reads at most {CONTEXT_TOKENS}",
+                    "the conversation is {} tokens; model '{model}' reads at most {context}",
                     prompt.len()
                 ),
             ));

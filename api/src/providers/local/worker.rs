@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
-use super::chat_model::{Sequence, Step};
-use super::sentence_model::SentenceModel;
+use orrery_inference::{Finish, SentenceModel, Sequence, Step};
+
 use crate::error::{DomainError, DomainResult};
-use crate::providers::{StreamItem, Usage};
+use crate::providers::{FinishReason, StreamItem, Usage};
 
 /// Texts embedded between two rounds of stream tokens.
 const EMBED_SLICE: usize = 32;
@@ -168,6 +168,10 @@ fn advance(stream: &mut Active) -> bool {
             let usage = Usage {
                 input_tokens: stream.sequence.prompt_tokens() as u32,
                 output_tokens: stream.sequence.generated_tokens() as u32,
+            };
+            let reason = match reason {
+                Finish::Stop => FinishReason::Stop,
+                Finish::Length => FinishReason::Length,
             };
             let _ = stream.out.send(Ok(StreamItem::Finished {
                 reason,

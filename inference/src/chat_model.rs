@@ -1,6 +1,6 @@
 //! A llama-architecture instruct model from a GGUF file (SmolLM2 by default), run by candle on
-//! the CPU. Synchronous on purpose: [`super::worker`] owns the compute threads and calls
-//! [`Sequence::step`] one token at a time, so many streams share the cores fairly and a
+//! the CPU. Synchronous on purpose: the caller owns the compute threads and calls
+//! [`Sequence::step`] one token at a time, so many streams can share the cores fairly and a
 //! dropped stream stops after at most one token.
 
 use std::collections::HashSet;
@@ -12,16 +12,28 @@ use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+
+use crate::llama::{Cache, Llama};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
 use tokenizers::Tokenizer;
 
-use crate::providers::{ChatMessage, ChatRole, FinishReason};
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
 
-/// Tokens of context the model may see: candle's rotary tables end here.
-pub const CONTEXT_TOKENS: usize = MAX_SEQ_LEN;
+/// Why a generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The model ended its answer, or a stop string came.
+    Stop,
+    /// `max_tokens` or the context ran out.
+    Length,
+}
 
 /// Repetition penalty over the last tokens, as llama.cpp applies by default: without it a
 /// 135M model loops on its own phrases.
@@ -29,7 +41,7 @@ const REPEAT_PENALTY: f32 = 1.1;
 const REPEAT_WINDOW: usize = 64;
 
 pub struct ChatModel {
-    weights: ModelWeights,
+    model: Arc<Llama>,
     tokenizer: Tokenizer,
     im_start: u32,
     im_end: u32,
@@ -72,8 +84,10 @@ impl ChatModel {
             .and_then(|v| v.to_string().ok())
             .and_then(|template| template_system_prompt(template))
             .unwrap_or_else(|| "You are a helpful AI assistant.".to_string());
-        let weights = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
+        let model = Arc::new(
+            Llama::load(&content, &mut reader)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", source.display()))?,
+        );
         let id = |token: &str| {
             tokenizer.token_to_id(token).ok_or_else(|| {
                 anyhow::anyhow!("the model's vocabulary has no {token}: not a ChatML model")
@@ -88,7 +102,7 @@ impl ChatModel {
         let newline = encode(&tokenizer, "\n")?;
         let token_bytes = Arc::new(token_bytes(&tokenizer));
         Ok(Self {
-            weights,
+            model,
             tokenizer,
             im_start,
             im_end,
@@ -99,34 +113,36 @@ impl ChatModel {
         })
     }
 
-    /// The ChatML prompt of `messages`, ending with the assistant's turn opened. Role markers
+    /// The ChatML prompt of the conversation, ending with the assistant's turn opened. Role markers
     /// are inserted as token ids and message text is encoded without special-token parsing,
     /// so a message that contains `<|im_start|>` cannot forge a turn.
-    pub fn prompt(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<u32>> {
+    pub fn prompt(&self, turns: &[(Role, &str)]) -> anyhow::Result<Vec<u32>> {
         let mut ids = Vec::new();
-        let has_system = messages.iter().any(|m| m.role == ChatRole::System);
-        let default_system = ChatMessage::new(ChatRole::System, self.default_system.clone());
+        let has_system = turns.iter().any(|(role, _)| *role == Role::System);
+        let default_system = (Role::System, self.default_system.as_str());
         let all = (!has_system)
             .then_some(&default_system)
             .into_iter()
-            .chain(messages);
-        for message in all {
-            let role = match message.role {
-                ChatRole::System => "system",
-                ChatRole::User => "user",
-                ChatRole::Assistant => "assistant",
+            .chain(turns);
+        for (role, content) in all {
+            let role = match role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
             };
             ids.push(self.im_start);
-            ids.extend(encode(
-                &self.tokenizer,
-                &format!("{role}\n{}", message.content),
-            )?);
+            ids.extend(encode(&self.tokenizer, &format!("{role}\n{content}"))?);
             ids.push(self.im_end);
             ids.extend(&self.newline);
         }
         ids.push(self.im_start);
         ids.extend(encode(&self.tokenizer, "assistant\n")?);
         Ok(ids)
+    }
+
+    /// Tokens the model reads at most, prompt and answer together.
+    pub fn context(&self) -> usize {
+        self.model.context
     }
 
     /// A generation of `max_tokens` at most from `prompt` with its own cache; cheap (the
@@ -140,7 +156,8 @@ impl ChatModel {
             _ => Sampling::ArgMax,
         };
         Sequence {
-            weights: self.weights.clone(),
+            cache: self.model.cache(),
+            model: self.model.clone(),
             end_tokens: self.end_tokens.clone(),
             sampler: LogitsProcessor::from_sampling(sampling.seed, sampler),
             prompt_len: prompt.len(),
@@ -173,11 +190,12 @@ pub enum Step {
     /// incomplete).
     Text(String),
     /// The end, with the text not yet handed out.
-    Done { tail: String, reason: FinishReason },
+    Done { tail: String, reason: Finish },
 }
 
 pub struct Sequence {
-    weights: ModelWeights,
+    model: Arc<Llama>,
+    cache: Cache,
     end_tokens: HashSet<u32>,
     sampler: LogitsProcessor,
     prompt_len: usize,
@@ -208,10 +226,12 @@ impl Sequence {
     /// samples one token and returns the text it adds.
     pub fn step(&mut self) -> anyhow::Result<Step> {
         if self.generated >= self.max_tokens {
-            return Ok(self.finish(FinishReason::Length));
+            return Ok(self.finish(Finish::Length));
         }
-        let input = Tensor::new(&self.tokens[self.fed..], &Device::Cpu)?.unsqueeze(0)?;
-        let logits = self.weights.forward(&input, self.fed)?.squeeze(0)?;
+        let logits = self
+            .model
+            .forward(&self.tokens[self.fed..], &mut self.cache)?;
+        let logits = Tensor::from_vec(logits, self.model.vocabulary(), &Device::Cpu)?;
         self.fed = self.tokens.len();
         let window_start = self
             .tokens
@@ -225,17 +245,17 @@ impl Sequence {
         )?;
         let next = self.sampler.sample(&logits)?;
         if self.end_tokens.contains(&next) {
-            return Ok(self.finish(FinishReason::Stop));
+            return Ok(self.finish(Finish::Stop));
         }
         self.tokens.push(next);
         self.generated += 1;
         self.append_decoded(next);
         if let Some(at) = stop_position(&self.text, self.emitted, &self.stop) {
             self.text.truncate(at);
-            return Ok(self.finish(FinishReason::Stop));
+            return Ok(self.finish(Finish::Stop));
         }
-        if self.tokens.len() >= CONTEXT_TOKENS {
-            return Ok(self.finish(FinishReason::Length));
+        if self.tokens.len() >= self.model.context {
+            return Ok(self.finish(Finish::Length));
         }
         let safe = self.text.len() - held_back(&self.text, self.emitted, &self.stop);
         let out = self.text[self.emitted..safe].to_string();
@@ -243,7 +263,7 @@ impl Sequence {
         Ok(Step::Text(out))
     }
 
-    fn finish(&mut self, reason: FinishReason) -> Step {
+    fn finish(&mut self, reason: Finish) -> Step {
         let tail = self.text[self.emitted..].to_string();
         self.emitted = self.text.len();
         Step::Done { tail, reason }

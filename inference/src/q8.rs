@@ -1,0 +1,184 @@
+//! Q8_0 matrices (blocks of 32 int8 with one scale) and their dot products with quantized
+//! activations. Quants and scales are kept apart, the scales as f32: candle's block layout
+//! stores an f16 scale beside each block and converts it on every dot product, which cost
+//! a tenth of the decode time by itself (perf, docs/PERFORMANCE.md).
+
+use std::sync::LazyLock;
+
+pub const BLOCK: usize = 32;
+
+/// Int8 quants in blocks of [`BLOCK`], each block with its scale: `value ≈ q * scale`.
+#[derive(Clone, Default)]
+pub struct Quantized {
+    pub quants: Vec<i8>,
+    pub scales: Vec<f32>,
+}
+
+impl Quantized {
+    /// Quantizes `values` (a multiple of [`BLOCK`] long) as ggml does: per block, the scale
+    /// is the largest magnitude over 127.
+    pub fn of(values: &[f32]) -> Self {
+        let mut out = Self {
+            quants: vec![0; values.len()],
+            scales: vec![0.0; values.len() / BLOCK],
+        };
+        out.quantize_into(values);
+        out
+    }
+
+    pub fn quantize_into(&mut self, values: &[f32]) {
+        for ((block, quants), scale) in values
+            .chunks_exact(BLOCK)
+            .zip(self.quants.chunks_exact_mut(BLOCK))
+            .zip(self.scales.iter_mut())
+        {
+            let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+            *scale = max / 127.0;
+            let inverse = if max == 0.0 { 0.0 } else { 127.0 / max };
+            for (q, v) in quants.iter_mut().zip(block) {
+                *q = (v * inverse).round() as i8;
+            }
+        }
+    }
+}
+
+/// Rows of a Q8_0 matrix.
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    data: Quantized,
+}
+
+impl Matrix {
+    pub fn new(rows: usize, cols: usize, data: Quantized) -> Self {
+        debug_assert_eq!(data.quants.len(), rows * cols);
+        Self { rows, cols, data }
+    }
+
+    pub fn stack(parts: Vec<Matrix>) -> Self {
+        let cols = parts[0].cols;
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let mut data = Quantized::default();
+        for part in parts {
+            data.quants.extend(part.data.quants);
+            data.scales.extend(part.data.scales);
+        }
+        Self { rows, cols, data }
+    }
+
+    /// Row `r` as floats.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let quants = &self.data.quants[r * self.cols..(r + 1) * self.cols];
+        let scales = &self.data.scales[r * self.cols / BLOCK..(r + 1) * self.cols / BLOCK];
+        for ((out, quants), scale) in out
+            .chunks_exact_mut(BLOCK)
+            .zip(quants.chunks_exact(BLOCK))
+            .zip(scales)
+        {
+            for (o, &q) in out.iter_mut().zip(quants) {
+                *o = f32::from(q) * scale;
+            }
+        }
+    }
+
+    /// Row `r` · `x` (quantized, `cols` wide).
+    pub fn dot(&self, r: usize, x: &Quantized, offset: usize) -> f32 {
+        let blocks = self.cols / BLOCK;
+        let w = &self.data.quants[r * self.cols..(r + 1) * self.cols];
+        let ws = &self.data.scales[r * blocks..(r + 1) * blocks];
+        let a = &x.quants[offset * self.cols..(offset + 1) * self.cols];
+        let xs = &x.scales[offset * blocks..(offset + 1) * blocks];
+        dot(w, ws, a, xs)
+    }
+}
+
+static AVX2: LazyLock<bool> = LazyLock::new(|| {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+});
+
+/// Σ over blocks of (w · a) · w_scale · a_scale.
+pub fn dot(w: &[i8], ws: &[f32], a: &[i8], xs: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if *AVX2 {
+        // SAFETY: the CPU has AVX2 and FMA (checked above); the slices are whole blocks of
+        // equal length (the caller's matrix and activation share `cols`).
+        return unsafe { dot_avx2(w, ws, a, xs) };
+    }
+    dot_scalar(w, ws, a, xs)
+}
+
+fn dot_scalar(w: &[i8], ws: &[f32], a: &[i8], xs: &[f32]) -> f32 {
+    w.chunks_exact(BLOCK)
+        .zip(a.chunks_exact(BLOCK))
+        .zip(ws.iter().zip(xs))
+        .map(|((w, a), (ws, xs))| {
+            let sum: i32 = w
+                .iter()
+                .zip(a)
+                .map(|(&w, &a)| i32::from(w) * i32::from(a))
+                .sum();
+            sum as f32 * ws * xs
+        })
+        .sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(w: &[i8], ws: &[f32], a: &[i8], xs: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    assert!(w.len() == a.len() && ws.len() == xs.len() && w.len() == ws.len() * BLOCK);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..ws.len() {
+        let wv = _mm256_loadu_si256(w.as_ptr().add(b * BLOCK) as *const __m256i);
+        let av = _mm256_loadu_si256(a.as_ptr().add(b * BLOCK) as *const __m256i);
+        // maddubs multiplies unsigned by signed bytes: move w's sign onto a.
+        let wabs = _mm256_sign_epi8(wv, wv);
+        let asigned = _mm256_sign_epi8(av, wv);
+        let pairs = _mm256_maddubs_epi16(wabs, asigned);
+        let sums = _mm256_madd_epi16(pairs, ones);
+        let scale = _mm256_set1_ps(*ws.get_unchecked(b) * *xs.get_unchecked(b));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+    }
+    let high = _mm256_extractf128_ps(acc, 1);
+    let low = _mm256_castps256_ps128(acc);
+    let quad = _mm_add_ps(high, low);
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    let single = _mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1));
+    _mm_cvtss_f32(single)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simd_dot_product_equals_the_plain_one() {
+        let values: Vec<f32> = (0..576)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let other: Vec<f32> = (0..576)
+            .map(|i| ((i * 11 % 83) as f32 - 41.0) / 3.0)
+            .collect();
+        let (w, x) = (Quantized::of(&values), Quantized::of(&other));
+        let plain = dot_scalar(&w.quants, &w.scales, &x.quants, &x.scales);
+        let fast = dot(&w.quants, &w.scales, &x.quants, &x.scales);
+        assert!(
+            (plain - fast).abs() <= plain.abs() * 1e-5,
+            "{plain} vs {fast}"
+        );
+        let exact: f32 = values.iter().zip(&other).map(|(a, b)| a * b).sum();
+        let norms = values.iter().map(|v| v * v).sum::<f32>().sqrt()
+            * other.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((plain - exact).abs() < norms * 0.01, "{plain} vs {exact}");
+        // The -128 a plain i8 can hold never comes out of quantizing.
+        assert!(w.quants.iter().all(|&q| q >= -127));
+    }
+}
