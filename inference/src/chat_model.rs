@@ -225,12 +225,13 @@ impl Sequence {
     /// Feeds what the model has not seen (the whole prompt at first, then the last token),
     /// samples one token and returns the text it adds.
     pub fn step(&mut self) -> anyhow::Result<Step> {
-        if self.generated >= self.max_tokens {
-            return Ok(self.finish(Finish::Length));
-        }
-        let logits = self
-            .model
-            .forward(&self.tokens[self.fed..], &mut self.cache)?;
+        step_all(&mut [self])
+            .pop()
+            .expect("one step for one sequence")
+    }
+
+    /// Samples the next token from the logits of the last forward pass.
+    fn after_forward(&mut self, logits: Vec<f32>) -> anyhow::Result<Step> {
         let logits = Tensor::from_vec(logits, self.model.vocabulary(), &Device::Cpu)?;
         self.fed = self.tokens.len();
         let window_start = self
@@ -302,6 +303,60 @@ impl Sequence {
             }
         }
     }
+}
+
+/// One token for each sequence: the sequences of one model go through one batched forward
+/// pass (a new prompt's prefill alongside the others' single tokens), so concurrent streams
+/// share each read of the weights.
+pub fn step_all(sequences: &mut [&mut Sequence]) -> Vec<anyhow::Result<Step>> {
+    let mut results: Vec<Option<anyhow::Result<Step>>> = sequences.iter().map(|_| None).collect();
+    let mut running: Vec<usize> = Vec::new();
+    for (i, sequence) in sequences.iter_mut().enumerate() {
+        if sequence.generated >= sequence.max_tokens {
+            results[i] = Some(Ok(sequence.finish(Finish::Length)));
+        } else {
+            running.push(i);
+        }
+    }
+    while !running.is_empty() {
+        let model = sequences[running[0]].model.clone();
+        let (same, rest): (Vec<usize>, Vec<usize>) = running
+            .iter()
+            .partition(|&&i| Arc::ptr_eq(&sequences[i].model, &model));
+        running = rest;
+        let mut caches: Vec<(Vec<u32>, Cache)> = same
+            .iter()
+            .map(|&i| {
+                let sequence = &mut *sequences[i];
+                let cache = std::mem::replace(&mut sequence.cache, Cache::empty());
+                (sequence.tokens[sequence.fed..].to_vec(), cache)
+            })
+            .collect();
+        let mut batch: Vec<(&[u32], &mut Cache)> = caches
+            .iter_mut()
+            .map(|(tokens, cache)| (tokens.as_slice(), cache))
+            .collect();
+        let outcome = model.forward_many(&mut batch);
+        for (&i, (_, cache)) in same.iter().zip(caches) {
+            sequences[i].cache = cache;
+        }
+        match outcome {
+            Ok(all_logits) => {
+                for (&i, logits) in same.iter().zip(all_logits) {
+                    results[i] = Some(sequences[i].after_forward(logits));
+                }
+            }
+            Err(err) => {
+                for &i in &same {
+                    results[i] = Some(Err(anyhow::anyhow!("{err:#}")));
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not stepped"))))
+        .collect()
 }
 
 /// Where the first stop string begins in `text`, looking only where one could complete
@@ -444,10 +499,17 @@ fn requantize<R: std::io::Read + Seek>(
     Ok(out.into_inner())
 }
 
+/// Writes through a file of this writer's own, then renames: servers starting at once on
+/// one model directory each write the cache, and none may see another's half-written file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let partial = path.with_extension("partial");
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let partial = path.with_extension(format!("partial-{}-{unique}", std::process::id()));
     std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
+    std::fs::rename(&partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
 }
 
 #[cfg(test)]

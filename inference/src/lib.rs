@@ -9,5 +9,5 @@ mod llama;
 mod q8;
 mod sentence_model;
 
-pub use chat_model::{ChatModel, Finish, Role, SamplingOptions, Sequence, Step};
+pub use chat_model::{step_all, ChatModel, Finish, Role, SamplingOptions, Sequence, Step};
 pub use sentence_model::{Embedded, SentenceModel};

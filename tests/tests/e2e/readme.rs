@@ -7,6 +7,11 @@ use orrery_tests::TestServer;
 
 /// The first fenced block of `language` after the heading that starts with `heading`.
 fn snippet(heading: &str, language: &str) -> String {
+    nth_snippet(heading, language, 0)
+}
+
+/// Fenced block `n` (from 0) of `language` in the section under `heading`.
+fn nth_snippet(heading: &str, language: &str, n: usize) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
     let section = readme
@@ -15,7 +20,7 @@ fn snippet(heading: &str, language: &str) -> String {
         .unwrap_or_else(|| panic!("a README section {heading}"));
     section
         .split(&format!("```{language}\n"))
-        .nth(1)
+        .nth(n + 1)
         .and_then(|rest| rest.split("```").next())
         .unwrap_or_else(|| panic!("a {language} block under {heading}"))
         .to_string()
@@ -36,11 +41,22 @@ async fn sign_up_ada(server: &TestServer) {
 /// Runs the `sh` block under `heading` against `server` `runs` times (a newcomer runs it
 /// again); each run must succeed and print every `expected` string.
 async fn run_sh_block(server: &TestServer, heading: &str, runs: usize, expected: &[&str]) -> bool {
+    run_nth_sh_block(server, heading, 0, runs, expected).await
+}
+
+async fn run_nth_sh_block(
+    server: &TestServer,
+    heading: &str,
+    block: usize,
+    runs: usize,
+    expected: &[&str],
+) -> bool {
     if Command::new("curl").arg("--version").output().is_err() {
         orrery_tests::skip("curl is not installed");
         return false;
     }
-    let script = snippet(heading, "sh").replace("localhost:8080", &server.addr.to_string());
+    let script =
+        nth_snippet(heading, "sh", block).replace("localhost:8080", &server.addr.to_string());
     for run in 1..=runs {
         let script = format!("set -euo pipefail\n{script}");
         let output = tokio::task::spawn_blocking(move || {
@@ -126,4 +142,47 @@ async fn the_lunaos_code_search_example_runs_again_and_again() {
         "Repository deleted",
     ];
     run_sh_block(&server, "LunaOS code search", 2, &expected).await;
+}
+
+/// The local-models section: its `orrery.toml` is a valid configuration naming the local
+/// provider, and its curl block answers as shown — with the real models, when installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_models_example_runs_as_written() {
+    let toml = snippet("Local models", "toml");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orrery.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let config = orrery_api::config::Config::load(Some(&file)).expect("the README's orrery.toml");
+    let local = config.providers["local"].clone();
+    assert_eq!(local.kind, orrery_api::config::ProviderKind::Local);
+    assert_eq!(config.ai.default_generator, "local");
+    let Some(models) = std::env::var_os("ORRERY_TEST_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.join("smollm2-135m-instruct/model.gguf").is_file())
+    else {
+        orrery_tests::skip(
+            "ORRERY_TEST_MODELS_DIR holds no models (tests/sdk-env.sh installs them)",
+        );
+        return;
+    };
+    let server = TestServer::with(|c| {
+        // As the README's file says, with the models where the tests keep them.
+        c.providers.insert(
+            "local".into(),
+            orrery_api::config::ProviderConfig {
+                model_dir: Some(models),
+                ..local
+            },
+        );
+        c.ai = config.ai.clone();
+    })
+    .await;
+    sign_up_ada(&server).await;
+    let expected = [
+        "\"content\":\"The capital of France is Paris.\"},\"finish_reason\":\"stop\"",
+        "\"prompt_tokens\":42",
+        "\"provider\":\"local\"",
+        "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":[",
+    ];
+    run_nth_sh_block(&server, "Local models", 1, 2, &expected).await;
 }

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -34,6 +35,10 @@ pub enum Job {
 #[derive(Clone)]
 pub struct Worker {
     jobs: SyncSender<Job>,
+    /// Generations admitted and not yet over (running or waiting their turn).
+    generations: Arc<AtomicUsize>,
+    /// Most generations admitted at once: `max_streams` running plus `queue` waiting.
+    admitted: usize,
 }
 
 impl Worker {
@@ -45,19 +50,44 @@ impl Worker {
             .thread_name(|i| format!("orrery-model-{i}"))
             .build()?;
         let (jobs, incoming) = mpsc::sync_channel(queue.max(1));
+        let generations = Arc::new(AtomicUsize::new(0));
+        let counter = generations.clone();
         std::thread::Builder::new()
             .name("orrery-models".into())
-            .spawn(move || pool.install(|| run(incoming, max_streams.max(1))))?;
-        Ok(Self { jobs })
+            .spawn(move || pool.install(|| run(incoming, max_streams.max(1), &counter)))?;
+        Ok(Self {
+            jobs,
+            generations,
+            admitted: max_streams.max(1) + queue,
+        })
     }
 
     pub fn submit(&self, job: Job) -> DomainResult<()> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => {
-                DomainError::Unavailable("the local models are at capacity; retry shortly".into())
+        if matches!(job, Job::Generate { .. }) {
+            let admitted =
+                self.generations
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < self.admitted).then_some(n + 1)
+                    });
+            if admitted.is_err() {
+                return Err(DomainError::Unavailable(
+                    "the local model is answering as many requests as it takes; retry shortly"
+                        .into(),
+                ));
             }
-            TrySendError::Disconnected(_) => {
-                DomainError::Internal("the local model thread has stopped".into())
+        }
+        let generate = matches!(job, Job::Generate { .. });
+        self.jobs.try_send(job).map_err(|e| {
+            if generate {
+                self.generations.fetch_sub(1, Ordering::AcqRel);
+            }
+            match e {
+                TrySendError::Full(_) => DomainError::Unavailable(
+                    "the local models are at capacity; retry shortly".into(),
+                ),
+                TrySendError::Disconnected(_) => {
+                    DomainError::Internal("the local model thread has stopped".into())
+                }
             }
         })
     }
@@ -77,7 +107,7 @@ struct Embedding {
     reply: oneshot::Sender<DomainResult<(Vec<Vec<f32>>, usize)>>,
 }
 
-fn run(incoming: Receiver<Job>, max_streams: usize) {
+fn run(incoming: Receiver<Job>, max_streams: usize, generations: &AtomicUsize) {
     let mut waiting: VecDeque<Active> = VecDeque::new();
     let mut active: Vec<Active> = Vec::new();
     let mut embeddings: VecDeque<Embedding> = VecDeque::new();
@@ -122,8 +152,34 @@ fn run(incoming: Receiver<Job>, max_streams: usize) {
                 embeddings.extend(embed_slice(job));
             }
         }
-        active.retain_mut(advance);
+        let before = active.len();
+        advance_all(&mut active);
+        generations.fetch_sub(before - active.len(), Ordering::AcqRel);
     }
+}
+
+/// One token for every stream, in one batched step; streams whose client left are dropped
+/// first. Should the batch panic, each stream is stepped alone, so only the one that fails
+/// again ends with an error.
+fn advance_all(active: &mut Vec<Active>) {
+    active.retain(|stream| !stream.out.is_closed());
+    if active.is_empty() {
+        return;
+    }
+    let batched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut sequences: Vec<&mut Sequence> =
+            active.iter_mut().map(|s| &mut *s.sequence).collect();
+        orrery_inference::step_all(&mut sequences)
+    }));
+    let steps: Vec<Result<anyhow::Result<Step>, _>> = match batched {
+        Ok(steps) => steps.into_iter().map(Ok).collect(),
+        Err(_) => active
+            .iter_mut()
+            .map(|s| std::panic::catch_unwind(AssertUnwindSafe(|| s.sequence.step())))
+            .collect(),
+    };
+    let mut steps = steps.into_iter();
+    active.retain(|stream| deliver(stream, steps.next().expect("a step per stream")));
 }
 
 /// One slice of an embedding job; the job back while there is more to do.
@@ -148,12 +204,11 @@ fn embed_slice(mut job: Embedding) -> Option<Embedding> {
     None
 }
 
-/// One token of one stream; false when the stream is over (finished, failed or abandoned).
-fn advance(stream: &mut Active) -> bool {
-    if stream.out.is_closed() {
-        return false;
-    }
-    let step = std::panic::catch_unwind(AssertUnwindSafe(|| stream.sequence.step()));
+/// Sends what a step produced; false when the stream is over (finished or failed).
+fn deliver(
+    stream: &Active,
+    step: Result<anyhow::Result<Step>, Box<dyn std::any::Any + Send>>,
+) -> bool {
     match step {
         Ok(Ok(Step::Text(text))) => {
             if !text.is_empty() {
