@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_core::Device;
 
 use crate::llama::{Cache, Llama};
+use crate::sampler::Sampler;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
@@ -148,18 +148,11 @@ impl ChatModel {
     /// A generation of `max_tokens` at most from `prompt` with its own cache; cheap (the
     /// weights are shared).
     pub fn sequence(&self, prompt: Vec<u32>, sampling: SamplingOptions) -> Sequence {
-        let sampler = match sampling.temperature {
-            Some(t) if t > 0.0 => Sampling::TopP {
-                p: sampling.top_p,
-                temperature: t,
-            },
-            _ => Sampling::ArgMax,
-        };
         Sequence {
             cache: self.model.cache(),
             model: self.model.clone(),
             end_tokens: self.end_tokens.clone(),
-            sampler: LogitsProcessor::from_sampling(sampling.seed, sampler),
+            sampler: Sampler::new(sampling.temperature, sampling.top_p, sampling.seed),
             prompt_len: prompt.len(),
             tokens: prompt,
             fed: 0,
@@ -197,7 +190,7 @@ pub struct Sequence {
     model: Arc<Llama>,
     cache: Cache,
     end_tokens: HashSet<u32>,
-    sampler: LogitsProcessor,
+    sampler: Sampler,
     prompt_len: usize,
     tokens: Vec<u32>,
     /// How many of `tokens` the model has seen (its cache position).
@@ -232,19 +225,15 @@ impl Sequence {
 
     /// Samples the next token from the logits of the last forward pass.
     fn after_forward(&mut self, logits: Vec<f32>) -> anyhow::Result<Step> {
-        let logits = Tensor::from_vec(logits, self.model.vocabulary(), &Device::Cpu)?;
+        let mut logits = logits;
         self.fed = self.tokens.len();
         let window_start = self
             .tokens
             .len()
             .saturating_sub(REPEAT_WINDOW)
             .max(self.prompt_len);
-        let logits = candle_transformers::utils::apply_repeat_penalty(
-            &logits,
-            REPEAT_PENALTY,
-            &self.tokens[window_start..],
-        )?;
-        let next = self.sampler.sample(&logits)?;
+        Sampler::penalize(&mut logits, REPEAT_PENALTY, &self.tokens[window_start..]);
+        let next = self.sampler.sample(&logits);
         if self.end_tokens.contains(&next) {
             return Ok(self.finish(Finish::Stop));
         }

@@ -7,6 +7,7 @@
 mod chat_model;
 mod llama;
 mod q8;
+mod sampler;
 mod sentence_model;
 
 pub use chat_model::{step_all, ChatModel, Finish, Role, SamplingOptions, Sequence, Step};

@@ -220,10 +220,6 @@ impl Llama {
         })
     }
 
-    pub fn vocabulary(&self) -> usize {
-        self.head.as_ref().unwrap_or(&self.embedding).0.rows
-    }
-
     pub fn cache(&self) -> Cache {
         Cache::sized(self.layers.len())
     }
