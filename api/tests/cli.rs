@@ -56,7 +56,7 @@ fn user_errors_are_one_clear_line() {
     .unwrap();
     one_line_error(
         &orrery(path, &["config", "check"]),
-        "not built into this version",
+        "provider mine: no models in ./data/models; run `orrery models install`",
     );
     std::fs::write(
         path.join("orrery.toml"),
