@@ -1,8 +1,9 @@
 //! The models behind Orrery's `local` provider, free of any server concern: a llama-architecture
 //! instruct model from GGUF ([`ChatModel`]) and a sentence-transformers embedder from
 //! safetensors ([`SentenceModel`]). Synchronous and CPU-bound; the caller owns the threads
-//! (run inside a rayon pool sized for the machine). A crate of its own so that it is
-//! compiled optimised even in debug builds: unoptimised, decoding is a hundred times slower.
+//! (run inside a rayon pool sized for the machine). Its SIMD kernels serve the search index
+//! too ([`int8_dot`]). A crate of its own so that it is compiled optimised even in debug
+//! builds: unoptimised, decoding is a hundred times slower.
 
 mod chat_model;
 mod llama;
@@ -11,4 +12,5 @@ mod sampler;
 mod sentence_model;
 
 pub use chat_model::{step_all, ChatModel, Finish, Role, SamplingOptions, Sequence, Step};
+pub use q8::int8_dot;
 pub use sentence_model::{Embedded, SentenceModel};

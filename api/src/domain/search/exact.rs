@@ -50,25 +50,6 @@ fn quantize(vector: &[f32]) -> (f32, Vec<i8>) {
     )
 }
 
-/// In lanes of 16, which the compiler turns into vector multiply-adds even for baseline
-/// x86-64 (SSE2 `pmaddwd`); the plain iterator form stays scalar.
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut lanes = [0i32; 16];
-    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: i32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| i32::from(*x) * i32::from(*y))
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..16 {
-            lanes[i] += i32::from(x[i]) * i32::from(y[i]);
-        }
-    }
-    lanes.iter().sum::<i32>() + tail
-}
-
 impl VectorIndex for ExactIndex {
     fn upsert(&self, item: Item) {
         let mut inner = self.inner.write().expect("index lock");
@@ -142,8 +123,9 @@ impl VectorIndex for ExactIndex {
                 continue;
             }
             candidates += 1;
-            // Scales differ per vector: compare on a common footing.
-            let approx = dot_i8(&slot.quantized, &query_q) as f32 * slot.scale;
+            // Scales differ per vector: compare on a common footing. (Quants lie within
+            // ±127, the SIMD kernel's precondition.)
+            let approx = orrery_inference::int8_dot(&slot.quantized, &query_q) as f32 * slot.scale;
             if best.len() == keep && best.last().is_some_and(|(s, _)| *s >= approx) {
                 continue;
             }
