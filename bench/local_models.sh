@@ -5,7 +5,8 @@
 # - embeddings (all-MiniLM-L6-v2): sentences/s on the same 2 000 sentences, Orrery and
 #   sentence-transformers (PyTorch CPU, from PyPI) alternating twice, and the largest
 #   1 − cosine between their vectors.
-# Both use 2 threads. Usage: bench/local_models.sh
+# Both use 2 threads, and the environment `orrery serve` sets for a local provider
+# (CANDLE_BARRIER_POOL_SPIN_LIMIT=100). Usage: bench/local_models.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${THREADS:-2}"
@@ -64,7 +65,7 @@ RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" "$bench" chat "$model
 echo "== embeddings, all-MiniLM-L6-v2 ($threads threads)"
 for round in 1 2; do
   HF_HUB_OFFLINE=1 "$venv/bin/python" "$work/st.py" "$work/st-model" "$work/texts.txt" "$work/st.json" "$threads" 2>/dev/null
-  RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" "$bench" embed "$models/all-minilm-l6-v2" "$work/texts.txt" "$work/orrery.json"
+  CANDLE_BARRIER_POOL_SPIN_LIMIT=100 RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" "$bench" embed "$models/all-minilm-l6-v2" "$work/texts.txt" "$work/orrery.json"
 done
 python3 - "$work/st.json" "$work/orrery.json" <<'PY'
 import json, math, sys

@@ -227,12 +227,8 @@ mod tests {
     #[test]
     fn the_int8_dot_product_equals_the_plain_one_at_any_length() {
         for len in [0, 5, 32, 384, 401] {
-            let a: Vec<i8> = (0..len)
-                .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
-                .collect();
-            let b: Vec<i8> = (0..len)
-                .map(|i| ((i * 91 % 255) as i32 - 127) as i8)
-                .collect();
+            let a: Vec<i8> = (0..len).map(|i| (i * 37 % 255 - 127) as i8).collect();
+            let b: Vec<i8> = (0..len).map(|i| (i * 91 % 255 - 127) as i8).collect();
             assert_eq!(int8_dot(&a, &b), int8_dot_scalar(&a, &b), "length {len}");
         }
     }
