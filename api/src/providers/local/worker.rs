@@ -35,9 +35,10 @@ pub enum Job {
 #[derive(Clone)]
 pub struct Worker {
     jobs: SyncSender<Job>,
-    /// Generations admitted and not yet over (running or waiting their turn).
-    generations: Arc<AtomicUsize>,
-    /// Most generations admitted at once: `max_streams` running plus `queue` waiting.
+    /// Jobs admitted and not yet over: generations running or waiting their turn, and
+    /// embedding requests not yet answered.
+    pending: Arc<AtomicUsize>,
+    /// Most jobs admitted at once: `max_streams` running plus `queue` waiting.
     admitted: usize,
 }
 
@@ -50,37 +51,34 @@ impl Worker {
             .thread_name(|i| format!("orrery-model-{i}"))
             .build()?;
         let (jobs, incoming) = mpsc::sync_channel(queue.max(1));
-        let generations = Arc::new(AtomicUsize::new(0));
-        let counter = generations.clone();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let counter = pending.clone();
         std::thread::Builder::new()
             .name("orrery-models".into())
             .spawn(move || pool.install(|| run(incoming, max_streams.max(1), &counter)))?;
         Ok(Self {
             jobs,
-            generations,
+            pending,
             admitted: max_streams.max(1) + queue,
         })
     }
 
+    /// Admits `job` or answers 503 at once: the thread's backlog is bounded, whatever the
+    /// kind of job.
     pub fn submit(&self, job: Job) -> DomainResult<()> {
-        if matches!(job, Job::Generate { .. }) {
-            let admitted =
-                self.generations
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                        (n < self.admitted).then_some(n + 1)
-                    });
-            if admitted.is_err() {
-                return Err(DomainError::Unavailable(
-                    "the local model is answering as many requests as it takes; retry shortly"
-                        .into(),
-                ));
-            }
+        let admitted = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.admitted).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            return Err(DomainError::Unavailable(
+                "the local models are answering as many requests as they take; retry shortly"
+                    .into(),
+            ));
         }
-        let generate = matches!(job, Job::Generate { .. });
         self.jobs.try_send(job).map_err(|e| {
-            if generate {
-                self.generations.fetch_sub(1, Ordering::AcqRel);
-            }
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             match e {
                 TrySendError::Full(_) => DomainError::Unavailable(
                     "the local models are at capacity; retry shortly".into(),
@@ -107,7 +105,7 @@ struct Embedding {
     reply: oneshot::Sender<DomainResult<(Vec<Vec<f32>>, usize)>>,
 }
 
-fn run(incoming: Receiver<Job>, max_streams: usize, generations: &AtomicUsize) {
+fn run(incoming: Receiver<Job>, max_streams: usize, pending: &AtomicUsize) {
     let mut waiting: VecDeque<Active> = VecDeque::new();
     let mut active: Vec<Active> = Vec::new();
     let mut embeddings: VecDeque<Embedding> = VecDeque::new();
@@ -148,13 +146,21 @@ fn run(incoming: Receiver<Job>, max_streams: usize, generations: &AtomicUsize) {
             }
         }
         if let Some(job) = embeddings.pop_front() {
-            if !job.reply.is_closed() {
-                embeddings.extend(embed_slice(job));
+            let unfinished = if job.reply.is_closed() {
+                None
+            } else {
+                embed_slice(job)
+            };
+            match unfinished {
+                Some(job) => embeddings.push_back(job),
+                None => {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
         let before = active.len();
         advance_all(&mut active);
-        generations.fetch_sub(before - active.len(), Ordering::AcqRel);
+        pending.fetch_sub(before - active.len(), Ordering::AcqRel);
     }
 }
 
