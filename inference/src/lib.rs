@@ -5,7 +5,9 @@
 //! too ([`int8_dot`]). A crate of its own so that it is compiled optimised even in debug
 //! builds: unoptimised, decoding is a hundred times slower.
 
+mod bert;
 mod chat_model;
+mod kernels;
 mod llama;
 mod q8;
 mod sampler;

@@ -3,17 +3,20 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use candle_core::Device;
+use tokenizers::{Tokenizer, TruncationParams};
 
-/// Texts per forward pass: sorted by length first, so padding stays small.
-const BATCH: usize = 32;
+use crate::bert::{Config, Encoder, Tokens};
+
+/// Tokens per forward pass. Texts are packed without padding, so this bounds the activations
+/// (about 40 KB a token for MiniLM) rather than a count of texts; large products also keep
+/// the matrix kernels at full speed.
+const BATCH_TOKENS: usize = 4096;
 
 pub struct SentenceModel {
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
+    hidden: usize,
 }
 
 pub struct Embedded {
@@ -42,65 +45,82 @@ impl SentenceModel {
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("tokenizer.json").display()))?;
         // The shipped tokenizer.json pads every input to 128 tokens and truncates there;
-        // sentence-transformers pads to the longest of a batch and truncates at
-        // max_seq_length. Anything else gives other vectors.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
+        // sentence-transformers truncates at max_seq_length, and packed texts need no
+        // padding at all. Anything else gives other vectors.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length,
+                max_length: max_length.min(config.max_position_embeddings),
                 ..Default::default()
             }))
             .map_err(anyhow::Error::msg)?;
         let weights = read("model.safetensors")?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)?;
-        let model = BertModel::load(vb, &config)?;
-        Ok(Self { model, tokenizer })
+        let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.safetensors").display()))?;
+        let hidden = config.hidden_size;
+        let encoder = Encoder::from_tensors(config, &tensors)?;
+        Ok(Self {
+            encoder,
+            tokenizer,
+            hidden,
+        })
     }
 
     pub fn embed(&self, texts: &[String]) -> anyhow::Result<Embedded> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
-        let mut vectors = vec![Vec::new(); texts.len()];
-        let mut tokens = 0;
-        for batch in order.chunks(BATCH) {
-            let inputs: Vec<&str> = batch.iter().map(|&i| texts[i].as_str()).collect();
-            let (batch_vectors, batch_tokens) = self.embed_batch(&inputs)?;
-            tokens += batch_tokens;
-            for (&i, vector) in batch.iter().zip(batch_vectors) {
-                vectors[i] = vector;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
+            .map_err(anyhow::Error::msg)?;
+        debug_assert!(encodings
+            .iter()
+            .all(|e| e.len() <= self.encoder.max_positions()));
+        let tokens = encodings.iter().map(|e| e.len()).sum();
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut start = 0;
+        while start < encodings.len() {
+            let mut end = start + 1;
+            let mut budget = encodings[start].len();
+            while end < encodings.len() && budget + encodings[end].len() <= BATCH_TOKENS {
+                budget += encodings[end].len();
+                end += 1;
             }
+            vectors.extend(self.embed_packed(&encodings[start..end])?);
+            start = end;
         }
         Ok(Embedded { vectors, tokens })
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, usize)> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(anyhow::Error::msg)?;
-        let rows = encodings.len();
-        let width = encodings.first().map_or(0, |e| e.len());
-        let flat = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings
-                .iter()
-                .flat_map(|e| f(e).iter().copied())
-                .collect()
-        };
-        let ids = Tensor::from_vec(flat(|e| e.get_ids()), (rows, width), &Device::Cpu)?;
-        let type_ids = Tensor::from_vec(flat(|e| e.get_type_ids()), (rows, width), &Device::Cpu)?;
-        let mask_values = flat(|e| e.get_attention_mask());
-        let tokens = mask_values.iter().filter(|&&m| m == 1).count();
-        let mask = Tensor::from_vec(mask_values, (rows, width), &Device::Cpu)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let normalised = mean.broadcast_div(&norms)?;
-        Ok((normalised.to_vec2::<f32>()?, tokens))
+    /// Mean pooling over each text's tokens, then L2 normalisation, as sentence-transformers'
+    /// `Pooling` and `Normalize` modules do.
+    fn embed_packed(&self, encodings: &[tokenizers::Encoding]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let texts: Vec<Tokens> = encodings
+            .iter()
+            .map(|e| Tokens {
+                ids: e.get_ids(),
+                type_ids: e.get_type_ids(),
+            })
+            .collect();
+        let states = self.encoder.forward(&texts)?;
+        let mut rows = states.chunks_exact(self.hidden);
+        Ok(encodings
+            .iter()
+            .map(|e| {
+                let mut mean = vec![0f32; self.hidden];
+                for row in rows.by_ref().take(e.len()) {
+                    for (m, v) in mean.iter_mut().zip(row) {
+                        *m += v;
+                    }
+                }
+                let count = e.len().max(1) as f32;
+                for m in &mut mean {
+                    *m /= count;
+                }
+                let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                for m in &mut mean {
+                    *m /= norm;
+                }
+                mean
+            })
+            .collect())
     }
 }
