@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+mod index_sync;
 pub mod openapi;
 mod pages;
 pub mod providers;
@@ -115,9 +116,14 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         db.clone(),
         config.ai.clone(),
     ));
+    // Listening before the indexes load: a change another instance commits meanwhile is heard.
+    let index_listener = index_sync::listen(&db).await?;
+    let instance = format!("orrery_{}", uuid::Uuid::new_v4().simple());
+    let notifier = domain::search::sync::IndexNotifier::new(&db, &instance);
     let memory = domain::memory::MemoryService::new(
         db.clone(),
         Arc::new(domain::search::ExactIndex::default()),
+        notifier.clone(),
         ai.clone(),
         bus.clone(),
         config.memory.clone(),
@@ -133,6 +139,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         db.clone(),
         Arc::new(domain::search::ExactIndex::default()),
         Arc::new(domain::search::SqlLexicalIndex::new(db.clone())),
+        notifier,
         ai.clone(),
         config.rag.max_chunks_per_user,
     );
@@ -169,6 +176,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let router = routes(&state, &dialects);
     spawn_maintenance(state.clone());
     spawn_revocation_sync(state.clone());
+    index_sync::spawn(state.clone(), index_listener, instance);
     Ok(App {
         router,
         state,

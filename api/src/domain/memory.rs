@@ -6,6 +6,7 @@
 //! `drift = ½·raw + ½·previous drift`, so one large edit shows at once but a memory that
 //! keeps moving climbs further. Repair sets the drift to the freshly measured value.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +23,7 @@ use crate::bus::{Event, EventBus};
 use crate::config::MemoryConfig;
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Actor, Principal, Scope};
+use crate::domain::search::sync::{self, Collection, IndexNotifier, Synced};
 use crate::domain::search::{self, Filter, Item, VectorIndex};
 use crate::error::{DomainError, DomainResult};
 
@@ -134,6 +136,7 @@ pub struct DriftEvent {
 pub struct MemoryService {
     db: DatabaseConnection,
     index: Arc<dyn VectorIndex>,
+    notifier: IndexNotifier,
     ai: Arc<AiService>,
     bus: Arc<dyn EventBus>,
     config: MemoryConfig,
@@ -256,6 +259,7 @@ impl MemoryService {
     pub fn new(
         db: DatabaseConnection,
         index: Arc<dyn VectorIndex>,
+        notifier: IndexNotifier,
         ai: Arc<AiService>,
         bus: Arc<dyn EventBus>,
         config: MemoryConfig,
@@ -263,6 +267,7 @@ impl MemoryService {
         Self {
             db,
             index,
+            notifier,
             ai,
             bus,
             config,
@@ -271,6 +276,11 @@ impl MemoryService {
 
     /// Loads every memory's current embedding into the index; returns how many.
     pub async fn rebuild_index(&self) -> DomainResult<usize> {
+        Ok(self.load_index().await?.len())
+    }
+
+    /// Upserts every stored memory into the index; returns the ids it saw.
+    async fn load_index(&self) -> DomainResult<HashSet<String>> {
         use futures::TryStreamExt;
         use memory::Column as C;
         // One streamed query of just what the index keeps (not pages: OFFSET is quadratic).
@@ -287,10 +297,11 @@ impl MemoryService {
             .into_tuple::<(String, String, String, DateTime<Utc>, f64, Vec<u8>)>()
             .stream(&self.db)
             .await?;
-        let mut count = 0;
+        let mut seen = HashSet::new();
         while let Some((id, owner, kind, created_at, importance, embedding)) =
             rows.try_next().await?
         {
+            seen.insert(id.clone());
             self.index.upsert(Item {
                 id,
                 owner,
@@ -299,9 +310,16 @@ impl MemoryService {
                 importance: importance as f32,
                 vector: search::from_bytes(&embedding),
             });
-            count += 1;
         }
-        Ok(count)
+        Ok(seen)
+    }
+
+    /// Puts a committed row into this instance's index and tells the others.
+    async fn indexed(&self, model: &memory::Model) {
+        self.index.upsert(item(model));
+        self.notifier
+            .changed(Collection::Memory, std::slice::from_ref(&model.id))
+            .await;
     }
 
     async fn embed(&self, actor: &Actor, text: &str) -> DomainResult<(String, Vec<f32>)> {
@@ -423,7 +441,7 @@ impl MemoryService {
         }
         .insert(&self.db)
         .await?;
-        self.index.upsert(item(&model));
+        self.indexed(&model).await;
         Ok(to_memory(model))
     }
 
@@ -628,7 +646,7 @@ impl MemoryService {
         }
         active.updated_at = Set(Utc::now());
         let model = active.update(&self.db).await?;
-        self.index.upsert(item(&model));
+        self.indexed(&model).await;
         if drift > self.config.drift_alert {
             self.publish_drift(&model);
         }
@@ -686,7 +704,7 @@ impl MemoryService {
         }
         active.updated_at = Set(Utc::now());
         let model = active.update(&self.db).await?;
-        self.index.upsert(item(&model));
+        self.indexed(&model).await;
         Ok(Repaired {
             memory: to_memory(model),
             drift_before,
@@ -701,6 +719,29 @@ impl MemoryService {
             .exec(&self.db)
             .await?;
         self.index.remove(&model.id);
+        self.notifier
+            .changed(Collection::Memory, std::slice::from_ref(&model.id))
+            .await;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Synced for MemoryService {
+    async fn refresh(&self, ids: &[String]) -> DomainResult<()> {
+        for ids in ids.chunks(500) {
+            let rows = memory::Entity::find()
+                .filter(memory::Column::Id.is_in(ids.iter().cloned()))
+                .all(&self.db)
+                .await?;
+            sync::apply(&*self.index, ids, rows.iter().map(item).collect());
+        }
+        Ok(())
+    }
+
+    async fn resync(&self) -> DomainResult<usize> {
+        let seen = self.load_index().await?;
+        self.refresh(&sync::unseen(&*self.index, &seen)).await?;
+        Ok(self.index.len())
     }
 }

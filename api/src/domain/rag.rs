@@ -3,7 +3,7 @@
 //! full-text index, identifiers split into sub-words) — and searched by fusing both rankings.
 //! Repositories are per owner; re-indexing a path replaces its chunks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use sea_orm::{
 
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Principal, Scope};
+use crate::domain::search::sync::{self, Collection, IndexNotifier, Synced};
 use crate::domain::search::{self, terms::terms_of, Filter, Item, LexicalIndex, VectorIndex};
 use crate::error::{DomainError, DomainResult};
 
@@ -145,6 +146,7 @@ pub struct RagService {
     db: DatabaseConnection,
     vectors: Arc<dyn VectorIndex>,
     lexical: Arc<dyn LexicalIndex>,
+    notifier: IndexNotifier,
     ai: Arc<AiService>,
     max_chunks: u64,
 }
@@ -180,6 +182,7 @@ impl RagService {
         db: DatabaseConnection,
         vectors: Arc<dyn VectorIndex>,
         lexical: Arc<dyn LexicalIndex>,
+        notifier: IndexNotifier,
         ai: Arc<AiService>,
         max_chunks: u64,
     ) -> Self {
@@ -187,12 +190,18 @@ impl RagService {
             db,
             vectors,
             lexical,
+            notifier,
             ai,
             max_chunks,
         }
     }
 
     pub async fn rebuild_index(&self) -> DomainResult<usize> {
+        Ok(self.load_index().await?.len())
+    }
+
+    /// Upserts every stored chunk into the vector index; returns the ids it saw.
+    async fn load_index(&self) -> DomainResult<HashSet<String>> {
         use futures::TryStreamExt;
         use rag_chunk::Column as C;
         let mut rows = rag_chunk::Entity::find()
@@ -201,8 +210,9 @@ impl RagService {
             .into_tuple::<(String, String, String, DateTime<Utc>, Vec<u8>)>()
             .stream(&self.db)
             .await?;
-        let mut count = 0;
+        let mut seen = HashSet::new();
         while let Some((id, owner, kind, created_at, embedding)) = rows.try_next().await? {
+            seen.insert(id.clone());
             self.vectors.upsert(Item {
                 id,
                 owner,
@@ -211,9 +221,8 @@ impl RagService {
                 importance: 0.0,
                 vector: search::from_bytes(&embedding),
             });
-            count += 1;
         }
-        Ok(count)
+        Ok(seen)
     }
 
     pub async fn index(
@@ -347,6 +356,12 @@ impl RagService {
         for model in &stored {
             self.vectors.upsert(item(model));
         }
+        let changed: Vec<String> = replaced
+            .iter()
+            .cloned()
+            .chain(stored.iter().map(|m| m.id.clone()))
+            .collect();
+        self.notifier.changed(Collection::Code, &changed).await;
         Ok(Indexed {
             files: files.len(),
             chunks: stored.len(),
@@ -501,7 +516,28 @@ impl RagService {
         for id in &ids {
             self.vectors.remove(id);
         }
+        self.notifier.changed(Collection::Code, &ids).await;
         Ok(ids.len())
+    }
+}
+
+#[async_trait::async_trait]
+impl Synced for RagService {
+    async fn refresh(&self, ids: &[String]) -> DomainResult<()> {
+        for ids in ids.chunks(500) {
+            let rows = rag_chunk::Entity::find()
+                .filter(rag_chunk::Column::Id.is_in(ids.iter().cloned()))
+                .all(&self.db)
+                .await?;
+            sync::apply(&*self.vectors, ids, rows.iter().map(item).collect());
+        }
+        Ok(())
+    }
+
+    async fn resync(&self) -> DomainResult<usize> {
+        let seen = self.load_index().await?;
+        self.refresh(&sync::unseen(&*self.vectors, &seen)).await?;
+        Ok(self.vectors.len())
     }
 }
 

@@ -163,3 +163,157 @@ async fn the_most_groups_fit_on_postgres() {
     );
     server.stop().await;
 }
+
+/// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
+async fn eventually<F, Fut>(what: &str, limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn memory_hits(server: &TestServer, token: &str, query: &str) -> Vec<String> {
+    let found: serde_json::Value = server
+        .post(
+            "/lukhas/v1/memory/search",
+            Some(token),
+            serde_json::json!({ "query": query, "limit": 10 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["memory_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn store_memory(server: &TestServer, token: &str, data: &str) -> String {
+    let stored: serde_json::Value = server
+        .post(
+            "/lukhas/v1/memory/store",
+            Some(token),
+            serde_json::json!({ "content": { "type": "semantic", "data": data } }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    stored["memory_id"].as_str().unwrap().to_string()
+}
+
+/// Two instances on one PostgreSQL database keep their in-memory vector indexes in step:
+/// memories stored, updated and deleted through A are found (and gone) in B's searches, B's
+/// count of a user's code chunks includes those indexed through A, and a change made while
+/// B's listening connection is cut still reaches B once it reconnects (it resynchronises).
+#[tokio::test]
+async fn two_instances_on_one_postgres_keep_their_search_indexes_in_step() {
+    let Some(url) = orrery_tests::fresh_postgres_database().await else {
+        return;
+    };
+    let share = |c: &mut orrery_api::config::Config| {
+        c.database_url = url.clone();
+        c.rag.max_chunks_per_user = 4;
+    };
+    let a = TestServer::with(share).await;
+    let b = TestServer::with(share).await;
+    let email = orrery_tests::unique_email("index-sync");
+    let (token_a, _, _) = a.sign_up(&email).await;
+    let token_b = b.log_in(&email).await;
+    let second = std::time::Duration::from_secs(1);
+
+    let id = store_memory(&a, &token_a, "The lighthouse keeper counts ships at dawn").await;
+    eventually("a memory stored on A found on B", second, || async {
+        memory_hits(&b, &token_b, "The lighthouse keeper counts ships at dawn")
+            .await
+            .first()
+            == Some(&id)
+    })
+    .await;
+    let updated = a
+        .client
+        .put(a.url(&format!("/lukhas/v1/memory/{id}")))
+        .bearer_auth(&token_a)
+        .json(&serde_json::json!({ "content": { "data": "Volcanic glass cools into obsidian" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    eventually("an update on A re-ranks B's search", second, || async {
+        memory_hits(&b, &token_b, "Volcanic glass cools into obsidian")
+            .await
+            .first()
+            == Some(&id)
+    })
+    .await;
+    let deleted = a.delete(&format!("/lukhas/v1/memory/{id}"), &token_a).await;
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    eventually("a memory deleted on A gone from B", second, || async {
+        !memory_hits(&b, &token_b, "Volcanic glass cools into obsidian")
+            .await
+            .contains(&id)
+    })
+    .await;
+
+    // Code chunks: B refuses a fifth chunk once it has heard of the three indexed on A.
+    let files = |names: &[&str]| {
+        serde_json::json!({ "repository": "sync", "files": names.iter().map(|n| serde_json::json!({
+            "path": format!("{n}.rs"), "content": format!("pub fn {n}() -> u32 {{ 7 }}\n")
+        })).collect::<Vec<_>>() })
+    };
+    let indexed = a
+        .post(
+            "/lunaos/rag/index",
+            Some(&token_a),
+            files(&["one", "two", "three"]),
+        )
+        .await;
+    assert_eq!(indexed.status(), 200);
+    eventually("B counts the chunks indexed on A", second, || async {
+        let refused = b
+            .post(
+                "/lunaos/rag/index",
+                Some(&token_b),
+                files(&["four", "five"]),
+            )
+            .await;
+        refused.status() == 403 || refused.status() == 429
+    })
+    .await;
+
+    // Cut every listening connection, then change something at once: B hears nothing of it
+    // and must resynchronise after reconnecting.
+    let db = a.database().await;
+    use sea_orm::ConnectionTrait;
+    let cut = db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    assert!(cut.rows_affected() >= 2, "both listeners cut");
+    let missed = store_memory(&a, &token_a, "Stored while B was not listening").await;
+    eventually(
+        "B resynchronised after reconnecting",
+        5 * second,
+        || async {
+            memory_hits(&b, &token_b, "Stored while B was not listening")
+                .await
+                .first()
+                == Some(&missed)
+        },
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
+    orrery_tests::drop_postgres_database(&url).await;
+}

@@ -205,6 +205,11 @@ impl VectorIndex for ExactIndex {
     fn len(&self) -> usize {
         self.inner.read().expect("index lock").where_is.len()
     }
+
+    fn ids(&self) -> Vec<String> {
+        let inner = self.inner.read().expect("index lock");
+        inner.where_is.keys().cloned().collect()
+    }
 }
 
 #[cfg(test)]

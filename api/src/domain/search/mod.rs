@@ -3,6 +3,7 @@
 
 mod exact;
 mod lexical;
+pub mod sync;
 pub mod terms;
 
 pub use exact::ExactIndex;
@@ -71,6 +72,8 @@ pub trait VectorIndex: Send + Sync {
     fn len(&self) -> usize;
     /// How many items `owner` has.
     fn count(&self, owner: &str) -> usize;
+    /// Every item's id, to find what a resynchronisation must drop.
+    fn ids(&self) -> Vec<String>;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
