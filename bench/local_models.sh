@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local provider's models on this machine, release build, in one run:
 # - chat (SmolLM2-135M-Instruct, Q8_0): time to first token and decode tokens/s for 1 stream
-#   and for 8 concurrent streams (aggregate), three rounds each;
+#   and for 8 concurrent streams (aggregate), three rounds each; then llama-cpp-python
+#   (llama.cpp, built from its PyPI source package on first use: 15+ minutes) on the same
+#   files, the shipped Q4_1 and the Q8_0 Orrery runs, one stream, the same prompt and sampling;
 # - embeddings (all-MiniLM-L6-v2): sentences/s on the same 2 000 sentences, Orrery and
 #   sentence-transformers (PyTorch CPU, from PyPI) alternating twice, and the largest
 #   1 − cosine between their vectors.
@@ -61,6 +63,42 @@ PY
 echo "== chat, SmolLM2-135M-Instruct ($threads threads)"
 RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" "$bench" chat "$models/smollm2-135m-instruct/model.gguf" 1 256
 RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" "$bench" chat "$models/smollm2-135m-instruct/model.gguf" 8 128
+
+lcp_venv="${TMPDIR:-/tmp}/orrery-bench-lcp-venv"
+if [ ! -x "$lcp_venv/bin/python" ] || ! "$lcp_venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+  python3 -m venv "$lcp_venv"
+  echo "building llama-cpp-python from source (once)..."
+  started=$(date +%s)
+  CMAKE_BUILD_PARALLEL_LEVEL="$threads" "$lcp_venv/bin/pip" install --quiet --disable-pip-version-check 'llama-cpp-python==0.3.16'
+  echo "built in $(( $(date +%s) - started )) s"
+fi
+cat > "$work/lcp.py" <<'PY'
+import sys, time
+from llama_cpp import Llama
+path, threads, tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+llm = Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048, verbose=False)
+for round in range(1, 4):
+    # The prompt Orrery's bench builds: ChatML with the template's default system turn.
+    prompt = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+              f"<|im_start|>user\nWrite a long story about a dragon who learns to read (story 0).<|im_end|>\n"
+              "<|im_start|>assistant\n")
+    ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    llm.reset()
+    llm.set_seed(round * 100)
+    started = time.perf_counter()
+    first, n = None, 0
+    for token in llm.generate(ids, temp=0.8, top_p=0.9, top_k=0, min_p=0.0, repeat_penalty=1.1, reset=True):
+        if first is None:
+            first = time.perf_counter() - started
+        n += 1
+        if token == llm.token_eos() or n >= tokens:
+            break
+    elapsed = time.perf_counter() - started
+    print(f"llama-cpp-python {path.rsplit('/', 1)[-1]} round={round}: first token {first * 1e3:.0f} ms, {n} tokens, decode {(n - 1) / (elapsed - first):.1f} tok/s")
+PY
+for file in model.gguf model.q8_0.gguf; do
+  "$lcp_venv/bin/python" "$work/lcp.py" "$models/smollm2-135m-instruct/$file" "$threads" 256
+done
 
 echo "== embeddings, all-MiniLM-L6-v2 ($threads threads)"
 for round in 1 2; do
