@@ -12,6 +12,7 @@ mod node;
 mod rag;
 mod scalars;
 pub mod transport;
+mod writer_stats;
 pub mod ws;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct Query(
     models::ModelsQuery,
     memory::MemoryQuery,
     rag::RagQuery,
+    writer_stats::WriterStatsQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1107,3 +1107,61 @@ async fn approver_groups_named_by_the_policy() {
     assert_eq!(approved["decision"], "ALLOWED", "{approved}");
     assert_eq!(approved["review"]["status"], "approved");
 }
+
+/// The ledger writer's batch timings are exposed to operators: every batch is counted with
+/// its entries, the buckets add up, and users without an operator role are refused.
+#[tokio::test]
+async fn the_ledger_writer_reports_its_batch_timings() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("writer-stats@example.com").await;
+    let admin = server.admin().await;
+    let query = "{ ledgerWriter { failedBatches
+        batchEntries { count sum buckets { le count } }
+        queueWaitMs { count p50Bound p99Bound buckets { le count } }
+        sealMs { count sum } writeMs { count } commitMs { count sum p99Bound } } }";
+    let before = server.graphql(Some(&admin), query, json!({})).await;
+    let stats = &before["data"]["ledgerWriter"];
+    let entries_before = stats["batchEntries"]["sum"].as_f64().unwrap();
+    let decisions = (0..40).map(|i| {
+        decide(
+            &server,
+            &token,
+            json!({"actor": "model", "proposed_action": format!("search {i}"), "tool": "web_search"}),
+        )
+    });
+    futures::future::join_all(decisions).await;
+    let after = server.graphql(Some(&admin), query, json!({})).await;
+    let stats = &after["data"]["ledgerWriter"];
+    assert!(after["errors"].is_null(), "{after}");
+    // 40 decisions are 40 entries; logins and the admin's sign-in may add more.
+    let entries = stats["batchEntries"]["sum"].as_f64().unwrap() - entries_before;
+    assert!(entries >= 40.0, "{stats}");
+    let batches = stats["batchEntries"]["count"].as_u64().unwrap();
+    assert!(batches >= 1 && (batches as f64) <= stats["batchEntries"]["sum"].as_f64().unwrap());
+    for histogram in ["queueWaitMs", "batchEntries"] {
+        let buckets = stats[histogram]["buckets"].as_array().unwrap();
+        let total: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(
+            total,
+            stats[histogram]["count"].as_u64().unwrap(),
+            "{histogram}"
+        );
+        assert!(buckets.last().unwrap()["le"].is_null());
+    }
+    for histogram in ["sealMs", "writeMs", "commitMs"] {
+        assert_eq!(
+            stats[histogram]["count"].as_u64().unwrap(),
+            batches,
+            "{stats}"
+        );
+    }
+    assert!(stats["sealMs"]["sum"].as_f64().unwrap() > 0.0);
+    assert!(stats["commitMs"]["p99Bound"].as_f64().unwrap() > 0.0);
+    assert_eq!(stats["failedBatches"], 0);
+
+    let refused = server.graphql(Some(&token), query, json!({})).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+}

@@ -6,6 +6,7 @@
 //! head, so several server instances on one database never fork the chain.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::canonical::{self, canonical, tagged_hash, LEDGER_ENTRY_TAG};
 use super::node::NodeKey;
+use super::writer_stats::WriterStats;
 use crate::bus::{Event, EventBus};
 use crate::error::{DomainError, DomainResult};
 
@@ -140,6 +142,7 @@ struct Job {
     entry: NewEntry,
     write: Option<Write>,
     reply: oneshot::Sender<DomainResult<Appended>>,
+    queued: Instant,
 }
 
 #[derive(Clone)]
@@ -147,13 +150,25 @@ pub struct Ledger {
     db: DatabaseConnection,
     node: Arc<NodeKey>,
     jobs: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
 }
 
 impl Ledger {
     pub fn start(db: DatabaseConnection, node: Arc<NodeKey>, bus: Arc<dyn EventBus>) -> Self {
         let (jobs, rx) = mpsc::channel(4096);
-        tokio::spawn(writer(db.clone(), node.clone(), bus, rx));
-        Self { db, node, jobs }
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(writer(db.clone(), node.clone(), bus, rx, stats.clone()));
+        Self {
+            db,
+            node,
+            jobs,
+            stats,
+        }
+    }
+
+    /// The writer's batch timings since the process started.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     async fn submit(&self, entry: NewEntry, write: Option<Write>) -> DomainResult<Appended> {
@@ -163,6 +178,7 @@ impl Ledger {
                 entry,
                 write,
                 reply,
+                queued: Instant::now(),
             })
             .await
             .map_err(|_| DomainError::Unavailable("the ledger writer has stopped".into()))?;
@@ -237,6 +253,7 @@ async fn writer(
     node: Arc<NodeKey>,
     bus: Arc<dyn EventBus>,
     mut rx: mpsc::Receiver<Job>,
+    stats: Arc<WriterStats>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -246,14 +263,19 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        match commit(&db, &node, &jobs).await {
+        stats.queue_wait.record_time(jobs[0].queued.elapsed());
+        stats.batch_entries.record(jobs.len() as f64);
+        match commit(&db, &node, &jobs, &stats).await {
             Ok(results) => deliver(&bus, jobs, results),
             // One bad entry must not fail the others queued with it: nothing of the batch
             // was written, so each job is committed on its own and only the bad one fails.
             Err(DomainError::Internal(_)) if jobs.len() > 1 => {
+                stats
+                    .failed_batches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for job in jobs {
                     let job = [job];
-                    match commit(&db, &node, &job).await {
+                    match commit(&db, &node, &job, &stats).await {
                         Ok(results) => deliver(&bus, job, results),
                         Err(err) => fail(job, &err),
                     }
@@ -269,11 +291,12 @@ async fn commit(
     db: &DatabaseConnection,
     node: &NodeKey,
     jobs: &[Job],
+    stats: &WriterStats,
 ) -> DomainResult<Vec<Appended>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match write_batch(db, node, jobs).await {
+        match write_batch(db, node, jobs, stats).await {
             Err(err) if attempt < 3 && is_conflict(&err) => continue,
             other => return other,
         }
@@ -313,7 +336,10 @@ async fn write_batch(
     db: &DatabaseConnection,
     node: &NodeKey,
     jobs: &[Job],
+    stats: &WriterStats,
 ) -> DomainResult<Vec<Appended>> {
+    let began = Instant::now();
+    let mut sealing = Duration::ZERO;
     let txn = db.begin().await?;
     match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -405,7 +431,9 @@ async fn write_batch(
             }
         }
         seq += 1;
+        let sealed = Instant::now();
         let entry = seal(node, seq, &prev, job.entry.clone())?;
+        sealing += sealed.elapsed();
         prev = entry.entry_hash.clone();
         match &job.write {
             Some(Write::Decision(decision)) => {
@@ -448,7 +476,13 @@ async fn write_batch(
         .exec(&txn)
         .await?;
     }
+    stats.seal.record_time(sealing);
+    stats
+        .write
+        .record_time(began.elapsed().saturating_sub(sealing));
+    let committing = Instant::now();
     txn.commit().await?;
+    stats.commit.record_time(committing.elapsed());
     Ok(results)
 }
 

@@ -10,6 +10,7 @@ pub mod policy;
 mod policy_tests;
 mod service;
 pub mod verify;
+pub mod writer_stats;
 
 pub use ledger::Ledger;
 pub use service::{

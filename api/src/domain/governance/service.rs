@@ -16,6 +16,7 @@ use super::ledger::{Appended, Ledger, NewEntry, Write};
 use super::node::NodeKey;
 use super::policy::{self, Mode, Outcome, Policy};
 use super::verify::{self, Checkpoint, Report};
+use super::writer_stats::WriterStats;
 use crate::bus::{AccountEvent, Event, EventBus};
 use crate::domain::identity::{Actor, Principal, Role, Scope};
 use crate::error::{DomainError, DomainResult};
@@ -889,6 +890,17 @@ impl GovernanceService {
             ));
         }
         verify::verify_chain(&self.db, self.node.public_key(), |_| {}).await
+    }
+
+    /// The ledger writer's batch timings since this process started (admins and auditors).
+    pub fn writer_stats(&self, principal: &Principal) -> DomainResult<&WriterStats> {
+        let actor = principal.actor()?;
+        if !can_see_everything(actor) {
+            return Err(DomainError::Forbidden(
+                "only admins and auditors can read the ledger writer's timings".into(),
+            ));
+        }
+        Ok(self.ledger.stats())
     }
 
     /// A signed statement of the current head, to keep outside the database.
