@@ -182,8 +182,8 @@ impl Encoder {
         })
     }
 
-    pub fn max_positions(&self) -> usize {
-        self.config.max_position_embeddings
+    pub fn hidden_size(&self) -> usize {
+        self.config.hidden_size
     }
 
     /// The last hidden state of every token of every text, the texts' rows one after the

@@ -16,7 +16,6 @@ const BATCH_TOKENS: usize = 4096;
 pub struct SentenceModel {
     encoder: Encoder,
     tokenizer: Tokenizer,
-    hidden: usize,
 }
 
 pub struct Embedded {
@@ -57,13 +56,8 @@ impl SentenceModel {
         let weights = read("model.safetensors")?;
         let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.safetensors").display()))?;
-        let hidden = config.hidden_size;
         let encoder = Encoder::from_tensors(config, &tensors)?;
-        Ok(Self {
-            encoder,
-            tokenizer,
-            hidden,
-        })
+        Ok(Self { encoder, tokenizer })
     }
 
     pub fn embed(&self, texts: &[String]) -> anyhow::Result<Embedded> {
@@ -71,9 +65,6 @@ impl SentenceModel {
             .tokenizer
             .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
             .map_err(anyhow::Error::msg)?;
-        debug_assert!(encodings
-            .iter()
-            .all(|e| e.len() <= self.encoder.max_positions()));
         let tokens = encodings.iter().map(|e| e.len()).sum();
         let mut vectors = Vec::with_capacity(texts.len());
         let mut start = 0;
@@ -101,11 +92,12 @@ impl SentenceModel {
             })
             .collect();
         let states = self.encoder.forward(&texts)?;
-        let mut rows = states.chunks_exact(self.hidden);
+        let hidden = self.encoder.hidden_size();
+        let mut rows = states.chunks_exact(hidden);
         Ok(encodings
             .iter()
             .map(|e| {
-                let mut mean = vec![0f32; self.hidden];
+                let mut mean = vec![0f32; hidden];
                 for row in rows.by_ref().take(e.len()) {
                     for (m, v) in mean.iter_mut().zip(row) {
                         *m += v;

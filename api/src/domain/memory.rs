@@ -322,6 +322,14 @@ impl MemoryService {
             .await;
     }
 
+    /// Drops a deleted row from this instance's index and tells the others.
+    async fn unindexed(&self, id: &str) {
+        self.index.remove(id);
+        self.notifier
+            .changed(Collection::Memory, &[id.to_string()])
+            .await;
+    }
+
     async fn embed(&self, actor: &Actor, text: &str) -> DomainResult<(String, Vec<f32>)> {
         let result = self
             .ai
@@ -718,10 +726,7 @@ impl MemoryService {
         memory::Entity::delete_by_id(&model.id)
             .exec(&self.db)
             .await?;
-        self.index.remove(&model.id);
-        self.notifier
-            .changed(Collection::Memory, std::slice::from_ref(&model.id))
-            .await;
+        self.unindexed(&model.id).await;
         Ok(())
     }
 }

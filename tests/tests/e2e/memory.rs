@@ -5,7 +5,13 @@
 use orrery_tests::TestServer;
 use serde_json::{json, Value};
 
-async fn store(server: &TestServer, token: &str, kind: &str, data: &str, importance: f64) -> Value {
+pub async fn store(
+    server: &TestServer,
+    token: &str,
+    kind: &str,
+    data: &str,
+    importance: f64,
+) -> Value {
     let response = server
         .post(
             "/lukhas/v1/memory/store",
@@ -28,7 +34,7 @@ async fn put(server: &TestServer, token: &str, path: &str, body: Value) -> reqwe
         .unwrap()
 }
 
-async fn search(server: &TestServer, token: &str, body: Value) -> Value {
+pub async fn search(server: &TestServer, token: &str, body: Value) -> Value {
     let response = server
         .post("/lukhas/v1/memory/search", Some(token), body)
         .await;

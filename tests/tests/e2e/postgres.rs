@@ -177,17 +177,9 @@ where
     }
 }
 
+/// The ids of `query`'s best memories on `server`, best first.
 async fn memory_hits(server: &TestServer, token: &str, query: &str) -> Vec<String> {
-    let found: serde_json::Value = server
-        .post(
-            "/lukhas/v1/memory/search",
-            Some(token),
-            serde_json::json!({ "query": query, "limit": 10 }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let found = crate::memory::search(server, token, serde_json::json!({ "query": query })).await;
     found["results"]
         .as_array()
         .unwrap()
@@ -197,16 +189,7 @@ async fn memory_hits(server: &TestServer, token: &str, query: &str) -> Vec<Strin
 }
 
 async fn store_memory(server: &TestServer, token: &str, data: &str) -> String {
-    let stored: serde_json::Value = server
-        .post(
-            "/lukhas/v1/memory/store",
-            Some(token),
-            serde_json::json!({ "content": { "type": "semantic", "data": data } }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored = crate::memory::store(server, token, "semantic", data, 0.5).await;
     stored["memory_id"].as_str().unwrap().to_string()
 }
 

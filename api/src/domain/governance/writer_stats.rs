@@ -8,16 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the time buckets, in milliseconds; one more bucket holds the rest.
-pub const BOUNDS_MS: [f64; 14] = [
+pub const BOUNDS_MS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
 ];
 /// Upper bounds of the batch-size buckets, in entries.
-pub const BATCH_BOUNDS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+pub const BATCH_BOUNDS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
-pub struct Histogram<const N: usize> {
-    bounds: &'static [f64; N],
-    /// `counts[i]` holds values ≤ `bounds[i]` (and above the previous bound); `counts[N]`
-    /// the values above every bound.
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// `counts[i]` holds values ≤ `bounds[i]` (and above the previous bound); the last
+    /// count the values above every bound.
     counts: Vec<AtomicU64>,
     /// The sum of the values, in millionths of the unit (microseconds for times).
     sum_millionths: AtomicU64,
@@ -46,11 +46,11 @@ impl Snapshot {
     }
 }
 
-impl<const N: usize> Histogram<N> {
-    pub fn new(bounds: &'static [f64; N]) -> Self {
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
-            counts: (0..=N).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_millionths: AtomicU64::new(0),
         }
     }
@@ -88,26 +88,26 @@ impl<const N: usize> Histogram<N> {
 
 pub struct WriterStats {
     /// From the oldest entry of a batch reaching the queue to the batch starting.
-    pub queue_wait: Histogram<14>,
+    pub queue_wait: Histogram,
     /// Hashing and signing the batch's entries.
-    pub seal: Histogram<14>,
+    pub seal: Histogram,
     /// The batch's statements, from `BEGIN` to just before `COMMIT`, signing excluded.
-    pub write: Histogram<14>,
+    pub write: Histogram,
     /// `COMMIT`: the sync to disk, and on SQLite any WAL checkpoint it ran.
-    pub commit: Histogram<14>,
+    pub commit: Histogram,
     /// Entries per batch.
-    pub batch_entries: Histogram<10>,
+    pub batch_entries: Histogram,
     pub failed_batches: AtomicU64,
 }
 
 impl Default for WriterStats {
     fn default() -> Self {
         Self {
-            queue_wait: Histogram::new(&BOUNDS_MS),
-            seal: Histogram::new(&BOUNDS_MS),
-            write: Histogram::new(&BOUNDS_MS),
-            commit: Histogram::new(&BOUNDS_MS),
-            batch_entries: Histogram::new(&BATCH_BOUNDS),
+            queue_wait: Histogram::new(BOUNDS_MS),
+            seal: Histogram::new(BOUNDS_MS),
+            write: Histogram::new(BOUNDS_MS),
+            commit: Histogram::new(BOUNDS_MS),
+            batch_entries: Histogram::new(BATCH_BOUNDS),
             failed_batches: AtomicU64::new(0),
         }
     }
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn values_land_in_their_buckets_and_quantiles_read_back() {
-        let h = Histogram::new(&BOUNDS_MS);
+        let h = Histogram::new(BOUNDS_MS);
         for _ in 0..98 {
             h.record(0.3);
         }
@@ -136,11 +136,11 @@ mod tests {
         assert_eq!(s.quantile_bound(0.99), Some(50.0));
         assert_eq!(s.quantile_bound(1.0), Some(f64::INFINITY));
         // A value on a bound belongs to that bound's bucket.
-        let h = Histogram::new(&BATCH_BOUNDS);
+        let h = Histogram::new(BATCH_BOUNDS);
         h.record(512.0);
         assert_eq!(h.snapshot().buckets[9], (512.0, 1));
         assert_eq!(
-            Histogram::new(&BOUNDS_MS).snapshot().quantile_bound(0.5),
+            Histogram::new(BOUNDS_MS).snapshot().quantile_bound(0.5),
             None
         );
     }

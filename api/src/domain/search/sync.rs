@@ -82,10 +82,6 @@ impl IndexNotifier {
         }
     }
 
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     /// Best effort: the change is committed already, so a failure to notify is logged, not
     /// returned (the other instances catch up at their next resynchronisation).
     pub async fn changed(&self, collection: Collection, ids: &[String]) {
