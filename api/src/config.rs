@@ -38,8 +38,46 @@ pub struct Config {
     pub ai: AiConfig,
     pub memory: MemoryConfig,
     pub rag: RagConfig,
+    pub agents: AgentsConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentsConfig {
+    /// Monthly agent and chain executions per tier (a chain counts once).
+    pub quota_free: u32,
+    pub quota_pro: u32,
+    pub quota_team: u32,
+    /// Runs one account may have streaming at once.
+    pub max_concurrent_runs: usize,
+    /// Most tokens one agent run (or one chain step) may generate.
+    pub max_output_tokens: u32,
+    /// Seconds between SSE heartbeat comments on a quiet stream.
+    pub heartbeat_secs: u64,
+    /// USD per million tokens, by `provider/model` (or `model`); models not listed cost 0.
+    pub prices: std::collections::BTreeMap<String, ModelPrice>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModelPrice {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            quota_free: 100,
+            quota_pro: 10_000,
+            quota_team: 100_000,
+            max_concurrent_runs: 16,
+            max_output_tokens: 1024,
+            heartbeat_secs: 15,
+            prices: Default::default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -314,6 +352,7 @@ impl Default for Config {
             ai: AiConfig::default(),
             memory: MemoryConfig::default(),
             rag: RagConfig::default(),
+            agents: AgentsConfig::default(),
             providers: Default::default(),
         }
     }

@@ -38,6 +38,12 @@ pub enum DomainError {
     RateLimited(RateLimitInfo),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The account's monthly executions are used up.
+    #[error("monthly execution quota reached: {used} of {limit} on the {tier} tier")]
+    ExecutionQuota { tier: String, used: u32, limit: u32 },
+    /// The thing asked for belongs to a higher tier than the account's.
+    #[error("{message}")]
+    TierRequired { required: String, message: String },
     #[error("{0}")]
     Unavailable(String),
     /// A model provider failed or answered something unusable (502).
@@ -54,6 +60,10 @@ pub enum DomainError {
     /// of the model validates against the schema it gave.
     #[error("{0}")]
     Unprocessable(String),
+    /// The server cannot do this in its configuration (501), e.g. checkout without a payment
+    /// provider.
+    #[error("{0}")]
+    NotImplemented(String),
     /// Details are logged with the request id, never returned to the client.
     #[error("internal error")]
     Internal(String),

@@ -82,7 +82,7 @@ async fn receive(state: &AppState, listener: &mut PgListener, origin: &str) {
         }
         let synced: &dyn Synced = match change.collection {
             Collection::Memory => &state.memory,
-            Collection::Code => &state.rag,
+            Collection::Code => &*state.rag,
         };
         if let Err(err) = synced.refresh(&change.ids).await {
             // The database is the trouble: start over, resynchronising once it answers.
@@ -93,5 +93,5 @@ async fn receive(state: &AppState, listener: &mut PgListener, origin: &str) {
 }
 
 fn services(state: &AppState) -> [(&'static str, &dyn Synced); 2] {
-    [("memory", &state.memory), ("code", &state.rag)]
+    [("memory", &state.memory), ("code", &*state.rag)]
 }

@@ -150,12 +150,23 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         ms = started.elapsed().as_millis() as u64,
         "code index rebuilt from the database"
     );
+    let rag = Arc::new(rag);
+    let agents = domain::agents::AgentService::new(
+        db.clone(),
+        ai.clone(),
+        rag.clone(),
+        config.agents.clone(),
+    );
+    let billing =
+        domain::billing::BillingService::new(db.clone(), Arc::new(domain::billing::LocalBilling));
     let services = state::Services {
         identity,
         governance,
         ai,
         memory,
         rag,
+        agents,
+        billing,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;
@@ -224,6 +235,11 @@ fn spawn_maintenance(state: AppState) {
             if let Err(err) = state.identity.prune_revocations().await {
                 tracing::warn!(%err, "could not prune old revocations");
             }
+            match state.billing.expire_ended(&state.identity).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(accounts = n, "subscriptions ended at period end"),
+                Err(err) => tracing::warn!(%err, "could not end expired subscriptions"),
+            }
         }
     });
 }
@@ -276,6 +292,10 @@ fn cors(config: &Config) -> CorsLayer {
         "x-ratelimit-remaining",
         "x-ratelimit-reset",
         "x-ratelimit-reset-after",
+        "x-usage-used",
+        "x-usage-limit",
+        "x-usage-remaining",
+        "x-execution-id",
         "ratelimit",
         "ratelimit-policy",
         "retry-after",

@@ -729,11 +729,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let change = orrery_api::domain::identity::AccountChange {
                 roles,
                 groups,
-                tier,
+                tier: None,
             };
-            let user = identity
+            let mut user = identity
                 .apply_user_update(&user.id, change, "operator")
                 .await?;
+            // Through billing, so a local subscription record follows the tier.
+            if let Some(tier) = tier {
+                user = app
+                    .state
+                    .billing
+                    .apply_tier(identity, &user.id, tier, "operator")
+                    .await?;
+            }
             println!(
                 "{}: roles {} groups {} tier {}",
                 user.email,

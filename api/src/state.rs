@@ -23,7 +23,9 @@ pub struct Core {
     pub governance: Arc<GovernanceService>,
     pub ai: Arc<crate::domain::ai::AiService>,
     pub memory: crate::domain::memory::MemoryService,
-    pub rag: crate::domain::rag::RagService,
+    pub rag: Arc<crate::domain::rag::RagService>,
+    pub agents: crate::domain::agents::AgentService,
+    pub billing: crate::domain::billing::BillingService,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -40,7 +42,9 @@ pub struct Services {
     pub governance: Arc<GovernanceService>,
     pub ai: Arc<crate::domain::ai::AiService>,
     pub memory: crate::domain::memory::MemoryService,
-    pub rag: crate::domain::rag::RagService,
+    pub rag: Arc<crate::domain::rag::RagService>,
+    pub agents: crate::domain::agents::AgentService,
+    pub billing: crate::domain::billing::BillingService,
 }
 
 impl Core {
@@ -59,6 +63,8 @@ impl Core {
             ai: services.ai,
             memory: services.memory,
             rag: services.rag,
+            agents: services.agents,
+            billing: services.billing,
             bus,
             limiter,
             started: Instant::now(),

@@ -1,9 +1,11 @@
 //! Database entities. These are the storage shapes only; every API exposes its own types.
 
 pub mod account_event;
+pub mod agent_run;
 pub mod ai_usage;
 pub mod api_key;
 pub mod auth_revocation;
+pub mod billing_event;
 pub mod gov_decision;
 pub mod gov_ledger;
 pub mod gov_policy;
@@ -11,4 +13,6 @@ pub mod gov_revocation;
 pub mod memory;
 pub mod rag_chunk;
 pub mod refresh_token;
+pub mod subscription;
+pub mod usage_counter;
 pub mod user;

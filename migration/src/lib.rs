@@ -9,6 +9,7 @@ mod m20261201_000004_key_scopes;
 mod m20261201_000005_ai_usage;
 mod m20261201_000006_memories;
 mod m20261201_000007_rag;
+mod m20261202_000008_agents;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_ai_usage::Migration),
             Box::new(m20261201_000006_memories::Migration),
             Box::new(m20261201_000007_rag::Migration),
+            Box::new(m20261202_000008_agents::Migration),
         ]
     }
 }

@@ -90,7 +90,12 @@ impl AiService {
     /// first (repaired once if it does not validate) and then streamed: a client never sees
     /// output that did not pass.
     pub async fn chat(&self, principal: &Principal, call: ChatCall) -> DomainResult<ChatStream> {
-        let actor = user_of(principal)?;
+        self.chat_as(user_of(principal)?, call).await
+    }
+
+    /// Generates on `actor`'s behalf without asking for `models:use`: for domains that
+    /// generate as part of their own work (agent runs), under their own scopes. Metered.
+    pub async fn chat_as(&self, actor: &Actor, call: ChatCall) -> DomainResult<ChatStream> {
         check_call(&call)?;
         let chosen = self
             .providers

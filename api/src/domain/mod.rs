@@ -1,7 +1,9 @@
 //! Transport-free services, one module per bounded context. Nothing here knows HTTP,
 //! GraphQL or any dialect's JSON shapes.
 
+pub mod agents;
 pub mod ai;
+pub mod billing;
 pub mod governance;
 pub mod identity;
 pub mod memory;

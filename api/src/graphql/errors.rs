@@ -24,6 +24,10 @@ pub enum ErrorCode {
     RateLimited,
     /// A usage quota was exhausted.
     QuotaExceeded,
+    /// What was asked for needs a higher tier than the account's.
+    TierRequired,
+    /// This server cannot do that in its configuration (e.g. checkout with local billing).
+    NotImplemented,
     /// The query's cost is above the limit.
     QueryTooComplex,
     /// The query nests deeper than allowed (fields, or brackets of any kind).
@@ -61,6 +65,8 @@ impl ErrorCode {
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::RateLimited => "RATE_LIMITED",
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
+            Self::TierRequired => "TIER_REQUIRED",
+            Self::NotImplemented => "NOT_IMPLEMENTED",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::QueryTooLarge => "QUERY_TOO_LARGE",
@@ -86,7 +92,11 @@ impl ErrorCode {
             DomainError::NotFound(_) => Self::NotFound,
             DomainError::Conflict(_) => Self::Conflict,
             DomainError::RateLimited(_) => Self::RateLimited,
-            DomainError::QuotaExceeded(_) => Self::QuotaExceeded,
+            DomainError::QuotaExceeded(_) | DomainError::ExecutionQuota { .. } => {
+                Self::QuotaExceeded
+            }
+            DomainError::TierRequired { .. } => Self::TierRequired,
+            DomainError::NotImplemented(_) => Self::NotImplemented,
             DomainError::Unavailable(_) => Self::ServiceUnavailable,
             DomainError::Upstream(_) => Self::UpstreamError,
             DomainError::Unprocessable(_) => Self::BadUserInput,

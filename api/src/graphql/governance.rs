@@ -1,7 +1,7 @@
 //! Governance in GraphQL: decisions, capability tokens, reviews, the policy and the ledger.
 
 use super::scalars::DateTime;
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use futures::{Stream, StreamExt};
 use orrery_entities::{gov_decision, gov_ledger};
@@ -378,20 +378,7 @@ impl GovernanceQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<LedgerEntryConnection> {
-        let first = first.unwrap_or(10);
-        if !(1..=100).contains(&first) {
-            return Err(super::errors::coded(
-                "`first` must be between 1 and 100",
-                ErrorCode::BadUserInput,
-            ));
-        }
-        let offset = match after {
-            Some(cursor) => cursor
-                .parse::<u64>()
-                .map(|c| c + 1)
-                .map_err(|_| super::errors::coded("invalid cursor", ErrorCode::BadUserInput))?,
-            None => 0,
-        };
+        let (first, offset) = super::paging::window(first, after)?;
         let filter = filter.unwrap_or_default();
         let filter = LedgerFilter {
             decision_id: filter.decision_id,
@@ -401,24 +388,11 @@ impl GovernanceQuery {
         };
         let page = core(ctx)
             .governance
-            .ledger_page(principal(ctx), &filter, first as u64, offset)
+            .ledger_page(principal(ctx), &filter, first, offset)
             .await
             .map_err(to_gql)?;
-        let end = offset + page.entries.len() as u64;
-        let mut connection = Connection::with_additional_fields(
-            offset > 0,
-            end < page.total,
-            ConnectionTotal {
-                total_count: page.total as usize,
-            },
-        );
-        connection.edges.extend(
-            page.entries
-                .into_iter()
-                .enumerate()
-                .map(|(i, e)| Edge::new((offset + i as u64).to_string(), LedgerEntry(e))),
-        );
-        Ok(connection)
+        let entries = page.entries.into_iter().map(LedgerEntry).collect();
+        Ok(super::paging::connection(entries, offset, page.total))
     }
 
     /// Decisions waiting for review (reviewers and admins; never your own).

@@ -110,6 +110,23 @@ impl User {
         )
     }
 
+    /// This month's agent and chain executions against the tier's limit (the viewer's own
+    /// account only; `null` for anyone else's).
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::agents::Usage>> {
+        super::agents::usage_of(ctx, &self.0.id).await
+    }
+
+    /// The paid subscription, if any (the viewer's own account only).
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::agents::BillingSubscription>> {
+        super::agents::subscription_of(ctx, &self.0.id).await
+    }
+
     /// The account's most recent security events, newest first (at most 100).
     async fn security_events(
         &self,
@@ -348,6 +365,8 @@ pub enum ApiKeyScope {
     RagRead,
     /// Index files into, and delete, the account's code repositories.
     RagWrite,
+    /// Run LunaOS agents and chains (charged to the account's monthly quota) and read the runs.
+    AgentsRun,
 }
 
 #[derive(InputObject)]

@@ -1,6 +1,7 @@
 //! The GraphQL schema: one module per domain, merged. Resolvers parse, call one domain
 //! function and map the result.
 
+mod agents;
 mod errors;
 mod governance;
 mod guard;
@@ -9,6 +10,7 @@ mod limits;
 mod memory;
 mod models;
 mod node;
+mod paging;
 mod rag;
 mod scalars;
 pub mod transport;
@@ -29,6 +31,7 @@ use crate::state::Core;
 #[derive(MergedObject, Default)]
 pub struct Query(
     identity::IdentityQuery,
+    agents::AgentsQuery,
     governance::GovernanceQuery,
     models::ModelsQuery,
     memory::MemoryQuery,
@@ -39,6 +42,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     identity::IdentityMutation,
+    agents::AgentsMutation,
     governance::GovernanceMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
@@ -48,6 +52,7 @@ pub struct Mutation(
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(
     identity::IdentitySubscription,
+    agents::AgentsSubscription,
     governance::GovernanceSubscription,
     memory::MemorySubscription,
 );

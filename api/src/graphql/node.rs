@@ -21,6 +21,7 @@ pub enum Node {
     LedgerEntry(LedgerEntry),
     Policy(Policy),
     Memory(super::memory::Memory),
+    AgentRun(super::agents::AgentRun),
 }
 
 pub fn encode(kind: &str, id: &str) -> ID {
@@ -84,6 +85,11 @@ pub async fn resolve(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option
             .get(principal, &raw)
             .await
             .map(|m| Node::Memory(super::memory::Memory(m))),
+        "AgentRun" => core
+            .agents
+            .run(principal, &raw)
+            .await
+            .map(|r| Node::AgentRun(super::agents::AgentRun(r))),
         _ => return Ok(None),
     };
     match found {

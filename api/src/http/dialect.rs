@@ -62,8 +62,12 @@ pub fn status_of(err: &DomainError) -> StatusCode {
         DomainError::Invalid { .. } | DomainError::Malformed { .. } => StatusCode::BAD_REQUEST,
         DomainError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        DomainError::Forbidden(_) | DomainError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
+        DomainError::Forbidden(_)
+        | DomainError::QuotaExceeded(_)
+        | DomainError::ExecutionQuota { .. }
+        | DomainError::TierRequired { .. } => StatusCode::FORBIDDEN,
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

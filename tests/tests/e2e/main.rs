@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary (one link) holding every suite.
 
+mod agents;
 mod bad_input;
 mod browser;
 mod flows;

@@ -144,6 +144,20 @@ async fn the_lunaos_code_search_example_runs_again_and_again() {
     run_sh_block(&server, "LunaOS code search", 2, &expected).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lunaos_agents_example_runs_as_written() {
+    let server = TestServer::start().await;
+    sign_up_ada(&server).await;
+    let expected = [
+        "\"slug\":\"code-review\"",
+        "event: done",
+        "event: chain_done",
+        "\"executions\":[",
+        "\"breakdown\":{\"agentExecutions\":",
+    ];
+    run_sh_block(&server, "LunaOS agents and chains", 2, &expected).await;
+}
+
 /// The local-models section: its `orrery.toml` is a valid configuration naming the local
 /// provider, and its curl block answers as shown — with the real models, when installed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

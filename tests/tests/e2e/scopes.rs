@@ -64,7 +64,8 @@ async fn keys_do_what_their_scopes_allow() {
             "memory:read",
             "memory:write",
             "rag:read",
-            "rag:write"
+            "rag:write",
+            "agents:run"
         ])
     );
 

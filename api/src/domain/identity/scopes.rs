@@ -37,10 +37,12 @@ pub enum Scope {
     RagRead,
     /// Index files into, and delete, the account's code repositories.
     RagWrite,
+    /// Run LunaOS agents and chains (charged to the account's monthly quota) and read the runs.
+    AgentsRun,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -53,6 +55,7 @@ impl Scope {
         Scope::MemoryWrite,
         Scope::RagRead,
         Scope::RagWrite,
+        Scope::AgentsRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +72,7 @@ impl Scope {
             Scope::MemoryWrite => "memory:write",
             Scope::RagRead => "rag:read",
             Scope::RagWrite => "rag:write",
+            Scope::AgentsRun => "agents:run",
         }
     }
 
@@ -188,7 +192,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

@@ -55,6 +55,9 @@ impl Dialect for Lexecon {
             DomainError::Forbidden(m) | DomainError::QuotaExceeded(m) => {
                 LexeconError::new("Forbidden", m.clone())
             }
+            DomainError::ExecutionQuota { .. } | DomainError::TierRequired { .. } => {
+                LexeconError::new("Forbidden", err.to_string())
+            }
             DomainError::NotFound(_) => LexeconError::new("Not found", err.to_string()),
             DomainError::Conflict(m) => LexeconError::new("Conflict", m.clone()),
             DomainError::RateLimited(info) => LexeconError {
@@ -63,6 +66,7 @@ impl Dialect for Lexecon {
                 retry_after: Some(info.retry_after.as_secs().max(1)),
             },
             DomainError::Unavailable(m) => LexeconError::new("Service unavailable", m.clone()),
+            DomainError::NotImplemented(m) => LexeconError::new("Not implemented", m.clone()),
             DomainError::Upstream(m) => LexeconError::new("Upstream error", m.clone()),
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
                 LexeconError::new("Unprocessable request", err.to_string())

@@ -53,11 +53,15 @@ impl Dialect for Lukhas {
             DomainError::Invalid { .. } | DomainError::Malformed { .. } => "VALIDATION_ERROR",
             DomainError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             DomainError::Unauthenticated(_) => "INVALID_TOKEN",
-            DomainError::Forbidden(_) | DomainError::QuotaExceeded(_) => "INSUFFICIENT_PERMISSIONS",
+            DomainError::Forbidden(_)
+            | DomainError::QuotaExceeded(_)
+            | DomainError::ExecutionQuota { .. }
+            | DomainError::TierRequired { .. } => "INSUFFICIENT_PERMISSIONS",
             DomainError::NotFound(_) => "NOT_FOUND",
             DomainError::Conflict(_) => "CONFLICT",
             DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
             DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
             // The document has no code of its own for a failing model provider.
             DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
             DomainError::Unprocessable(_) => "VALIDATION_ERROR",

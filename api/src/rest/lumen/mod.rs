@@ -75,7 +75,10 @@ impl Dialect for Lumen {
             DomainError::Malformed { .. } => ("INVALID_JSON", None),
             DomainError::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", None),
             DomainError::Unauthenticated(_) => ("UNAUTHORIZED", None),
-            DomainError::Forbidden(_) | DomainError::QuotaExceeded(_) => ("FORBIDDEN", None),
+            DomainError::Forbidden(_)
+            | DomainError::QuotaExceeded(_)
+            | DomainError::ExecutionQuota { .. }
+            | DomainError::TierRequired { .. } => ("FORBIDDEN", None),
             DomainError::NotFound(_) => ("NOT_FOUND", None),
             DomainError::Conflict(_) => ("CONFLICT", None),
             DomainError::RateLimited(info) => (
@@ -83,6 +86,7 @@ impl Dialect for Lumen {
                 Some(serde_json::json!({ "retryAfter": info.retry_after.as_secs().max(1) })),
             ),
             DomainError::Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
+            DomainError::NotImplemented(_) => ("NOT_IMPLEMENTED", None),
             DomainError::Upstream(_) => ("UPSTREAM_ERROR", None),
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
                 ("UNPROCESSABLE", None)

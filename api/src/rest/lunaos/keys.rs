@@ -38,6 +38,7 @@ string_enum!(
         MemoryWrite = "memory:write",
         RagRead = "rag:read",
         RagWrite = "rag:write",
+        AgentsRun = "agents:run",
     }
 );
 

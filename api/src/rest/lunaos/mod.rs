@@ -1,10 +1,15 @@
 //! LunaOS dialect (`/lunaos`): `{"data": …}` on success,
 //! `{"error", "code", "detail"?}` on failure (`detail` only in development).
 
+mod agents;
 mod auth;
+mod billing;
+mod chains;
+mod events;
 mod health;
 mod keys;
 mod rag;
+mod stream;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +52,18 @@ pub struct LunaError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "field: email")]
     pub detail: Option<String>,
+    /// `quota_exceeded` (monthly executions) and `pro_required`: the account's tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "free")]
+    pub tier: Option<String>,
+    /// `quota_exceeded` (monthly executions): executions charged this month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 100)]
+    pub used: Option<u32>,
+    /// `quota_exceeded` (monthly executions): the tier's monthly executions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 100)]
+    pub limit: Option<u32>,
 }
 
 impl Dialect for LunaOs {
@@ -62,8 +79,10 @@ impl Dialect for LunaOs {
             DomainError::NotFound(_) => "not_found",
             DomainError::Conflict(_) => "conflict",
             DomainError::RateLimited(_) => "rate_limited",
-            DomainError::QuotaExceeded(_) => "quota_exceeded",
+            DomainError::QuotaExceeded(_) | DomainError::ExecutionQuota { .. } => "quota_exceeded",
+            DomainError::TierRequired { .. } => "pro_required",
             DomainError::Unavailable(_) => "service_unavailable",
+            DomainError::NotImplemented(_) => "not_implemented",
             DomainError::Upstream(_) => "upstream_error",
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => "unprocessable",
             DomainError::Internal(_) => "internal_error",
@@ -87,10 +106,19 @@ impl Dialect for LunaOs {
                 _ => None,
             })
             .flatten();
+        let (tier, used, limit) = match err {
+            DomainError::ExecutionQuota { tier, used, limit } => {
+                (Some(tier.clone()), Some(*used), Some(*limit))
+            }
+            _ => (None, None, None),
+        };
         let body = LunaError {
             error,
             code: code.into(),
             detail,
+            tier,
+            used,
+            limit,
         };
         (dialect::status_of(err), Json(body)).into_response()
     }
@@ -131,7 +159,18 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(rag::index))
         .routes(routes!(rag::search))
         .routes(routes!(rag::repositories))
-        .routes(routes!(rag::delete_repository));
+        .routes(routes!(rag::delete_repository))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::execute))
+        .routes(routes!(agents::executions))
+        .routes(routes!(agents::execution))
+        .routes(routes!(chains::list))
+        .routes(routes!(chains::execute))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::subscription))
+        .routes(routes!(billing::usage))
+        .routes(routes!(billing::cancel))
+        .routes(routes!(billing::portal));
     dialect_router::<LunaOs>(state, "lunaos", "/lunaos", "/lunaos/openapi.json", routes)
 }
 

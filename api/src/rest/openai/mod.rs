@@ -59,7 +59,10 @@ impl OpenAiError {
             DomainError::Unauthenticated(_) => {
                 ("authentication_error", Some("invalid_api_key"), None)
             }
-            DomainError::Forbidden(_) | DomainError::QuotaExceeded(_) => {
+            DomainError::Forbidden(_)
+            | DomainError::QuotaExceeded(_)
+            | DomainError::ExecutionQuota { .. }
+            | DomainError::TierRequired { .. } => {
                 ("permission_error", Some("insufficient_scope"), None)
             }
             DomainError::NotFound(what) if what.starts_with("model") => (
@@ -73,6 +76,9 @@ impl OpenAiError {
                 Some("provider".into()),
             ),
             DomainError::NotFound(_) => ("invalid_request_error", Some("not_found"), None),
+            DomainError::NotImplemented(_) => {
+                ("invalid_request_error", Some("not_implemented"), None)
+            }
             DomainError::Conflict(_) => ("invalid_request_error", Some("conflict"), None),
             DomainError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded"), None),
             DomainError::Unavailable(_) => ("api_error", Some("service_unavailable"), None),

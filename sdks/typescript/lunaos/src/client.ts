@@ -4,6 +4,38 @@ import { APIPromise, BaseClient, type ClientOptions, type RequestOptions } from 
 import { SPEC } from './spec.js';
 import type * as M from './models.js';
 
+/** `client.agents` */
+export class AgentsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Your runs, newest first.
+   *
+   * `GET /agents/executions`
+   */
+  executions(params: M.AgentsExecutionsParams = {}, options?: RequestOptions): APIPromise<M.ExecutionList> {
+    return this.client.request<M.ExecutionList>("list_executions", { query: { limit: params.limit, offset: params.offset, status: params.status, kind: params.kind, agent: params.agent } }, options);
+  }
+
+  /**
+   * One of your runs, with its output and events.
+   *
+   * `GET /agents/executions/{id}`
+   */
+  execution(id: string, options?: RequestOptions): APIPromise<M.ExecutionDetail> {
+    return this.client.request<M.ExecutionDetail>("get_execution", { path: { id: id } }, options);
+  }
+
+  /**
+   * The agents, their roles and the tier each needs.
+   *
+   * `GET /agents/list`
+   */
+  list(options?: RequestOptions): APIPromise<M.AgentList> {
+    return this.client.request<M.AgentList>("list_agents", {}, options);
+  }
+}
+
 /** `client.apiKeys` */
 export class ApiKeysResource {
   constructor(private readonly client: BaseClient) {}
@@ -68,6 +100,70 @@ export class AuthResource {
   }
 }
 
+/** `client.billing` */
+export class BillingResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * End your subscription at the end of its period.
+   *
+   * `POST /billing/cancel`
+   */
+  cancel(options?: RequestOptions): APIPromise<M.Message> {
+    return this.client.request<M.Message>("cancel_subscription", {}, options);
+  }
+
+  /**
+   * Start paying for a tier: a hosted checkout page (501 with local billing).
+   *
+   * `POST /billing/checkout`
+   */
+  checkout(params: M.BillingCheckoutParams, options?: RequestOptions): APIPromise<M.CheckoutResponse> {
+    return this.client.request<M.CheckoutResponse>("checkout", { body: { tier: params.tier } }, options);
+  }
+
+  /**
+   * A hosted page for payment methods and invoices (501 with local billing).
+   *
+   * `POST /billing/portal`
+   */
+  portal(options?: RequestOptions): APIPromise<M.PortalResponse> {
+    return this.client.request<M.PortalResponse>("portal", {}, options);
+  }
+
+  /**
+   * Your tier and subscription.
+   *
+   * `GET /billing/subscription`
+   */
+  subscription(options?: RequestOptions): APIPromise<M.SubscriptionResponse> {
+    return this.client.request<M.SubscriptionResponse>("get_subscription", {}, options);
+  }
+
+  /**
+   * This month's executions against your tier's limit.
+   *
+   * `GET /billing/usage`
+   */
+  usage(options?: RequestOptions): APIPromise<M.UsageResponse> {
+    return this.client.request<M.UsageResponse>("get_usage", {}, options);
+  }
+}
+
+/** `client.chains` */
+export class ChainsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * The chain presets.
+   *
+   * `GET /chains`
+   */
+  list(options?: RequestOptions): APIPromise<M.ChainList> {
+    return this.client.request<M.ChainList>("list_chains", {}, options);
+  }
+}
+
 /** `client.rag` */
 export class RagResource {
   constructor(private readonly client: BaseClient) {}
@@ -121,12 +217,24 @@ export class LunaosClient extends BaseClient {
     super(SPEC, options);
   }
 
+  get agents(): AgentsResource {
+    return new AgentsResource(this);
+  }
+
   get apiKeys(): ApiKeysResource {
     return new ApiKeysResource(this);
   }
 
   get auth(): AuthResource {
     return new AuthResource(this);
+  }
+
+  get billing(): BillingResource {
+    return new BillingResource(this);
+  }
+
+  get chains(): ChainsResource {
+    return new ChainsResource(this);
   }
 
   get rag(): RagResource {

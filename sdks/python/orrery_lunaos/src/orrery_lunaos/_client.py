@@ -20,22 +20,117 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    AgentInfo,
+    AgentList,
     ApiKey,
     AuthPayload,
+    Breakdown,
+    ChainList,
+    ChainPreset,
+    CheckoutResponse,
     CodeSearchResponse,
     CreatedKey,
+    Execution,
+    ExecutionDetail,
+    ExecutionList,
     Health,
     IndexResponse,
     IndexedFile,
     KeyList,
+    Message,
+    Period,
+    PortalResponse,
     RepositoryDeleted,
     RepositoryList,
     RepositoryView,
     Revoked,
     SearchResult,
     ServiceHealth,
+    SubscriptionRecord,
+    SubscriptionResponse,
+    TierCounts,
+    TokenCounts,
+    UsageResponse,
     User,
 )
+
+
+class AgentsResource:
+    """`client.agents`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def executions(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        agent: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ExecutionList:
+        """Your runs, newest first.
+
+        `GET /agents/executions`
+
+        Args:
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+            status: `running`, `completed`, `failed` or `cancelled`.
+            kind: `agent` or `chain`.
+            agent: An agent's slug or a chain's name.
+        """
+        return self._client.request(
+            "list_executions",
+            ExecutionList,
+            query={
+                "limit": limit,
+                "offset": offset,
+                "status": status,
+                "kind": kind,
+                "agent": agent,
+            },
+            options=request_options,
+        )
+
+    def execution(
+        self,
+        id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ExecutionDetail:
+        """One of your runs, with its output and events.
+
+        `GET /agents/executions/{id}`
+
+        Args:
+            id: The run's id
+        """
+        return self._client.request(
+            "get_execution",
+            ExecutionDetail,
+            path={
+                "id": id,
+            },
+            options=request_options,
+        )
+
+    def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AgentList:
+        """The agents, their roles and the tier each needs.
+
+        `GET /agents/list`
+        """
+        return self._client.request(
+            "list_agents",
+            AgentList,
+            options=request_options,
+        )
 
 
 class ApiKeysResource:
@@ -62,7 +157,7 @@ class ApiKeysResource:
     def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -178,6 +273,117 @@ class AuthResource:
                 "password": password,
                 "name": name,
             },
+            options=request_options,
+        )
+
+
+class BillingResource:
+    """`client.billing`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def cancel(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Message:
+        """End your subscription at the end of its period.
+
+        `POST /billing/cancel`
+        """
+        return self._client.request(
+            "cancel_subscription",
+            Message,
+            options=request_options,
+        )
+
+    def checkout(
+        self,
+        tier: Literal["pro", "team"],
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CheckoutResponse:
+        """Start paying for a tier: a hosted checkout page (501 with local billing).
+
+        `POST /billing/checkout`
+
+        Args:
+            tier: `tier`
+        """
+        return self._client.request(
+            "checkout",
+            CheckoutResponse,
+            body={
+                "tier": tier,
+            },
+            options=request_options,
+        )
+
+    def portal(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PortalResponse:
+        """A hosted page for payment methods and invoices (501 with local billing).
+
+        `POST /billing/portal`
+        """
+        return self._client.request(
+            "portal",
+            PortalResponse,
+            options=request_options,
+        )
+
+    def subscription(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SubscriptionResponse:
+        """Your tier and subscription.
+
+        `GET /billing/subscription`
+        """
+        return self._client.request(
+            "get_subscription",
+            SubscriptionResponse,
+            options=request_options,
+        )
+
+    def usage(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> UsageResponse:
+        """This month's executions against your tier's limit.
+
+        `GET /billing/usage`
+        """
+        return self._client.request(
+            "get_usage",
+            UsageResponse,
+            options=request_options,
+        )
+
+
+class ChainsResource:
+    """`client.chains`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ChainList:
+        """The chain presets.
+
+        `GET /chains`
+        """
+        return self._client.request(
+            "list_chains",
+            ChainList,
             options=request_options,
         )
 
@@ -317,12 +523,24 @@ class LunaosClient(SyncAPIClient):
         )
 
     @property
+    def agents(self) -> AgentsResource:
+        return AgentsResource(self)
+
+    @property
     def api_keys(self) -> ApiKeysResource:
         return ApiKeysResource(self)
 
     @property
     def auth(self) -> AuthResource:
         return AuthResource(self)
+
+    @property
+    def billing(self) -> BillingResource:
+        return BillingResource(self)
+
+    @property
+    def chains(self) -> ChainsResource:
+        return ChainsResource(self)
 
     @property
     def rag(self) -> RagResource:
@@ -340,6 +558,84 @@ class LunaosClient(SyncAPIClient):
         return self.request(
             "health",
             Health,
+            options=request_options,
+        )
+
+
+class AsyncAgentsResource:
+    """`client.agents`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def executions(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        agent: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ExecutionList:
+        """Your runs, newest first.
+
+        `GET /agents/executions`
+
+        Args:
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+            status: `running`, `completed`, `failed` or `cancelled`.
+            kind: `agent` or `chain`.
+            agent: An agent's slug or a chain's name.
+        """
+        return await self._client.request(
+            "list_executions",
+            ExecutionList,
+            query={
+                "limit": limit,
+                "offset": offset,
+                "status": status,
+                "kind": kind,
+                "agent": agent,
+            },
+            options=request_options,
+        )
+
+    async def execution(
+        self,
+        id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ExecutionDetail:
+        """One of your runs, with its output and events.
+
+        `GET /agents/executions/{id}`
+
+        Args:
+            id: The run's id
+        """
+        return await self._client.request(
+            "get_execution",
+            ExecutionDetail,
+            path={
+                "id": id,
+            },
+            options=request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AgentList:
+        """The agents, their roles and the tier each needs.
+
+        `GET /agents/list`
+        """
+        return await self._client.request(
+            "list_agents",
+            AgentList,
             options=request_options,
         )
 
@@ -368,7 +664,7 @@ class AsyncApiKeysResource:
     async def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -484,6 +780,117 @@ class AsyncAuthResource:
                 "password": password,
                 "name": name,
             },
+            options=request_options,
+        )
+
+
+class AsyncBillingResource:
+    """`client.billing`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def cancel(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Message:
+        """End your subscription at the end of its period.
+
+        `POST /billing/cancel`
+        """
+        return await self._client.request(
+            "cancel_subscription",
+            Message,
+            options=request_options,
+        )
+
+    async def checkout(
+        self,
+        tier: Literal["pro", "team"],
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CheckoutResponse:
+        """Start paying for a tier: a hosted checkout page (501 with local billing).
+
+        `POST /billing/checkout`
+
+        Args:
+            tier: `tier`
+        """
+        return await self._client.request(
+            "checkout",
+            CheckoutResponse,
+            body={
+                "tier": tier,
+            },
+            options=request_options,
+        )
+
+    async def portal(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PortalResponse:
+        """A hosted page for payment methods and invoices (501 with local billing).
+
+        `POST /billing/portal`
+        """
+        return await self._client.request(
+            "portal",
+            PortalResponse,
+            options=request_options,
+        )
+
+    async def subscription(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> SubscriptionResponse:
+        """Your tier and subscription.
+
+        `GET /billing/subscription`
+        """
+        return await self._client.request(
+            "get_subscription",
+            SubscriptionResponse,
+            options=request_options,
+        )
+
+    async def usage(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> UsageResponse:
+        """This month's executions against your tier's limit.
+
+        `GET /billing/usage`
+        """
+        return await self._client.request(
+            "get_usage",
+            UsageResponse,
+            options=request_options,
+        )
+
+
+class AsyncChainsResource:
+    """`client.chains`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ChainList:
+        """The chain presets.
+
+        `GET /chains`
+        """
+        return await self._client.request(
+            "list_chains",
+            ChainList,
             options=request_options,
         )
 
@@ -623,12 +1030,24 @@ class AsyncLunaosClient(AsyncAPIClient):
         )
 
     @property
+    def agents(self) -> AsyncAgentsResource:
+        return AsyncAgentsResource(self)
+
+    @property
     def api_keys(self) -> AsyncApiKeysResource:
         return AsyncApiKeysResource(self)
 
     @property
     def auth(self) -> AsyncAuthResource:
         return AsyncAuthResource(self)
+
+    @property
+    def billing(self) -> AsyncBillingResource:
+        return AsyncBillingResource(self)
+
+    @property
+    def chains(self) -> AsyncChainsResource:
+        return AsyncChainsResource(self)
 
     @property
     def rag(self) -> AsyncRagResource:

@@ -27,13 +27,29 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class AgentInfo(BaseModel):
+    category: Literal["code-quality", "planning", "devops", "solution"]
+    name: str
+    role: str
+    slug: str
+    tier: Literal["free", "pro"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class AgentList(BaseModel):
+    agents: list[AgentInfo]
+    tiers: TierCounts
+    total: int
+
+
+@dataclasses.dataclass(kw_only=True)
 class ApiKey(BaseModel):
     created_at: datetime
     id: str
     is_active: bool
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run"]]
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -45,6 +61,33 @@ class AuthPayload(BaseModel):
     token: str
     """Access token (JWT, valid one hour)."""
     user: User
+
+
+@dataclasses.dataclass(kw_only=True)
+class Breakdown(BaseModel):
+    agent_executions: int
+    chain_executions: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class ChainList(BaseModel):
+    chains: list[ChainPreset]
+
+
+@dataclasses.dataclass(kw_only=True)
+class ChainPreset(BaseModel):
+    description: str
+    id: str
+    name: str
+    steps: list[str]
+    tier: Literal["free", "pro"]
+    """The tier every step allows."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class CheckoutResponse(BaseModel):
+    checkout_url: str
+    session_id: str
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -63,8 +106,62 @@ class CreatedKey(BaseModel):
     """The full key. It is shown only here and cannot be retrieved again."""
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run"]]
     warning: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class Execution(BaseModel):
+    agent: str
+    """The agent's slug, or the chain's name."""
+    cost: float
+    """US dollars, from the server's price table (0 for local and builtin models)."""
+    created_at: datetime
+    id: str
+    kind: Literal["agent", "chain"]
+    model: str
+    provider: str
+    status: Literal["running", "completed", "failed", "cancelled"]
+    tokens: TokenCounts
+    completed_at: datetime | None = None
+    duration: int | None = None
+    """Milliseconds from start to end."""
+    error: str | None = None
+    error_code: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExecutionDetail(BaseModel):
+    agent: str
+    """The agent's slug, or the chain's name."""
+    cost: float
+    """US dollars, from the server's price table (0 for local and builtin models)."""
+    created_at: datetime
+    id: str
+    kind: Literal["agent", "chain"]
+    model: str
+    provider: str
+    status: Literal["running", "completed", "failed", "cancelled"]
+    tokens: TokenCounts
+    events: list[dict[str, Any]]
+    """The events as streamed (consecutive chunks merged), for replay."""
+    input: str
+    """The context the run was given."""
+    output: str
+    """Everything it produced (a cancelled or failed run: as far as it got)."""
+    completed_at: datetime | None = None
+    duration: int | None = None
+    """Milliseconds from start to end."""
+    error: str | None = None
+    error_code: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExecutionList(BaseModel):
+    executions: list[Execution]
+    limit: int
+    offset: int
+    total: int
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -97,6 +194,22 @@ class IndexedFile(BaseModel):
 class KeyList(BaseModel):
     keys: list[ApiKey]
     total: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class Message(BaseModel):
+    message: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class Period(BaseModel):
+    end: datetime
+    start: datetime
+
+
+@dataclasses.dataclass(kw_only=True)
+class PortalResponse(BaseModel):
+    portal_url: str
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -147,6 +260,50 @@ class ServiceHealth(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class SubscriptionRecord(BaseModel):
+    cancel_at_period_end: bool
+    created_at: datetime
+    current_period_end: datetime
+    current_period_start: datetime
+    id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class SubscriptionResponse(BaseModel):
+    status: str
+    """`active`, `past_due`, `canceled`, or `none`."""
+    tier: Literal["free", "pro", "team"]
+    subscription: SubscriptionRecord | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class TierCounts(BaseModel):
+    free: int
+    """Agents every account may run."""
+    pro: int
+    """Agents that need the pro tier (or team)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class TokenCounts(BaseModel):
+    input: int | None = None
+    """As the provider counted them (`null` when it did not say)."""
+    output: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class UsageResponse(BaseModel):
+    breakdown: Breakdown
+    limit: int
+    percent_used: float
+    period: Period
+    """The calendar month (UTC) being counted."""
+    remaining: int
+    tier: Literal["free", "pro", "team"]
+    used: int
+
+
+@dataclasses.dataclass(kw_only=True)
 class User(BaseModel):
     created_at: datetime
     email: str
@@ -155,6 +312,20 @@ class User(BaseModel):
     """`free`, `pro` or `team`."""
     name: str | None = None
 
+
+AgentInfo._fields = (
+    FieldSpec("category", "category", STR, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("role", "role", STR, True),
+    FieldSpec("slug", "slug", STR, True),
+    FieldSpec("tier", "tier", STR, True),
+)
+
+AgentList._fields = (
+    FieldSpec("agents", "agents", list_of(model(lambda: AgentInfo)), True),
+    FieldSpec("tiers", "tiers", model(lambda: TierCounts), True),
+    FieldSpec("total", "total", INT, True),
+)
 
 ApiKey._fields = (
     FieldSpec("created_at", "createdAt", DATETIME, True),
@@ -173,6 +344,28 @@ AuthPayload._fields = (
     FieldSpec("user", "user", model(lambda: User), True),
 )
 
+Breakdown._fields = (
+    FieldSpec("agent_executions", "agentExecutions", INT, True),
+    FieldSpec("chain_executions", "chainExecutions", INT, True),
+)
+
+ChainList._fields = (
+    FieldSpec("chains", "chains", list_of(model(lambda: ChainPreset)), True),
+)
+
+ChainPreset._fields = (
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("id", "id", STR, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("steps", "steps", list_of(STR), True),
+    FieldSpec("tier", "tier", STR, True),
+)
+
+CheckoutResponse._fields = (
+    FieldSpec("checkout_url", "checkoutUrl", STR, True),
+    FieldSpec("session_id", "sessionId", STR, True),
+)
+
 CodeSearchResponse._fields = (
     FieldSpec("query", "query", STR, True),
     FieldSpec("results", "results", list_of(model(lambda: SearchResult)), True),
@@ -187,6 +380,48 @@ CreatedKey._fields = (
     FieldSpec("prefix", "prefix", STR, True),
     FieldSpec("scopes", "scopes", list_of(STR), True),
     FieldSpec("warning", "warning", STR, True),
+)
+
+Execution._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("completed_at", "completedAt", optional(DATETIME), False),
+    FieldSpec("cost", "cost", FLOAT, True),
+    FieldSpec("created_at", "createdAt", DATETIME, True),
+    FieldSpec("duration", "duration", optional(INT), False),
+    FieldSpec("error", "error", optional(STR), False),
+    FieldSpec("error_code", "errorCode", optional(STR), False),
+    FieldSpec("id", "id", STR, True),
+    FieldSpec("kind", "kind", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("tokens", "tokens", model(lambda: TokenCounts), True),
+)
+
+ExecutionDetail._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("completed_at", "completedAt", optional(DATETIME), False),
+    FieldSpec("cost", "cost", FLOAT, True),
+    FieldSpec("created_at", "createdAt", DATETIME, True),
+    FieldSpec("duration", "duration", optional(INT), False),
+    FieldSpec("error", "error", optional(STR), False),
+    FieldSpec("error_code", "errorCode", optional(STR), False),
+    FieldSpec("id", "id", STR, True),
+    FieldSpec("kind", "kind", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("tokens", "tokens", model(lambda: TokenCounts), True),
+    FieldSpec("events", "events", list_of(OBJECT), True),
+    FieldSpec("input", "input", STR, True),
+    FieldSpec("output", "output", STR, True),
+)
+
+ExecutionList._fields = (
+    FieldSpec("executions", "executions", list_of(model(lambda: Execution)), True),
+    FieldSpec("limit", "limit", INT, True),
+    FieldSpec("offset", "offset", INT, True),
+    FieldSpec("total", "total", INT, True),
 )
 
 Health._fields = (
@@ -211,6 +446,19 @@ IndexedFile._fields = (
 KeyList._fields = (
     FieldSpec("keys", "keys", list_of(model(lambda: ApiKey)), True),
     FieldSpec("total", "total", INT, True),
+)
+
+Message._fields = (
+    FieldSpec("message", "message", STR, True),
+)
+
+Period._fields = (
+    FieldSpec("end", "end", DATETIME, True),
+    FieldSpec("start", "start", DATETIME, True),
+)
+
+PortalResponse._fields = (
+    FieldSpec("portal_url", "portalUrl", STR, True),
 )
 
 RepositoryDeleted._fields = (
@@ -250,6 +498,40 @@ ServiceHealth._fields = (
     FieldSpec("status", "status", STR, True),
 )
 
+SubscriptionRecord._fields = (
+    FieldSpec("cancel_at_period_end", "cancelAtPeriodEnd", BOOL, True),
+    FieldSpec("created_at", "createdAt", DATETIME, True),
+    FieldSpec("current_period_end", "currentPeriodEnd", DATETIME, True),
+    FieldSpec("current_period_start", "currentPeriodStart", DATETIME, True),
+    FieldSpec("id", "id", STR, True),
+)
+
+SubscriptionResponse._fields = (
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("subscription", "subscription", optional(model(lambda: SubscriptionRecord)), False),
+    FieldSpec("tier", "tier", STR, True),
+)
+
+TierCounts._fields = (
+    FieldSpec("free", "free", INT, True),
+    FieldSpec("pro", "pro", INT, True),
+)
+
+TokenCounts._fields = (
+    FieldSpec("input", "input", optional(INT), False),
+    FieldSpec("output", "output", optional(INT), False),
+)
+
+UsageResponse._fields = (
+    FieldSpec("breakdown", "breakdown", model(lambda: Breakdown), True),
+    FieldSpec("limit", "limit", INT, True),
+    FieldSpec("percent_used", "percentUsed", FLOAT, True),
+    FieldSpec("period", "period", model(lambda: Period), True),
+    FieldSpec("remaining", "remaining", INT, True),
+    FieldSpec("tier", "tier", STR, True),
+    FieldSpec("used", "used", INT, True),
+)
+
 User._fields = (
     FieldSpec("created_at", "created_at", DATETIME, True),
     FieldSpec("email", "email", STR, True),
@@ -259,19 +541,36 @@ User._fields = (
 )
 
 __all__ = [
+    "AgentInfo",
+    "AgentList",
     "ApiKey",
     "AuthPayload",
+    "Breakdown",
+    "ChainList",
+    "ChainPreset",
+    "CheckoutResponse",
     "CodeSearchResponse",
     "CreatedKey",
+    "Execution",
+    "ExecutionDetail",
+    "ExecutionList",
     "Health",
     "IndexResponse",
     "IndexedFile",
     "KeyList",
+    "Message",
+    "Period",
+    "PortalResponse",
     "RepositoryDeleted",
     "RepositoryList",
     "RepositoryView",
     "Revoked",
     "SearchResult",
     "ServiceHealth",
+    "SubscriptionRecord",
+    "SubscriptionResponse",
+    "TierCounts",
+    "TokenCounts",
+    "UsageResponse",
     "User",
 ]

@@ -1,0 +1,15 @@
+//! LunaOS agents and chains: the catalogue, runs that stream their events while stored for
+//! replay, DAG chains whose independent branches run at once, and monthly quotas.
+
+pub mod catalogue;
+pub mod chain;
+pub mod events;
+pub mod quota;
+mod run;
+mod service;
+
+pub use events::{RunEvent, Source, StepInfo, Tokens};
+pub use quota::{Charge, Usage};
+pub use service::{
+    AgentRequest, AgentService, ChainExecution, RunFilter, RunKind, RunStatus, Started, StoredRun,
+};
