@@ -103,7 +103,11 @@ pub struct Operation {
     pub mock_response: Value,
     /// The success envelope property holding the result.
     pub unwrap: Option<String>,
+    pub stream: Option<Events>,
 }
+
+/// A server-sent-event stream: each event's name and the model its data decodes to.
+pub type Events = Vec<(String, String)>;
 
 impl Operation {
     pub fn required_body(&self) -> Vec<&str> {
@@ -162,12 +166,6 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
             if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
                 continue;
             }
-            // Server-sent-event operations need streaming methods, which the generator does
-            // not write yet; leaving them out is better than a method that parses a stream
-            // as JSON.
-            if streams_only(op) {
-                continue;
-            }
             let op = reader
                 .operation(path, method, op)
                 .with_context(|| format!("{key}: {} {path}", method.to_uppercase()))?;
@@ -196,16 +194,6 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
             .to_string(),
         operations,
         models: reader.models,
-    })
-}
-
-pub(crate) fn streams_only(op: &Value) -> bool {
-    op["responses"].as_object().is_some_and(|responses| {
-        responses.iter().any(|(code, r)| {
-            code.starts_with('2')
-                && r.pointer("/content/text~1event-stream").is_some()
-                && r.pointer("/content/application~1json").is_none()
-        })
     })
 }
 
@@ -437,10 +425,18 @@ impl<'a> Reader<'a> {
             .unwrap_or(Value::Null);
         let context = format!("{}Response", crate::names::pascal_case(&id));
         let response = self.success_type(&schema, &context)?;
-        let mock_response = success
+        let mut mock_response = success
             .pointer("/content/application~1json/example")
             .cloned()
             .unwrap_or_else(|| mock::example(self.doc, &schema));
+        let stream = match success.pointer("/content/text~1event-stream/schema") {
+            Some(events) if schema.is_null() => {
+                let (stream, examples) = self.events(events)?;
+                mock_response = Value::Array(examples);
+                Some(stream)
+            }
+            _ => None,
+        };
 
         let pagination = match &config.pagination {
             Some(pagination) => {
@@ -484,8 +480,41 @@ impl<'a> Reader<'a> {
             pagination,
             unwrap: self.config.unwrap.clone().filter(|_| !schema.is_null()),
             mock_response,
+            stream,
             id,
         })
+    }
+
+    /// A stream's events: `oneOf` event models, each naming itself in its `type` property
+    /// (its single `enum` value, or else its example); with one example of each.
+    fn events(&mut self, schema: &Value) -> Result<(Events, Vec<Value>)> {
+        let reference = schema["$ref"]
+            .as_str()
+            .ok_or_else(|| anyhow!("an event stream's schema must be a $ref"))?;
+        let (name, union) = self.component(reference)?;
+        let variants = union["oneOf"]
+            .as_array()
+            .ok_or_else(|| anyhow!("{name}: an event stream's schema must be a oneOf"))?;
+        let mut events = Vec::new();
+        let mut examples = Vec::new();
+        for variant in variants {
+            let reference = variant["$ref"]
+                .as_str()
+                .ok_or_else(|| anyhow!("{name}: each event must be a $ref"))?;
+            let (component, target) = self.component(reference)?;
+            let mut kind = &target["properties"]["type"];
+            if let Some(reference) = kind["$ref"].as_str() {
+                kind = self.component(reference)?.1;
+            }
+            let event = kind["enum"][0]
+                .as_str()
+                .or_else(|| kind["example"].as_str())
+                .ok_or_else(|| anyhow!("{component}: its `type` names no event"))?;
+            events.push((event.to_string(), self.model_name(&component)));
+            examples.push(mock::example(self.doc, variant));
+            self.pending.insert(component);
+        }
+        Ok((events, examples))
     }
 
     /// The type a method returns: the success body, unwrapped from the dialect's envelope.

@@ -346,7 +346,7 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "    {:?}: OperationSpec(\n        name={:?},\n        method={:?},\n        path={:?},\n        auth={},\n        status={},\n        required_body=({}),\n        mock_response={},\n        idempotency_field={},\n        unwrap={},\n    ),",
+            "    {:?}: OperationSpec(\n        name={:?},\n        method={:?},\n        path={:?},\n        auth={},\n        status={},\n        required_body=({}),\n        mock_response={},\n        idempotency_field={},\n        unwrap={},\n        stream={},\n    ),",
             op.id,
             op.id,
             op.method,
@@ -357,6 +357,7 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
             literal(&op.mock_response),
             op.idempotency_field.as_ref().map_or("None".into(), |f| format!("{f:?}")),
             op.unwrap.as_ref().map_or("None".into(), |f| format!("{f:?}")),
+            if op.stream.is_some() { "True" } else { "False" },
         );
     }
     out.push_str("}\n");
@@ -406,6 +407,9 @@ struct Method<'a> {
 impl Method<'_> {
     fn render(&self) -> Result<String> {
         let op = self.op;
+        if let Some(events) = &op.stream {
+            return Ok(self.render_stream(events));
+        }
         let returns = match (&op.pagination, &op.response) {
             (Some((_, item)), _) => {
                 format!(
@@ -489,6 +493,69 @@ impl Method<'_> {
         Ok(out)
     }
 
+    /// A method returning the events as an iterator (`for` / `async for`): not a coroutine,
+    /// so `async for event in client.x.y(...)` works without an `await`.
+    fn render_stream(&self, events: &[(String, String)]) -> String {
+        let op = self.op;
+        let union = events
+            .iter()
+            .map(|(_, model)| model.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let iterator = if self.asynchronous {
+            "AsyncIterator"
+        } else {
+            "Iterator"
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "\n    def {}(\n        self,", python_ident(&op.name));
+        for p in &op.params {
+            let ty = param_annotation(&p.ty);
+            let name = python_ident(&p.name);
+            if p.required {
+                let _ = writeln!(out, "        {name}: {ty},");
+            } else {
+                let _ = writeln!(out, "        {name}: {ty} | None = None,");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "        *,\n        request_options: RequestOptions | None = None,\n    ) -> {iterator}[{union}]:"
+        );
+        out.push_str(&docstring(&self.doc(), "        "));
+        let section = |location: Location, name: &str| -> String {
+            let entries: Vec<String> = op
+                .params
+                .iter()
+                .filter(|p| p.location == location)
+                .map(|p| format!("                {:?}: {},\n", p.wire, python_ident(&p.name)))
+                .collect();
+            if entries.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "            {name}={{\n{}            }},\n",
+                    entries.concat()
+                )
+            }
+        };
+        let mapping: Vec<String> = events
+            .iter()
+            .map(|(event, model)| format!("{event:?}: {model}"))
+            .collect();
+        let _ = write!(
+            out,
+            "        return {}.request_stream(\n            {:?},\n            {{{}}},\n{}{}{}            options=request_options,\n        )\n",
+            self.receiver,
+            op.id,
+            mapping.join(", "),
+            section(Location::Path, "path"),
+            section(Location::Query, "query"),
+            section(Location::Body, "body"),
+        );
+        out
+    }
+
     fn doc(&self) -> String {
         let op = self.op;
         let mut doc = op.summary.clone().unwrap_or_else(|| op.name.clone());
@@ -508,6 +575,9 @@ impl Method<'_> {
         if op.pagination.is_some() {
             doc.push_str("\n\nReturns a page: iterate it for its items, `auto_paging_iter()` for every page's.");
         }
+        if op.stream.is_some() {
+            doc.push_str("\n\nYields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).");
+        }
         doc
     }
 }
@@ -515,7 +585,7 @@ impl Method<'_> {
 fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     let py = &config.python;
     let mut out = header(&format!("The {} clients.", config.title), config);
-    out.push_str("\nfrom datetime import datetime\nfrom typing import Any, Literal, Mapping, Sequence\n\nimport httpx\n\n");
+    out.push_str("\nfrom datetime import datetime\nfrom typing import Any, AsyncIterator, Iterator, Literal, Mapping, Sequence\n\nimport httpx\n\n");
     out.push_str("from . import _spec\nfrom ._runtime import (\n    AsyncAPIClient,\n    AsyncPage,\n    LogHook,\n    RequestOptions,\n    SyncAPIClient,\n    SyncPage,\n)\n");
     let model_names: Vec<&String> = api.models.keys().collect();
     if !model_names.is_empty() {

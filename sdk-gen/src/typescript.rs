@@ -338,9 +338,10 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "    {}: {{\n      id: {:?},\n      method: {:?},\n      path: {:?},\n      auth: {},\n      status: {},\n      requiredBody: [{}],\n      mockResponse: {},\n      idempotencyField: {},\n      unwrap: {},\n    }},",
+            "    {}: {{\n      id: {:?},\n      method: {:?},\n      path: {:?},\n      auth: {},\n      status: {},\n      requiredBody: [{}],\n      mockResponse: {},\n      idempotencyField: {},\n      unwrap: {},{}\n    }},",
             ts_key(&op.id), op.id, op.method, op.path, op.auth, op.status, required.join(", "), literal(&op.mock_response),
-            opt(&op.idempotency_field), opt(&op.unwrap)
+            opt(&op.idempotency_field), opt(&op.unwrap),
+            if op.stream.is_some() { "\n      stream: true," } else { "" }
         );
     }
     out.push_str("  },\n};\n");
@@ -354,7 +355,9 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
 }
 
 fn method(op: &Operation, receiver: &str) -> Result<String> {
+    let events = op.stream.as_ref();
     let returns = match (&op.pagination, &op.response) {
+        _ if events.is_some() => String::new(),
         (Some((_, item)), _) => format!("OffsetPage<M.{item}>"),
         (None, Ty::Model(name)) => format!("M.{name}"),
         (None, other) => bail!(
@@ -367,6 +370,9 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
     let _ = write!(doc, "\n\n`{} {}`", op.method, op.path);
     if op.pagination.is_some() {
         doc.push_str("\n\nResolves to a page: `for (const x of page)` walks it, `for await (const x of page)` walks every page.");
+    }
+    if events.is_some() {
+        doc.push_str("\n\n`for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).");
     }
     out.push_str(&comment(&doc, "  "));
     let mut args: Vec<String> = op
@@ -386,12 +392,31 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
         });
     }
     args.push("options?: RequestOptions".into());
-    let _ = writeln!(
-        out,
-        "  {}({}): APIPromise<{returns}> {{",
-        ts_ident(&op.name),
-        args.join(", ")
-    );
+    let union = events.map(|events| {
+        events
+            .iter()
+            .map(|(_, model)| format!("M.{model}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    });
+    match &union {
+        Some(union) => {
+            let _ = writeln!(
+                out,
+                "  {}({}): AsyncGenerator<{union}, void, undefined> {{",
+                ts_ident(&op.name),
+                args.join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  {}({}): APIPromise<{returns}> {{",
+                ts_ident(&op.name),
+                args.join(", ")
+            );
+        }
+    }
     let section = |location: Location| -> Option<String> {
         let entries: Vec<String> = op
             .params
@@ -420,6 +445,16 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
         request_args.push(format!("body: {body}"));
     }
     let args = braced(&request_args);
+    if let (Some(events), Some(union)) = (events, &union) {
+        let names: Vec<String> = events.iter().map(|(e, _)| format!("{e:?}")).collect();
+        let _ = writeln!(
+            out,
+            "    return {receiver}.requestStream<{union}>({:?}, [{}], {args}, options);\n  }}",
+            op.id,
+            names.join(", ")
+        );
+        return Ok(out);
+    }
     match &op.pagination {
         Some((_, item)) => {
             let _ = writeln!(

@@ -4,6 +4,46 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+string_enum!(
+    /// The `start` event's name.
+    StartType { Start = "start" }
+);
+
+string_enum!(
+    /// The `chunk` event's name.
+    ChunkType { Chunk = "chunk" }
+);
+
+string_enum!(
+    /// The `done` event's name.
+    DoneType { Done = "done" }
+);
+
+string_enum!(
+    /// The `error` event's name.
+    ErrorType { Error = "error" }
+);
+
+string_enum!(
+    /// The `chain_start` event's name.
+    ChainStartType { ChainStart = "chain_start" }
+);
+
+string_enum!(
+    /// The `step_start` event's name.
+    StepStartType { StepStart = "step_start" }
+);
+
+string_enum!(
+    /// The `step_done` event's name.
+    StepDoneType { StepDone = "step_done" }
+);
+
+string_enum!(
+    /// The `chain_done` event's name.
+    ChainDoneType { ChainDone = "chain_done" }
+);
+
 #[derive(Serialize, ToSchema)]
 pub struct TokenCounts {
     /// As the provider counted them (`null` when it did not say).
@@ -32,7 +72,7 @@ pub struct SourceRef {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartEvent {
-    #[schema(example = "start")]
+    #[schema(value_type = StartType, example = "start")]
     r#type: String,
     #[schema(example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a")]
     execution_id: String,
@@ -49,7 +89,7 @@ pub struct StartEvent {
 /// `chunk`: a piece of output (`step` in chains).
 #[derive(Serialize, ToSchema)]
 pub struct OutputChunkEvent {
-    #[schema(example = "chunk")]
+    #[schema(value_type = ChunkType, example = "chunk")]
     r#type: String,
     #[schema(example = 1)]
     step: Option<u32>,
@@ -61,7 +101,7 @@ pub struct OutputChunkEvent {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DoneEvent {
-    #[schema(example = "done")]
+    #[schema(value_type = DoneType, example = "done")]
     r#type: String,
     #[schema(example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a")]
     execution_id: String,
@@ -77,7 +117,7 @@ pub struct DoneEvent {
 /// `error`: the run failed or was cancelled; the stream ends.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorEvent {
-    #[schema(example = "error")]
+    #[schema(value_type = ErrorType, example = "error")]
     r#type: String,
     #[schema(example = "step 2 (step-2) failed: the model provider did not answer")]
     error: String,
@@ -105,7 +145,7 @@ pub struct StepRef {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainStartEvent {
-    #[schema(example = "chain_start")]
+    #[schema(value_type = ChainStartType, example = "chain_start")]
     r#type: String,
     #[schema(example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a")]
     execution_id: String,
@@ -121,7 +161,7 @@ pub struct ChainStartEvent {
 /// `step_start`: a step began (its inputs are ready).
 #[derive(Serialize, ToSchema)]
 pub struct StepStartEvent {
-    #[schema(example = "step_start")]
+    #[schema(value_type = StepStartType, example = "step_start")]
     r#type: String,
     #[schema(example = 1)]
     step: u32,
@@ -135,7 +175,7 @@ pub struct StepStartEvent {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepDoneEvent {
-    #[schema(example = "step_done")]
+    #[schema(value_type = StepDoneType, example = "step_done")]
     r#type: String,
     #[schema(example = 1)]
     step: u32,
@@ -154,7 +194,7 @@ pub struct StepDoneEvent {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainDoneEvent {
-    #[schema(example = "chain_done")]
+    #[schema(value_type = ChainDoneType, example = "chain_done")]
     r#type: String,
     #[schema(example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a")]
     execution_id: String,

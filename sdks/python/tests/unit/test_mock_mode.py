@@ -59,3 +59,17 @@ def test_async_mock() -> None:
         return decision.decision
 
     assert asyncio.run(run())
+
+
+def test_streams_answer_one_example_of_each_event() -> None:
+    c = orrery_lunaos.LunaosClient(mock=True, api_key="k")
+    kinds = [type(e).__name__ for e in c.agents.execute("code-review", "x")]
+    assert kinds == ["StartEvent", "OutputChunkEvent", "DoneEvent", "ErrorEvent"]
+
+    async def run() -> list[str]:
+        async with orrery_lunaos.AsyncLunaosClient(mock=True, api_key="k") as client:
+            return [e.type async for e in client.chains.execute("x", preset="deploy")]
+
+    assert asyncio.run(run()) == ["chain_start", "step_start", "chunk", "step_done", "chain_done", "error"]
+    with pytest.raises(orrery_lunaos.AuthenticationError):
+        list(orrery_lunaos.LunaosClient(mock=True).agents.execute("code-review", "x"))

@@ -31,6 +31,8 @@ export interface OperationSpec {
   readonly mockResponse: unknown;
   readonly idempotencyField: string | null;
   readonly unwrap: string | null;
+  /** The answer is a stream of server-sent events (`mockResponse`: a list of them). */
+  readonly stream?: boolean;
 }
 
 export interface ApiSpec {
@@ -286,7 +288,14 @@ export function mockFetch(spec: ApiSpec, basePath: string, overrides: MockOverri
         const [status, answer] = (override as (r: MockRequest) => [number, unknown])({ method, path, headers, body });
         return reply(status, answer);
       }
-      return reply(op.status, override === undefined ? op.mockResponse : override);
+      const answer = override === undefined ? op.mockResponse : override;
+      if (op.stream && op.status < 400) {
+        const frames = (answer as Array<Record<string, unknown>>)
+          .map((event) => `event: ${String(event['type'] ?? 'message')}\ndata: ${JSON.stringify(event)}\n\n`)
+          .join('');
+        return new Response(frames, { status: op.status, headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req_mock' } });
+      }
+      return reply(op.status, answer);
     }
     return error(404, `Mock mode: no documented operation ${method} ${path}`);
   };
@@ -442,7 +451,9 @@ export class BaseClient {
     return this.baseURL + path + (qs ? `?${qs}` : '');
   }
 
-  private async send(op: OperationSpec, args: RequestArgs, options: RequestOptions): Promise<RawResponse> {
+  /** One logical request with its retries. `stream`: a success's body is left unread and
+   * returned with the controller that aborts it. */
+  private async send(op: OperationSpec, args: RequestArgs, options: RequestOptions, stream?: { body?: ReadableStream<Uint8Array> | null; controller?: AbortController }): Promise<RawResponse> {
     const url = this.buildURL(op, args);
     const key = options.idempotencyKey ?? (op.method !== 'GET' ? `orrery-${uuid4()}` : undefined);
     let content: string | undefined;
@@ -478,7 +489,13 @@ export class BaseClient {
         const init: RequestInit = { method: op.method, headers, signal: controller.signal };
         if (content !== undefined) init.body = content;
         response = await this.fetchImpl(url, init);
-        text = await response.text();
+        if (stream && response.status < 400) {
+          stream.body = response.body;
+          stream.controller = controller;
+          text = '';
+        } else {
+          text = await response.text();
+        }
       } catch (err) {
         if (options.signal?.aborted) throw err;
         const timedOut = controller.signal.aborted;
@@ -562,6 +579,60 @@ export class BaseClient {
       const raw = await this.send(op, args, options);
       return { data: this.result(op, raw) as T, response: raw, requestId: raw.requestId };
     });
+  }
+
+  /** Calls a server-sent-event operation: its events (the `data` JSON of those named in
+   * `events`) as they arrive. Tries before the response are retried like any request; once
+   * the stream has begun it is never re-sent (that would start the work again). Leaving the
+   * `for await` loop early aborts the request, which closes the connection. */
+  async *requestStream<T>(operation: string, events: readonly string[], args: RequestArgs = {}, options: RequestOptions = {}): AsyncGenerator<T, void, undefined> {
+    const op = this.spec.operations[operation];
+    if (!op) throw new Error(`unknown operation ${operation}`);
+    const stream: { body?: ReadableStream<Uint8Array> | null; controller?: AbortController } = {};
+    const raw = await this.send(op, args, { ...options, headers: { accept: 'text/event-stream', ...(options.headers ?? {}) } }, stream);
+    if (raw.status >= 400 || !stream.body || !stream.controller) {
+      this.result(op, raw);
+      throw new APIResponseValidationError('the response has no event stream');
+    }
+    const controller = stream.controller;
+    const abort = (): void => controller.abort();
+    options.signal?.addEventListener('abort', abort);
+    const reader = stream.body.getReader();
+    const text = new TextDecoder();
+    const decoder = new SSEDecoder();
+    const wanted = new Set(events);
+    const decode = (sse: ServerSentEvent | null): T | undefined => {
+      if (!sse || !wanted.has(sse.event ?? 'message')) return undefined;
+      try {
+        return JSON.parse(sse.data) as T;
+      } catch (err) {
+        throw new APIResponseValidationError(`event ${sse.event ?? 'message'} is not JSON`, { cause: err });
+      }
+    };
+    let buffered = '';
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          if (options.signal?.aborted) throw err;
+          throw new APIConnectionError(`${op.method} ${raw.url}: the event stream broke (${connectionCause(err)})`, { cause: err });
+        }
+        if (chunk.done) break;
+        buffered += text.decode(chunk.value, { stream: true });
+        for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+          const event = decode(decoder.feed(buffered.slice(0, nl)));
+          buffered = buffered.slice(nl + 1);
+          if (event !== undefined) yield event;
+        }
+      }
+      const last = decode(decoder.feed(buffered)) ?? decode(decoder.feed(''));
+      if (last !== undefined) yield last;
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+      controller.abort();
+    }
   }
 
   /** Calls an offset-paginated operation. */

@@ -9,6 +9,18 @@ export class AgentsResource {
   constructor(private readonly client: BaseClient) {}
 
   /**
+   * Run an agent; its output streams as server-sent events (`start`, `chunk`…, then `done`
+   * or `error`). Closing the connection cancels the run. Charged as one execution.
+   *
+   * `POST /agents/execute`
+   *
+   * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+   */
+  execute(params: M.AgentsExecuteParams, options?: RequestOptions): AsyncGenerator<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent, void, undefined> {
+    return this.client.requestStream<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent>("execute_agent", ["start", "chunk", "done", "error"], { body: { agent: params.agent, context: params.context, model: params.model, provider: params.provider, repository: params.repository, useRag: params.use_rag } }, options);
+  }
+
+  /**
    * Your runs, newest first.
    *
    * `GET /agents/executions`
@@ -161,6 +173,19 @@ export class ChainsResource {
    */
   list(options?: RequestOptions): APIPromise<M.ChainList> {
     return this.client.request<M.ChainList>("list_chains", {}, options);
+  }
+
+  /**
+   * Run a chain; events stream as SSE (`chain_start`, `step_start`, `chunk`…, `step_done`,
+   * then `chain_done` or `error`). Independent DAG branches run at the same time. Closing
+   * the connection cancels every running step. Charged as one execution.
+   *
+   * `POST /chains/execute`
+   *
+   * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+   */
+  execute(params: M.ChainsExecuteParams, options?: RequestOptions): AsyncGenerator<M.ChainStartEvent | M.StepStartEvent | M.OutputChunkEvent | M.StepDoneEvent | M.ChainDoneEvent | M.ErrorEvent, void, undefined> {
+    return this.client.requestStream<M.ChainStartEvent | M.StepStartEvent | M.OutputChunkEvent | M.StepDoneEvent | M.ChainDoneEvent | M.ErrorEvent>("execute_chain", ["chain_start", "step_start", "chunk", "step_done", "chain_done", "error"], { body: { context: params.context, chain: params.chain, model: params.model, preset: params.preset, provider: params.provider, steps: params.steps } }, options);
   }
 }
 

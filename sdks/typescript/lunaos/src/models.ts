@@ -41,6 +41,17 @@ export interface Breakdown {
   chainExecutions: number;
 }
 
+/** `chain_done`: every step finished. */
+export interface ChainDoneEvent {
+  cost: number;
+  executionId: string;
+  status: string;
+  steps: number;
+  tokens: TokenCounts;
+  totalDurationMs: number;
+  type: 'chain_done';
+}
+
 export interface ChainList {
   chains: Array<ChainPreset>;
 }
@@ -52,6 +63,16 @@ export interface ChainPreset {
   steps: Array<string>;
   /** The tier every step allows. */
   tier: 'free' | 'pro';
+}
+
+/** `chain_start`: the chain began; its steps in an order they may start in. */
+export interface ChainStartEvent {
+  chain: string;
+  executionId: string;
+  model: string;
+  provider: string;
+  steps: Array<StepRef>;
+  type: 'chain_start';
 }
 
 export interface CheckoutResponse {
@@ -76,6 +97,31 @@ export interface CreatedKey {
   prefix: string;
   scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run'>;
   warning: string;
+}
+
+/** `done`: the run finished. */
+export interface DoneEvent {
+  /** US dollars, from the server's price table. */
+  cost: number;
+  /** Milliseconds. */
+  duration: number;
+  executionId: string;
+  tokens: TokenCounts;
+  type: 'done';
+}
+
+export interface EdgeSpec {
+  from: string;
+  to: string;
+}
+
+/** `error`: the run failed or was cancelled; the stream ends. */
+export interface ErrorEvent {
+  code: string;
+  error: string;
+  /** In chains: the step that failed. */
+  step?: number | null;
+  type: 'error';
 }
 
 export interface Execution {
@@ -133,6 +179,14 @@ export interface ExecutionList {
   total: number;
 }
 
+export interface GraphSpec {
+  /** `from` runs before `to` and `to` receives its output; no cycles. */
+  edges?: Array<EdgeSpec> | null;
+  name: string;
+  /** 1 to 20 nodes. */
+  nodes: Array<NodeSpec>;
+}
+
 export interface Health {
   services: Record<string, ServiceHealth>;
   /** `healthy` or `degraded`. */
@@ -164,6 +218,25 @@ export interface KeyList {
 
 export interface Message {
   message: string;
+}
+
+export interface NodeSpec {
+  agent: string;
+  /** Unique in the chain: 1 to 64 letters, digits, `-` or `_`. */
+  id: string;
+  /**
+   * What the node is asked. Variables: `{{context}}` (the chain's context), `{{previous}}`
+   * (every predecessor's output under a heading), `{{outputs.<id>}}` (one predecessor's).
+   * Without it: the context, then each predecessor's output.
+   */
+  promptTemplate?: string | null;
+}
+
+/** `chunk`: a piece of output (`step` in chains). */
+export interface OutputChunkEvent {
+  content: string;
+  step?: number | null;
+  type: 'chunk';
 }
 
 export interface Period {
@@ -219,6 +292,56 @@ export interface ServiceHealth {
   status: 'healthy' | 'unhealthy';
 }
 
+export interface SourceRef {
+  endLine: number;
+  path: string;
+  repository: string;
+  score: number;
+  startLine: number;
+}
+
+/** `start`: the run began. */
+export interface StartEvent {
+  agent: string;
+  executionId: string;
+  model: string;
+  provider: string;
+  /** With `useRag`: the retrieved files the agent was given to cite. */
+  sources: Array<SourceRef>;
+  type: 'start';
+}
+
+/** `step_done`: a step finished. */
+export interface StepDoneEvent {
+  agent: string;
+  durationMs: number;
+  node: string;
+  output: string;
+  step: number;
+  tokens: TokenCounts;
+  type: 'step_done';
+}
+
+export interface StepRef {
+  /** Steps whose outputs this one receives. */
+  after: Array<number>;
+  agent: string;
+  node: string;
+  step: number;
+}
+
+export interface StepSpec {
+  agent: string;
+}
+
+/** `step_start`: a step began (its inputs are ready). */
+export interface StepStartEvent {
+  agent: string;
+  node: string;
+  step: number;
+  type: 'step_start';
+}
+
 export interface SubscriptionRecord {
   cancelAtPeriodEnd: boolean;
   /** RFC 3339 date-time. */
@@ -271,6 +394,20 @@ export interface User {
   tier: 'free' | 'pro' | 'team';
 }
 
+/** Parameters of `POST /agents/execute`. */
+export interface AgentsExecuteParams {
+  agent: string;
+  /** 1 to 50 000 characters: what the agent works on. */
+  context: string;
+  model?: string | null;
+  /** A configured provider (default: the server's default generator). */
+  provider?: string | null;
+  /** With `useRag`: search this repository only. */
+  repository?: string | null;
+  /** Retrieve from your indexed code (`/rag/index`) and give the agent those files to cite. */
+  use_rag?: boolean | null;
+}
+
 /** Parameters of `GET /agents/executions`. */
 export interface AgentsExecutionsParams {
   /** 1 to 100 (default 20). */
@@ -314,6 +451,18 @@ export interface AuthSignupParams {
 /** Parameters of `POST /billing/checkout`. */
 export interface BillingCheckoutParams {
   tier: 'pro' | 'team';
+}
+
+/** Parameters of `POST /chains/execute`. */
+export interface ChainsExecuteParams {
+  /** 1 to 50 000 characters. */
+  context: string;
+  chain?: GraphSpec | null;
+  model?: string | null;
+  preset?: string | null;
+  provider?: string | null;
+  /** 1 to 5 steps, run in order, each receiving the previous outputs. */
+  steps?: Array<StepSpec> | null;
 }
 
 /** Parameters of `POST /rag/index`. */

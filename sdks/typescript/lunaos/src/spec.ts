@@ -14,6 +14,18 @@ export const SPEC: ApiSpec = {
   mockErrorBody: {"code":"$code","error":"$message"},
   mockCodes: { 400: "validation_failed", 401: "unauthorized", 404: "not_found" },
   operations: {
+    execute_agent: {
+      id: "execute_agent",
+      method: "POST",
+      path: "/agents/execute",
+      auth: true,
+      status: 200,
+      requiredBody: ["agent", "context"],
+      mockResponse: [{"agent":"code-review","executionId":"exec_01jf3k6w9x2m4q8r5t7v0y1z3a","model":"builtin","provider":"builtin","sources":[{"endLine":3,"path":"src/auth/tokens.rs","repository":"orrery","score":0.98,"startLine":1}],"type":"start"},{"content":" findings","step":1,"type":"chunk"},{"cost":0.0,"duration":42,"executionId":"exec_01jf3k6w9x2m4q8r5t7v0y1z3a","tokens":{"input":57,"output":31},"type":"done"},{"code":"upstream_error","error":"step 2 (step-2) failed: the model provider did not answer","step":2,"type":"error"}],
+      idempotencyField: null,
+      unwrap: null,
+      stream: true,
+    },
     list_executions: {
       id: "list_executions",
       method: "GET",
@@ -178,6 +190,18 @@ export const SPEC: ApiSpec = {
       mockResponse: {"data":{"chains":[{"description":"Review the code, design tests for what the review found, then document it.","id":"full-review","name":"Full review","steps":["code-review","testing-validation","documentation"],"tier":"free"}]}},
       idempotencyField: null,
       unwrap: "data",
+    },
+    execute_chain: {
+      id: "execute_chain",
+      method: "POST",
+      path: "/chains/execute",
+      auth: true,
+      status: 200,
+      requiredBody: ["context"],
+      mockResponse: [{"chain":"full-review","executionId":"exec_01jf3k6w9x2m4q8r5t7v0y1z3a","model":"builtin","provider":"builtin","steps":[{"after":[],"agent":"code-review","node":"review","step":1}],"type":"chain_start"},{"agent":"code-review","node":"review","step":1,"type":"step_start"},{"content":" findings","step":1,"type":"chunk"},{"agent":"code-review","durationMs":40,"node":"review","output":"1. SQL built from user input in login …","step":1,"tokens":{"input":57,"output":31},"type":"step_done"},{"cost":0.0,"executionId":"exec_01jf3k6w9x2m4q8r5t7v0y1z3a","status":"completed","steps":3,"tokens":{"input":57,"output":31},"totalDurationMs":130,"type":"chain_done"},{"code":"upstream_error","error":"step 2 (step-2) failed: the model provider did not answer","step":2,"type":"error"}],
+      idempotencyField: null,
+      unwrap: null,
+      stream: true,
     },
     health: {
       id: "health",

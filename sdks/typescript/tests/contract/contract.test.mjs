@@ -53,6 +53,40 @@ test('LunaOS: API key lifecycle and health', { skip }, async () => {
   assert.equal(health.status, 'healthy');
 });
 
+test('LunaOS: agent and chain runs stream typed events; breaking the loop stops reading', { skip }, async () => {
+  const client = luna({ apiKey: account.apiKey, maxRetries: 0 });
+  const events = [];
+  for await (const event of client.agents.execute({ agent: 'code-review', context: 'Review: fn add(a: i32, b: i32) -> i32 { a - b }' })) {
+    events.push(event);
+  }
+  assert.equal(events[0].type, 'start');
+  const done = events.at(-1);
+  assert.equal(done.type, 'done');
+  assert.equal(done.executionId, events[0].executionId);
+  const text = events.filter((e) => e.type === 'chunk').map((e) => e.content).join('');
+  assert.equal(done.tokens.output, events.length - 2);
+  const stored = await client.agents.execution(done.executionId);
+  assert.equal(stored.status, 'completed');
+  assert.equal(stored.output, text);
+  let first;
+  for await (const event of client.agents.execute({ agent: 'documentation', context: 'Document add' })) {
+    first = event;
+    break;
+  }
+  assert.equal(first.type, 'start');
+  const chain = [];
+  for await (const event of client.chains.execute({ preset: 'deploy', context: 'fn add() {}' })) chain.push(event.type);
+  assert.equal(chain[0], 'chain_start');
+  assert.equal(chain.at(-1), 'chain_done');
+  assert.equal(chain.filter((t) => t === 'step_done').length, 3);
+  await assert.rejects(async () => {
+    for await (const _ of client.agents.execute({ agent: 'seo', context: 'x' })) void _;
+  }, (e) => e instanceof lunaos.ProRequiredError && e.status === 403);
+  const usage = await client.billing.usage();
+  assert.ok(usage.used >= 3);
+  await assert.rejects(client.billing.checkout({ tier: 'pro' }), (e) => e.status === 501);
+});
+
 test('LUKHAS: token, refresh rotation, errors, health', { skip }, async () => {
   const client = new lukhas.LukhasClient({ baseURL: `${SERVER}/lukhas/v1`, maxRetries: 0 });
   const token = await client.auth.token({ username: account.email, password: PASSWORD });

@@ -177,3 +177,13 @@ test('SSE decoder', () => {
   const out = [': c', 'event: token', 'data: a', 'data: b', 'id: 7', ''].map((l) => d.feed(l)).filter(Boolean);
   assert.deepEqual(out, [{ event: 'token', data: 'a\nb', id: '7', retry: null }]);
 });
+
+test('mock mode streams one example of each event; a missing credential is a typed error', async () => {
+  const client = new lunaos.LunaosClient({ mock: true, apiKey: 'k' });
+  const kinds = [];
+  for await (const event of client.agents.execute({ agent: 'code-review', context: 'x' })) kinds.push(event.type);
+  assert.deepEqual(kinds, ['start', 'chunk', 'done', 'error']);
+  await assert.rejects(async () => {
+    for await (const _ of new lunaos.LunaosClient({ mock: true }).agents.execute({ agent: 'code-review', context: 'x' })) void _;
+  }, lunaos.AuthenticationError);
+});

@@ -18,6 +18,7 @@ OPERATIONS = {
         mock_response={"capability_token": "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw", "chain_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "reason": "Action explicitly permitted by policy (relations.permits[0])", "request_id": "req_7f3a", "signature": "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw==", "timestamp": "2026-01-01T00:00:00Z"},
         idempotency_field="request_id",
         unwrap=None,
+        stream=False,
     ),
     "get_decision": OperationSpec(
         name="get_decision",
@@ -29,6 +30,7 @@ OPERATIONS = {
         mock_response={"actor": "string", "capability_token": "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw", "chain_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "proposed_action": "string", "reason": "Action explicitly permitted by policy (relations.permits[0])", "request_id": "req_7f3a", "review": {"approver_role": "reviewer", "initial_decision": "ALLOWED", "reason": "checked the invoice against the order", "reviewed_at": "2026-01-01T00:00:00Z", "status": "pending"}, "signature": "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw==", "timestamp": "2026-01-01T00:00:00Z", "tool": "string"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "health_check": OperationSpec(
         name="health_check",
@@ -40,6 +42,7 @@ OPERATIONS = {
         mock_response={"ledger_entries": 0, "node_id": "node_01M8S2T48Q9A7WMTJYW0ZAE70F", "policy_loaded": True, "status": "healthy", "version": "0.1.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "get_ledger": OperationSpec(
         name="get_ledger",
@@ -51,6 +54,7 @@ OPERATIONS = {
         mock_response={"entries": [{"action": "web_search", "actor": "model", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "entry_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "entry_id": "ent_01M8S2T6BKC8PVD79NNFPSWN23", "event_type": "genesis", "policy_version": "1.0.0", "prev_hash": "sha256:b6c9dff5fe00de4adbc2f57fc85559b1fede1229fb7043f373516ecbfa53b9f0", "signature": "ed25519:YwQ6pYjP0RNwpRPK5EmZ3BOUbNnkX8aN/rmeRBygi6YOANGWn5RwbzuRMrQZOAt42FnqRtmqgoSfmNkrwe3NAw==", "timestamp": "2026-01-01T00:00:00Z"}], "limit": 0, "offset": 0, "total": 0},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "get_checkpoint": OperationSpec(
         name="get_checkpoint",
@@ -62,6 +66,7 @@ OPERATIONS = {
         mock_response={"head_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "node_id": "node_01M8S2T48Q9A7WMTJYW0ZAE70F", "seq": 0, "signature": "ed25519:WHQ2NUmHTm9ebbJbR3mpzUtk7gc/XspzT1yVSrAX7hMzOHSDFz7WMM0Cr4Nb43sp5TGjAamRO0es8baeh52/Bg==", "timestamp": "2026-01-01T00:00:00Z"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "verify_checkpoint": OperationSpec(
         name="verify_checkpoint",
@@ -73,6 +78,7 @@ OPERATIONS = {
         mock_response={"problem": {"entry_id": "ent_01M8S2T6BKC8PVD79NNFPSWN23", "problem": "entry_hash differs from the checkpoint's head hash", "seq": 0}, "valid": True},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "verify_ledger": OperationSpec(
         name="verify_ledger",
@@ -84,6 +90,7 @@ OPERATIONS = {
         mock_response={"entries_checked": 0, "first_bad": {"entry_id": "ent_01M8S2T6BKC8PVD79NNFPSWN23", "problem": "entry_hash differs from the checkpoint's head hash", "seq": 0}, "head_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "head_seq": 0, "valid": True},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "get_node_info": OperationSpec(
         name="get_node_info",
@@ -95,6 +102,7 @@ OPERATIONS = {
         mock_response={"created_at": "2026-01-01T00:00:00Z", "ledger_entries": 0, "node_id": "node_01M8S2T48Q9A7WMTJYW0ZAE70F", "policy_loaded": True, "public_key": "5793cfaa02c8b227b4c8d049e197be4ef272a82a6c53fd55ac9a3a010dbd3a7e", "version": "0.1.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "get_policy": OperationSpec(
         name="get_policy",
@@ -106,6 +114,7 @@ OPERATIONS = {
         mock_response={"description": "Strict: read-only actions are permitted, credential data is forbidden, destructive actions need a reviewer.", "loaded_at": "2026-01-01T00:00:00Z", "mode": "strict", "name": "Orrery default policy", "policy_id": "pol_orrery_default", "relations": {}, "terms": {}, "version": "1.0.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "list_reviews": OperationSpec(
         name="list_reviews",
@@ -117,6 +126,7 @@ OPERATIONS = {
         mock_response={"reviews": [{"actor": "string", "capability_token": "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw", "chain_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "proposed_action": "string", "reason": "Action explicitly permitted by policy (relations.permits[0])", "request_id": "req_7f3a", "review": {"approver_role": None, "initial_decision": None, "reason": None, "reviewed_at": None, "status": None}, "signature": "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw==", "timestamp": "2026-01-01T00:00:00Z", "tool": "string"}], "total": 0},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "approve_review": OperationSpec(
         name="approve_review",
@@ -128,6 +138,7 @@ OPERATIONS = {
         mock_response={"actor": "string", "capability_token": "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw", "chain_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "proposed_action": "string", "reason": "Action explicitly permitted by policy (relations.permits[0])", "request_id": "req_7f3a", "review": {"approver_role": "reviewer", "initial_decision": "ALLOWED", "reason": "checked the invoice against the order", "reviewed_at": "2026-01-01T00:00:00Z", "status": "pending"}, "signature": "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw==", "timestamp": "2026-01-01T00:00:00Z", "tool": "string"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "deny_review": OperationSpec(
         name="deny_review",
@@ -139,6 +150,7 @@ OPERATIONS = {
         mock_response={"actor": "string", "capability_token": "cap_eyJhY3Rpb24iOiJTZWFyY2ggdGhlIHdlYiIsImFjdG9yIjoibW9kZWwi….3zYWSo91FoC7-32UguJK7FuH4IkMQNxZxIO__GFx_-aTCfU5p1uJU1ea9v5B2a5bxgpGGTsRm1PpShHZl_l5Cw", "chain_hash": "sha256:e409e8c69e5ac7ec47932f70c0d1e2dad990a22b26135361cc1bb25a5ccfb2e9", "decision": "ALLOWED", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "proposed_action": "string", "reason": "Action explicitly permitted by policy (relations.permits[0])", "request_id": "req_7f3a", "review": {"approver_role": "reviewer", "initial_decision": "ALLOWED", "reason": "checked the invoice against the order", "reviewed_at": "2026-01-01T00:00:00Z", "status": "pending"}, "signature": "ed25519:Z6l76O99TpG9nT/5otD8nz+WWDVSFlbHq4bC8UovprwtxAZBXtb4U5jpKGU83bC8SZe4Z5tT1mPD7QPvOg4VDw==", "timestamp": "2026-01-01T00:00:00Z", "tool": "string"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "revoke_token": OperationSpec(
         name="revoke_token",
@@ -150,6 +162,7 @@ OPERATIONS = {
         mock_response={"revoked": True, "token_id": "cap_01M8S2T6BJRSJ2YZA8KXD48SVJ"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "verify": OperationSpec(
         name="verify",
@@ -161,6 +174,7 @@ OPERATIONS = {
         mock_response={"action": "web_search", "actor": "model", "decision_id": "dec_01M8S2T6BJK2XA5JD7PAVC52QR", "expires_at": "2026-01-01T00:00:00Z", "policy_version": "1.0.0", "reason": "Token expired", "token_id": "cap_01M8S2T6BJRSJ2YZA8KXD48SVJ", "valid": True},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
 }
 

@@ -18,6 +18,7 @@ OPERATIONS = {
         mock_response={"access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk", "expires_in": 0, "refresh_token": "rt_0dQm2pY8wVfK3sHc7LbN1eXaUg5iRo4TjZqWy6M9Ab4"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "token": OperationSpec(
         name="token",
@@ -29,6 +30,7 @@ OPERATIONS = {
         mock_response={"access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk", "expires_in": 3600, "refresh_token": "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o", "token_type": "bearer"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "create_embedding": OperationSpec(
         name="create_embedding",
@@ -40,6 +42,7 @@ OPERATIONS = {
         mock_response={"data": [{"embedding": [0.0132, -0.0871, 0.0405], "index": 0, "object": "embedding"}], "model": "builtin", "object": "list", "provider": "builtin", "usage": {"prompt_tokens": 14, "total_tokens": 14}},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "health": OperationSpec(
         name="health",
@@ -51,6 +54,7 @@ OPERATIONS = {
         mock_response={"modules": {"key": {"latency_ms": 0.0, "status": "active"}}, "status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "0.1.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "recall": OperationSpec(
         name="recall",
@@ -62,6 +66,7 @@ OPERATIONS = {
         mock_response={"content": {"context": {}, "data": "User learned about quantum entanglement", "type": "episodic"}, "memory_id": "mem_2026_12_01_3f9a1c2b7d4e", "metadata": {"access_count": 3, "created_at": "2026-01-01T00:00:00Z", "drift_score": 0.02, "helix_id": "helix_quantum_entanglement_a1b2c3", "importance": 0.8, "last_accessed": "2026-01-01T00:00:00Z", "tags": ["physics", "learning"], "updated_at": "2026-01-01T00:00:00Z"}, "related_memories": ["mem_2026_11_30_9c8b7a6d5e4f"]},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "repair": OperationSpec(
         name="repair",
@@ -73,6 +78,7 @@ OPERATIONS = {
         mock_response={"drift_after": 0.11, "drift_before": 0.42, "memory_id": "mem_2026_12_01_3f9a1c2b7d4e", "method": "partial_heal", "repaired": True},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "search": OperationSpec(
         name="search",
@@ -84,6 +90,7 @@ OPERATIONS = {
         mock_response={"results": [{"content": {"data": "User learned about quantum entanglement", "type": "episodic"}, "context": {}, "memory_id": "mem_2026_12_01_3f9a1c2b7d4e", "relevance_score": 0.91}], "search_time_ms": 1.7, "total_matches": 23},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "store": OperationSpec(
         name="store",
@@ -95,6 +102,7 @@ OPERATIONS = {
         mock_response={"drift_score": 0.0, "helix_id": "helix_quantum_entanglement_a1b2c3", "memory_id": "mem_2026_12_01_3f9a1c2b7d4e", "storage_confirmed": True},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "delete": OperationSpec(
         name="delete",
@@ -106,6 +114,7 @@ OPERATIONS = {
         mock_response={"deleted": True, "memory_id": "mem_2026_12_01_3f9a1c2b7d4e"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "update": OperationSpec(
         name="update",
@@ -117,6 +126,7 @@ OPERATIONS = {
         mock_response={"content": {"context": {}, "data": "User learned about quantum entanglement", "type": "episodic"}, "memory_id": "mem_2026_12_01_3f9a1c2b7d4e", "metadata": {"access_count": 3, "created_at": "2026-01-01T00:00:00Z", "drift_score": 0.02, "helix_id": "helix_quantum_entanglement_a1b2c3", "importance": 0.8, "last_accessed": "2026-01-01T00:00:00Z", "tags": ["physics", "learning"], "updated_at": "2026-01-01T00:00:00Z"}, "related_memories": ["mem_2026_11_30_9c8b7a6d5e4f"]},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
 }
 

@@ -18,6 +18,7 @@ OPERATIONS = {
         mock_response={"endpoints": {"key": "string"}, "features": {}, "service": "Lumen Core (Orrery)", "version": "0.1.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
     "health": OperationSpec(
         name="health",
@@ -29,6 +30,7 @@ OPERATIONS = {
         mock_response={"service": "Lumen Core API", "status": "ok", "version": "0.1.0"},
         idempotency_field=None,
         unwrap=None,
+        stream=False,
     ),
 }
 

@@ -260,6 +260,8 @@ class OperationSpec:
     mock_response: JSON = None
     idempotency_field: str | None = None
     unwrap: str | None = None
+    # The answer is a stream of server-sent events (`mock_response`: a list of them).
+    stream: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -502,6 +504,16 @@ class MockTransport(httpx.MockTransport):
                 status, answer = override(request)
             elif override is not None:
                 answer = override
+            if op.stream and status < 400:
+                frames = "".join(
+                    f"event: {event.get('type', 'message')}\ndata: {json.dumps(event)}\n\n"
+                    for event in cast("list[dict[str, Any]]", answer)
+                )
+                return httpx.Response(
+                    status,
+                    content=frames.encode(),
+                    headers={"x-request-id": "req_mock", "content-type": "text/event-stream"},
+                )
             return httpx.Response(status, json=answer, headers={"x-request-id": "req_mock"})
         return self._error(404, f"Mock mode: no documented operation {request.method} {path}")
 
@@ -667,6 +679,21 @@ class SSEDecoder:
         events = [e for e in (self.feed(line) for line in lines) if e is not None]
         tail = self.feed("")
         return events + ([tail] if tail else [])
+
+
+def _decode_event(events: Mapping[str, type[M]], sse: ServerSentEvent | None) -> M | None:
+    """The typed event, or `None` (no event yet, or one this SDK version does not know)."""
+    if sse is None:
+        return None
+    name = sse.event or "message"
+    cls = events.get(name)
+    if cls is None:
+        return None
+    try:
+        value = sse.json()
+    except ValueError as err:
+        raise _exc.APIResponseValidationError(f"event {name!r} is not JSON: {err}") from err
+    return decode_model(cls, value, cls.__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1039,6 +1066,67 @@ class SyncAPIClient(_BaseClient):
         page._raw_response = raw
         return page
 
+    def request_stream(
+        self,
+        operation: str,
+        events: Mapping[str, type[M]],
+        *,
+        path: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        options: RequestOptions | None = None,
+    ) -> Iterator[M]:
+        """The operation's events as they arrive. Tries before the first byte are retried
+        like any request; once the stream has begun it is never re-sent (that would start
+        the work again), and leaving the loop closes the connection."""
+        p = self._prepare(operation, path, query, body, options)
+        p.headers["accept"] = "text/event-stream"
+        attempt = 0
+        began = False
+        while True:
+            started = self._begin(p, attempt)
+            try:
+                with self._http.stream(**p.send_args()) as response:
+                    if response.status_code < 400:
+                        began = True
+                        self._log(_stream_response_log(p, response, started, attempt))
+                        decoder = SSEDecoder()
+                        for line in response.iter_lines():
+                            event = _decode_event(events, decoder.feed(line))
+                            if event is not None:
+                                yield event
+                        event = _decode_event(events, decoder.feed(""))
+                        if event is not None:
+                            yield event
+                        return
+                    response.read()
+                    raw, retry_in = self._answered(p, response, started, attempt)
+                    if retry_in is None:
+                        raise make_status_error(self._spec, operation, raw)
+                    delay = retry_in
+            except httpx.TransportError as err:
+                if began:
+                    raise _connection_error(err, p.op.method, p.url) from err
+                delay = self._transport_failed(p, attempt, err)
+            self._sleep(delay)
+            attempt += 1
+
+
+def _stream_response_log(
+    p: _Prepared, response: httpx.Response, started: float, attempt: int
+) -> LogEvent:
+    return LogEvent(
+        "response",
+        p.op.method,
+        p.url,
+        attempt,
+        redact_headers(dict(response.headers)),
+        None,
+        status_code=response.status_code,
+        elapsed_ms=(time.monotonic() - started) * 1000.0,
+        request_id=response.headers.get("x-request-id"),
+    )
+
 
 class AsyncAPIClient(_BaseClient):
     def __init__(
@@ -1148,6 +1236,49 @@ class AsyncAPIClient(_BaseClient):
         page = AsyncPage(items, total, limit, offset, fetch)
         page._raw_response = raw
         return page
+
+    async def request_stream(
+        self,
+        operation: str,
+        events: Mapping[str, type[M]],
+        *,
+        path: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        options: RequestOptions | None = None,
+    ) -> AsyncIterator[M]:
+        """The operation's events as they arrive (see the sync client's `request_stream`)."""
+        p = self._prepare(operation, path, query, body, options)
+        p.headers["accept"] = "text/event-stream"
+        attempt = 0
+        began = False
+        while True:
+            started = self._begin(p, attempt)
+            try:
+                async with self._http.stream(**p.send_args()) as response:
+                    if response.status_code < 400:
+                        began = True
+                        self._log(_stream_response_log(p, response, started, attempt))
+                        decoder = SSEDecoder()
+                        async for line in response.aiter_lines():
+                            event = _decode_event(events, decoder.feed(line))
+                            if event is not None:
+                                yield event
+                        event = _decode_event(events, decoder.feed(""))
+                        if event is not None:
+                            yield event
+                        return
+                    await response.aread()
+                    raw, retry_in = self._answered(p, response, started, attempt)
+                    if retry_in is None:
+                        raise make_status_error(self._spec, operation, raw)
+                    delay = retry_in
+            except httpx.TransportError as err:
+                if began:
+                    raise _connection_error(err, p.op.method, p.url) from err
+                delay = self._transport_failed(p, attempt, err)
+            await self._sleep(delay)
+            attempt += 1
 
 
 def _connection_error(err: httpx.TransportError, method: str, url: str) -> _exc.APIConnectionError:

@@ -8,6 +8,18 @@ from __future__ import annotations
 from ._runtime import ApiSpec, OperationSpec, Pagination
 
 OPERATIONS = {
+    "execute_agent": OperationSpec(
+        name="execute_agent",
+        method="POST",
+        path="/agents/execute",
+        auth=True,
+        status=200,
+        required_body=("agent", "context",),
+        mock_response=[{"agent": "code-review", "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "model": "builtin", "provider": "builtin", "sources": [{"endLine": 3, "path": "src/auth/tokens.rs", "repository": "orrery", "score": 0.98, "startLine": 1}], "type": "start"}, {"content": " findings", "step": 1, "type": "chunk"}, {"cost": 0.0, "duration": 42, "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "tokens": {"input": 57, "output": 31}, "type": "done"}, {"code": "upstream_error", "error": "step 2 (step-2) failed: the model provider did not answer", "step": 2, "type": "error"}],
+        idempotency_field=None,
+        unwrap=None,
+        stream=True,
+    ),
     "list_executions": OperationSpec(
         name="list_executions",
         method="GET",
@@ -18,6 +30,7 @@ OPERATIONS = {
         mock_response={"data": {"executions": [{"agent": "code-review", "completedAt": "2026-12-02T10:15:01Z", "cost": 0.0, "createdAt": "2026-12-02T10:15:00Z", "duration": 42, "error": None, "errorCode": None, "id": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "kind": "agent", "model": "builtin", "provider": "builtin", "status": "running", "tokens": {"input": 57, "output": 31}}], "limit": 20, "offset": 0, "total": 1}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "get_execution": OperationSpec(
         name="get_execution",
@@ -29,6 +42,7 @@ OPERATIONS = {
         mock_response={"data": {"agent": "code-review", "completedAt": "2026-12-02T10:15:01Z", "cost": 0.0, "createdAt": "2026-12-02T10:15:00Z", "duration": 42, "error": None, "errorCode": None, "events": [{"agent": "code-review", "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "model": "builtin", "provider": "builtin", "sources": [], "type": "start"}], "id": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "input": "Review this handler: …", "kind": "agent", "model": "builtin", "output": "[builtin] No language model is configured, so this reply is a template, not an answer.", "provider": "builtin", "status": "running", "tokens": {"input": 57, "output": 31}}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "list_agents": OperationSpec(
         name="list_agents",
@@ -40,6 +54,7 @@ OPERATIONS = {
         mock_response={"data": {"agents": [{"category": "code-quality", "name": "Code Review", "role": "Reviews code for defects, security holes and maintainability problems.", "slug": "code-review", "tier": "free"}], "tiers": {"free": 6, "pro": 22}, "total": 28}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "list": OperationSpec(
         name="list",
@@ -51,6 +66,7 @@ OPERATIONS = {
         mock_response={"data": {"keys": [{"createdAt": "2026-01-01T00:00:00Z", "id": "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436", "isActive": True, "lastUsedAt": "2026-01-01T00:00:00Z", "name": "laptop", "prefix": "lnos_live_Z0G2AF7F", "revokedAt": "2026-01-01T00:00:00Z", "scopes": ["account:read"]}], "total": 0}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "create": OperationSpec(
         name="create",
@@ -62,6 +78,7 @@ OPERATIONS = {
         mock_response={"data": {"createdAt": "2026-01-01T00:00:00Z", "id": "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436", "key": "lnos_live_Z0G2AF7F6W1BXgiEHfwE8CUQaa2enI3aNRcj", "name": "laptop", "prefix": "lnos_live_Z0G2AF7F", "scopes": ["account:read"], "warning": "Store this key securely. It will not be shown again."}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "revoke": OperationSpec(
         name="revoke",
@@ -73,6 +90,7 @@ OPERATIONS = {
         mock_response={"data": {"id": "5b8fbbc3-62b2-42f6-b47e-a9cd9ec77436", "message": "API key revoked"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "login": OperationSpec(
         name="login",
@@ -84,6 +102,7 @@ OPERATIONS = {
         mock_response={"data": {"refresh_token": "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o", "token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk", "user": {"created_at": "2026-01-01T00:00:00Z", "email": "ada@example.com", "id": "7dab6ce7-d36f-4d23-9448-32c51d2d80e5", "name": "Ada", "tier": "free"}}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "me": OperationSpec(
         name="me",
@@ -95,6 +114,7 @@ OPERATIONS = {
         mock_response={"data": {"created_at": "2026-01-01T00:00:00Z", "email": "ada@example.com", "id": "7dab6ce7-d36f-4d23-9448-32c51d2d80e5", "name": "Ada", "tier": "free"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "signup": OperationSpec(
         name="signup",
@@ -106,6 +126,7 @@ OPERATIONS = {
         mock_response={"data": {"refresh_token": "rt_XZy56v_QOqbFKVU5eA0HatWfXyo4B3xovB2mLzSaa8o", "token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImthMWE3NmZmNmZhOWUifQ.eyJpc3MiOiJvcnJlcnkiLCJzdWIiOiI3ZGFiNmNlNyJ9.2OrOMhb-NvxjQjlQbFb7WVOeca05Mu13v7PswB1XJhk", "user": {"created_at": "2026-01-01T00:00:00Z", "email": "ada@example.com", "id": "7dab6ce7-d36f-4d23-9448-32c51d2d80e5", "name": "Ada", "tier": "free"}}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "cancel_subscription": OperationSpec(
         name="cancel_subscription",
@@ -117,6 +138,7 @@ OPERATIONS = {
         mock_response={"data": {"message": "Your subscription will end on 2027-01-01T00:00:00Z"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "checkout": OperationSpec(
         name="checkout",
@@ -128,6 +150,7 @@ OPERATIONS = {
         mock_response={"data": {"checkoutUrl": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3", "sessionId": "cs_test_a1b2c3"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "portal": OperationSpec(
         name="portal",
@@ -139,6 +162,7 @@ OPERATIONS = {
         mock_response={"data": {"portalUrl": "https://billing.stripe.com/p/session/test_YWNjdF8x"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "get_subscription": OperationSpec(
         name="get_subscription",
@@ -150,6 +174,7 @@ OPERATIONS = {
         mock_response={"data": {"status": "active", "subscription": {"cancelAtPeriodEnd": False, "createdAt": "2026-12-01T00:00:00Z", "currentPeriodEnd": "2027-01-01T00:00:00Z", "currentPeriodStart": "2026-12-01T00:00:00Z", "id": "sub_1QabcDEF"}, "tier": "free"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "get_usage": OperationSpec(
         name="get_usage",
@@ -161,6 +186,7 @@ OPERATIONS = {
         mock_response={"data": {"breakdown": {"agentExecutions": 12, "chainExecutions": 3}, "limit": 100, "percentUsed": 15.0, "period": {"end": "2027-01-01T00:00:00Z", "start": "2026-12-01T00:00:00Z"}, "remaining": 85, "tier": "free", "used": 15}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "list_chains": OperationSpec(
         name="list_chains",
@@ -172,6 +198,19 @@ OPERATIONS = {
         mock_response={"data": {"chains": [{"description": "Review the code, design tests for what the review found, then document it.", "id": "full-review", "name": "Full review", "steps": ["code-review", "testing-validation", "documentation"], "tier": "free"}]}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
+    ),
+    "execute_chain": OperationSpec(
+        name="execute_chain",
+        method="POST",
+        path="/chains/execute",
+        auth=True,
+        status=200,
+        required_body=("context",),
+        mock_response=[{"chain": "full-review", "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "model": "builtin", "provider": "builtin", "steps": [{"after": [], "agent": "code-review", "node": "review", "step": 1}], "type": "chain_start"}, {"agent": "code-review", "node": "review", "step": 1, "type": "step_start"}, {"content": " findings", "step": 1, "type": "chunk"}, {"agent": "code-review", "durationMs": 40, "node": "review", "output": "1. SQL built from user input in login …", "step": 1, "tokens": {"input": 57, "output": 31}, "type": "step_done"}, {"cost": 0.0, "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "status": "completed", "steps": 3, "tokens": {"input": 57, "output": 31}, "totalDurationMs": 130, "type": "chain_done"}, {"code": "upstream_error", "error": "step 2 (step-2) failed: the model provider did not answer", "step": 2, "type": "error"}],
+        idempotency_field=None,
+        unwrap=None,
+        stream=True,
     ),
     "health": OperationSpec(
         name="health",
@@ -183,6 +222,7 @@ OPERATIONS = {
         mock_response={"data": {"services": {"key": {"latency_ms": 0.0, "status": "healthy"}}, "status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "0.1.0"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "index": OperationSpec(
         name="index",
@@ -194,6 +234,7 @@ OPERATIONS = {
         mock_response={"data": {"indexed": 2, "message": "Indexed 2 files (7 chunks) into orrery", "repository": "orrery", "vectors": 7}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "repositories": OperationSpec(
         name="repositories",
@@ -205,6 +246,7 @@ OPERATIONS = {
         mock_response={"data": {"repositories": [{"chunks": 7, "files": 2, "name": "orrery", "updated_at": "2026-01-01T00:00:00Z"}], "total": 1}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "delete_repository": OperationSpec(
         name="delete_repository",
@@ -216,6 +258,7 @@ OPERATIONS = {
         mock_response={"data": {"chunks": 7, "message": "Repository deleted", "name": "orrery"}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
     "search": OperationSpec(
         name="search",
@@ -227,6 +270,7 @@ OPERATIONS = {
         mock_response={"data": {"query": "where are access tokens verified", "results": [{"chunk": 0, "content": "pub fn verify_token(token: &str) -> Result<Claims, Error> {", "end_line": 3, "path": "src/auth/tokens.rs", "score": 0.98, "start_line": 1}], "total": 1}},
         idempotency_field=None,
         unwrap="data",
+        stream=False,
     ),
 }
 

@@ -70,6 +70,19 @@ class Breakdown(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ChainDoneEvent(BaseModel):
+    """`chain_done`: every step finished."""
+
+    cost: float
+    execution_id: str
+    status: str
+    steps: int
+    tokens: TokenCounts
+    total_duration_ms: int
+    type: Literal["chain_done"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class ChainList(BaseModel):
     chains: list[ChainPreset]
 
@@ -82,6 +95,18 @@ class ChainPreset(BaseModel):
     steps: list[str]
     tier: Literal["free", "pro"]
     """The tier every step allows."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ChainStartEvent(BaseModel):
+    """`chain_start`: the chain began; its steps in an order they may start in."""
+
+    chain: str
+    execution_id: str
+    model: str
+    provider: str
+    steps: list[StepRef]
+    type: Literal["chain_start"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -108,6 +133,36 @@ class CreatedKey(BaseModel):
     prefix: str
     scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run"]]
     warning: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class DoneEvent(BaseModel):
+    """`done`: the run finished."""
+
+    cost: float
+    """US dollars, from the server's price table."""
+    duration: int
+    """Milliseconds."""
+    execution_id: str
+    tokens: TokenCounts
+    type: Literal["done"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class EdgeSpec(BaseModel):
+    from_: str
+    to: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class ErrorEvent(BaseModel):
+    """`error`: the run failed or was cancelled; the stream ends."""
+
+    code: str
+    error: str
+    type: Literal["error"]
+    step: int | None = None
+    """In chains: the step that failed."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -165,6 +220,15 @@ class ExecutionList(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class GraphSpec(BaseModel):
+    name: str
+    nodes: list[NodeSpec]
+    """1 to 20 nodes."""
+    edges: list[EdgeSpec] | None = None
+    """`from` runs before `to` and `to` receives its output; no cycles."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class Health(BaseModel):
     services: dict[str, ServiceHealth]
     status: Literal["healthy", "degraded"]
@@ -199,6 +263,27 @@ class KeyList(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class Message(BaseModel):
     message: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class NodeSpec(BaseModel):
+    agent: str
+    id: str
+    """Unique in the chain: 1 to 64 letters, digits, `-` or `_`."""
+    prompt_template: str | None = None
+    """What the node is asked. Variables: `{{context}}` (the chain's context), `{{previous}}`
+    (every predecessor's output under a heading), `{{outputs.<id>}}` (one predecessor's).
+    Without it: the context, then each predecessor's output.
+    """
+
+
+@dataclasses.dataclass(kw_only=True)
+class OutputChunkEvent(BaseModel):
+    """`chunk`: a piece of output (`step` in chains)."""
+
+    content: str
+    type: Literal["chunk"]
+    step: int | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -257,6 +342,65 @@ class ServiceHealth(BaseModel):
     """Measured duration of the service's self-check."""
     status: Literal["healthy", "unhealthy"]
     """`healthy` or `unhealthy`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class SourceRef(BaseModel):
+    end_line: int
+    path: str
+    repository: str
+    score: float
+    start_line: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class StartEvent(BaseModel):
+    """`start`: the run began."""
+
+    agent: str
+    execution_id: str
+    model: str
+    provider: str
+    sources: list[SourceRef]
+    """With `useRag`: the retrieved files the agent was given to cite."""
+    type: Literal["start"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class StepDoneEvent(BaseModel):
+    """`step_done`: a step finished."""
+
+    agent: str
+    duration_ms: int
+    node: str
+    output: str
+    step: int
+    tokens: TokenCounts
+    type: Literal["step_done"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class StepRef(BaseModel):
+    after: list[int]
+    """Steps whose outputs this one receives."""
+    agent: str
+    node: str
+    step: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class StepSpec(BaseModel):
+    agent: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class StepStartEvent(BaseModel):
+    """`step_start`: a step began (its inputs are ready)."""
+
+    agent: str
+    node: str
+    step: int
+    type: Literal["step_start"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -349,6 +493,16 @@ Breakdown._fields = (
     FieldSpec("chain_executions", "chainExecutions", INT, True),
 )
 
+ChainDoneEvent._fields = (
+    FieldSpec("cost", "cost", FLOAT, True),
+    FieldSpec("execution_id", "executionId", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("steps", "steps", INT, True),
+    FieldSpec("tokens", "tokens", model(lambda: TokenCounts), True),
+    FieldSpec("total_duration_ms", "totalDurationMs", INT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
 ChainList._fields = (
     FieldSpec("chains", "chains", list_of(model(lambda: ChainPreset)), True),
 )
@@ -359,6 +513,15 @@ ChainPreset._fields = (
     FieldSpec("name", "name", STR, True),
     FieldSpec("steps", "steps", list_of(STR), True),
     FieldSpec("tier", "tier", STR, True),
+)
+
+ChainStartEvent._fields = (
+    FieldSpec("chain", "chain", STR, True),
+    FieldSpec("execution_id", "executionId", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("steps", "steps", list_of(model(lambda: StepRef)), True),
+    FieldSpec("type", "type", STR, True),
 )
 
 CheckoutResponse._fields = (
@@ -380,6 +543,26 @@ CreatedKey._fields = (
     FieldSpec("prefix", "prefix", STR, True),
     FieldSpec("scopes", "scopes", list_of(STR), True),
     FieldSpec("warning", "warning", STR, True),
+)
+
+DoneEvent._fields = (
+    FieldSpec("cost", "cost", FLOAT, True),
+    FieldSpec("duration", "duration", INT, True),
+    FieldSpec("execution_id", "executionId", STR, True),
+    FieldSpec("tokens", "tokens", model(lambda: TokenCounts), True),
+    FieldSpec("type", "type", STR, True),
+)
+
+EdgeSpec._fields = (
+    FieldSpec("from_", "from", STR, True),
+    FieldSpec("to", "to", STR, True),
+)
+
+ErrorEvent._fields = (
+    FieldSpec("code", "code", STR, True),
+    FieldSpec("error", "error", STR, True),
+    FieldSpec("step", "step", optional(INT), False),
+    FieldSpec("type", "type", STR, True),
 )
 
 Execution._fields = (
@@ -424,6 +607,12 @@ ExecutionList._fields = (
     FieldSpec("total", "total", INT, True),
 )
 
+GraphSpec._fields = (
+    FieldSpec("edges", "edges", optional(list_of(model(lambda: EdgeSpec))), False),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("nodes", "nodes", list_of(model(lambda: NodeSpec)), True),
+)
+
 Health._fields = (
     FieldSpec("services", "services", map_of(model(lambda: ServiceHealth)), True),
     FieldSpec("status", "status", STR, True),
@@ -450,6 +639,18 @@ KeyList._fields = (
 
 Message._fields = (
     FieldSpec("message", "message", STR, True),
+)
+
+NodeSpec._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("id", "id", STR, True),
+    FieldSpec("prompt_template", "promptTemplate", optional(STR), False),
+)
+
+OutputChunkEvent._fields = (
+    FieldSpec("content", "content", STR, True),
+    FieldSpec("step", "step", optional(INT), False),
+    FieldSpec("type", "type", STR, True),
 )
 
 Period._fields = (
@@ -496,6 +697,51 @@ SearchResult._fields = (
 ServiceHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
+)
+
+SourceRef._fields = (
+    FieldSpec("end_line", "endLine", INT, True),
+    FieldSpec("path", "path", STR, True),
+    FieldSpec("repository", "repository", STR, True),
+    FieldSpec("score", "score", FLOAT, True),
+    FieldSpec("start_line", "startLine", INT, True),
+)
+
+StartEvent._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("execution_id", "executionId", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("sources", "sources", list_of(model(lambda: SourceRef)), True),
+    FieldSpec("type", "type", STR, True),
+)
+
+StepDoneEvent._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("duration_ms", "durationMs", INT, True),
+    FieldSpec("node", "node", STR, True),
+    FieldSpec("output", "output", STR, True),
+    FieldSpec("step", "step", INT, True),
+    FieldSpec("tokens", "tokens", model(lambda: TokenCounts), True),
+    FieldSpec("type", "type", STR, True),
+)
+
+StepRef._fields = (
+    FieldSpec("after", "after", list_of(INT), True),
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("node", "node", STR, True),
+    FieldSpec("step", "step", INT, True),
+)
+
+StepSpec._fields = (
+    FieldSpec("agent", "agent", STR, True),
+)
+
+StepStartEvent._fields = (
+    FieldSpec("agent", "agent", STR, True),
+    FieldSpec("node", "node", STR, True),
+    FieldSpec("step", "step", INT, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 SubscriptionRecord._fields = (
@@ -546,19 +792,27 @@ __all__ = [
     "ApiKey",
     "AuthPayload",
     "Breakdown",
+    "ChainDoneEvent",
     "ChainList",
     "ChainPreset",
+    "ChainStartEvent",
     "CheckoutResponse",
     "CodeSearchResponse",
     "CreatedKey",
+    "DoneEvent",
+    "EdgeSpec",
+    "ErrorEvent",
     "Execution",
     "ExecutionDetail",
     "ExecutionList",
+    "GraphSpec",
     "Health",
     "IndexResponse",
     "IndexedFile",
     "KeyList",
     "Message",
+    "NodeSpec",
+    "OutputChunkEvent",
     "Period",
     "PortalResponse",
     "RepositoryDeleted",
@@ -567,6 +821,12 @@ __all__ = [
     "Revoked",
     "SearchResult",
     "ServiceHealth",
+    "SourceRef",
+    "StartEvent",
+    "StepDoneEvent",
+    "StepRef",
+    "StepSpec",
+    "StepStartEvent",
     "SubscriptionRecord",
     "SubscriptionResponse",
     "TierCounts",
