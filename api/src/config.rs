@@ -39,6 +39,7 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub rag: RagConfig,
     pub agents: AgentsConfig,
+    pub billing: BillingConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
 }
@@ -76,6 +77,44 @@ impl Default for AgentsConfig {
             max_output_tokens: 1024,
             heartbeat_secs: 15,
             prices: Default::default(),
+        }
+    }
+}
+
+/// Billing is local (admins set tiers) unless the variable `stripe_secret_key_env` names is
+/// set: then Stripe. Secrets stay in the environment, never in files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BillingConfig {
+    pub stripe_secret_key_env: String,
+    /// The webhook endpoint's signing secret (`whsec_…`); without it webhooks are refused.
+    pub stripe_webhook_secret_env: String,
+    /// Stripe's API (a test double's address in tests).
+    pub stripe_api_base: String,
+    /// Stripe Price ids of the paid tiers (`price_…`).
+    pub stripe_price_pro: Option<String>,
+    pub stripe_price_team: Option<String>,
+    /// Where Checkout sends the customer afterwards.
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Where the Billing Portal's "return" link goes.
+    pub portal_return_url: String,
+    /// Oldest webhook signature timestamp accepted, in seconds (Stripe's default: 300).
+    pub webhook_tolerance_secs: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            stripe_secret_key_env: "STRIPE_SECRET_KEY".into(),
+            stripe_webhook_secret_env: "STRIPE_WEBHOOK_SECRET".into(),
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_price_pro: None,
+            stripe_price_team: None,
+            success_url: "http://localhost:8080/billing/success".into(),
+            cancel_url: "http://localhost:8080/billing/cancelled".into(),
+            portal_return_url: "http://localhost:8080/billing".into(),
+            webhook_tolerance_secs: 300,
         }
     }
 }
@@ -353,6 +392,7 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             rag: RagConfig::default(),
             agents: AgentsConfig::default(),
+            billing: BillingConfig::default(),
             providers: Default::default(),
         }
     }

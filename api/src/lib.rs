@@ -157,8 +157,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         rag.clone(),
         config.agents.clone(),
     );
-    let billing =
-        domain::billing::BillingService::new(db.clone(), Arc::new(domain::billing::LocalBilling));
+    let billing = billing_service(&config.billing, db.clone())?;
     let services = state::Services {
         identity,
         governance,
@@ -193,6 +192,41 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         state,
         dialects,
     })
+}
+
+/// Stripe when its secret key variable is set, else local billing.
+fn billing_service(
+    config: &config::BillingConfig,
+    db: sea_orm::DatabaseConnection,
+) -> anyhow::Result<domain::billing::BillingService> {
+    use domain::billing::{stripe, BillingService, LocalBilling, WebhookSecret};
+    let Ok(secret_key) = std::env::var(&config.stripe_secret_key_env) else {
+        tracing::info!("billing provider: local (admins set tiers)");
+        return Ok(BillingService::new(db, Arc::new(LocalBilling), None));
+    };
+    let webhook = std::env::var(&config.stripe_webhook_secret_env)
+        .ok()
+        .map(|secret| WebhookSecret {
+            secret,
+            tolerance_secs: config.webhook_tolerance_secs,
+        });
+    if webhook.is_none() {
+        tracing::warn!(
+            variable = %config.stripe_webhook_secret_env,
+            "Stripe is configured without a webhook secret: webhooks will be refused"
+        );
+    }
+    let provider = stripe::Stripe::new(stripe::Settings {
+        secret_key,
+        api_base: config.stripe_api_base.clone(),
+        price_pro: config.stripe_price_pro.clone(),
+        price_team: config.stripe_price_team.clone(),
+        success_url: config.success_url.clone(),
+        cancel_url: config.cancel_url.clone(),
+        portal_return_url: config.portal_return_url.clone(),
+    })?;
+    tracing::info!(api = %config.stripe_api_base, "billing provider: stripe");
+    Ok(BillingService::new(db, Arc::new(provider), webhook))
 }
 
 async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {

@@ -87,6 +87,10 @@ pub struct CodeConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperationConfig {
+    /// Why the SDKs leave this operation out (it is called by someone else, e.g. a payment
+    /// provider's webhook); absent: the SDKs have a method for it.
+    #[serde(default)]
+    pub skip: Option<String>,
     /// Method name (snake_case); defaults to the operation id.
     #[serde(default)]
     pub name: Option<String>,

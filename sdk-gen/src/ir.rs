@@ -166,14 +166,21 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
             if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
                 continue;
             }
+            let skipped = op["operationId"]
+                .as_str()
+                .and_then(|id| config.operations.get(id))
+                .is_some_and(|c| c.skip.is_some());
+            if skipped {
+                continue;
+            }
             let op = reader
                 .operation(path, method, op)
                 .with_context(|| format!("{key}: {} {path}", method.to_uppercase()))?;
             operations.push(op);
         }
     }
-    for name in config.operations.keys() {
-        if !operations.iter().any(|op| &op.id == name) {
+    for (name, c) in &config.operations {
+        if c.skip.is_none() && !operations.iter().any(|op| &op.id == name) {
             bail!("{key}: the naming config names operation {name}, which the document lacks");
         }
     }

@@ -21,4 +21,5 @@ mod rest_identity;
 mod scopes;
 mod sdk_contract;
 mod shutdown;
+mod stripe;
 mod subscriptions;

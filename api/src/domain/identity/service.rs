@@ -986,6 +986,15 @@ impl IdentityService {
             .transpose()
     }
 
+    /// Finds a user by id (operators' tools and the billing provider's webhooks).
+    pub async fn user_by_id(&self, id: &str) -> DomainResult<Option<User>> {
+        user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
     /// Every account, oldest first (operators' tools).
     pub async fn list_users(&self) -> DomainResult<Vec<User>> {
         user::Entity::find()

@@ -249,3 +249,50 @@ pub async fn portal(
     let url = state.billing.portal(&principal, &state.identity).await?;
     Ok(Data::json(PortalResponse { portal_url: url }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    #[schema(example = true)]
+    received: bool,
+    /// `applied`, `duplicate` (applied before), `stale` (older than the state held) or
+    /// `ignored` (not an event Orrery acts on).
+    #[schema(example = "applied")]
+    outcome: &'static str,
+}
+
+/// Stripe's webhook endpoint (public: the `Stripe-Signature` header authenticates it).
+/// Handles `checkout.session.completed`, `customer.subscription.updated`,
+/// `customer.subscription.deleted` and `invoice.payment_failed`; each event applies once.
+#[utoipa::path(
+    post, path = "/billing/webhook", tag = "billing", operation_id = "stripe_webhook",
+    request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
+    params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]")),
+    responses(
+        (status = 200, description = "Received", body = Data<WebhookReceipt>),
+        (status = 400, description = "Missing, malformed, stale or wrong signature; not an event", body = LunaError),
+        (status = 501, description = "Stripe webhooks are not configured here", body = LunaError),
+    )
+)]
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    payload: axum::body::Bytes,
+) -> Result<Json<Data<WebhookReceipt>>, Error> {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let outcome = state
+        .billing
+        .webhook(&state.identity, &payload, signature)
+        .await?;
+    use crate::domain::billing::WebhookOutcome;
+    Ok(Data::json(WebhookReceipt {
+        received: true,
+        outcome: match outcome {
+            WebhookOutcome::Applied => "applied",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Stale => "stale",
+            WebhookOutcome::Ignored => "ignored",
+        },
+    }))
+}

@@ -170,7 +170,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(billing::subscription))
         .routes(routes!(billing::usage))
         .routes(routes!(billing::cancel))
-        .routes(routes!(billing::portal));
+        .routes(routes!(billing::portal))
+        .routes(routes!(billing::webhook));
     dialect_router::<LunaOs>(state, "lunaos", "/lunaos", "/lunaos/openapi.json", routes)
 }
 

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Months, Utc};
-use orrery_entities::subscription;
+use orrery_entities::{billing_event, subscription};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+
+pub mod stripe;
+pub mod webhook;
 
 use crate::domain::agents::quota::Quotas;
 use crate::domain::agents::Usage;
@@ -37,6 +40,10 @@ pub trait BillingProvider: Send + Sync {
     async fn portal(&self, customer: &Customer<'_>) -> DomainResult<String>;
     /// Asks the provider to end the subscription at the end of its period.
     async fn cancel_at_period_end(&self, subscription: &subscription::Model) -> DomainResult<()>;
+    /// The Stripe client, when this provider is Stripe (webhooks need it).
+    fn as_stripe(&self) -> Option<&stripe::Stripe> {
+        None
+    }
 }
 
 /// Self-hosting: there is no payment processor to send anyone to.
@@ -73,14 +80,225 @@ pub struct SubscriptionView {
     pub subscription: Option<subscription::Model>,
 }
 
+/// What a webhook delivery did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Applied,
+    /// The event was applied before (Stripe redelivers).
+    Duplicate,
+    /// Older than the state the record holds (events can arrive out of order).
+    Stale,
+    /// Not an event Orrery acts on, or about a subscription it does not know.
+    Ignored,
+}
+
+/// Webhook verification settings.
+pub struct WebhookSecret {
+    pub secret: String,
+    pub tolerance_secs: u64,
+}
+
 pub struct BillingService {
     db: DatabaseConnection,
     provider: Arc<dyn BillingProvider>,
+    webhook: Option<WebhookSecret>,
+}
+
+/// The tier a Stripe subscription in `status` grants.
+fn granted(status: &str, tier: Tier) -> Tier {
+    match status {
+        "active" | "trialing" | "past_due" => tier,
+        _ => Tier::Free,
+    }
 }
 
 impl BillingService {
-    pub fn new(db: DatabaseConnection, provider: Arc<dyn BillingProvider>) -> Self {
-        Self { db, provider }
+    pub fn new(
+        db: DatabaseConnection,
+        provider: Arc<dyn BillingProvider>,
+        webhook: Option<WebhookSecret>,
+    ) -> Self {
+        Self {
+            db,
+            provider,
+            webhook,
+        }
+    }
+
+    /// Verifies and applies one Stripe webhook delivery. Each event applies once: its id is
+    /// claimed first and released again if applying it fails (so Stripe's retry can).
+    pub async fn webhook(
+        &self,
+        identity: &IdentityService,
+        payload: &[u8],
+        signature: Option<&str>,
+    ) -> DomainResult<WebhookOutcome> {
+        let (Some(stripe), Some(secret)) = (self.provider.as_stripe(), &self.webhook) else {
+            return Err(DomainError::NotImplemented(
+                "Stripe webhooks are not configured on this server (local billing, or no webhook secret)".into(),
+            ));
+        };
+        let signature = signature.ok_or_else(|| {
+            DomainError::invalid("Stripe-Signature", "the Stripe-Signature header is missing")
+        })?;
+        webhook::verify(
+            payload,
+            signature,
+            &secret.secret,
+            secret.tolerance_secs,
+            Utc::now(),
+        )?;
+        let event = webhook::parse(payload)?;
+        let claimed = billing_event::Entity::insert(billing_event::ActiveModel {
+            id: Set(event.id.clone()),
+            kind: Set(event.kind.chars().take(64).collect()),
+            received_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(billing_event::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        if claimed == 0 {
+            return Ok(WebhookOutcome::Duplicate);
+        }
+        let applied = self.apply_event(identity, stripe, &event).await;
+        if applied.is_err() {
+            billing_event::Entity::delete_by_id(event.id.clone())
+                .exec(&self.db)
+                .await?;
+        }
+        applied
+    }
+
+    async fn apply_event(
+        &self,
+        identity: &IdentityService,
+        stripe: &stripe::Stripe,
+        event: &webhook::Event,
+    ) -> DomainResult<WebhookOutcome> {
+        let (subscription, user_hint) = match webhook::change_of(event)? {
+            webhook::Change::Ignored => return Ok(WebhookOutcome::Ignored),
+            webhook::Change::CheckoutCompleted {
+                user_id,
+                subscription_id,
+            } => (stripe.subscription(&subscription_id).await?, user_id),
+            webhook::Change::Subscription(subscription) => (subscription, None),
+            webhook::Change::PaymentFailed { subscription_id } => {
+                let Some(record) = self.by_external(&subscription_id).await? else {
+                    return Ok(WebhookOutcome::Ignored);
+                };
+                if record.source_updated_at > event.created {
+                    return Ok(WebhookOutcome::Stale);
+                }
+                subscription::Entity::update_many()
+                    .col_expr(subscription::Column::Status, Expr::value("past_due"))
+                    .col_expr(
+                        subscription::Column::SourceUpdatedAt,
+                        Expr::value(event.created),
+                    )
+                    .col_expr(subscription::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(subscription::Column::UserId.eq(record.user_id.as_str()))
+                    .exec(&self.db)
+                    .await?;
+                return Ok(WebhookOutcome::Applied);
+            }
+        };
+        let existing = self.by_external(&subscription.id).await?;
+        let user_id = existing
+            .as_ref()
+            .map(|r| r.user_id.clone())
+            .or(user_hint)
+            .or_else(|| subscription.metadata_user.clone());
+        let Some(user_id) = user_id else {
+            return Ok(WebhookOutcome::Ignored);
+        };
+        if identity.user_by_id(&user_id).await?.is_none() {
+            return Ok(WebhookOutcome::Ignored);
+        }
+        let current = self.record(&user_id).await?;
+        if let Some(record) = &current {
+            if record.source_updated_at > event.created {
+                return Ok(WebhookOutcome::Stale);
+            }
+        }
+        let tier = subscription
+            .price
+            .as_deref()
+            .and_then(|p| stripe.tier_of_price(p))
+            .or_else(|| {
+                subscription
+                    .metadata_tier
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+            })
+            .or_else(|| current.as_ref().and_then(|r| r.tier.parse().ok()))
+            .unwrap_or(Tier::Pro);
+        let now = Utc::now();
+        let start = subscription.current_period_start.unwrap_or(event.created);
+        let record = subscription::ActiveModel {
+            user_id: Set(user_id.clone()),
+            provider: Set("stripe".into()),
+            tier: Set(tier.as_str().into()),
+            status: Set(subscription.status.chars().take(24).collect()),
+            external_id: Set(Some(subscription.id.clone())),
+            customer_id: Set(subscription.customer.clone()),
+            current_period_start: Set(start),
+            current_period_end: Set(subscription
+                .current_period_end
+                .unwrap_or_else(|| start.checked_add_months(Months::new(1)).unwrap_or(start))),
+            cancel_at_period_end: Set(subscription.cancel_at_period_end),
+            source_updated_at: Set(event.created),
+            created_at: Set(current.as_ref().map_or(now, |r| r.created_at)),
+            updated_at: Set(now),
+        };
+        subscription::Entity::insert(record)
+            .on_conflict(
+                OnConflict::column(subscription::Column::UserId)
+                    .update_columns([
+                        subscription::Column::Provider,
+                        subscription::Column::Tier,
+                        subscription::Column::Status,
+                        subscription::Column::ExternalId,
+                        subscription::Column::CustomerId,
+                        subscription::Column::CurrentPeriodStart,
+                        subscription::Column::CurrentPeriodEnd,
+                        subscription::Column::CancelAtPeriodEnd,
+                        subscription::Column::SourceUpdatedAt,
+                        subscription::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        let wanted = granted(&subscription.status, tier);
+        let user = identity
+            .user_by_id(&user_id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("user".into()))?;
+        if user.tier != wanted {
+            identity
+                .apply_user_update(
+                    &user_id,
+                    AccountChange {
+                        roles: None,
+                        groups: None,
+                        tier: Some(wanted),
+                    },
+                    "stripe",
+                )
+                .await?;
+        }
+        Ok(WebhookOutcome::Applied)
+    }
+
+    async fn by_external(&self, id: &str) -> DomainResult<Option<subscription::Model>> {
+        Ok(subscription::Entity::find()
+            .filter(subscription::Column::ExternalId.eq(id))
+            .one(&self.db)
+            .await?)
     }
 
     pub fn provider_name(&self) -> &'static str {
