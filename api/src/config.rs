@@ -168,6 +168,9 @@ pub struct AiConfig {
     pub default_embedder: String,
     /// Vector size of the builtin (feature-hashing) embedder.
     pub builtin_dimensions: usize,
+    /// Milliseconds the builtin generator waits before each streamed piece (0: none), so
+    /// demos and benchmarks see a model's pace.
+    pub builtin_piece_delay_ms: u64,
     /// Most texts one embeddings call may carry.
     pub max_embedding_inputs: usize,
     /// Most characters of one text to embed.
@@ -180,6 +183,7 @@ impl Default for AiConfig {
             default_generator: "builtin".into(),
             default_embedder: "builtin".into(),
             builtin_dimensions: 384,
+            builtin_piece_delay_ms: 0,
             max_embedding_inputs: 256,
             max_embedding_chars: 32_768,
         }

@@ -385,7 +385,7 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
         .route("/readyz", get(http::probes::readyz))
         .merge(pages::routes(state, dialects));
     for dialect in &dialects.0 {
-        let doc = dialect.openapi.clone();
+        let doc = openapi::document(&dialect.openapi);
         let with_doc = dialect.router.clone().route(
             &dialect.openapi_url[dialect.prefix.len()..],
             get(move || std::future::ready(Json(doc))),

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use serde_json::{json, Value};
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
 
 use crate::rest::Dialects;
@@ -32,9 +33,112 @@ pub fn combined(dialects: &Dialects) -> OpenApi {
 }
 
 pub fn to_json(doc: &OpenApi) -> String {
-    let mut text = serde_json::to_string_pretty(doc).expect("OpenAPI documents serialize");
+    let mut text =
+        serde_json::to_string_pretty(&document(doc)).expect("OpenAPI documents serialize");
     text.push('\n');
     text
+}
+
+/// A document as it is served and exported: utoipa's, with event streams framed.
+pub fn document(doc: &OpenApi) -> Value {
+    let mut value = serde_json::to_value(doc).expect("OpenAPI documents serialize");
+    frame_event_streams(&mut value);
+    value
+}
+
+/// `text/event-stream` responses as OpenAPI models that format: each event an object with
+/// its `event` name and its `data` string, whose JSON the route's own schema describes
+/// (`contentMediaType` + `contentSchema`), so validators check what is on the wire.
+fn frame_event_streams(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        for response in responses.values_mut() {
+            let Some(stream) = response
+                .pointer_mut("/content/text~1event-stream")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let framed = |schema: &Value| {
+                let target = match schema["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    Some(name) => &schemas[name],
+                    None => schema,
+                };
+                target["properties"]["data"].is_object()
+            };
+            // A document that models the frame itself (`/v1`'s `ChatStreamEvent`) stays.
+            if stream.get("schema").is_none_or(framed) {
+                continue;
+            }
+            let Some(data) = stream.remove("schema") else {
+                continue;
+            };
+            if let Some(example) = stream.remove("example") {
+                let name = example["type"].as_str().unwrap_or("message").to_string();
+                stream.insert(
+                    "example".into(),
+                    json!({"event": name, "data": example.to_string()}),
+                );
+            }
+            let names = event_names(&data, &schemas);
+            let mut event = json!({"type": "string", "description": "The event's name; `data.type` repeats it."});
+            if !names.is_empty() {
+                event["enum"] = json!(names);
+            }
+            stream.insert(
+                "schema".into(),
+                json!({
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": event,
+                        "data": {
+                            "type": "string",
+                            "description": "The event as JSON.",
+                            "contentMediaType": "application/json",
+                            "contentSchema": data,
+                        },
+                    },
+                }),
+            );
+        }
+    }
+}
+
+/// The names a `oneOf` of event schemas declares (each in a one-value `type` enum).
+fn event_names(schema: &Value, schemas: &Value) -> Vec<String> {
+    let resolve = |value: &Value| -> Value {
+        match value["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        {
+            Some(name) => schemas[name].clone(),
+            None => value.clone(),
+        }
+    };
+    let union = resolve(schema);
+    union["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|variant| {
+            let kind = resolve(&resolve(variant)["properties"]["type"]);
+            kind["enum"][0].as_str().map(str::to_string)
+        })
+        .collect()
 }
 
 /// `(file name, contents)` of every generated schema file, relative to `schema/`.

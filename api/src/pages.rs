@@ -229,7 +229,7 @@ pub fn routes(state: &AppState, dialects: &Dialects) -> Router<AppState> {
         urls.push(Url::new(dialect.name, dialect.openapi_url));
     }
     let swagger = SwaggerUi::new("/docs").config(SwaggerConfig::new(urls));
-    let combined = crate::openapi::combined(dialects);
+    let combined = crate::openapi::document(&crate::openapi::combined(dialects));
     let landing = Html(landing_page(dialects, state.config.graphiql_enabled()));
     let mut router = Router::new()
         .merge(swagger)

@@ -436,7 +436,11 @@ impl<'a> Reader<'a> {
             .pointer("/content/application~1json/example")
             .cloned()
             .unwrap_or_else(|| mock::example(self.doc, &schema));
-        let stream = match success.pointer("/content/text~1event-stream/schema") {
+        // Framed as OpenAPI models SSE: the events' own schema is the `data` field's.
+        let stream = match success
+            .pointer("/content/text~1event-stream/schema/properties/data/contentSchema")
+            .or_else(|| success.pointer("/content/text~1event-stream/schema"))
+        {
             Some(events) if schema.is_null() => {
                 let (stream, examples) = self.events(events)?;
                 mock_response = Value::Array(examples);

@@ -148,6 +148,7 @@ pub fn user_error(err: DomainError) -> async_graphql::Result<UserError> {
         DomainError::Conflict(_) => ErrorCode::Conflict,
         DomainError::NotFound(_) => ErrorCode::NotFound,
         DomainError::MemoryDrift { .. } => ErrorCode::MemoryDriftExcessive,
+        DomainError::NotImplemented(_) => ErrorCode::NotImplemented,
         _ => return Err(to_gql(err)),
     };
     let field = match &err {

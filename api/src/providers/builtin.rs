@@ -4,7 +4,7 @@
 //! words and word pieces land near each other; paraphrases with other words do not).
 
 use async_trait::async_trait;
-use futures::stream;
+use futures::{stream, StreamExt};
 
 use super::{
     ChatMessage, ChatRole, Embedder, Embeddings, FinishReason, GenerationOptions, LanguageModel,
@@ -16,6 +16,9 @@ pub const MODEL: &str = "builtin";
 
 pub struct Builtin {
     pub dimensions: usize,
+    /// A pause before each streamed piece, so demos and benchmarks see a model's pace
+    /// (0: everything at once).
+    pub piece_delay: std::time::Duration,
 }
 
 /// Words, numbers and single punctuation marks: the builtin's own tokens (what its usage
@@ -163,7 +166,14 @@ impl LanguageModel for Builtin {
                 usage: Some(usage),
             }))
             .map(Ok);
-        Ok(Box::pin(stream::iter(items)))
+        if self.piece_delay.is_zero() {
+            return Ok(Box::pin(stream::iter(items)));
+        }
+        let delay = self.piece_delay;
+        Ok(Box::pin(stream::iter(items).then(move |item| async move {
+            tokio::time::sleep(delay).await;
+            item
+        })))
     }
 }
 
@@ -254,7 +264,6 @@ impl super::Probe for Builtin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
 
     fn cosine(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -276,7 +285,10 @@ mod tests {
 
     #[tokio::test]
     async fn max_tokens_and_stop_are_honoured_and_usage_counted() {
-        let model = Builtin { dimensions: 8 };
+        let model = Builtin {
+            dimensions: 8,
+            piece_delay: Default::default(),
+        };
         let messages = [ChatMessage::new(
             ChatRole::User,
             "Explain hash chains briefly",

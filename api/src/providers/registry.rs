@@ -58,6 +58,7 @@ impl Providers {
         let mut entries = BTreeMap::new();
         let builtin = Arc::new(Builtin {
             dimensions: ai.builtin_dimensions,
+            piece_delay: Duration::from_millis(ai.builtin_piece_delay_ms),
         });
         entries.insert(
             builtin::MODEL.to_string(),

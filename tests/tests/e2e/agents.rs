@@ -309,8 +309,8 @@ async fn pro_agents_and_bad_input_are_refused_before_any_work() {
         ),
         (
             json!({"agent": "code-review", "context": "x", "provider": "ghost"}),
-            400,
-            "validation_failed",
+            404,
+            "not_found",
         ),
         (
             json!({"agent": "code-review", "context": "x", "extra": 1}),
@@ -323,7 +323,7 @@ async fn pro_agents_and_bad_input_are_refused_before_any_work() {
             "validation_failed",
         ),
         (
-            json!({"agent": "code-review", "context": "x", "repository": "r"}),
+            json!({"agent": "code-review", "context": "x", "useRag": true, "repository": "bad name!"}),
             400,
             "validation_failed",
         ),
@@ -686,6 +686,48 @@ async fn graphql_runs_are_followed_by_subscription_and_replayed() {
     assert_eq!(runs["nodes"][0]["output"], text);
     assert_eq!(listed["data"]["viewer"]["usage"]["agentExecutions"], 1);
 
+    // A chain from GraphQL, followed to its end with `chainRun`.
+    let chain = server
+        .graphql(
+            Some(&token),
+            "mutation($input: ExecuteChainInput!) { executeChain(input: $input) { run { id kind name } userErrors { field message } } }",
+            json!({"input": {"steps": ["code-review", "documentation"], "context": "fn x() {}"}}),
+        )
+        .await;
+    let chain_run = &chain["data"]["executeChain"]["run"];
+    assert_eq!(chain_run["kind"], "CHAIN", "{chain}");
+    let mut socket = connect(&server, "/graphql/ws", "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription($id: ID!) { chainRun(id: $id) { __typename ... on ChainFinished { status steps } } }", "variables": {"id": chain_run["id"]}}})).await;
+    let mut last = Value::Null;
+    loop {
+        let message = next(&mut socket).await;
+        if message["type"] == "complete" {
+            break;
+        }
+        last = message["payload"]["data"]["chainRun"].clone();
+    }
+    assert_eq!(
+        last,
+        json!({"__typename": "ChainFinished", "status": "completed", "steps": 2})
+    );
+    let invalid = server
+        .graphql(
+            Some(&token),
+            "mutation($input: ExecuteChainInput!) { executeChain(input: $input) { run { id } userErrors { field message } } }",
+            json!({"input": {"chain": {"name": "c", "nodes": [{"id": "a", "agent": "code-review"}], "edges": [{"from": "a", "to": "a"}]}, "context": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        invalid["data"]["executeChain"]["userErrors"][0]["field"], "chain.edges[0]",
+        "{invalid}"
+    );
+
     // Another user: the node is null and the subscription refuses.
     let (other, _, _) = server.sign_up("graphql-runs-other@example.com").await;
     let node = server
@@ -820,5 +862,32 @@ async fn local_billing_lets_admins_set_tiers_and_users_cancel() {
             .status(),
         404
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_quiet_stream_carries_heartbeat_comments() {
+    let upstream = SlowUpstream::start(2, Duration::from_millis(1300)).await;
+    let server = TestServer::with(|c| {
+        c.providers.insert("slow".into(), upstream.provider());
+        c.agents.heartbeat_secs = 1;
+    })
+    .await;
+    let (token, _, _) = server.sign_up("heartbeat@example.com").await;
+    let body = execute(
+        &server,
+        &token,
+        "/lunaos/agents/execute",
+        json!({"agent": "code-review", "context": "x", "provider": "slow"}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        body.contains("\n: heartbeat\n") || body.starts_with(": heartbeat\n"),
+        "{body}"
+    );
+    assert!(body.contains("event: done"), "{body}");
     server.stop().await;
 }

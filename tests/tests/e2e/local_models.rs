@@ -371,3 +371,60 @@ async fn the_openai_provider_relays_a_second_orrery_running_the_local_model() {
     assert_eq!(near_vector.len(), 384);
     assert!(1.0 - cosine(&near_vector, &far_vector) < 1e-6);
 }
+
+/// A LunaOS agent run on the local model: real tokens streamed as SSE, the model's own
+/// counts in `done`, a cost of 0, the run stored with its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_runs_on_the_local_model() {
+    let Some(dir) = models_dir() else { return };
+    let server = TestServer::with(|c| {
+        c.providers.insert("local".into(), local(dir, 2));
+        c.ai.default_generator = "local".into();
+        c.agents.max_output_tokens = 48;
+    })
+    .await;
+    let (token, _, _) = server.sign_up("local-agent@example.com").await;
+    let response = server
+        .post(
+            "/lunaos/agents/execute",
+            Some(&token),
+            json!({"agent": "code-review", "context": "fn add(a: i32, b: i32) -> i32 { a - b }"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let data: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(data[0]["type"], "start");
+    assert_eq!(data[0]["model"], "smollm2-135m-instruct");
+    let done = data.last().unwrap();
+    assert_eq!(done["type"], "done", "{body}");
+    let output = done["tokens"]["output"].as_u64().unwrap();
+    assert!((1..=48).contains(&output), "{done}");
+    assert!(
+        done["tokens"]["input"].as_u64().unwrap() > 50,
+        "the system prompt counts"
+    );
+    assert_eq!(done["cost"], 0.0);
+    let text: String = data
+        .iter()
+        .filter(|d| d["type"] == "chunk")
+        .map(|d| d["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        !text.trim().is_empty() && !text.contains("[builtin]"),
+        "{text}"
+    );
+    let id = done["executionId"].as_str().unwrap();
+    let stored: Value = server
+        .get(&format!("/lunaos/agents/executions/{id}"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["data"]["output"], text);
+    server.stop().await;
+}

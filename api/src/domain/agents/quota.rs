@@ -76,9 +76,16 @@ impl Quotas {
         Self { db, config }
     }
 
-    /// Charges one execution, or refuses with the count as it stands when the month's
+    /// Charges one execution on `db` (a transaction the caller commits with what the
+    /// execution writes), or refuses with the count as it stands when the month's
     /// executions are used up.
-    pub async fn charge(&self, user_id: &str, tier: Tier, charge: Charge) -> DomainResult<Usage> {
+    pub async fn charge<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user_id: &str,
+        tier: Tier,
+        charge: Charge,
+    ) -> DomainResult<Usage> {
         let now = Utc::now();
         let (key, start, end) = period(now);
         let limit = limit_for(&self.config, tier);
@@ -93,13 +100,13 @@ impl Quotas {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(db)
         .await?;
         let column = match charge {
             Charge::Agent => "agent_executions",
             Charge::Chain => "chain_executions",
         };
-        let backend = self.db.get_database_backend();
+        let backend = db.get_database_backend();
         let (a, b, c) = match backend {
             DatabaseBackend::Postgres => ("$1", "$2", "$3"),
             _ => ("?", "?", "?"),
@@ -109,8 +116,7 @@ impl Quotas {
              WHERE user_id = {a} AND period = {b} AND agent_executions + chain_executions < {c} \
              RETURNING agent_executions, chain_executions"
         );
-        let row = self
-            .db
+        let row = db
             .query_one(Statement::from_sql_and_values(
                 backend,
                 sql,
@@ -127,7 +133,7 @@ impl Quotas {
                 row.try_get::<i32>("", "chain_executions")?,
             ),
             None => {
-                let current = self.current_counts(user_id, &key).await?;
+                let current = current_counts(db, user_id, &key).await?;
                 return Err(DomainError::ExecutionQuota {
                     tier: tier.as_str().into(),
                     used: current.0 + current.1,
@@ -148,7 +154,7 @@ impl Quotas {
     /// This month's usage.
     pub async fn usage(&self, user_id: &str, tier: Tier) -> DomainResult<Usage> {
         let (key, start, end) = period(Utc::now());
-        let (agent, chain) = self.current_counts(user_id, &key).await?;
+        let (agent, chain) = current_counts(&self.db, user_id, &key).await?;
         Ok(Usage {
             tier,
             agent_executions: agent,
@@ -158,18 +164,22 @@ impl Quotas {
             period_end: end,
         })
     }
+}
 
-    async fn current_counts(&self, user_id: &str, key: &str) -> DomainResult<(u32, u32)> {
-        let row = usage_counter::Entity::find_by_id((user_id.to_string(), key.to_string()))
-            .one(&self.db)
-            .await?;
-        Ok(row.map_or((0, 0), |r| {
-            (
-                r.agent_executions.max(0) as u32,
-                r.chain_executions.max(0) as u32,
-            )
-        }))
-    }
+async fn current_counts<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    key: &str,
+) -> DomainResult<(u32, u32)> {
+    let row = usage_counter::Entity::find_by_id((user_id.to_string(), key.to_string()))
+        .one(db)
+        .await?;
+    Ok(row.map_or((0, 0), |r| {
+        (
+            r.agent_executions.max(0) as u32,
+            r.chain_executions.max(0) as u32,
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -137,22 +137,7 @@ impl Runner {
 
     /// The provider and model a run will use (refused now if unknown), with its price.
     pub fn target(&self, provider: Option<&str>, model: Option<&str>) -> DomainResult<Target> {
-        // Named in the request body: an unknown one is bad input, not a missing resource.
-        let chosen = self
-            .ai
-            .providers()
-            .generator(provider, model)
-            .map_err(|err| match err {
-                DomainError::NotFound(what) => DomainError::invalid(
-                    if what.starts_with("model") {
-                        "model"
-                    } else {
-                        "provider"
-                    },
-                    format!("{what} not found"),
-                ),
-                other => other,
-            })?;
+        let chosen = self.ai.providers().generator(provider, model)?;
         let price = self
             .config
             .prices

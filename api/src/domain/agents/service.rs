@@ -8,7 +8,7 @@ use futures::StreamExt;
 use orrery_entities::agent_run;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use super::catalogue;
@@ -262,24 +262,12 @@ impl AgentService {
             self.retrieve(principal, &request.context, request.repository.as_deref())
                 .await?
         } else {
-            if request.repository.is_some() {
-                return Err(DomainError::invalid(
-                    "repository",
-                    "repository is only used with useRag: true",
-                ));
-            }
+            // Only retrieval reads it; without `useRag` it is ignored, as documented.
             Vec::new()
         };
-        let (id, usage, registration) = self.begin(actor, Charge::Agent).await?;
-        self.store_start(
-            &id,
-            actor,
-            RunKind::Agent,
-            agent.slug,
-            &target,
-            &request.context,
-        )
-        .await?;
+        let (id, usage, registration) = self
+            .begin(actor, Charge::Agent, agent.slug, &target, &request.context)
+            .await?;
         let live = registration.live.clone();
         tokio::spawn(self.runner.clone().agent(run::AgentJob {
             id: id.clone(),
@@ -314,16 +302,9 @@ impl AgentService {
                 ),
             });
         }
-        let (id, usage, registration) = self.begin(actor, Charge::Chain).await?;
-        self.store_start(
-            &id,
-            actor,
-            RunKind::Chain,
-            &plan.name,
-            &target,
-            &request.context,
-        )
-        .await?;
+        let (id, usage, registration) = self
+            .begin(actor, Charge::Chain, &plan.name, &target, &request.context)
+            .await?;
         let live = registration.live.clone();
         tokio::spawn(self.runner.clone().chain(run::ChainJob {
             id: id.clone(),
@@ -364,11 +345,15 @@ impl AgentService {
             .collect())
     }
 
-    /// The live-run slot and the quota charge, in that order (a refused slot costs nothing).
+    /// The live-run slot, then the quota charge and the run's row in one transaction (one
+    /// commit per start; a refused slot costs nothing, a refused charge stores nothing).
     async fn begin(
         &self,
         actor: &Actor,
         charge: Charge,
+        name: &str,
+        target: &run::Target,
+        input: &str,
     ) -> DomainResult<(String, Usage, super::events::Registration)> {
         let id = format!("exec_{}", ulid::Ulid::new().to_string().to_lowercase());
         let registration = self
@@ -380,24 +365,17 @@ impl AgentService {
                     self.config.max_concurrent_runs
                 ))
             })?;
+        let txn = self.db.begin().await?;
         let usage = self
             .quotas
-            .charge(&actor.user_id, actor.tier, charge)
+            .charge(&txn, &actor.user_id, actor.tier, charge)
             .await?;
-        Ok((id, usage, registration))
-    }
-
-    async fn store_start(
-        &self,
-        id: &str,
-        actor: &Actor,
-        kind: RunKind,
-        name: &str,
-        target: &run::Target,
-        input: &str,
-    ) -> DomainResult<()> {
+        let kind = match charge {
+            Charge::Agent => RunKind::Agent,
+            Charge::Chain => RunKind::Chain,
+        };
         agent_run::Entity::insert(agent_run::ActiveModel {
-            id: Set(id.to_string()),
+            id: Set(id.clone()),
             user_id: Set(actor.user_id.clone()),
             kind: Set(kind.as_str().into()),
             name: Set(name.to_string()),
@@ -416,9 +394,10 @@ impl AgentService {
             created_at: Set(Utc::now()),
             finished_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
-        Ok(())
+        txn.commit().await?;
+        Ok((id, usage, registration))
     }
 
     /// One of the caller's runs ("not found" for anyone else's).

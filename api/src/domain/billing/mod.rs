@@ -133,14 +133,15 @@ impl BillingService {
         payload: &[u8],
         signature: Option<&str>,
     ) -> DomainResult<WebhookOutcome> {
+        // A request without its signature is malformed whatever this server's billing is.
+        let signature = signature.ok_or_else(|| {
+            DomainError::invalid("Stripe-Signature", "the Stripe-Signature header is missing")
+        })?;
         let (Some(stripe), Some(secret)) = (self.provider.as_stripe(), &self.webhook) else {
             return Err(DomainError::NotImplemented(
                 "Stripe webhooks are not configured on this server (local billing, or no webhook secret)".into(),
             ));
         };
-        let signature = signature.ok_or_else(|| {
-            DomainError::invalid("Stripe-Signature", "the Stripe-Signature header is missing")
-        })?;
         webhook::verify(
             payload,
             signature,

@@ -18,6 +18,35 @@ use crate::state::AppState;
 
 pub type Params<T> = dialect::QueryParams<T, LunaOs>;
 
+/// A closed set of strings taken from a domain table, as an OpenAPI `enum` (so the
+/// document and the SDKs list exactly what the server knows).
+macro_rules! listed_enum {
+    ($(#[$meta:meta])* $name:ident, $doc:literal, $values:expr) => {
+        $(#[$meta])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($doc))
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use listed_enum;
+
+listed_enum!(
+    /// An agent's slug.
+    AgentSlug,
+    "An agent's slug (`GET /agents/list` describes each).",
+    AGENTS.iter().map(|a| a.slug)
+);
+
 string_enum!(
     /// Who may run an agent.
     AgentTier { Free = "free", Pro = "pro" }
@@ -35,7 +64,7 @@ string_enum!(
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentInfo {
-    #[schema(example = "code-review")]
+    #[schema(value_type = AgentSlug, example = "code-review")]
     slug: &'static str,
     #[schema(example = "Code Review")]
     name: &'static str,
@@ -95,7 +124,7 @@ pub async fn list() -> Json<Data<AgentList>> {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecuteRequest {
-    #[schema(example = "code-review")]
+    #[schema(value_type = AgentSlug, example = "code-review")]
     agent: String,
     /// 1 to 50 000 characters: what the agent works on.
     #[schema(
@@ -113,7 +142,7 @@ pub struct ExecuteRequest {
     #[schema(example = false)]
     #[serde(default)]
     use_rag: bool,
-    /// With `useRag`: search this repository only.
+    /// With `useRag`: search this repository only (ignored without it).
     #[schema(example = "orrery")]
     repository: Option<String>,
 }
@@ -134,6 +163,7 @@ pub struct ExecuteRequest {
             )),
         (status = 400, description = "Unknown agent, bad context, provider or model", body = LunaError),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 404, description = "No such provider or model", body = LunaError),
         (status = 403, description = "`pro_required`, `quota_exceeded` (with tier, used, limit), or the key lacks agents:run", body = LunaError),
         (status = 409, description = "Too many runs streaming for this account", body = LunaError),
         (status = 429, description = "Rate limit exceeded", body = LunaError),
@@ -254,9 +284,11 @@ pub struct ExecutionQuery {
     limit: Option<i64>,
     #[param(minimum = 0)]
     offset: Option<i64>,
-    /// `running`, `completed`, `failed` or `cancelled`.
+    /// `running`, `completed`, `failed` or `cancelled` (empty: any).
+    #[param(value_type = Option<ExecutionStatus>)]
     status: Option<String>,
-    /// `agent` or `chain`.
+    /// `agent` or `chain` (empty: both).
+    #[param(value_type = Option<ExecutionKind>)]
     kind: Option<String>,
     /// An agent's slug or a chain's name.
     agent: Option<String>,
@@ -271,6 +303,8 @@ pub struct ExecutionQuery {
         (status = 200, description = "A page of runs", body = Data<ExecutionList>),
         (status = 400, description = "Bad parameters", body = LunaError),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 403, description = "The key lacks agents:run", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
     )
 )]
 pub async fn executions(
@@ -286,9 +320,10 @@ pub async fn executions(
     if offset < 0 {
         return Err(DomainError::invalid("offset", "offset must not be negative").into());
     }
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let (status, kind, name) = (given(query.status), given(query.kind), given(query.agent));
     let filter = RunFilter {
-        status: query
-            .status
+        status: status
             .as_deref()
             .map(|s| {
                 RunStatus::parse(s).ok_or_else(|| {
@@ -299,13 +334,13 @@ pub async fn executions(
                 })
             })
             .transpose()?,
-        kind: match query.kind.as_deref() {
+        kind: match kind.as_deref() {
             None => None,
             Some("agent") => Some(RunKind::Agent),
             Some("chain") => Some(RunKind::Chain),
             Some(_) => return Err(DomainError::invalid("kind", "kind is agent or chain").into()),
         },
-        name: query.agent,
+        name,
     };
     let (runs, total) = state
         .agents
@@ -344,7 +379,9 @@ pub struct ExecutionDetail {
     responses(
         (status = 200, description = "The run", body = Data<ExecutionDetail>),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 403, description = "The key lacks agents:run", body = LunaError),
         (status = 404, description = "No run of yours has that id", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
     )
 )]
 pub async fn execution(

@@ -7,7 +7,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::agents::AgentTier;
+use super::agents::{AgentSlug, AgentTier};
+
+super::agents::listed_enum!(
+    /// A chain preset's id.
+    PresetId,
+    "A chain preset (`GET /chains` describes each).",
+    PRESETS.iter().map(|p| p.id)
+);
 use super::{Authed, Body, Data, Error, LunaError};
 use crate::domain::agents::catalogue::PRESETS;
 use crate::domain::agents::chain::{ChainRequest, Edge, Graph, Node};
@@ -17,7 +24,7 @@ use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct ChainPreset {
-    #[schema(example = "full-review")]
+    #[schema(value_type = PresetId, example = "full-review")]
     id: &'static str,
     #[schema(example = "Full review")]
     name: &'static str,
@@ -25,7 +32,7 @@ pub struct ChainPreset {
         example = "Review the code, design tests for what the review found, then document it."
     )]
     description: &'static str,
-    #[schema(example = json!(["code-review", "testing-validation", "documentation"]))]
+    #[schema(value_type = Vec<AgentSlug>, example = json!(["code-review", "testing-validation", "documentation"]))]
     steps: &'static [&'static str],
     /// The tier every step allows.
     #[schema(value_type = AgentTier, example = "free")]
@@ -64,7 +71,7 @@ pub async fn list(Authed { .. }: super::Authed) -> Json<Data<ChainList>> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
-    #[schema(example = "code-review")]
+    #[schema(value_type = AgentSlug, example = "code-review")]
     agent: String,
 }
 
@@ -74,7 +81,7 @@ pub struct NodeSpec {
     /// Unique in the chain: 1 to 64 letters, digits, `-` or `_`.
     #[schema(example = "review")]
     id: String,
-    #[schema(example = "code-review")]
+    #[schema(value_type = AgentSlug, example = "code-review")]
     agent: String,
     /// What the node is asked. Variables: `{{context}}` (the chain's context), `{{previous}}`
     /// (every predecessor's output under a heading), `{{outputs.<id>}}` (one predecessor's).
@@ -109,7 +116,7 @@ pub struct GraphSpec {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"preset": "full-review", "context": "fn add(a: i32, b: i32) -> i32 { a - b }"}))]
 pub struct ChainExecuteRequest {
-    #[schema(example = "full-review")]
+    #[schema(value_type = Option<PresetId>, example = "full-review")]
     preset: Option<String>,
     /// 1 to 5 steps, run in order, each receiving the previous outputs.
     steps: Option<Vec<StepSpec>>,
@@ -144,6 +151,7 @@ pub struct ChainExecuteRequest {
             )),
         (status = 400, description = "Invalid chain (the error names the node or edge), context, provider or model", body = LunaError),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 404, description = "No such provider or model", body = LunaError),
         (status = 403, description = "`pro_required` (a step's agent), `quota_exceeded`, or the key lacks agents:run", body = LunaError),
         (status = 409, description = "Too many runs streaming for this account", body = LunaError),
         (status = 429, description = "Rate limit exceeded", body = LunaError),

@@ -4,7 +4,7 @@ export interface AgentInfo {
   category: 'code-quality' | 'planning' | 'devops' | 'solution';
   name: string;
   role: string;
-  slug: string;
+  slug: 'code-review' | 'documentation' | 'testing-validation' | 'seo' | 'ui-fix' | 'ui-test' | 'api-generator' | 'database' | 'design-architect' | 'requirements-analyzer' | 'task-executor' | 'task-planner' | 'cloudflare' | 'deployment' | 'docker' | 'monitoring-observability' | 'run' | '365-security' | 'analytics' | 'auth' | 'glm-vision' | 'hig' | 'lemonsqueezy' | 'openai-app' | 'post-launch-review' | 'rag-enhanced' | 'rag' | 'user-guide';
   tier: 'free' | 'pro';
 }
 
@@ -58,9 +58,9 @@ export interface ChainList {
 
 export interface ChainPreset {
   description: string;
-  id: string;
+  id: 'full-review' | 'new-feature' | 'deploy' | 'security-audit' | 'api-design';
   name: string;
-  steps: Array<string>;
+  steps: Array<'code-review' | 'documentation' | 'testing-validation' | 'seo' | 'ui-fix' | 'ui-test' | 'api-generator' | 'database' | 'design-architect' | 'requirements-analyzer' | 'task-executor' | 'task-planner' | 'cloudflare' | 'deployment' | 'docker' | 'monitoring-observability' | 'run' | '365-security' | 'analytics' | 'auth' | 'glm-vision' | 'hig' | 'lemonsqueezy' | 'openai-app' | 'post-launch-review' | 'rag-enhanced' | 'rag' | 'user-guide'>;
   /** The tier every step allows. */
   tier: 'free' | 'pro';
 }
@@ -221,7 +221,7 @@ export interface Message {
 }
 
 export interface NodeSpec {
-  agent: string;
+  agent: 'code-review' | 'documentation' | 'testing-validation' | 'seo' | 'ui-fix' | 'ui-test' | 'api-generator' | 'database' | 'design-architect' | 'requirements-analyzer' | 'task-executor' | 'task-planner' | 'cloudflare' | 'deployment' | 'docker' | 'monitoring-observability' | 'run' | '365-security' | 'analytics' | 'auth' | 'glm-vision' | 'hig' | 'lemonsqueezy' | 'openai-app' | 'post-launch-review' | 'rag-enhanced' | 'rag' | 'user-guide';
   /** Unique in the chain: 1 to 64 letters, digits, `-` or `_`. */
   id: string;
   /**
@@ -331,7 +331,7 @@ export interface StepRef {
 }
 
 export interface StepSpec {
-  agent: string;
+  agent: 'code-review' | 'documentation' | 'testing-validation' | 'seo' | 'ui-fix' | 'ui-test' | 'api-generator' | 'database' | 'design-architect' | 'requirements-analyzer' | 'task-executor' | 'task-planner' | 'cloudflare' | 'deployment' | 'docker' | 'monitoring-observability' | 'run' | '365-security' | 'analytics' | 'auth' | 'glm-vision' | 'hig' | 'lemonsqueezy' | 'openai-app' | 'post-launch-review' | 'rag-enhanced' | 'rag' | 'user-guide';
 }
 
 /** `step_start`: a step began (its inputs are ready). */
@@ -396,13 +396,13 @@ export interface User {
 
 /** Parameters of `POST /agents/execute`. */
 export interface AgentsExecuteParams {
-  agent: string;
+  agent: 'code-review' | 'documentation' | 'testing-validation' | 'seo' | 'ui-fix' | 'ui-test' | 'api-generator' | 'database' | 'design-architect' | 'requirements-analyzer' | 'task-executor' | 'task-planner' | 'cloudflare' | 'deployment' | 'docker' | 'monitoring-observability' | 'run' | '365-security' | 'analytics' | 'auth' | 'glm-vision' | 'hig' | 'lemonsqueezy' | 'openai-app' | 'post-launch-review' | 'rag-enhanced' | 'rag' | 'user-guide';
   /** 1 to 50 000 characters: what the agent works on. */
   context: string;
   model?: string | null;
   /** A configured provider (default: the server's default generator). */
   provider?: string | null;
-  /** With `useRag`: search this repository only. */
+  /** With `useRag`: search this repository only (ignored without it). */
   repository?: string | null;
   /** Retrieve from your indexed code (`/rag/index`) and give the agent those files to cite. */
   use_rag?: boolean | null;
@@ -413,10 +413,10 @@ export interface AgentsExecutionsParams {
   /** 1 to 100 (default 20). */
   limit?: number | null;
   offset?: number | null;
-  /** `running`, `completed`, `failed` or `cancelled`. */
-  status?: string | null;
-  /** `agent` or `chain`. */
-  kind?: string | null;
+  /** `running`, `completed`, `failed` or `cancelled` (empty: any). */
+  status?: 'running' | 'completed' | 'failed' | 'cancelled' | null;
+  /** `agent` or `chain` (empty: both). */
+  kind?: 'agent' | 'chain' | null;
   /** An agent's slug or a chain's name. */
   agent?: string | null;
 }
@@ -459,7 +459,7 @@ export interface ChainsExecuteParams {
   context: string;
   chain?: GraphSpec | null;
   model?: string | null;
-  preset?: string | null;
+  preset?: 'full-review' | 'new-feature' | 'deploy' | 'security-audit' | 'api-design' | null;
   provider?: string | null;
   /** 1 to 5 steps, run in order, each receiving the previous outputs. */
   steps?: Array<StepSpec> | null;

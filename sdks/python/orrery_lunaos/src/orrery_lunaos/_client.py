@@ -77,7 +77,7 @@ class AgentsResource:
 
     def execute(
         self,
-        agent: str,
+        agent: Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"],
         context: str,
         model: str | None = None,
         provider: str | None = None,
@@ -96,7 +96,7 @@ class AgentsResource:
             context: 1 to 50 000 characters: what the agent works on.
             model: `model`
             provider: A configured provider (default: the server's default generator).
-            repository: With `useRag`: search this repository only.
+            repository: With `useRag`: search this repository only (ignored without it).
             use_rag: Retrieve from your indexed code (`/rag/index`) and give the agent those files to cite.
 
         Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
@@ -119,8 +119,8 @@ class AgentsResource:
         self,
         limit: int | None = None,
         offset: int | None = None,
-        status: str | None = None,
-        kind: str | None = None,
+        status: Literal["running", "completed", "failed", "cancelled"] | None = None,
+        kind: Literal["agent", "chain"] | None = None,
         agent: str | None = None,
         *,
         request_options: RequestOptions | None = None,
@@ -132,8 +132,8 @@ class AgentsResource:
         Args:
             limit: 1 to 100 (default 20).
             offset: `offset`
-            status: `running`, `completed`, `failed` or `cancelled`.
-            kind: `agent` or `chain`.
+            status: `running`, `completed`, `failed` or `cancelled` (empty: any).
+            kind: `agent` or `chain` (empty: both).
             agent: An agent's slug or a chain's name.
         """
         return self._client.request(
@@ -446,7 +446,7 @@ class ChainsResource:
         context: str,
         chain: GraphSpec | None = None,
         model: str | None = None,
-        preset: str | None = None,
+        preset: Literal["full-review", "new-feature", "deploy", "security-audit", "api-design"] | None = None,
         provider: str | None = None,
         steps: Sequence[StepSpec] | None = None,
         *,
@@ -665,7 +665,7 @@ class AsyncAgentsResource:
 
     def execute(
         self,
-        agent: str,
+        agent: Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"],
         context: str,
         model: str | None = None,
         provider: str | None = None,
@@ -684,7 +684,7 @@ class AsyncAgentsResource:
             context: 1 to 50 000 characters: what the agent works on.
             model: `model`
             provider: A configured provider (default: the server's default generator).
-            repository: With `useRag`: search this repository only.
+            repository: With `useRag`: search this repository only (ignored without it).
             use_rag: Retrieve from your indexed code (`/rag/index`) and give the agent those files to cite.
 
         Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
@@ -707,8 +707,8 @@ class AsyncAgentsResource:
         self,
         limit: int | None = None,
         offset: int | None = None,
-        status: str | None = None,
-        kind: str | None = None,
+        status: Literal["running", "completed", "failed", "cancelled"] | None = None,
+        kind: Literal["agent", "chain"] | None = None,
         agent: str | None = None,
         *,
         request_options: RequestOptions | None = None,
@@ -720,8 +720,8 @@ class AsyncAgentsResource:
         Args:
             limit: 1 to 100 (default 20).
             offset: `offset`
-            status: `running`, `completed`, `failed` or `cancelled`.
-            kind: `agent` or `chain`.
+            status: `running`, `completed`, `failed` or `cancelled` (empty: any).
+            kind: `agent` or `chain` (empty: both).
             agent: An agent's slug or a chain's name.
         """
         return await self._client.request(
@@ -1034,7 +1034,7 @@ class AsyncChainsResource:
         context: str,
         chain: GraphSpec | None = None,
         model: str | None = None,
-        preset: str | None = None,
+        preset: Literal["full-review", "new-feature", "deploy", "security-audit", "api-design"] | None = None,
         provider: str | None = None,
         steps: Sequence[StepSpec] | None = None,
         *,

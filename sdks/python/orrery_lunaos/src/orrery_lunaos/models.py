@@ -31,7 +31,7 @@ class AgentInfo(BaseModel):
     category: Literal["code-quality", "planning", "devops", "solution"]
     name: str
     role: str
-    slug: str
+    slug: Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"]
     tier: Literal["free", "pro"]
 
 
@@ -90,9 +90,9 @@ class ChainList(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class ChainPreset(BaseModel):
     description: str
-    id: str
+    id: Literal["full-review", "new-feature", "deploy", "security-audit", "api-design"]
     name: str
-    steps: list[str]
+    steps: list[Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"]]
     tier: Literal["free", "pro"]
     """The tier every step allows."""
 
@@ -267,7 +267,7 @@ class Message(BaseModel):
 
 @dataclasses.dataclass(kw_only=True)
 class NodeSpec(BaseModel):
-    agent: str
+    agent: Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"]
     id: str
     """Unique in the chain: 1 to 64 letters, digits, `-` or `_`."""
     prompt_template: str | None = None
@@ -390,7 +390,7 @@ class StepRef(BaseModel):
 
 @dataclasses.dataclass(kw_only=True)
 class StepSpec(BaseModel):
-    agent: str
+    agent: Literal["code-review", "documentation", "testing-validation", "seo", "ui-fix", "ui-test", "api-generator", "database", "design-architect", "requirements-analyzer", "task-executor", "task-planner", "cloudflare", "deployment", "docker", "monitoring-observability", "run", "365-security", "analytics", "auth", "glm-vision", "hig", "lemonsqueezy", "openai-app", "post-launch-review", "rag-enhanced", "rag", "user-guide"]
 
 
 @dataclasses.dataclass(kw_only=True)
