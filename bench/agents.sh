@@ -32,6 +32,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 # Limits high enough that the benchmark measures streams, not 429s, 409s or quotas.
 ORRERY_ENV=production \
+ORRERY_SQLITE_DURABLE="${ORRERY_SQLITE_DURABLE:-true}" \
 ORRERY_DATA_DIR="$data" \
 ORRERY_RATE_LIMIT__FREE=1000000000 \
 ORRERY_RATE_LIMIT__ANONYMOUS=1000000000 \

@@ -891,3 +891,98 @@ async fn a_quiet_stream_carries_heartbeat_comments() {
     assert!(body.contains("event: done"), "{body}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn leaving_a_chain_cancels_every_running_step() {
+    let upstream = SlowUpstream::start(1000, Duration::from_millis(20)).await;
+    let server = TestServer::with(|c| {
+        c.providers.insert("slow".into(), upstream.provider());
+    })
+    .await;
+    let (token, _, _) = server.sign_up("chain-cancel@example.com").await;
+    let chain = json!({"name": "two-branches", "nodes": [
+        {"id": "a", "agent": "code-review"}, {"id": "b", "agent": "documentation"}]});
+    let response = execute(
+        &server,
+        &token,
+        "/lunaos/chains/execute",
+        json!({"chain": chain, "context": "x", "provider": "slow"}),
+    )
+    .await;
+    let id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while !(seen.contains("\"step\":1,\"type\":\"chunk\"")
+        && seen.contains("\"step\":2,\"type\":\"chunk\""))
+    {
+        seen.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+    drop(body);
+    let left = Instant::now();
+    while upstream.gone.lock().unwrap().len() < 2 {
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "a step kept generating"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let last = *upstream.gone.lock().unwrap().iter().max().unwrap();
+    assert!(last.saturating_duration_since(left) <= Duration::from_millis(100));
+    let run = loop {
+        let run: Value = server
+            .get(&format!("/lunaos/agents/executions/{id}"), Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if run["data"]["status"] != "running" {
+            break run["data"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(run["status"], "cancelled");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn use_rag_gives_the_agent_your_code_and_names_the_sources() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("rag-agent@example.com").await;
+    let indexed = server
+        .post(
+            "/lunaos/rag/index",
+            Some(&token),
+            json!({"repository": "shop", "files": [
+                {"path": "src/auth.rs", "content": "/// Checks an access token.\npub fn verify_token(token: &str) -> bool {\n    token.len() > 10\n}\n"},
+                {"path": "src/cart.rs", "content": "pub fn total(items: &[u32]) -> u32 {\n    items.iter().sum()\n}\n"}]}),
+        )
+        .await;
+    assert_eq!(indexed.status(), 200);
+    let response = execute(&server, &token, "/lunaos/agents/execute", json!({
+        "agent": "code-review", "context": "Is verifyToken safe?", "useRag": true, "repository": "shop"})).await;
+    assert_eq!(response.status(), 200);
+    let events = events(&response.text().await.unwrap());
+    let sources = events[0].1["sources"].as_array().unwrap().clone();
+    assert_eq!(sources[0]["path"], "src/auth.rs", "{sources:?}");
+    assert_eq!(sources[0]["startLine"], 1);
+    assert_eq!(sources[0]["endLine"], 4);
+    // The builtin provider reports the key terms of what it was given: the file came along.
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "chunk")
+        .map(|(_, d)| d["content"].as_str().unwrap())
+        .collect();
+    assert!(text.contains("token"), "{text}");
+    // Another account's repository is not searched.
+    let (other, _, _) = server.sign_up("rag-agent-other@example.com").await;
+    let theirs = execute(&server, &other, "/lunaos/agents/execute", json!({
+        "agent": "code-review", "context": "Is verifyToken safe?", "useRag": true, "repository": "shop"})).await;
+    let events = super::agents::events(&theirs.text().await.unwrap());
+    assert_eq!(events[0].1["sources"], json!([]));
+    server.stop().await;
+}

@@ -7,6 +7,7 @@ pub mod events;
 pub mod quota;
 mod run;
 mod service;
+mod store;
 
 pub use events::{RunEvent, Source, StepInfo, Tokens};
 pub use quota::{Charge, Usage};

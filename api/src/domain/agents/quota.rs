@@ -66,6 +66,7 @@ pub fn period(at: DateTime<Utc>) -> (String, DateTime<Utc>, DateTime<Utc>) {
     (format!("{:04}-{:02}", at.year(), at.month()), start, end)
 }
 
+#[derive(Clone)]
 pub struct Quotas {
     db: DatabaseConnection,
     config: AgentsConfig,

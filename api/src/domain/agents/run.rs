@@ -10,7 +10,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use orrery_entities::agent_run;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::catalogue::Agent;
 use super::chain::{self, Plan};
@@ -75,9 +75,9 @@ struct Generated {
 }
 
 pub struct Runner {
-    db: DatabaseConnection,
     ai: Arc<AiService>,
     config: AgentsConfig,
+    writer: super::store::RunWriter,
 }
 
 fn failure(err: &DomainError, step: Option<u32>) -> Ended {
@@ -131,8 +131,8 @@ fn compact(events: Vec<RunEvent>) -> Vec<RunEvent> {
 }
 
 impl Runner {
-    pub fn new(db: DatabaseConnection, ai: Arc<AiService>, config: AgentsConfig) -> Self {
-        Self { db, ai, config }
+    pub fn new(ai: Arc<AiService>, config: AgentsConfig, writer: super::store::RunWriter) -> Self {
+        Self { ai, config, writer }
     }
 
     /// The provider and model a run will use (refused now if unknown), with its price.
@@ -457,9 +457,8 @@ impl Runner {
             .col_expr(agent_run::Column::Error, Expr::value(error))
             .col_expr(agent_run::Column::ErrorCode, Expr::value(code))
             .col_expr(agent_run::Column::FinishedAt, Expr::value(Utc::now()))
-            .filter(agent_run::Column::Id.eq(id))
-            .exec(&self.db)
-            .await;
+            .filter(agent_run::Column::Id.eq(id));
+        let update = self.writer.finish(update).await;
         if let Err(err) = update {
             tracing::error!(run = id, error = %err, "could not store a finished run");
         }

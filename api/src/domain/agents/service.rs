@@ -8,7 +8,7 @@ use futures::StreamExt;
 use orrery_entities::agent_run;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use super::catalogue;
@@ -187,6 +187,7 @@ pub struct AgentService {
     quotas: Quotas,
     hub: Arc<Hub>,
     runner: Arc<Runner>,
+    writer: super::store::RunWriter,
     config: AgentsConfig,
 }
 
@@ -214,9 +215,12 @@ impl AgentService {
         rag: Arc<RagService>,
         config: AgentsConfig,
     ) -> Self {
+        let quotas = Quotas::new(db.clone(), config.clone());
+        let writer = super::store::RunWriter::spawn(db.clone(), quotas.clone());
         Self {
-            quotas: Quotas::new(db.clone(), config.clone()),
-            runner: Arc::new(Runner::new(db.clone(), ai, config.clone())),
+            quotas,
+            runner: Arc::new(Runner::new(ai, config.clone(), writer.clone())),
+            writer,
             db,
             rag,
             hub: Default::default(),
@@ -345,8 +349,9 @@ impl AgentService {
             .collect())
     }
 
-    /// The live-run slot, then the quota charge and the run's row in one transaction (one
-    /// commit per start; a refused slot costs nothing, a refused charge stores nothing).
+    /// The live-run slot, then the quota charge and the run's row, written together (a
+    /// refused slot costs nothing, a refused charge stores nothing) in a batch with the
+    /// other starts and finishes waiting at that moment.
     async fn begin(
         &self,
         actor: &Actor,
@@ -365,16 +370,11 @@ impl AgentService {
                     self.config.max_concurrent_runs
                 ))
             })?;
-        let txn = self.db.begin().await?;
-        let usage = self
-            .quotas
-            .charge(&txn, &actor.user_id, actor.tier, charge)
-            .await?;
         let kind = match charge {
             Charge::Agent => RunKind::Agent,
             Charge::Chain => RunKind::Chain,
         };
-        agent_run::Entity::insert(agent_run::ActiveModel {
+        let row = agent_run::ActiveModel {
             id: Set(id.clone()),
             user_id: Set(actor.user_id.clone()),
             kind: Set(kind.as_str().into()),
@@ -393,10 +393,16 @@ impl AgentService {
             error_code: Set(None),
             created_at: Set(Utc::now()),
             finished_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        txn.commit().await?;
+        };
+        let usage = self
+            .writer
+            .start(super::store::StartRun {
+                row,
+                user_id: actor.user_id.clone(),
+                tier: actor.tier,
+                charge,
+            })
+            .await?;
         Ok((id, usage, registration))
     }
 
