@@ -986,3 +986,31 @@ async fn use_rag_gives_the_agent_your_code_and_names_the_sources() {
     assert_eq!(events[0].1["sources"], json!([]));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn run_listing_filters_are_checked() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up("filters@example.com").await;
+    for query in [
+        "status=",
+        "status=done",
+        "kind=",
+        "kind=both",
+        "limit=0",
+        "limit=101",
+        "offset=-1",
+    ] {
+        let response = server
+            .get(&format!("/lunaos/agents/executions?{query}"), Some(&token))
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+    }
+    let ok = server
+        .get(
+            "/lunaos/agents/executions?agent=&status=completed&kind=agent",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    server.stop().await;
+}

@@ -284,10 +284,10 @@ pub struct ExecutionQuery {
     limit: Option<i64>,
     #[param(minimum = 0)]
     offset: Option<i64>,
-    /// `running`, `completed`, `failed` or `cancelled` (empty: any).
+    /// `running`, `completed`, `failed` or `cancelled`.
     #[param(value_type = Option<ExecutionStatus>)]
     status: Option<String>,
-    /// `agent` or `chain` (empty: both).
+    /// `agent` or `chain`.
     #[param(value_type = Option<ExecutionKind>)]
     kind: Option<String>,
     /// An agent's slug or a chain's name.
@@ -320,8 +320,10 @@ pub async fn executions(
     if offset < 0 {
         return Err(DomainError::invalid("offset", "offset must not be negative").into());
     }
-    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
-    let (status, kind, name) = (given(query.status), given(query.kind), given(query.agent));
+    // Enumerated filters refuse anything else, the empty string included; an empty agent
+    // name means no filter.
+    let (status, kind) = (query.status, query.kind);
+    let name = query.agent.filter(|v| !v.is_empty());
     let filter = RunFilter {
         status: status
             .as_deref()

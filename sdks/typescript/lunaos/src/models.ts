@@ -413,9 +413,9 @@ export interface AgentsExecutionsParams {
   /** 1 to 100 (default 20). */
   limit?: number | null;
   offset?: number | null;
-  /** `running`, `completed`, `failed` or `cancelled` (empty: any). */
+  /** `running`, `completed`, `failed` or `cancelled`. */
   status?: 'running' | 'completed' | 'failed' | 'cancelled' | null;
-  /** `agent` or `chain` (empty: both). */
+  /** `agent` or `chain`. */
   kind?: 'agent' | 'chain' | null;
   /** An agent's slug or a chain's name. */
   agent?: string | null;

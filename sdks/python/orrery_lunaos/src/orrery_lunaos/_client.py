@@ -132,8 +132,8 @@ class AgentsResource:
         Args:
             limit: 1 to 100 (default 20).
             offset: `offset`
-            status: `running`, `completed`, `failed` or `cancelled` (empty: any).
-            kind: `agent` or `chain` (empty: both).
+            status: `running`, `completed`, `failed` or `cancelled`.
+            kind: `agent` or `chain`.
             agent: An agent's slug or a chain's name.
         """
         return self._client.request(
@@ -720,8 +720,8 @@ class AsyncAgentsResource:
         Args:
             limit: 1 to 100 (default 20).
             offset: `offset`
-            status: `running`, `completed`, `failed` or `cancelled` (empty: any).
-            kind: `agent` or `chain` (empty: both).
+            status: `running`, `completed`, `failed` or `cancelled`.
+            kind: `agent` or `chain`.
             agent: An agent's slug or a chain's name.
         """
         return await self._client.request(
