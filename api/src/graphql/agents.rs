@@ -684,39 +684,29 @@ impl AgentsMutation {
         input: ExecuteChainInput,
     ) -> async_graphql::Result<ExecuteAgentPayload> {
         let p = require_user(ctx)?;
-        let chain = match (input.preset, input.steps, input.chain) {
-            (Some(preset), None, None) => ChainRequest::Preset(preset),
-            (None, Some(steps), None) => ChainRequest::Steps(steps),
-            (None, None, Some(graph)) => ChainRequest::Graph(Graph {
-                name: graph.name,
-                nodes: graph
-                    .nodes
-                    .into_iter()
-                    .map(|n| ChainNode {
-                        id: n.id,
-                        agent: n.agent,
-                        prompt_template: n.prompt_template,
-                    })
-                    .collect(),
-                edges: graph
-                    .edges
-                    .into_iter()
-                    .map(|e| ChainEdge {
-                        from: e.from,
-                        to: e.to,
-                    })
-                    .collect(),
-            }),
-            _ => {
-                return started(
-                    ctx,
-                    Err(DomainError::invalid(
-                        "preset",
-                        "give exactly one of preset, steps or chain",
-                    )),
-                )
-                .await
-            }
+        let graph = input.chain.map(|graph| Graph {
+            name: graph.name,
+            nodes: graph
+                .nodes
+                .into_iter()
+                .map(|n| ChainNode {
+                    id: n.id,
+                    agent: n.agent,
+                    prompt_template: n.prompt_template,
+                })
+                .collect(),
+            edges: graph
+                .edges
+                .into_iter()
+                .map(|e| ChainEdge {
+                    from: e.from,
+                    to: e.to,
+                })
+                .collect(),
+        });
+        let chain = match ChainRequest::from_parts(input.preset, input.steps, graph) {
+            Ok(chain) => chain,
+            Err(err) => return started(ctx, Err(err)).await,
         };
         let result = core(ctx)
             .agents

@@ -85,6 +85,25 @@ fn is_node_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+impl ChainRequest {
+    /// The one form a request gives: exactly one of a preset, steps or a graph.
+    pub fn from_parts(
+        preset: Option<String>,
+        steps: Option<Vec<String>>,
+        graph: Option<Graph>,
+    ) -> DomainResult<Self> {
+        match (preset, steps, graph) {
+            (Some(preset), None, None) => Ok(Self::Preset(preset)),
+            (None, Some(steps), None) => Ok(Self::Steps(steps)),
+            (None, None, Some(graph)) => Ok(Self::Graph(graph)),
+            _ => Err(DomainError::invalid(
+                "preset",
+                "give exactly one of preset, steps or chain",
+            )),
+        }
+    }
+}
+
 /// Checks the request and orders it. Every error names the field, node or edge at fault.
 pub fn plan(request: ChainRequest) -> DomainResult<Plan> {
     match request {

@@ -19,7 +19,6 @@ use super::{Authed, Body, Data, Error, LunaError};
 use crate::domain::agents::catalogue::PRESETS;
 use crate::domain::agents::chain::{ChainRequest, Edge, Graph, Node};
 use crate::domain::agents::ChainExecution;
-use crate::error::DomainError;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -162,39 +161,28 @@ pub async fn execute(
     Authed { 0: principal, .. }: Authed,
     Body { 0: body, .. }: Body<ChainExecuteRequest>,
 ) -> Result<Response, Error> {
-    let chain = match (body.preset, body.steps, body.chain) {
-        (Some(preset), None, None) => ChainRequest::Preset(preset),
-        (None, Some(steps), None) => {
-            ChainRequest::Steps(steps.into_iter().map(|s| s.agent).collect())
-        }
-        (None, None, Some(graph)) => ChainRequest::Graph(Graph {
-            name: graph.name,
-            nodes: graph
-                .nodes
-                .into_iter()
-                .map(|n| Node {
-                    id: n.id,
-                    agent: n.agent,
-                    prompt_template: n.prompt_template,
-                })
-                .collect(),
-            edges: graph
-                .edges
-                .into_iter()
-                .map(|e| Edge {
-                    from: e.from,
-                    to: e.to,
-                })
-                .collect(),
-        }),
-        _ => {
-            return Err(DomainError::invalid(
-                "preset",
-                "give exactly one of preset, steps or chain",
-            )
-            .into())
-        }
-    };
+    let graph = body.chain.map(|graph| Graph {
+        name: graph.name,
+        nodes: graph
+            .nodes
+            .into_iter()
+            .map(|n| Node {
+                id: n.id,
+                agent: n.agent,
+                prompt_template: n.prompt_template,
+            })
+            .collect(),
+        edges: graph
+            .edges
+            .into_iter()
+            .map(|e| Edge {
+                from: e.from,
+                to: e.to,
+            })
+            .collect(),
+    });
+    let steps = body.steps.map(|s| s.into_iter().map(|s| s.agent).collect());
+    let chain = ChainRequest::from_parts(body.preset, steps, graph)?;
     let started = state
         .agents
         .execute_chain(
