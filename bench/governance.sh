@@ -7,6 +7,11 @@
 #   LEDGER_ENTRIES=1000000 DURATION=20s bash bench/governance.sh
 #   RUNS=5 LEDGER_ENTRIES=0 bash bench/governance.sh           # five runs, no verify
 #   ORRERY_SQLITE_DURABLE=false bash bench/governance.sh        # synchronous=NORMAL
+#   ORRERY_BIN=/tmp/orrery-before bash bench/governance.sh      # another build, for A/B runs
+#   PG_PRIVATE=1 RUNS=5 LEDGER_ENTRIES=0 bash bench/governance.sh
+#       # a private PostgreSQL cluster (initdb in a temp dir, same disk) with the checkpoint
+#       # settings docs/DECISIONS.md recommends for a write-heavy ledger; PG_CONF adds
+#       # lines to its postgresql.conf (later lines win), e.g. PG_CONF='checkpoint_timeout = 60s'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-20s}"
@@ -17,7 +22,8 @@ PORT="${PORT:-18182}"
 BASE="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)"; exit 1; }
-cargo build --release -q -p orrery-api
+BIN="${ORRERY_BIN:-}"
+[ -n "$BIN" ] || { cargo build --release -q -p orrery-api; BIN=./target/release/orrery; }
 data=$(mktemp -d)
 scripts=$(mktemp -d)
 server=""
@@ -27,6 +33,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -n "${PG_PRIVATE:-}" ]; then
+  # PostgreSQL refuses to run as root; the cluster belongs to the postgres user when we are.
+  pg_port="${PG_PORT:-54329}"
+  pgdir=$(mktemp -d)
+  as_pg=()
+  [ "$(id -u)" = 0 ] && { chown postgres "$pgdir"; as_pg=(runuser -u postgres --); }
+  "${as_pg[@]}" initdb -A trust -U postgres -D "$pgdir/data" >/dev/null
+  cat >> "$pgdir/data/postgresql.conf" <<CONF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$pgdir'
+max_connections = 200
+shared_buffers = 512MB
+max_wal_size = 16GB
+checkpoint_timeout = 30min
+checkpoint_completion_target = 0.9
+${PG_CONF:-}
+CONF
+  "${as_pg[@]}" pg_ctl -s -w -D "$pgdir/data" -l "$pgdir/log" start
+  pg_cleanup() { "${as_pg[@]}" pg_ctl -s -D "$pgdir/data" -m fast stop || true; rm -rf "$pgdir"; }
+  trap 'cleanup; pg_cleanup' EXIT
+  psql -qh 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench"
+  echo "private PostgreSQL cluster in $pgdir: max_wal_size 16GB, checkpoint_timeout 30min, shared_buffers 512MB"
+fi
+
 if [ -n "${DATABASE_URL:-}" ]; then
   echo "database: PostgreSQL (${DATABASE_URL##*@})"
 else
@@ -35,7 +67,7 @@ fi
 ORRERY_ENV=production ORRERY_DATA_DIR="$data" \
 ORRERY_ADMIN_EMAIL=bench-admin@example.com ORRERY_ADMIN_PASSWORD='correct horse battery' \
 ORRERY_RATE_LIMIT__FREE=1000000000 ORRERY_RATE_LIMIT__CREDENTIALS_PER_IP=1000000000 \
-RUST_LOG=warn ./target/release/orrery serve --bind "127.0.0.1:$PORT" &
+RUST_LOG=warn "$BIN" serve --bind "127.0.0.1:$PORT" &
 server=$!
 for _ in $(seq 50); do curl -sf "$BASE/livez" >/dev/null && break; sleep 0.2; done
 
@@ -70,13 +102,23 @@ writer_stats() {
 entries() { curl -sf "$BASE/lexecon/health" | json '["ledger_entries"]'; }
 
 wal_size() { stat -c %s "$data"/*.db-wal 2>/dev/null | head -1 || true; }
+# PostgreSQL checkpoints finished so far and their total fsync time (ms): a run's tail
+# follows them.
+checkpoints() {
+  psql -qAt "$DATABASE_URL" -c "SELECT checkpoints_timed + checkpoints_req || ' ' || round(checkpoint_sync_time) FROM pg_stat_bgwriter"
+}
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS: POST /lexecon/decide ($CONNECTIONS connections, $DURATION); each 200 is committed in the ledger"
   before=$(entries)
+  [ -z "${DATABASE_URL:-}" ] || read -r ck_before sync_before <<<"$(checkpoints)"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$scripts/decide.lua" "$BASE/lexecon/decide" | tee "$scripts/wrk.txt"
   after=$(entries)
   echo "ledger entries written during the run: $((after - before))"
   writer_stats
+  if [ -n "${DATABASE_URL:-}" ]; then
+    read -r ck_after sync_after <<<"$(checkpoints)"
+    echo "  PostgreSQL checkpoints finished during the run: $((ck_after - ck_before)), their fsync time $((sync_after - sync_before)) ms"
+  fi
   echo "summary run $run: $(awk '/Requests\/sec/ {print $2 " req/s"}' "$scripts/wrk.txt"), p99 $(awk '$1 == "99%" {print $2}' "$scripts/wrk.txt"), non-2xx $(awk '/Non-2xx/ {print $5}' "$scripts/wrk.txt" | grep . || echo 0)$([ -n "${DATABASE_URL:-}" ] || echo ", WAL $(wal_size) bytes")"
 done
 

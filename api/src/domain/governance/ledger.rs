@@ -5,19 +5,21 @@
 //! transaction. On PostgreSQL the transaction also takes an advisory lock and re-reads the
 //! head, so several server instances on one database never fork the chain.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use super::batch_insert::{self, Inserted};
 use super::canonical::{self, canonical, tagged_hash, LEDGER_ENTRY_TAG};
 use super::node::NodeKey;
 use super::writer_stats::WriterStats;
@@ -248,6 +250,10 @@ impl Ledger {
     }
 }
 
+/// The last committed entry as the writer knows it, `(seq, entry_hash)`; `None` for an
+/// empty ledger.
+type Head = Option<(i64, String)>;
+
 async fn writer(
     db: DatabaseConnection,
     node: Arc<NodeKey>,
@@ -255,6 +261,8 @@ async fn writer(
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<WriterStats>,
 ) {
+    // Kept between batches so a batch needs no head read; the insert checks it still holds.
+    let mut known: Option<Head> = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -265,7 +273,7 @@ async fn writer(
         }
         stats.queue_wait.record_time(jobs[0].queued.elapsed());
         stats.batch_entries.record(jobs.len() as f64);
-        match commit(&db, &node, &jobs, &stats).await {
+        match commit(&db, &node, &jobs, &stats, &mut known).await {
             Ok(results) => deliver(&bus, jobs, results),
             // One bad entry must not fail the others queued with it: nothing of the batch
             // was written, so each job is committed on its own and only the bad one fails.
@@ -275,7 +283,7 @@ async fn writer(
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for job in jobs {
                     let job = [job];
-                    match commit(&db, &node, &job, &stats).await {
+                    match commit(&db, &node, &job, &stats, &mut known).await {
                         Ok(results) => deliver(&bus, job, results),
                         Err(err) => fail(job, &err),
                     }
@@ -286,19 +294,32 @@ async fn writer(
     }
 }
 
-/// Writes one batch, retrying a unique-key race with another instance or a busy database.
+/// Writes one batch, retrying a unique-key race with another instance, a busy database or a
+/// head that moved since the writer last saw it.
 async fn commit(
     db: &DatabaseConnection,
     node: &NodeKey,
     jobs: &[Job],
     stats: &WriterStats,
+    known: &mut Option<Head>,
 ) -> DomainResult<Vec<Appended>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match write_batch(db, node, jobs, stats).await {
+        // Taken: after any failure the head is read again.
+        match write_batch(db, node, jobs, stats, known.take()).await {
+            Ok(Some((results, head))) => {
+                *known = Some(head);
+                return Ok(results);
+            }
+            Ok(None) if attempt < 3 => continue,
+            Ok(None) => {
+                return Err(DomainError::Unavailable(
+                    "the ledger head kept moving while appending; try again".into(),
+                ))
+            }
             Err(err) if attempt < 3 && is_conflict(&err) => continue,
-            other => return other,
+            Err(err) => return Err(err),
         }
     }
 }
@@ -332,35 +353,88 @@ fn is_conflict(err: &DomainError) -> bool {
             || m.contains("database is locked") || m.contains("busy"))
 }
 
+/// Serializes appenders: on PostgreSQL across instances (advisory lock); on SQLite by taking
+/// the write lock before anything is read: a transaction that reads first and writes later
+/// fails at once with SQLITE_BUSY (no busy wait) when another connection commits in between.
+async fn lock(txn: &DatabaseTransaction) -> DomainResult<()> {
+    let sql = match txn.get_database_backend() {
+        DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"),
+        _ => "UPDATE gov_ledger SET seq = seq WHERE seq < 0".to_string(),
+    };
+    txn.execute_unprepared(&sql).await?;
+    Ok(())
+}
+
+async fn read_head(txn: &DatabaseTransaction) -> DomainResult<Head> {
+    Ok(gov_ledger::Entity::find()
+        .select_only()
+        .columns([gov_ledger::Column::Seq, gov_ledger::Column::EntryHash])
+        .order_by_desc(gov_ledger::Column::Seq)
+        .into_tuple::<(i64, String)>()
+        .one(txn)
+        .await?)
+}
+
+/// The decisions already recorded under the batch's fresh idempotency keys, by
+/// `(owner, request_id)` (the newest when a key was reused after it expired): one query.
+async fn recorded_requests(
+    txn: &DatabaseTransaction,
+    jobs: &[Job],
+) -> DomainResult<HashMap<(String, String), String>> {
+    let keys: Vec<&str> = jobs
+        .iter()
+        .filter_map(|job| match &job.write {
+            Some(Write::Decision(decision)) => decision.request_id.as_deref(),
+            _ => None,
+        })
+        .collect();
+    let mut found = HashMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let rows: Vec<(String, String, Option<String>)> = gov_decision::Entity::find()
+        .select_only()
+        .columns([
+            gov_decision::Column::DecisionId,
+            gov_decision::Column::OwnerId,
+            gov_decision::Column::RequestId,
+        ])
+        .filter(gov_decision::Column::RequestId.is_in(keys))
+        .filter(gov_decision::Column::Timestamp.gte(super::service::idempotency_cutoff(Utc::now())))
+        .order_by_asc(gov_decision::Column::Timestamp)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    for (decision_id, owner, request_id) in rows {
+        if let Some(request_id) = request_id {
+            // Ascending: the newest of a key's decisions is inserted last and wins.
+            found.insert((owner, request_id), decision_id);
+        }
+    }
+    Ok(found)
+}
+
+/// One transaction for the batch. `known` is the head the writer last committed, if it
+/// trusts it; `Ok(None)` when the ledger's head had moved (nothing was written).
 async fn write_batch(
     db: &DatabaseConnection,
     node: &NodeKey,
     jobs: &[Job],
     stats: &WriterStats,
-) -> DomainResult<Vec<Appended>> {
+    known: Option<Head>,
+) -> DomainResult<Option<(Vec<Appended>, Head)>> {
     let began = Instant::now();
     let mut sealing = Duration::ZERO;
     let txn = db.begin().await?;
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
-                .await?;
-        }
-        // Take SQLite's write lock before reading the head: a transaction that reads first
-        // and writes later fails at once with SQLITE_BUSY (no busy wait) when another
-        // connection commits in between.
-        _ => {
-            txn.execute_unprepared("UPDATE gov_ledger SET seq = seq WHERE seq < 0")
-                .await?;
-        }
-    }
-    let head = gov_ledger::Entity::find()
-        .order_by_desc(gov_ledger::Column::Seq)
-        .one(&txn)
-        .await?;
+    lock(&txn).await?;
+    let head = match known {
+        Some(head) => head,
+        None => read_head(&txn).await?,
+    };
+    let before = head.as_ref().map(|(_, hash)| hash.clone());
     let mut entries = Vec::with_capacity(jobs.len() + 1);
     let (mut seq, mut prev) = match head {
-        Some(head) => (head.seq, head.entry_hash),
+        Some(head) => head,
         None => {
             let genesis = seal(
                 node,
@@ -380,41 +454,19 @@ async fn write_batch(
             (0, hash)
         }
     };
+    let mut recorded = recorded_requests(&txn, jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut decisions = Vec::new();
-    let mut seen_requests: Vec<(String, String, String)> = Vec::new();
     for job in jobs {
         if let Some(Write::Decision(decision)) = &job.write {
             if let Some(request_id) = &decision.request_id {
-                let earlier = seen_requests
-                    .iter()
-                    .find(|(owner, request, _)| {
-                        *owner == decision.owner_id && request == request_id
-                    })
-                    .map(|(_, _, id)| id.clone());
-                let existing = match earlier {
-                    Some(id) => Some(id),
-                    None => gov_decision::Entity::find()
-                        .filter(gov_decision::Column::OwnerId.eq(&decision.owner_id))
-                        .filter(gov_decision::Column::RequestId.eq(request_id))
-                        .filter(
-                            gov_decision::Column::Timestamp
-                                .gte(super::service::idempotency_cutoff(Utc::now())),
-                        )
-                        .order_by_desc(gov_decision::Column::Timestamp)
-                        .one(&txn)
-                        .await?
-                        .map(|d| d.decision_id),
-                };
-                if let Some(id) = existing {
-                    results.push(Appended::Duplicate(id));
+                let key = (decision.owner_id.clone(), request_id.clone());
+                if let Some(id) = recorded.get(&key) {
+                    results.push(Appended::Duplicate(id.clone()));
                     continue;
                 }
-                seen_requests.push((
-                    decision.owner_id.clone(),
-                    request_id.clone(),
-                    decision.decision_id.clone(),
-                ));
+                // A second use of the key within this batch replays the first.
+                recorded.insert(key, decision.decision_id.clone());
             }
         }
         if let Some(Write::ResolveReview(decision)) = &job.write {
@@ -456,25 +508,10 @@ async fn write_batch(
         results.push(Appended::Entry(Box::new(entry.clone())));
         entries.push(entry);
     }
-    for chunk in entries.chunks(200) {
-        gov_ledger::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(&txn)
-        .await?;
-    }
-    for chunk in decisions.chunks(100) {
-        gov_decision::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(&txn)
-        .await?;
+    if batch_insert::insert(&txn, before.as_deref(), &entries, &decisions).await?
+        == Inserted::HeadMoved
+    {
+        return Ok(None);
     }
     stats.seal.record_time(sealing);
     stats
@@ -483,7 +520,7 @@ async fn write_batch(
     let committing = Instant::now();
     txn.commit().await?;
     stats.commit.record_time(committing.elapsed());
-    Ok(results)
+    Ok(Some((results, Some((seq, prev)))))
 }
 
 #[cfg(test)]
@@ -549,5 +586,59 @@ mod tests {
                 assert_eq!(hashed_json(&entry), generic);
             }
         }
+    }
+
+    fn plain(n: usize) -> NewEntry {
+        NewEntry {
+            event_type: "test".into(),
+            decision_id: None,
+            actor: Some(format!("writer {n}")),
+            action: None,
+            decision: None,
+            policy_version: None,
+            data: serde_json::json!({ "n": n }),
+            owner_id: None,
+        }
+    }
+
+    /// Two writers on one database (two instances, or the server and the CLI) each keep the
+    /// head they last committed: every append after the other's must notice the moved head
+    /// and reseal, never fork the chain.
+    #[tokio::test]
+    async fn writers_sharing_a_database_reseal_on_a_moved_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let node = Arc::new(NodeKey::load_or_create(dir.path()).unwrap());
+        let bus: Arc<dyn EventBus> = Arc::new(crate::bus::InProcessBus::new(16));
+        let a = Ledger::start(db.clone(), node.clone(), bus.clone());
+        let b = Ledger::start(db.clone(), node.clone(), bus);
+        // Strictly alternating: each append lands on a head the other writer moved.
+        for n in 0..20 {
+            let writer = if n % 2 == 0 { &a } else { &b };
+            writer.append(plain(n)).await.unwrap();
+        }
+        // And concurrently.
+        let both = (0..40).map(|n| {
+            if n % 2 == 0 {
+                a.append(plain(n))
+            } else {
+                b.append(plain(n))
+            }
+        });
+        for appended in futures::future::join_all(both).await {
+            appended.unwrap();
+        }
+        let report = super::super::verify::verify_chain(&db, node.public_key(), |_| {})
+            .await
+            .unwrap();
+        assert!(
+            report.valid,
+            "{:?}",
+            report.first_bad.map(|bad| bad.problem)
+        );
+        // The genesis entry and the 60 appends.
+        assert_eq!(report.entries_checked, 61);
     }
 }

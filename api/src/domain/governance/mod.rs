@@ -1,6 +1,7 @@
 //! Governance (Lexecon): policy decisions, signed capability tokens, reviews, and the
 //! signed hash-chained ledger that also records the platform's security events.
 
+mod batch_insert;
 pub mod canonical;
 pub mod capability;
 pub mod ledger;
