@@ -11,7 +11,8 @@
 #   PG_PRIVATE=1 RUNS=5 LEDGER_ENTRIES=0 bash bench/governance.sh
 #       # a private PostgreSQL cluster (initdb in a temp dir, same disk) with the checkpoint
 #       # settings docs/DECISIONS.md recommends for a write-heavy ledger; PG_CONF adds
-#       # lines to its postgresql.conf (later lines win), e.g. PG_CONF='checkpoint_timeout = 60s'
+#       # lines to its postgresql.conf (later lines win), e.g. PG_CONF='checkpoint_timeout = 60s';
+#       # PG_WALDIR=/dev/shm puts its WAL there (a diagnostic: is the tail the disk's flush?)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-20s}"
@@ -39,7 +40,12 @@ if [ -n "${PG_PRIVATE:-}" ]; then
   pgdir=$(mktemp -d)
   as_pg=()
   [ "$(id -u)" = 0 ] && { chown postgres "$pgdir"; as_pg=(runuser -u postgres --); }
-  "${as_pg[@]}" initdb -A trust -U postgres -D "$pgdir/data" >/dev/null
+  waldir=()
+  if [ -n "${PG_WALDIR:-}" ]; then
+    waldir=(-X "$(mktemp -d -p "$PG_WALDIR")/wal")
+    [ "$(id -u)" = 0 ] && chown postgres "$(dirname "${waldir[1]}")"
+  fi
+  "${as_pg[@]}" initdb -A trust -U postgres -D "$pgdir/data" "${waldir[@]}" >/dev/null
   cat >> "$pgdir/data/postgresql.conf" <<CONF
 port = $pg_port
 listen_addresses = '127.0.0.1'
@@ -52,7 +58,7 @@ checkpoint_completion_target = 0.9
 ${PG_CONF:-}
 CONF
   "${as_pg[@]}" pg_ctl -s -w -D "$pgdir/data" -l "$pgdir/log" start
-  pg_cleanup() { "${as_pg[@]}" pg_ctl -s -D "$pgdir/data" -m fast stop || true; rm -rf "$pgdir"; }
+  pg_cleanup() { "${as_pg[@]}" pg_ctl -s -D "$pgdir/data" -m fast stop || true; rm -rf "$pgdir"; [ ${#waldir[@]} = 0 ] || rm -rf "$(dirname "${waldir[1]}")"; }
   trap 'cleanup; pg_cleanup' EXIT
   psql -qh 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench"
   export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench"
