@@ -381,13 +381,16 @@ async fn recorded_requests(
     txn: &DatabaseTransaction,
     jobs: &[Job],
 ) -> DomainResult<HashMap<(String, String), String>> {
-    let keys: Vec<&str> = jobs
+    let (owners, keys): (Vec<&str>, Vec<&str>) = jobs
         .iter()
         .filter_map(|job| match &job.write {
-            Some(Write::Decision(decision)) => decision.request_id.as_deref(),
+            Some(Write::Decision(decision)) => decision
+                .request_id
+                .as_deref()
+                .map(|key| (decision.owner_id.as_str(), key)),
             _ => None,
         })
-        .collect();
+        .unzip();
     let mut found = HashMap::new();
     if keys.is_empty() {
         return Ok(found);
@@ -399,6 +402,9 @@ async fn recorded_requests(
             gov_decision::Column::OwnerId,
             gov_decision::Column::RequestId,
         ])
+        // Both lists, so the lookup uses the (owner, request, timestamp) index; pairs that
+        // were not asked for are filtered out by the map's key.
+        .filter(gov_decision::Column::OwnerId.is_in(owners))
         .filter(gov_decision::Column::RequestId.is_in(keys))
         .filter(gov_decision::Column::Timestamp.gte(super::service::idempotency_cutoff(Utc::now())))
         .order_by_asc(gov_decision::Column::Timestamp)
