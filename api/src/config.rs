@@ -39,6 +39,7 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub rag: RagConfig,
     pub agents: AgentsConfig,
+    pub chat: ChatConfig,
     pub billing: BillingConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
@@ -59,6 +60,33 @@ pub struct AgentsConfig {
     pub heartbeat_secs: u64,
     /// USD per million tokens, by `provider/model` (or `model`); models not listed cost 0.
     pub prices: std::collections::BTreeMap<String, ModelPrice>,
+}
+
+/// Lumen chat: which model its agents use and how they sample.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// The provider its agents use (the default generator when unset).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Sampling temperature for replies; `0` means greedy (it is never replaced by a default).
+    pub temperature: Option<f32>,
+    /// Most tokens one reply (or one summary) may generate.
+    pub max_output_tokens: u32,
+    /// Chat sessions one account may hold; a new session beyond it is refused.
+    pub max_sessions_per_user: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            model: None,
+            temperature: None,
+            max_output_tokens: 1024,
+            max_sessions_per_user: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -396,6 +424,7 @@ impl Default for Config {
             memory: MemoryConfig::default(),
             rag: RagConfig::default(),
             agents: AgentsConfig::default(),
+            chat: ChatConfig::default(),
             billing: BillingConfig::default(),
             providers: Default::default(),
         }

@@ -158,6 +158,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.agents.clone(),
     );
     let billing = billing_service(&config.billing, db.clone())?;
+    let chat = domain::chat::ChatService::new(db.clone(), ai.clone(), config.chat.clone());
     let services = state::Services {
         identity,
         governance,
@@ -166,6 +167,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         rag,
         agents,
         billing,
+        chat,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;

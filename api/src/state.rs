@@ -26,6 +26,7 @@ pub struct Core {
     pub rag: Arc<crate::domain::rag::RagService>,
     pub agents: crate::domain::agents::AgentService,
     pub billing: crate::domain::billing::BillingService,
+    pub chat: crate::domain::chat::ChatService,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -45,6 +46,7 @@ pub struct Services {
     pub rag: Arc<crate::domain::rag::RagService>,
     pub agents: crate::domain::agents::AgentService,
     pub billing: crate::domain::billing::BillingService,
+    pub chat: crate::domain::chat::ChatService,
 }
 
 impl Core {
@@ -65,6 +67,7 @@ impl Core {
             rag: services.rag,
             agents: services.agents,
             billing: services.billing,
+            chat: services.chat,
             bus,
             limiter,
             started: Instant::now(),

@@ -10,6 +10,7 @@ mod m20261201_000005_ai_usage;
 mod m20261201_000006_memories;
 mod m20261201_000007_rag;
 mod m20261202_000008_agents;
+mod m20261203_000009_chat;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_memories::Migration),
             Box::new(m20261201_000007_rag::Migration),
             Box::new(m20261202_000008_agents::Migration),
+            Box::new(m20261203_000009_chat::Migration),
         ]
     }
 }

@@ -367,6 +367,8 @@ pub enum ApiKeyScope {
     RagWrite,
     /// Run LunaOS agents and chains (charged to the account's monthly quota) and read the runs.
     AgentsRun,
+    /// Chat with Lumen's agents (sessions, their memory) and ask for war-room reviews.
+    Chat,
 }
 
 #[derive(InputObject)]

@@ -2,6 +2,7 @@
 //! function and map the result.
 
 mod agents;
+mod chat;
 mod errors;
 mod governance;
 mod guard;
@@ -32,6 +33,7 @@ use crate::state::Core;
 pub struct Query(
     identity::IdentityQuery,
     agents::AgentsQuery,
+    chat::ChatQuery,
     governance::GovernanceQuery,
     models::ModelsQuery,
     memory::MemoryQuery,
@@ -43,6 +45,7 @@ pub struct Query(
 pub struct Mutation(
     identity::IdentityMutation,
     agents::AgentsMutation,
+    chat::ChatMutation,
     governance::GovernanceMutation,
     models::ModelsMutation,
     memory::MemoryMutation,

@@ -149,6 +149,15 @@ impl Providers {
             .collect()
     }
 
+    /// Whether `provider` is a model that reads what it is given (every kind but the
+    /// builtin, whose replies are templates): work that only a reader can do — classifying,
+    /// summarizing — is not asked of the others.
+    pub fn understands_language(&self, provider: &str) -> bool {
+        self.entries
+            .get(provider)
+            .is_some_and(|e| e.kind != ProviderKind::Builtin)
+    }
+
     /// The generator `provider` names (the default when `None`) with `model` (its default
     /// model when `None`).
     pub fn generator(

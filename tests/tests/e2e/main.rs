@@ -10,6 +10,7 @@ mod headers;
 mod hostile;
 mod ledger_integrity;
 mod local_models;
+mod lumen;
 mod memory;
 mod models;
 mod openapi;

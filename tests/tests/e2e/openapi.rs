@@ -172,7 +172,7 @@ async fn closed_value_sets_are_enums_and_the_server_keeps_to_them() {
 async fn security_schemes_only_where_operations_use_them() {
     let server = TestServer::start().await;
     for (doc, prefix, secured) in [
-        ("/lumen/openapi.json", "/lumen", false),
+        ("/lumen/openapi.json", "/lumen", true),
         ("/lunaos/openapi.json", "/lunaos", true),
         ("/lexecon/openapi.json", "/lexecon", true),
     ] {

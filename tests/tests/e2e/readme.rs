@@ -158,6 +158,20 @@ async fn the_lunaos_agents_example_runs_as_written() {
     run_sh_block(&server, "LunaOS agents and chains", 2, &expected).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lumen_chat_example_runs_again_and_again() {
+    let server = TestServer::start().await;
+    sign_up_ada(&server).await;
+    let expected = [
+        "\"service\":\"Lumen Core API\"",
+        "\"type\":\"code\"",
+        "\"totalInteractions\":1",
+        "\"maxWindowSize\":21",
+        "{\"status\":\"cleared\"}",
+    ];
+    run_sh_block(&server, "Lumen Core", 2, &expected).await;
+}
+
 /// The local-models section: its `orrery.toml` is a valid configuration naming the local
 /// provider, and its curl block answers as shown — with the real models, when installed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,9 +135,11 @@ async fn lumen_api_docs_lists_exactly_what_is_served() {
     for endpoint in &listed {
         let (method, path) = endpoint.split_once(' ').unwrap();
         if method == "GET" {
+            // Public ones answer; the rest ask for a credential (none is a 404).
+            let public = !path.contains(':');
             assert_eq!(
                 server.get(&format!("/lumen{path}"), None).await.status(),
-                200,
+                if public { 200 } else { 401 },
                 "{endpoint}"
             );
         }

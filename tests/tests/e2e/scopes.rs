@@ -65,7 +65,8 @@ async fn keys_do_what_their_scopes_allow() {
             "memory:write",
             "rag:read",
             "rag:write",
-            "agents:run"
+            "agents:run",
+            "chat"
         ])
     );
 

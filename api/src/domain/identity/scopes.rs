@@ -39,10 +39,12 @@ pub enum Scope {
     RagWrite,
     /// Run LunaOS agents and chains (charged to the account's monthly quota) and read the runs.
     AgentsRun,
+    /// Chat with Lumen's agents (sessions, their memory) and ask for war-room reviews.
+    Chat,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 14] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -56,6 +58,7 @@ impl Scope {
         Scope::RagRead,
         Scope::RagWrite,
         Scope::AgentsRun,
+        Scope::Chat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Scope {
             Scope::RagRead => "rag:read",
             Scope::RagWrite => "rag:write",
             Scope::AgentsRun => "agents:run",
+            Scope::Chat => "chat",
         }
     }
 
@@ -192,7 +196,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

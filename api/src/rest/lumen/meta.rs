@@ -31,6 +31,17 @@ pub struct ApiDocs {
     features: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Only what is served: the war room and terminal join when they are.
+fn features() -> serde_json::Map<String, serde_json::Value> {
+    let mut features = serde_json::Map::new();
+    features.insert(
+        "memoryManagement".into(),
+        super::chat::memory_feature().into(),
+    );
+    features.insert("agents".into(), super::chat::agent_names().into());
+    features
+}
+
 /// Health check
 #[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "The API answers", body = Health)))]
 pub async fn health() -> Json<Health> {
@@ -48,6 +59,6 @@ pub async fn docs(Extension(endpoints): Extension<Arc<ServedEndpoints>>) -> Json
         service: "Lumen Core API".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         endpoints: endpoints.0.clone(),
-        features: serde_json::Map::new(),
+        features: features(),
     })
 }

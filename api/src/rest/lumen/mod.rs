@@ -1,6 +1,7 @@
 //! Lumen Core dialect (`/lumen`): plain JSON bodies; errors are
 //! `{"error": "<message>", "code"?: "<CODE>", "details"?: {…}}` as the document shows.
 
+mod chat;
 mod meta;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,31 @@ use crate::http::dialect::{self, Dialect};
 use crate::state::AppState;
 
 pub struct Lumen;
+
+pub type Error = dialect::ApiError<Lumen>;
+pub type Body<T> = dialect::JsonBody<T, Lumen>;
+pub type Principal = dialect::Authed<Lumen>;
+
+/// The type the document gives each request field, for `details.expected`.
+fn documented_type(field: &str) -> Option<&'static str> {
+    match field {
+        "message" | "sessionId" | "proposal" | "code" | "context" | "command" | "cwd" => {
+            Some("string")
+        }
+        "autoApprove" | "approve" => Some("boolean"),
+        _ => None,
+    }
+}
+
+/// `message` → `Message is required`, as the document words it.
+fn required_message(field: &str) -> String {
+    let mut chars = field.chars();
+    let name: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    format!("{name} is required")
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct LumenError {
@@ -55,10 +81,13 @@ impl Dialect for Lumen {
             DomainError::Invalid {
                 field: Some(field),
                 message,
-            } if message.starts_with("Missing required field") => (
-                "MISSING_PARAMETER",
-                Some(serde_json::json!({ "parameter": field })),
-            ),
+            } if message.starts_with("Missing required field") => {
+                let mut details = serde_json::json!({ "parameter": field });
+                if let Some(expected) = documented_type(field) {
+                    details["expected"] = expected.into();
+                }
+                ("MISSING_PARAMETER", Some(details))
+            }
             DomainError::Invalid { field, message } => {
                 let mut details = serde_json::Map::new();
                 if let Some(field) = field {
@@ -94,6 +123,10 @@ impl Dialect for Lumen {
             DomainError::Internal(_) => ("INTERNAL_ERROR", None),
         };
         let error = match err {
+            DomainError::Invalid {
+                field: Some(field),
+                message,
+            } if message.starts_with("Missing required field") => required_message(field),
             DomainError::NotFound(what) => {
                 let mut chars = what.chars();
                 let what: String = chars
@@ -155,7 +188,10 @@ fn served_endpoints(openapi: &utoipa::openapi::OpenApi) -> ServedEndpoints {
 pub fn mount(state: &AppState) -> MountedDialect {
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
-        .routes(routes!(meta::docs));
+        .routes(routes!(meta::docs))
+        .routes(routes!(chat::chat))
+        .routes(routes!(chat::memory_status))
+        .routes(routes!(chat::clear_session));
     let mut mounted =
         dialect_router::<Lumen>(state, "lumen", "/lumen", "/lumen/openapi.json", routes);
     let endpoints = Arc::new(served_endpoints(&mounted.openapi));

@@ -39,6 +39,7 @@ string_enum!(
         RagRead = "rag:read",
         RagWrite = "rag:write",
         AgentsRun = "agents:run",
+        Chat = "chat",
     }
 );
 

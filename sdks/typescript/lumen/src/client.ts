@@ -17,12 +17,39 @@ export class LumenClient extends BaseClient {
   }
 
   /**
+   * Send message to Lumen Core
+   *
+   * `POST /api/chat`
+   */
+  chat(params: M.ChatParams, options?: RequestOptions): APIPromise<M.ChatResponse> {
+    return this.request<M.ChatResponse>("chat", { body: { message: params.message, sessionId: params.session_id, autoApprove: params.auto_approve } }, options);
+  }
+
+  /**
    * API documentation
    *
    * `GET /api/docs`
    */
   docs(options?: RequestOptions): APIPromise<M.ApiDocs> {
     return this.request<M.ApiDocs>("docs", {}, options);
+  }
+
+  /**
+   * Get memory status
+   *
+   * `GET /api/memory/{sessionId}`
+   */
+  memoryStatus(sessionId: string, options?: RequestOptions): APIPromise<M.MemoryResponse> {
+    return this.request<M.MemoryResponse>("memory_status", { path: { sessionId: sessionId } }, options);
+  }
+
+  /**
+   * Clear session
+   *
+   * `DELETE /api/session/{sessionId}`
+   */
+  clearSession(sessionId: string, options?: RequestOptions): APIPromise<M.Cleared> {
+    return this.request<M.Cleared>("clear_session", { path: { sessionId: sessionId } }, options);
   }
 
   /**

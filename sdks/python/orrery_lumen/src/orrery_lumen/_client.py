@@ -20,8 +20,15 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    AgentReply,
+    AgentRoute,
     ApiDocs,
+    ChatResponse,
+    Cleared,
+    ExecutionView,
     Health,
+    MemoryResponse,
+    TurnMemoryStatus,
 )
 
 
@@ -62,6 +69,34 @@ class LumenClient(SyncAPIClient):
             http_client=http_client,
         )
 
+    def chat(
+        self,
+        message: str,
+        session_id: str | None = None,
+        auto_approve: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ChatResponse:
+        """Send message to Lumen Core
+
+        `POST /api/chat`
+
+        Args:
+            message: The user's message or command.
+            session_id: The session to continue (your own; a new one is made, and returned, when omitted).
+            auto_approve: Run proposed commands without asking (default true).
+        """
+        return self.request(
+            "chat",
+            ChatResponse,
+            body={
+                "message": message,
+                "sessionId": session_id,
+                "autoApprove": auto_approve,
+            },
+            options=request_options,
+        )
+
     def docs(
         self,
         *,
@@ -74,6 +109,50 @@ class LumenClient(SyncAPIClient):
         return self.request(
             "docs",
             ApiDocs,
+            options=request_options,
+        )
+
+    def memory_status(
+        self,
+        session_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MemoryResponse:
+        """Get memory status
+
+        `GET /api/memory/{sessionId}`
+
+        Args:
+            session_id: The session's id
+        """
+        return self.request(
+            "memory_status",
+            MemoryResponse,
+            path={
+                "sessionId": session_id,
+            },
+            options=request_options,
+        )
+
+    def clear_session(
+        self,
+        session_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Cleared:
+        """Clear session
+
+        `DELETE /api/session/{sessionId}`
+
+        Args:
+            session_id: The session's id
+        """
+        return self.request(
+            "clear_session",
+            Cleared,
+            path={
+                "sessionId": session_id,
+            },
             options=request_options,
         )
 
@@ -130,6 +209,34 @@ class AsyncLumenClient(AsyncAPIClient):
             http_client=http_client,
         )
 
+    async def chat(
+        self,
+        message: str,
+        session_id: str | None = None,
+        auto_approve: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ChatResponse:
+        """Send message to Lumen Core
+
+        `POST /api/chat`
+
+        Args:
+            message: The user's message or command.
+            session_id: The session to continue (your own; a new one is made, and returned, when omitted).
+            auto_approve: Run proposed commands without asking (default true).
+        """
+        return await self.request(
+            "chat",
+            ChatResponse,
+            body={
+                "message": message,
+                "sessionId": session_id,
+                "autoApprove": auto_approve,
+            },
+            options=request_options,
+        )
+
     async def docs(
         self,
         *,
@@ -142,6 +249,50 @@ class AsyncLumenClient(AsyncAPIClient):
         return await self.request(
             "docs",
             ApiDocs,
+            options=request_options,
+        )
+
+    async def memory_status(
+        self,
+        session_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MemoryResponse:
+        """Get memory status
+
+        `GET /api/memory/{sessionId}`
+
+        Args:
+            session_id: The session's id
+        """
+        return await self.request(
+            "memory_status",
+            MemoryResponse,
+            path={
+                "sessionId": session_id,
+            },
+            options=request_options,
+        )
+
+    async def clear_session(
+        self,
+        session_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Cleared:
+        """Clear session
+
+        `DELETE /api/session/{sessionId}`
+
+        Args:
+            session_id: The session's id
+        """
+        return await self.request(
+            "clear_session",
+            Cleared,
+            path={
+                "sessionId": session_id,
+            },
             options=request_options,
         )
 

@@ -27,6 +27,35 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class AgentReply(BaseModel):
+    """The agent's reply in one of the three documented forms, told apart by `choice`:
+    `default` has `response` and `reasoning`; `code` has `codeExplanation`, `code` and
+    `language`; `terminalCommand` has `response`, `terminalCommand`, `commandReasoning` and
+    `requiresApproval`.
+    """
+
+    choice: Literal["default", "code", "terminalCommand"]
+    code: str | None = None
+    code_explanation: str | None = None
+    command_reasoning: str | None = None
+    language: str | None = None
+    reasoning: str | None = None
+    requires_approval: bool | None = None
+    response: str | None = None
+    terminal_command: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AgentRoute(BaseModel):
+    """The agent that answered and why it was chosen."""
+
+    method: Literal["keyword", "model", "default"]
+    name: str
+    """`base`, `scaffold`, `fileOp`, `analyze`, `test` or `docs`."""
+    reason: str
+
+
+@dataclasses.dataclass(kw_only=True)
 class ApiDocs(BaseModel):
     endpoints: dict[str, str]
     """Every endpoint this server serves under `/lumen`, with what it does."""
@@ -37,11 +66,81 @@ class ApiDocs(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ChatResponse(BaseModel):
+    agent: AgentRoute
+    interaction_id: str
+    memory_status: TurnMemoryStatus
+    model: str
+    provider: str
+    """The provider that answered (`builtin` replies are templates, not a model's)."""
+    response: AgentReply
+    session_id: str
+    type: Literal["response", "code", "terminal", "approval_required"]
+    execution: ExecutionView | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class Cleared(BaseModel):
+    status: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExecutionView(BaseModel):
+    """What happened to the proposed command."""
+
+    duration: int
+    """Milliseconds the command ran."""
+    status: str
+    """`refused`: this server has no command sandbox yet, so nothing is run."""
+    stderr: str
+    stdout: str
+    exit_code: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class Health(BaseModel):
     service: str
     status: str
     version: str
 
+
+@dataclasses.dataclass(kw_only=True)
+class MemoryResponse(BaseModel):
+    current_window_size: int
+    max_window_size: int
+    summary_count: int
+    total_interactions: int
+    newest_interaction: str | None = None
+    oldest_interaction: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class TurnMemoryStatus(BaseModel):
+    current_window_size: int
+    """Interactions in the rolling window (at most 21)."""
+    summary_count: int
+    """Summaries of older interactions (at most 3)."""
+    total_interactions: int
+    """Every interaction of the session, folded ones included."""
+
+
+AgentReply._fields = (
+    FieldSpec("choice", "choice", STR, True),
+    FieldSpec("code", "code", optional(STR), False),
+    FieldSpec("code_explanation", "codeExplanation", optional(STR), False),
+    FieldSpec("command_reasoning", "commandReasoning", optional(STR), False),
+    FieldSpec("language", "language", optional(STR), False),
+    FieldSpec("reasoning", "reasoning", optional(STR), False),
+    FieldSpec("requires_approval", "requiresApproval", optional(BOOL), False),
+    FieldSpec("response", "response", optional(STR), False),
+    FieldSpec("terminal_command", "terminalCommand", optional(STR), False),
+)
+
+AgentRoute._fields = (
+    FieldSpec("method", "method", STR, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("reason", "reason", STR, True),
+)
 
 ApiDocs._fields = (
     FieldSpec("endpoints", "endpoints", map_of(STR), True),
@@ -50,13 +149,59 @@ ApiDocs._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+ChatResponse._fields = (
+    FieldSpec("agent", "agent", model(lambda: AgentRoute), True),
+    FieldSpec("execution", "execution", optional(model(lambda: ExecutionView)), False),
+    FieldSpec("interaction_id", "interactionId", STR, True),
+    FieldSpec("memory_status", "memoryStatus", model(lambda: TurnMemoryStatus), True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("response", "response", model(lambda: AgentReply), True),
+    FieldSpec("session_id", "sessionId", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+Cleared._fields = (
+    FieldSpec("status", "status", STR, True),
+)
+
+ExecutionView._fields = (
+    FieldSpec("duration", "duration", INT, True),
+    FieldSpec("exit_code", "exitCode", optional(INT), False),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("stderr", "stderr", STR, True),
+    FieldSpec("stdout", "stdout", STR, True),
+)
+
 Health._fields = (
     FieldSpec("service", "service", STR, True),
     FieldSpec("status", "status", STR, True),
     FieldSpec("version", "version", STR, True),
 )
 
+MemoryResponse._fields = (
+    FieldSpec("current_window_size", "currentWindowSize", INT, True),
+    FieldSpec("max_window_size", "maxWindowSize", INT, True),
+    FieldSpec("newest_interaction", "newestInteraction", optional(STR), False),
+    FieldSpec("oldest_interaction", "oldestInteraction", optional(STR), False),
+    FieldSpec("summary_count", "summaryCount", INT, True),
+    FieldSpec("total_interactions", "totalInteractions", INT, True),
+)
+
+TurnMemoryStatus._fields = (
+    FieldSpec("current_window_size", "currentWindowSize", INT, True),
+    FieldSpec("summary_count", "summaryCount", INT, True),
+    FieldSpec("total_interactions", "totalInteractions", INT, True),
+)
+
 __all__ = [
+    "AgentReply",
+    "AgentRoute",
     "ApiDocs",
+    "ChatResponse",
+    "Cleared",
+    "ExecutionView",
     "Health",
+    "MemoryResponse",
+    "TurnMemoryStatus",
 ]

@@ -1,0 +1,415 @@
+//! Lumen Core chat end to end: the memory method's exact counts (persisted across a
+//! restart), 50 concurrent turns in one session, routing and the documented response
+//! types, errors in the document's format, ownership, and the GraphQL view.
+
+use orrery_tests::{unique_email, TestServer};
+use serde_json::{json, Value};
+
+async fn chat(server: &TestServer, token: &str, body: Value) -> Value {
+    let response = server.post("/lumen/api/chat", Some(token), body).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn memory(server: &TestServer, token: &str, session: &str) -> (u16, Value) {
+    let response = server
+        .get(&format!("/lumen/api/memory/{session}"), Some(token))
+        .await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn counts(status: &Value) -> (u64, u64, u64) {
+    (
+        status["currentWindowSize"].as_u64().unwrap(),
+        status["summaryCount"].as_u64().unwrap(),
+        status["totalInteractions"].as_u64().unwrap(),
+    )
+}
+
+const SESSION_QUERY: &str = "query($id: String!) { chatSession(id: $id) { id memoryStatus { currentWindowSize summaryCount totalInteractions maxWindowSize } history(first: 85) { totalCount nodes { seq message folded } } summaries { firstSeq lastSeq interactions method active text } } }";
+
+#[tokio::test]
+async fn the_memory_method_counts_exactly_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let server = TestServer::with(|c| c.data_dir = data_dir.clone()).await;
+    let email = unique_email("lumen-memory");
+    let (token, _, _) = server.sign_up(&email).await;
+    let expected = [
+        (21, (21, 0, 21)),
+        (22, (15, 1, 22)),
+        (28, (21, 1, 28)),
+        (43, (15, 3, 43)),
+        (85, (15, 3, 85)),
+    ];
+    let mut checked = 0;
+    for n in 1..=85u64 {
+        let turn = chat(
+            &server,
+            &token,
+            json!({"message": format!("Turn {n}: what is {n} squared?"), "sessionId": "memory-method"}),
+        )
+        .await;
+        assert_eq!(turn["sessionId"], "memory-method");
+        if let Some((_, want)) = expected.iter().find(|(at, _)| *at == n) {
+            assert_eq!(counts(&turn["memoryStatus"]), *want, "after {n} turns");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, expected.len());
+    let (status, before) = memory(&server, &token, "memory-method").await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&before), (15, 3, 85));
+    assert_eq!(before["maxWindowSize"], 21);
+    assert!(
+        before["oldestInteraction"].as_str().unwrap()
+            <= before["newestInteraction"].as_str().unwrap()
+    );
+    server.stop().await;
+
+    let server = TestServer::with(|c| c.data_dir = data_dir.clone()).await;
+    let token = server.log_in(&email).await;
+    let (status, after) = memory(&server, &token, "memory-method").await;
+    assert_eq!(status, 200);
+    assert_eq!(after, before, "the session survives a restart");
+
+    let session = server
+        .graphql(Some(&token), SESSION_QUERY, json!({"id": "memory-method"}))
+        .await;
+    let session = &session["data"]["chatSession"];
+    let history = session["history"]["nodes"].as_array().unwrap();
+    assert_eq!(session["history"]["totalCount"], 85);
+    assert_eq!(history.len(), 85, "folded interactions stay as history");
+    let folded = history.iter().filter(|i| i["folded"] == true).count();
+    assert_eq!(folded, 70);
+    let seqs: Vec<i64> = history.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=85).collect::<Vec<_>>());
+    // Ten folds (at 22, 29, …, 85) and seven merges (from the 43rd on); three in memory.
+    let summaries = session["summaries"].as_array().unwrap();
+    assert_eq!(summaries.len(), 17);
+    let active: Vec<&Value> = summaries.iter().filter(|s| s["active"] == true).collect();
+    assert_eq!(active.len(), 3);
+    let covered: u64 = active
+        .iter()
+        .map(|s| s["interactions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        covered, 70,
+        "the summaries in memory cover every folded interaction"
+    );
+    let first = active.iter().map(|s| s["firstSeq"].as_i64().unwrap()).min();
+    assert_eq!(
+        first,
+        Some(1),
+        "the merged summary reaches back to the first turn"
+    );
+    for summary in summaries {
+        assert_eq!(summary["method"], "extractive");
+        assert!(summary["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[extractive summary"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_turns_in_one_session_are_each_stored_once() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-race")).await;
+    let turns = (0..50).map(|i| {
+        let server = &server;
+        let token = token.clone();
+        async move {
+            let response = server
+                .post(
+                    "/lumen/api/chat",
+                    Some(&token),
+                    json!({"message": format!("concurrent message {i}"), "sessionId": "race"}),
+                )
+                .await;
+            response.status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(turns).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (_, status) = memory(&server, &token, "race").await;
+    assert_eq!(counts(&status), (15, 3, 50));
+    let session = server
+        .graphql(Some(&token), SESSION_QUERY, json!({"id": "race"}))
+        .await;
+    let history = session["data"]["chatSession"]["history"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{session}"))
+        .clone();
+    let seqs: Vec<i64> = history.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+    let mut messages: Vec<String> = history
+        .iter()
+        .map(|i| i["message"].as_str().unwrap().to_string())
+        .collect();
+    messages.sort();
+    let mut sent: Vec<String> = (0..50).map(|i| format!("concurrent message {i}")).collect();
+    sent.sort();
+    assert_eq!(messages, sent, "no turn lost or stored twice");
+}
+
+#[tokio::test]
+async fn routing_response_types_and_the_documents_examples() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-types")).await;
+
+    // The document's cURL example (with a credential).
+    let answer = chat(
+        &server,
+        &token,
+        json!({"message": "What is the square root of 144?", "sessionId": "session-demo-001"}),
+    )
+    .await;
+    assert_eq!(answer["type"], "response");
+    assert_eq!(answer["response"]["choice"], "default");
+    assert!(answer["response"]["response"].is_string());
+    assert_eq!(answer["agent"]["name"], "base");
+    assert_eq!(answer["agent"]["method"], "default");
+    assert_eq!(answer["model"], "builtin", "builtin output says so");
+    assert_eq!(counts(&answer["memoryStatus"]), (1, 0, 1));
+
+    let code = chat(
+        &server,
+        &token,
+        json!({"message": "Create a Python function to calculate fibonacci numbers", "sessionId": "session-12345", "autoApprove": true}),
+    )
+    .await;
+    assert_eq!(code["type"], "code");
+    assert_eq!(code["response"]["choice"], "code");
+    for field in ["codeExplanation", "code", "language"] {
+        assert!(code["response"][field].is_string(), "{field}: {code}");
+    }
+    assert_eq!(code["agent"]["name"], "scaffold");
+    assert_eq!(code["agent"]["method"], "keyword");
+    assert!(code["agent"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("function"));
+
+    // A command is proposed, never run: there is no sandbox yet, and the answer says so.
+    let terminal = chat(
+        &server,
+        &token,
+        json!({"message": "List files in current directory"}),
+    )
+    .await;
+    assert_eq!(terminal["type"], "terminal");
+    assert_eq!(terminal["agent"]["name"], "fileOp");
+    assert_eq!(terminal["response"]["choice"], "terminalCommand");
+    assert!(terminal["response"]["terminalCommand"].is_string());
+    assert_eq!(terminal["execution"]["status"], "refused");
+    assert!(terminal["execution"]["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("not run"));
+    let generated = terminal["sessionId"].as_str().unwrap();
+    assert!(generated.starts_with("session-"), "{generated}");
+    assert_eq!(memory(&server, &token, generated).await.0, 200);
+
+    for (message, agent) in [
+        ("Write unit tests for the parser", "test"),
+        ("Write a README for this project", "docs"),
+        ("Explain why this loop never ends", "analyze"),
+    ] {
+        let turn = chat(&server, &token, json!({"message": message})).await;
+        assert_eq!(turn["agent"]["name"], agent, "{message}");
+    }
+
+    let docs: Value = server
+        .get("/lumen/api/docs", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for endpoint in [
+        "POST /api/chat",
+        "GET /api/memory/:sessionId",
+        "DELETE /api/session/:sessionId",
+    ] {
+        assert!(
+            docs["endpoints"][endpoint].is_string(),
+            "{endpoint}: {docs}"
+        );
+    }
+    assert_eq!(
+        docs["features"]["agents"],
+        json!(["base", "scaffold", "fileOp", "analyze", "test", "docs"])
+    );
+}
+
+#[tokio::test]
+async fn errors_ownership_and_clearing() {
+    let server = TestServer::start().await;
+    let (ada, _, _) = server.sign_up(&unique_email("lumen-ada")).await;
+    let (bob, _, _) = server.sign_up(&unique_email("lumen-bob")).await;
+
+    let missing = server
+        .post("/lumen/api/chat", Some(&ada), json!({"sessionId": "s"}))
+        .await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({"error": "Message is required", "code": "MISSING_PARAMETER", "details": {"parameter": "message", "expected": "string"}})
+    );
+    let long = server
+        .post(
+            "/lumen/api/chat",
+            Some(&ada),
+            json!({"message": "x".repeat(32_001)}),
+        )
+        .await;
+    assert_eq!(long.status(), 400);
+    assert_eq!(
+        long.json::<Value>().await.unwrap()["code"],
+        "INVALID_PARAMETER"
+    );
+    for bad in [
+        json!({"message": "hi", "sessionId": "../etc"}),
+        json!({"message": "  "}),
+        json!({"message": 5}),
+    ] {
+        let response = server
+            .post("/lumen/api/chat", Some(&ada), bad.clone())
+            .await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let anonymous = server
+        .post("/lumen/api/chat", None, json!({"message": "hi"}))
+        .await;
+    assert_eq!(anonymous.status(), 401);
+
+    chat(
+        &server,
+        &ada,
+        json!({"message": "remember my plan", "sessionId": "shared-name"}),
+    )
+    .await;
+    let (status, unknown) = memory(&server, &ada, "never-made").await;
+    assert_eq!(status, 404);
+    assert_eq!(unknown["error"], "Session not found");
+    // Bob cannot see or clear Ada's session, and his session of the same name is his own.
+    assert_eq!(memory(&server, &bob, "shared-name").await.0, 404);
+    assert_eq!(
+        server
+            .delete("/lumen/api/session/shared-name", &bob)
+            .await
+            .status(),
+        404
+    );
+    let his = chat(
+        &server,
+        &bob,
+        json!({"message": "hello", "sessionId": "shared-name"}),
+    )
+    .await;
+    assert_eq!(counts(&his["memoryStatus"]), (1, 0, 1));
+    let none = server
+        .graphql(
+            Some(&bob),
+            "{ chatSession(id: \"never-made\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["data"]["chatSession"], Value::Null);
+
+    let cleared = server.delete("/lumen/api/session/shared-name", &ada).await;
+    assert_eq!(cleared.status(), 200);
+    assert_eq!(
+        cleared.json::<Value>().await.unwrap(),
+        json!({"status": "cleared"})
+    );
+    assert_eq!(memory(&server, &ada, "shared-name").await.0, 404);
+    assert_eq!(
+        server
+            .delete("/lumen/api/session/shared-name", &ada)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        memory(&server, &bob, "shared-name").await.0,
+        200,
+        "Bob's is untouched"
+    );
+
+    // A key without the chat scope is refused.
+    let key = server
+        .post(
+            "/lunaos/api-keys",
+            Some(&ada),
+            json!({"name": "no chat", "scopes": ["memory:read"]}),
+        )
+        .await;
+    assert_eq!(key.status(), 201);
+    let key: Value = key.json().await.unwrap();
+    let refused = server
+        .post(
+            "/lumen/api/chat",
+            Some(key["data"]["key"].as_str().unwrap()),
+            json!({"message": "hi"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+}
+
+const CLEAR: &str = "mutation { clearChatSession(input: {sessionId: \"gql\"}) { clearedSessionId userErrors { code } } }";
+
+#[tokio::test]
+async fn graphql_chat_mutation_and_session() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-gql")).await;
+    let turn = server
+        .graphql(
+            Some(&token),
+            "mutation($input: ChatInput!) { chat(input: $input) { sessionId memoryStatus { totalInteractions } interaction { seq agent routeMethod kind model reply { __typename ... on ChatCodeReply { code language } } } userErrors { field message } } }",
+            json!({"input": {"message": "Implement a Rust struct for a stack", "sessionId": "gql"}}),
+        )
+        .await;
+    let payload = &turn["data"]["chat"];
+    assert_eq!(payload["userErrors"], json!([]), "{turn}");
+    assert_eq!(payload["sessionId"], "gql");
+    assert_eq!(payload["interaction"]["agent"], "scaffold");
+    assert_eq!(payload["interaction"]["routeMethod"], "KEYWORD");
+    assert_eq!(payload["interaction"]["kind"], "CODE");
+    assert_eq!(payload["interaction"]["model"], "builtin");
+    assert_eq!(
+        payload["interaction"]["reply"]["__typename"],
+        "ChatCodeReply"
+    );
+
+    let bad = server
+        .graphql(
+            Some(&token),
+            "mutation { chat(input: {message: \"\"}) { sessionId userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        bad["data"]["chat"]["userErrors"],
+        json!([{"field": "message", "code": "BAD_USER_INPUT"}])
+    );
+
+    let session = server
+        .graphql(Some(&token), SESSION_QUERY, json!({"id": "gql"}))
+        .await;
+    assert_eq!(
+        session["data"]["chatSession"]["memoryStatus"],
+        json!({"currentWindowSize": 1, "summaryCount": 0, "totalInteractions": 1, "maxWindowSize": 21})
+    );
+    let cleared = server.graphql(Some(&token), CLEAR, json!({})).await;
+    assert_eq!(
+        cleared["data"]["clearChatSession"]["clearedSessionId"],
+        "gql"
+    );
+    let again = server.graphql(Some(&token), CLEAR, json!({})).await;
+    assert_eq!(
+        again["data"]["clearChatSession"]["userErrors"],
+        json!([{"code": "NOT_FOUND"}])
+    );
+}
