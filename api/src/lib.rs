@@ -159,6 +159,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     );
     let billing = billing_service(&config.billing, db.clone())?;
     let chat = domain::chat::ChatService::new(db.clone(), ai.clone(), config.chat.clone());
+    let war_room = domain::review::WarRoom::new(ai.clone(), config.chat.clone());
     let services = state::Services {
         identity,
         governance,
@@ -168,6 +169,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         agents,
         billing,
         chat,
+        war_room,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;

@@ -27,6 +27,7 @@ pub struct Core {
     pub agents: crate::domain::agents::AgentService,
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
+    pub war_room: crate::domain::review::WarRoom,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -47,6 +48,7 @@ pub struct Services {
     pub agents: crate::domain::agents::AgentService,
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
+    pub war_room: crate::domain::review::WarRoom,
 }
 
 impl Core {
@@ -68,6 +70,7 @@ impl Core {
             agents: services.agents,
             billing: services.billing,
             chat: services.chat,
+            war_room: services.war_room,
             bus,
             limiter,
             started: Instant::now(),

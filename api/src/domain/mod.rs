@@ -10,6 +10,7 @@ pub mod identity;
 pub mod memory;
 pub mod operations;
 pub mod rag;
+pub mod review;
 pub mod search;
 
 /// Where the platform's security events are recorded (the governance ledger).

@@ -13,6 +13,7 @@ mod models;
 mod node;
 mod paging;
 mod rag;
+mod review;
 mod scalars;
 pub mod transport;
 mod writer_stats;
@@ -50,6 +51,7 @@ pub struct Mutation(
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,
+    review::ReviewMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -229,6 +229,7 @@ async fn routing_response_types_and_the_documents_examples() {
         .unwrap();
     for endpoint in [
         "POST /api/chat",
+        "POST /api/war-room",
         "GET /api/memory/:sessionId",
         "DELETE /api/session/:sessionId",
     ] {
@@ -411,5 +412,206 @@ async fn graphql_chat_mutation_and_session() {
     assert_eq!(
         again["data"]["clearChatSession"]["userErrors"],
         json!([{"code": "NOT_FOUND"}])
+    );
+}
+
+async fn war_room(server: &TestServer, token: &str, body: Value) -> Value {
+    let response = server.post("/lumen/api/war-room", Some(token), body).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn rules(review: &Value) -> Vec<String> {
+    review["analysis"]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_war_room_judges_the_documents_examples_and_a_clean_function() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-war")).await;
+
+    // The document's first request: functional SQL with an optimisation note → APPROVED.
+    let sql = war_room(
+        &server,
+        &token,
+        json!({
+            "proposal": "Optimize database query performance",
+            "code": "SELECT * FROM users WHERE created_at > NOW() - INTERVAL 7 DAY",
+            "context": "MySQL query for weekly active users report"
+        }),
+    )
+    .await;
+    assert_eq!(sql["verdict"], "APPROVED", "{sql}");
+    assert_eq!(sql["language"], "sql");
+    assert_eq!(sql["isSafe"], true);
+    let select_star = &sql["analysis"]["issues"][0];
+    assert_eq!(select_star["severity"], "medium");
+    assert_eq!(select_star["rule"], "select-star");
+    assert_eq!(select_star["location"], "line 1");
+    assert!(sql["qualityScore"].as_u64().unwrap() >= 75);
+    assert!(sql["testing"]["testCount"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        sql["testing"]["testCount"].as_u64().unwrap() as usize,
+        sql["testing"]["testCases"].as_array().unwrap().len()
+    );
+    assert_eq!(sql["criticalIssues"], json!([]));
+    assert!(sql["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("APPROVED: Code quality meets threshold ("));
+    assert!(sql["debateLog"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Code Analyzer: Quality score"));
+    assert!(sql["debateLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().starts_with("Testing Agent: Proposing")));
+    assert_eq!(
+        sql["modelReview"],
+        Value::Null,
+        "the builtin provider does not review"
+    );
+
+    // The document's cURL example: literal credentials → REJECTED, critical.
+    let auth = war_room(
+        &server,
+        &token,
+        json!({
+            "proposal": "User authentication function",
+            "code": "function auth(user, pass) { return user === \"admin\" && pass === \"password\"; }",
+            "context": "JavaScript authentication for admin panel"
+        }),
+    )
+    .await;
+    assert_eq!(auth["verdict"], "REJECTED");
+    assert_eq!(auth["isSafe"], false);
+    let critical = auth["criticalIssues"].as_array().unwrap();
+    assert!(!critical.is_empty());
+    assert!(critical.iter().all(|i| i["severity"] == "critical"));
+    assert!(critical[0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Hard-coded credential"));
+    assert!(auth["summary"].as_str().unwrap().starts_with("REJECTED: "));
+    let names: Vec<&str> = auth["testing"]["testCases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"test_auth_returns_expected_result"),
+        "{names:?}"
+    );
+
+    // The document's other example: the recursive fib.
+    let fib = war_room(
+        &server,
+        &token,
+        json!({
+            "proposal": "Fibonacci calculator",
+            "code": "def fib(n): return n if n <= 1 else fib(n-1) + fib(n-2)",
+            "context": "Python recursive implementation"
+        }),
+    )
+    .await;
+    assert_eq!(fib["language"], "python");
+    assert!(
+        rules(&fib).contains(&"exponential-recursion".to_string()),
+        "{fib}"
+    );
+    assert!(fib["testing"]["testCases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["type"] == "performance"));
+
+    // A clean function is approved.
+    let clean = war_room(
+        &server,
+        &token,
+        json!({
+            "proposal": "Clamp a value into a range",
+            "code": "def clamp(value, low, high):\n    if value < low:\n        return low\n    if value > high:\n        return high\n    return value\n"
+        }),
+    )
+    .await;
+    assert_eq!(clean["verdict"], "APPROVED", "{clean}");
+    assert_eq!(clean["qualityScore"], 100);
+    assert_eq!(clean["analysis"]["issues"], json!([]));
+    assert_eq!(clean["testing"]["coverage"], 100);
+}
+
+#[tokio::test]
+async fn the_war_room_refuses_bad_input_and_survives_hostile_code() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-war-bad")).await;
+    let missing = server
+        .post(
+            "/lumen/api/war-room",
+            Some(&token),
+            json!({"proposal": "x"}),
+        )
+        .await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap(),
+        json!({"error": "Code is required", "code": "MISSING_PARAMETER", "details": {"parameter": "code", "expected": "string"}})
+    );
+    let huge = server
+        .post(
+            "/lumen/api/war-room",
+            Some(&token),
+            json!({"proposal": "x", "code": "a".repeat(200_001)}),
+        )
+        .await;
+    assert_eq!(huge.status(), 400);
+    assert_eq!(
+        server
+            .post(
+                "/lumen/api/war-room",
+                None,
+                json!({"proposal": "x", "code": "y"})
+            )
+            .await
+            .status(),
+        401
+    );
+    // Deep nesting and garbage parse (with errors) instead of crashing the server.
+    for code in [
+        format!("x = {}1{}", "(".repeat(50_000), ")".repeat(50_000)),
+        "\u{1F600} ))) {{{ def ( : ; SELECT FROM".to_string(),
+    ] {
+        let review = war_room(&server, &token, json!({"proposal": "p", "code": code})).await;
+        assert!(review["verdict"].is_string());
+    }
+    let graphql = server
+        .graphql(
+            Some(&token),
+            "mutation($input: WarRoomReviewInput!) { warRoomReview(input: $input) { review { verdict qualityScore language criticalIssues { severity rule line } testCases { name kind } } userErrors { field code } } }",
+            json!({"input": {"proposal": "auth", "code": "function auth(user, pass) { return user === \"admin\" && pass === \"password\"; }"}}),
+        )
+        .await;
+    let review = &graphql["data"]["warRoomReview"]["review"];
+    assert_eq!(review["verdict"], "REJECTED", "{graphql}");
+    assert_eq!(review["language"], "javascript");
+    assert_eq!(review["criticalIssues"][0]["severity"], "CRITICAL");
+    let empty = server
+        .graphql(
+            Some(&token),
+            "mutation { warRoomReview(input: {proposal: \"p\", code: \"\"}) { review { verdict } userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        empty["data"]["warRoomReview"]["userErrors"],
+        json!([{"field": "code", "code": "BAD_USER_INPUT"}])
     );
 }

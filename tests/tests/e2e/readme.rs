@@ -172,6 +172,36 @@ async fn the_lumen_chat_example_runs_again_and_again() {
     run_sh_block(&server, "Lumen Core", 2, &expected).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lumen_war_room_example_runs_as_written() {
+    let server = TestServer::start().await;
+    sign_up_ada(&server).await;
+    let chat = nth_snippet("Lumen Core", "sh", 0);
+    let login = chat
+        .lines()
+        .skip_while(|l| !l.starts_with("TOKEN="))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let script = format!("{login}\n{}", nth_snippet("Lumen Core", "sh", 1))
+        .replace("localhost:8080", &server.addr.to_string());
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for expected in [
+        "\"verdict\":\"REJECTED\"",
+        "\"severity\":\"critical\"",
+        "\"language\":\"javascript\"",
+        "test_auth_returns_expected_result",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in {stdout}");
+    }
+}
+
 /// The local-models section: its `orrery.toml` is a valid configuration naming the local
 /// provider, and its curl block answers as shown — with the real models, when installed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

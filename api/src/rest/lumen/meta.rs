@@ -31,7 +31,7 @@ pub struct ApiDocs {
     features: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Only what is served: the war room and terminal join when they are.
+/// Only what is served: the terminal joins when it is.
 fn features() -> serde_json::Map<String, serde_json::Value> {
     let mut features = serde_json::Map::new();
     features.insert(
@@ -39,6 +39,10 @@ fn features() -> serde_json::Map<String, serde_json::Value> {
         super::chat::memory_feature().into(),
     );
     features.insert("agents".into(), super::chat::agent_names().into());
+    features.insert(
+        "warRoom".into(),
+        "Code review: tree-sitter parse, concrete checks, tests proposed from the code, the model's review when configured".into(),
+    );
     features
 }
 

@@ -3,6 +3,7 @@
 
 mod chat;
 mod meta;
+mod war_room;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -191,7 +192,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(meta::docs))
         .routes(routes!(chat::chat))
         .routes(routes!(chat::memory_status))
-        .routes(routes!(chat::clear_session));
+        .routes(routes!(chat::clear_session))
+        .routes(routes!(war_room::war_room));
     let mut mounted =
         dialect_router::<Lumen>(state, "lumen", "/lumen", "/lumen/openapi.json", routes);
     let endpoints = Arc::new(served_endpoints(&mounted.openapi));

@@ -53,6 +53,15 @@ export class LumenClient extends BaseClient {
   }
 
   /**
+   * Multi-agent code review
+   *
+   * `POST /api/war-room`
+   */
+  warRoom(params: M.WarRoomParams, options?: RequestOptions): APIPromise<M.WarRoomResponse> {
+    return this.request<M.WarRoomResponse>("war_room", { body: { code: params.code, proposal: params.proposal, context: params.context } }, options);
+  }
+
+  /**
    * Health check
    *
    * `GET /health`

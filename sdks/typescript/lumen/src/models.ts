@@ -26,6 +26,12 @@ export interface AgentRoute {
   reason: string;
 }
 
+export interface Analysis {
+  issues: Array<Issue>;
+  reasoning: string;
+  recommendations: Array<string>;
+}
+
 export interface ApiDocs {
   /** Every endpoint this server serves under `/lumen`, with what it does. */
   endpoints: Record<string, string>;
@@ -69,6 +75,16 @@ export interface Health {
   version: string;
 }
 
+export interface Issue {
+  /** `security`, `correctness`, `performance`, `reliability` or `maintainability`. */
+  category: string;
+  description: string;
+  location: string;
+  /** The check that found it (`model-review` for the model's own findings). */
+  rule: string;
+  severity: 'critical' | 'high' | 'medium' | 'low';
+}
+
 export interface MemoryResponse {
   currentWindowSize: number;
   maxWindowSize: number;
@@ -76,6 +92,29 @@ export interface MemoryResponse {
   oldestInteraction?: string | null;
   summaryCount: number;
   totalInteractions: number;
+}
+
+export interface ModelReviewView {
+  model: string;
+  provider: string;
+  summary: string;
+}
+
+export interface ProposedTest {
+  description: string;
+  name: string;
+  /** `unit`, `edge_case`, `integration`, `security` or `performance`. */
+  type: string;
+}
+
+export interface Testing {
+  /**
+   * Percent of the code's paths (function entries, branch arms, statements and their
+   * predicates) the proposed tests exercise.
+   */
+  coverage: number;
+  testCases: Array<ProposedTest>;
+  testCount: number;
 }
 
 export interface TurnMemoryStatus {
@@ -87,6 +126,27 @@ export interface TurnMemoryStatus {
   totalInteractions: number;
 }
 
+export interface WarRoomResponse {
+  analysis: Analysis;
+  /** The issues of severity critical or high. */
+  criticalIssues: Array<Issue>;
+  debateLog: Array<string>;
+  /** No critical or high security issue. */
+  isSafe: boolean;
+  /** `python`, `javascript`, `typescript`, `rust`, `sql` or `shell`. */
+  language: string;
+  /**
+   * The language model's review, when a model that reads is configured (never the
+   * builtin provider's).
+   */
+  modelReview?: ModelReviewView | null;
+  /** 100 minus the findings' penalties (docs/DECISIONS.md, "War room"). */
+  qualityScore: number;
+  summary: string;
+  testing: Testing;
+  verdict: 'APPROVED' | 'REJECTED';
+}
+
 /** Parameters of `POST /api/chat`. */
 export interface ChatParams {
   /** The user's message or command. */
@@ -95,4 +155,14 @@ export interface ChatParams {
   session_id?: string | null;
   /** Run proposed commands without asking (default true). */
   auto_approve?: boolean | null;
+}
+
+/** Parameters of `POST /api/war-room`. */
+export interface WarRoomParams {
+  /** The code to review (Python, JavaScript, TypeScript, Rust, SQL or shell). */
+  code: string;
+  /** What the code is meant to do. */
+  proposal: string;
+  /** Requirements or background; naming the language here settles detection. */
+  context?: string | null;
 }

@@ -22,13 +22,19 @@ from ._runtime import (
 from .models import (
     AgentReply,
     AgentRoute,
+    Analysis,
     ApiDocs,
     ChatResponse,
     Cleared,
     ExecutionView,
     Health,
+    Issue,
     MemoryResponse,
+    ModelReviewView,
+    ProposedTest,
+    Testing,
     TurnMemoryStatus,
+    WarRoomResponse,
 )
 
 
@@ -152,6 +158,34 @@ class LumenClient(SyncAPIClient):
             Cleared,
             path={
                 "sessionId": session_id,
+            },
+            options=request_options,
+        )
+
+    def war_room(
+        self,
+        code: str,
+        proposal: str,
+        context: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> WarRoomResponse:
+        """Multi-agent code review
+
+        `POST /api/war-room`
+
+        Args:
+            code: The code to review (Python, JavaScript, TypeScript, Rust, SQL or shell).
+            proposal: What the code is meant to do.
+            context: Requirements or background; naming the language here settles detection.
+        """
+        return self.request(
+            "war_room",
+            WarRoomResponse,
+            body={
+                "code": code,
+                "proposal": proposal,
+                "context": context,
             },
             options=request_options,
         )
@@ -292,6 +326,34 @@ class AsyncLumenClient(AsyncAPIClient):
             Cleared,
             path={
                 "sessionId": session_id,
+            },
+            options=request_options,
+        )
+
+    async def war_room(
+        self,
+        code: str,
+        proposal: str,
+        context: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> WarRoomResponse:
+        """Multi-agent code review
+
+        `POST /api/war-room`
+
+        Args:
+            code: The code to review (Python, JavaScript, TypeScript, Rust, SQL or shell).
+            proposal: What the code is meant to do.
+            context: Requirements or background; naming the language here settles detection.
+        """
+        return await self.request(
+            "war_room",
+            WarRoomResponse,
+            body={
+                "code": code,
+                "proposal": proposal,
+                "context": context,
             },
             options=request_options,
         )

@@ -56,6 +56,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "war_room": OperationSpec(
+        name="war_room",
+        method="POST",
+        path="/api/war-room",
+        auth=True,
+        status=200,
+        required_body=("code", "proposal",),
+        mock_response={"analysis": {"issues": [{"category": "security", "description": "Hard-coded credential: `pass` is compared against the literal \"password\"", "location": "line 1", "rule": "literal-credential-comparison", "severity": "critical"}], "reasoning": "Read as javascript (named in the proposal or context) and parsed with tree-sitter: 1 lines, 1 function(s), 0 decision point(s), 0 statement(s). 2 finding(s): 2 critical, 0 high, 0 medium, 0 low; quality 20 = 100 − penalties (critical 40, high 20, medium 8, low 3; each rule at most three times).", "recommendations": ["Never compare against literal credentials: look the user up and verify a salted hash (argon2, bcrypt) in constant time"]}, "criticalIssues": [{"category": "security", "description": "Hard-coded credential: `pass` is compared against the literal \"password\"", "location": "line 1", "rule": "literal-credential-comparison", "severity": "critical"}], "debateLog": ["Code Analyzer: Quality score 20/100 — 2 issue(s) (2 critical, 0 high, 0 medium, 0 low) in 1 line(s) of javascript.", "Testing Agent: Proposing 4 test case(s) covering 1 of 1 path(s) (100%).", "Verdict: REJECTED"], "isSafe": True, "language": "javascript", "modelReview": {"model": "gpt-4o-mini", "provider": "openai", "summary": "The function compares against hard-coded credentials."}, "qualityScore": 20, "summary": "REJECTED: 2 critical issue(s) detected (Hard-coded credential: `user` is compared against the literal \"admin\"); code quality below threshold (20/100 < 75).", "testing": {"coverage": 100, "testCases": [{"description": "Call auth(user, pass) with typical arguments and check the result", "name": "test_auth_returns_expected_result", "type": "unit"}], "testCount": 3}, "verdict": "APPROVED"},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "health": OperationSpec(
         name="health",
         method="GET",

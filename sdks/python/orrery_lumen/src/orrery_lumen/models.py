@@ -56,6 +56,13 @@ class AgentRoute(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class Analysis(BaseModel):
+    issues: list[Issue]
+    reasoning: str
+    recommendations: list[str]
+
+
+@dataclasses.dataclass(kw_only=True)
 class ApiDocs(BaseModel):
     endpoints: dict[str, str]
     """Every endpoint this server serves under `/lumen`, with what it does."""
@@ -105,6 +112,17 @@ class Health(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class Issue(BaseModel):
+    category: str
+    """`security`, `correctness`, `performance`, `reliability` or `maintainability`."""
+    description: str
+    location: str
+    rule: str
+    """The check that found it (`model-review` for the model's own findings)."""
+    severity: Literal["critical", "high", "medium", "low"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class MemoryResponse(BaseModel):
     current_window_size: int
     max_window_size: int
@@ -115,6 +133,31 @@ class MemoryResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ModelReviewView(BaseModel):
+    model: str
+    provider: str
+    summary: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class ProposedTest(BaseModel):
+    description: str
+    name: str
+    type: str
+    """`unit`, `edge_case`, `integration`, `security` or `performance`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class Testing(BaseModel):
+    coverage: int
+    """Percent of the code's paths (function entries, branch arms, statements and their
+    predicates) the proposed tests exercise.
+    """
+    test_cases: list[ProposedTest]
+    test_count: int
+
+
+@dataclasses.dataclass(kw_only=True)
 class TurnMemoryStatus(BaseModel):
     current_window_size: int
     """Interactions in the rolling window (at most 21)."""
@@ -122,6 +165,27 @@ class TurnMemoryStatus(BaseModel):
     """Summaries of older interactions (at most 3)."""
     total_interactions: int
     """Every interaction of the session, folded ones included."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class WarRoomResponse(BaseModel):
+    analysis: Analysis
+    critical_issues: list[Issue]
+    """The issues of severity critical or high."""
+    debate_log: list[str]
+    is_safe: bool
+    """No critical or high security issue."""
+    language: str
+    """`python`, `javascript`, `typescript`, `rust`, `sql` or `shell`."""
+    quality_score: int
+    """100 minus the findings' penalties (docs/DECISIONS.md, "War room")."""
+    summary: str
+    testing: Testing
+    verdict: Literal["APPROVED", "REJECTED"]
+    model_review: ModelReviewView | None = None
+    """The language model's review, when a model that reads is configured (never the
+    builtin provider's).
+    """
 
 
 AgentReply._fields = (
@@ -140,6 +204,12 @@ AgentRoute._fields = (
     FieldSpec("method", "method", STR, True),
     FieldSpec("name", "name", STR, True),
     FieldSpec("reason", "reason", STR, True),
+)
+
+Analysis._fields = (
+    FieldSpec("issues", "issues", list_of(model(lambda: Issue)), True),
+    FieldSpec("reasoning", "reasoning", STR, True),
+    FieldSpec("recommendations", "recommendations", list_of(STR), True),
 )
 
 ApiDocs._fields = (
@@ -179,6 +249,14 @@ Health._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+Issue._fields = (
+    FieldSpec("category", "category", STR, True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("location", "location", STR, True),
+    FieldSpec("rule", "rule", STR, True),
+    FieldSpec("severity", "severity", STR, True),
+)
+
 MemoryResponse._fields = (
     FieldSpec("current_window_size", "currentWindowSize", INT, True),
     FieldSpec("max_window_size", "maxWindowSize", INT, True),
@@ -188,20 +266,57 @@ MemoryResponse._fields = (
     FieldSpec("total_interactions", "totalInteractions", INT, True),
 )
 
+ModelReviewView._fields = (
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("summary", "summary", STR, True),
+)
+
+ProposedTest._fields = (
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+Testing._fields = (
+    FieldSpec("coverage", "coverage", INT, True),
+    FieldSpec("test_cases", "testCases", list_of(model(lambda: ProposedTest)), True),
+    FieldSpec("test_count", "testCount", INT, True),
+)
+
 TurnMemoryStatus._fields = (
     FieldSpec("current_window_size", "currentWindowSize", INT, True),
     FieldSpec("summary_count", "summaryCount", INT, True),
     FieldSpec("total_interactions", "totalInteractions", INT, True),
 )
 
+WarRoomResponse._fields = (
+    FieldSpec("analysis", "analysis", model(lambda: Analysis), True),
+    FieldSpec("critical_issues", "criticalIssues", list_of(model(lambda: Issue)), True),
+    FieldSpec("debate_log", "debateLog", list_of(STR), True),
+    FieldSpec("is_safe", "isSafe", BOOL, True),
+    FieldSpec("language", "language", STR, True),
+    FieldSpec("model_review", "modelReview", optional(model(lambda: ModelReviewView)), False),
+    FieldSpec("quality_score", "qualityScore", INT, True),
+    FieldSpec("summary", "summary", STR, True),
+    FieldSpec("testing", "testing", model(lambda: Testing), True),
+    FieldSpec("verdict", "verdict", STR, True),
+)
+
 __all__ = [
     "AgentReply",
     "AgentRoute",
+    "Analysis",
     "ApiDocs",
     "ChatResponse",
     "Cleared",
     "ExecutionView",
     "Health",
+    "Issue",
     "MemoryResponse",
+    "ModelReviewView",
+    "ProposedTest",
+    "Testing",
     "TurnMemoryStatus",
+    "WarRoomResponse",
 ]
