@@ -12,6 +12,7 @@ pub mod operations;
 pub mod rag;
 pub mod review;
 pub mod search;
+pub mod terminal;
 
 /// Where the platform's security events are recorded (the governance ledger).
 #[async_trait::async_trait]

@@ -97,12 +97,15 @@ impl From<Reply> for ChatReply {
 /// What happened to a proposed command.
 #[derive(SimpleObject)]
 pub struct ChatExecution {
-    /// `refused` until this server has a command sandbox.
+    /// `blocked` by the safety check, or `refused` until this server has a command sandbox.
     status: String,
     stdout: String,
     stderr: String,
     exit_code: Option<i32>,
     duration_ms: u64,
+    /// The safety check's verdict: `allowed`, `approval_required` or `blocked`.
+    verdict: String,
+    reasons: Vec<String>,
 }
 
 /// One chat turn.
@@ -133,6 +136,8 @@ impl ChatInteraction {
             stderr: e.stderr,
             exit_code: e.exit_code,
             duration_ms: e.duration_ms,
+            verdict: e.verdict,
+            reasons: e.reasons,
         })
     }
     /// `base`, `scaffold`, `fileOp`, `analyze`, `test` or `docs`.

@@ -212,6 +212,27 @@ async fn routing_response_types_and_the_documents_examples() {
     assert!(generated.starts_with("session-"), "{generated}");
     assert_eq!(memory(&server, &token, generated).await.0, 200);
 
+    // A message that is a command is proposed as written, through the safety check.
+    let blocked = chat(&server, &token, json!({"message": "rm -rf /*"})).await;
+    assert_eq!(blocked["type"], "terminal");
+    assert_eq!(blocked["response"]["terminalCommand"], "rm -rf /*");
+    assert_eq!(blocked["response"]["requiresApproval"], true);
+    assert_eq!(blocked["execution"]["status"], "blocked");
+    assert_eq!(blocked["execution"]["verdict"], "blocked");
+    assert!(blocked["execution"]["stderr"]
+        .as_str()
+        .unwrap()
+        .starts_with("Command blocked: recursive deletion of `/*`"));
+    let listing = chat(&server, &token, json!({"message": "ls -la"})).await;
+    assert_eq!(listing["execution"]["verdict"], "allowed");
+    assert_eq!(listing["execution"]["status"], "refused");
+    let deletion = chat(&server, &token, json!({"message": "rm old.log"})).await;
+    assert_eq!(deletion["execution"]["verdict"], "approval_required");
+    assert_eq!(
+        deletion["execution"]["reasons"],
+        json!(["`rm` deletes files"])
+    );
+
     for (message, agent) in [
         ("Write unit tests for the parser", "test"),
         ("Write a README for this project", "docs"),

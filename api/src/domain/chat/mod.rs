@@ -23,6 +23,7 @@ pub use routing::{Route, RouteMethod};
 use crate::config::ChatConfig;
 use crate::domain::ai::{AiService, ChatCall};
 use crate::domain::identity::{Actor, Principal, Scope};
+use crate::domain::terminal::safety::{self, Verdict};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{self, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat};
 
@@ -71,12 +72,18 @@ impl ReplyKind {
 /// What happened to a proposed command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
-    /// `refused` until the command sandbox exists.
+    /// `blocked` (the safety check refused it), or `refused` until the command sandbox
+    /// exists.
     pub status: String,
     pub stdout: String,
     pub stderr: String,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// The safety check's verdict: `allowed`, `approval_required` or `blocked`.
+    #[serde(default)]
+    pub verdict: String,
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -177,18 +184,34 @@ impl ChatService {
         let target = self.target()?;
 
         let route = self.route(actor, &target, &message).await?;
-        let prompt = prompt(route.agent, &summaries, &window, &message)?;
-        let value = self
-            .structured(
-                actor,
-                &target,
-                prompt,
-                route.agent.reply_schema(),
-                route.agent.name(),
-            )
-            .await?;
-        let reply = Reply::from_json(&value)?;
-        let execution = matches!(reply, Reply::Command { .. }).then(|| refused(actor));
+        let reply = match routing::literal_command(&message) {
+            Some(command) => {
+                let decision = safety::classify(command);
+                Reply::Command {
+                    response: "The message is a shell command; it is proposed as written.".into(),
+                    command: command.to_string(),
+                    reasoning: format!("Safety check: {}", decision.verdict.as_str()),
+                    requires_approval: decision.verdict != Verdict::Allowed,
+                }
+            }
+            None => {
+                let prompt = prompt(route.agent, &summaries, &window, &message)?;
+                let value = self
+                    .structured(
+                        actor,
+                        &target,
+                        prompt,
+                        route.agent.reply_schema(),
+                        route.agent.name(),
+                    )
+                    .await?;
+                Reply::from_json(&value)?
+            }
+        };
+        let execution = match &reply {
+            Reply::Command { command, .. } => Some(not_run(actor, command)),
+            _ => None,
+        };
 
         let plan = method::plan(window.len(), summaries.len());
         let fold = if plan.fold {
@@ -478,19 +501,32 @@ fn checked_key(key: String) -> DomainResult<String> {
     Ok(key)
 }
 
-/// Commands are proposed but never run: there is no command sandbox on this server yet.
-fn refused(actor: &Actor) -> Execution {
-    let why = if actor.scopes.contains(Scope::TerminalExecute) {
-        "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run."
-    } else {
-        "Terminal execution is not available on this server (the command sandbox is not built yet), and this credential lacks the terminal:execute scope; the command was not run."
+/// Commands are checked and proposed but never run: there is no command sandbox on this
+/// server yet.
+fn not_run(actor: &Actor, command: &str) -> Execution {
+    let decision = safety::classify(command);
+    let (status, why) = match decision.verdict {
+        Verdict::Blocked => (
+            "blocked",
+            format!("Command blocked: {}.", decision.reasons.join("; ")),
+        ),
+        _ if actor.scopes.contains(Scope::TerminalExecute) => (
+            "refused",
+            "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.".to_string(),
+        ),
+        _ => (
+            "refused",
+            "Terminal execution is not available on this server (the command sandbox is not built yet), and this credential lacks the terminal:execute scope; the command was not run.".to_string(),
+        ),
     };
     Execution {
-        status: "refused".into(),
+        status: status.into(),
         stdout: String::new(),
-        stderr: why.into(),
+        stderr: why,
         exit_code: None,
         duration_ms: 0,
+        verdict: decision.verdict.as_str().into(),
+        reasons: decision.reasons,
     }
 }
 

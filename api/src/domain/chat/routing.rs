@@ -163,11 +163,20 @@ fn words(message: &str) -> Vec<String> {
         .collect()
 }
 
+/// The message itself when it is a shell command (it opens with one): proposed as
+/// written, no model asked to retype it.
+pub fn literal_command(message: &str) -> Option<&str> {
+    let trimmed = message.trim();
+    let first = trimmed.split_whitespace().next()?;
+    let name = first.trim_start_matches('\\').rsplit('/').next()?;
+    SHELL_COMMANDS.contains(&name).then_some(trimmed)
+}
+
 /// The keyword fast path.
 pub fn by_keywords(message: &str) -> Option<Route> {
     let words = words(message);
     let first = message.split_whitespace().next().unwrap_or_default();
-    if SHELL_COMMANDS.contains(&first) {
+    if literal_command(message).is_some() {
         return Some(Route {
             agent: Agent::FileOp,
             method: RouteMethod::Keyword,

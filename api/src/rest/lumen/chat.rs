@@ -134,7 +134,8 @@ impl From<&Reply> for AgentReply {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionView {
-    /// `refused`: this server has no command sandbox yet, so nothing is run.
+    /// `blocked` (the safety check refused it) or `refused`: this server has no command
+    /// sandbox yet, so nothing is run.
     #[schema(example = "refused")]
     status: String,
     #[schema(example = "")]
@@ -147,6 +148,13 @@ pub struct ExecutionView {
     /// Milliseconds the command ran.
     #[schema(example = 0)]
     duration: u64,
+    /// The safety check's verdict (a shell parse of the command): `allowed`,
+    /// `approval_required` or `blocked`.
+    #[schema(example = "allowed")]
+    verdict: String,
+    /// What the check saw, when it is not `allowed`.
+    #[schema(example = json!([]))]
+    reasons: Vec<String>,
 }
 
 impl From<&Execution> for ExecutionView {
@@ -157,6 +165,8 @@ impl From<&Execution> for ExecutionView {
             stderr: e.stderr.clone(),
             exit_code: e.exit_code,
             duration: e.duration_ms,
+            verdict: e.verdict.clone(),
+            reasons: e.reasons.clone(),
         }
     }
 }

@@ -63,10 +63,20 @@ export interface ExecutionView {
   /** Milliseconds the command ran. */
   duration: number;
   exitCode?: number | null;
-  /** `refused`: this server has no command sandbox yet, so nothing is run. */
+  /** What the check saw, when it is not `allowed`. */
+  reasons: Array<string>;
+  /**
+   * `blocked` (the safety check refused it) or `refused`: this server has no command
+   * sandbox yet, so nothing is run.
+   */
   status: string;
   stderr: string;
   stdout: string;
+  /**
+   * The safety check's verdict (a shell parse of the command): `allowed`,
+   * `approval_required` or `blocked`.
+   */
+  verdict: string;
 }
 
 export interface Health {

@@ -97,10 +97,18 @@ class ExecutionView(BaseModel):
 
     duration: int
     """Milliseconds the command ran."""
+    reasons: list[str]
+    """What the check saw, when it is not `allowed`."""
     status: str
-    """`refused`: this server has no command sandbox yet, so nothing is run."""
+    """`blocked` (the safety check refused it) or `refused`: this server has no command
+    sandbox yet, so nothing is run.
+    """
     stderr: str
     stdout: str
+    verdict: str
+    """The safety check's verdict (a shell parse of the command): `allowed`,
+    `approval_required` or `blocked`.
+    """
     exit_code: int | None = None
 
 
@@ -238,9 +246,11 @@ Cleared._fields = (
 ExecutionView._fields = (
     FieldSpec("duration", "duration", INT, True),
     FieldSpec("exit_code", "exitCode", optional(INT), False),
+    FieldSpec("reasons", "reasons", list_of(STR), True),
     FieldSpec("status", "status", STR, True),
     FieldSpec("stderr", "stderr", STR, True),
     FieldSpec("stdout", "stdout", STR, True),
+    FieldSpec("verdict", "verdict", STR, True),
 )
 
 Health._fields = (

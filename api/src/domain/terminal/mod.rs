@@ -1,0 +1,3 @@
+//! Lumen's terminal: the safety check that comes before anything runs.
+
+pub mod safety;
