@@ -40,6 +40,7 @@ pub struct Config {
     pub rag: RagConfig,
     pub agents: AgentsConfig,
     pub chat: ChatConfig,
+    pub terminal: TerminalConfig,
     pub billing: BillingConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
@@ -60,6 +61,44 @@ pub struct AgentsConfig {
     pub heartbeat_secs: u64,
     /// USD per million tokens, by `provider/model` (or `model`); models not listed cost 0.
     pub prices: std::collections::BTreeMap<String, ModelPrice>,
+}
+
+/// Lumen's terminal: off unless enabled; every command runs in the sandbox helper.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TerminalConfig {
+    pub enabled: bool,
+    /// Seconds before a command's whole process group is killed.
+    pub timeout_secs: u64,
+    /// Bytes kept (and streamed) per output stream; past it the command is killed.
+    pub max_output_bytes: usize,
+    /// The sandbox helper (`<it> sandbox-exec …`): this server's own binary when unset.
+    pub helper: Option<std::path::PathBuf>,
+    /// Wrap the helper in bubblewrap when it is installed.
+    pub bubblewrap: bool,
+    pub cpu_secs: u64,
+    pub memory_mb: u64,
+    pub file_size_mb: u64,
+    pub open_files: u64,
+    /// Processes of the sandbox user at once (contains fork bombs).
+    pub processes: u64,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            timeout_secs: 300,
+            max_output_bytes: 1024 * 1024,
+            helper: None,
+            bubblewrap: true,
+            cpu_secs: 60,
+            memory_mb: 4096,
+            file_size_mb: 64,
+            open_files: 256,
+            processes: 64,
+        }
+    }
 }
 
 /// Lumen chat: which model its agents use and how they sample.
@@ -425,6 +464,7 @@ impl Default for Config {
             rag: RagConfig::default(),
             agents: AgentsConfig::default(),
             chat: ChatConfig::default(),
+            terminal: TerminalConfig::default(),
             billing: BillingConfig::default(),
             providers: Default::default(),
         }

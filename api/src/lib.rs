@@ -158,7 +158,17 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.agents.clone(),
     );
     let billing = billing_service(&config.billing, db.clone())?;
-    let chat = domain::chat::ChatService::new(db.clone(), ai.clone(), config.chat.clone());
+    let terminal = Arc::new(domain::terminal::TerminalService::new(
+        config.terminal.clone(),
+        &config.data_dir,
+        governance.clone(),
+    )?);
+    let chat = domain::chat::ChatService::new(
+        db.clone(),
+        ai.clone(),
+        terminal.clone(),
+        config.chat.clone(),
+    );
     let war_room = domain::review::WarRoom::new(ai.clone(), config.chat.clone());
     let services = state::Services {
         identity,
@@ -170,6 +180,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         billing,
         chat,
         war_room,
+        terminal,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;

@@ -439,6 +439,15 @@ fn announce(address: std::net::SocketAddr, app: &orrery_api::App) {
 
 /// A user error is one line on stderr and a non-zero exit, never a backtrace.
 fn main() {
+    // The sandbox helper: confines itself and becomes the command, before anything else
+    // (no config, no logging, no threads) runs.
+    #[cfg(target_os = "linux")]
+    {
+        let args: Vec<String> = std::env::args().collect();
+        if args.get(1).map(String::as_str) == Some("sandbox-exec") {
+            orrery_api::domain::terminal::confine::helper_main(&args[2..]);
+        }
+    }
     let cli = Cli::parse();
     let config = load_config(&cli).ok();
     if let Some(config) = &config {

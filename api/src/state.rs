@@ -28,6 +28,7 @@ pub struct Core {
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
     pub war_room: crate::domain::review::WarRoom,
+    pub terminal: Arc<crate::domain::terminal::TerminalService>,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
@@ -49,6 +50,7 @@ pub struct Services {
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
     pub war_room: crate::domain::review::WarRoom,
+    pub terminal: Arc<crate::domain::terminal::TerminalService>,
 }
 
 impl Core {
@@ -71,6 +73,7 @@ impl Core {
             billing: services.billing,
             chat: services.chat,
             war_room: services.war_room,
+            terminal: services.terminal,
             bus,
             limiter,
             started: Instant::now(),

@@ -24,3 +24,4 @@ mod sdk_contract;
 mod shutdown;
 mod stripe;
 mod subscriptions;
+mod terminal;

@@ -24,6 +24,7 @@ use crate::config::ChatConfig;
 use crate::domain::ai::{AiService, ChatCall};
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::terminal::safety::{self, Verdict};
+use crate::domain::terminal::{ExecuteRequest, TerminalService};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{self, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat};
 
@@ -33,6 +34,7 @@ const MAX_SESSION_KEY: usize = 128;
 pub struct ChatService {
     db: DatabaseConnection,
     ai: Arc<AiService>,
+    terminal: Arc<TerminalService>,
     config: ChatConfig,
     locks: locks::SessionLocks,
 }
@@ -153,10 +155,16 @@ struct Target {
 }
 
 impl ChatService {
-    pub fn new(db: DatabaseConnection, ai: Arc<AiService>, config: ChatConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        ai: Arc<AiService>,
+        terminal: Arc<TerminalService>,
+        config: ChatConfig,
+    ) -> Self {
         Self {
             db,
             ai,
+            terminal,
             config,
             locks: Default::default(),
         }
@@ -209,7 +217,10 @@ impl ChatService {
             }
         };
         let execution = match &reply {
-            Reply::Command { command, .. } => Some(not_run(actor, command)),
+            Reply::Command { command, .. } => Some(
+                self.execution(principal, actor, &key, command, request.auto_approve)
+                    .await,
+            ),
             _ => None,
         };
 
@@ -321,6 +332,60 @@ impl ChatService {
             .into_iter()
             .map(summary_of)
             .collect())
+    }
+
+    /// Runs a proposed command through the terminal when it may run: the safety check
+    /// allows it, `autoApprove` is on, the terminal is enabled and the credential has
+    /// `terminal:execute`. Otherwise says why it did not.
+    async fn execution(
+        &self,
+        principal: &Principal,
+        actor: &Actor,
+        session: &str,
+        command: &str,
+        auto_approve: bool,
+    ) -> Execution {
+        let decision = safety::classify(command);
+        let why = match decision.verdict {
+            Verdict::Blocked => {
+                let why = format!("Command blocked: {}.", decision.reasons.join("; "));
+                return not_run("blocked", why, decision);
+            }
+            Verdict::NeedsApproval => format!(
+                "The command needs approval ({}); this server has no approval flow yet, so it was not run.",
+                decision.reasons.join("; ")
+            ),
+            Verdict::Allowed if !self.terminal.enabled() => {
+                "Terminal execution is disabled on this server (terminal.enabled = false); the command was not run.".into()
+            }
+            Verdict::Allowed if !actor.scopes.contains(Scope::TerminalExecute) => {
+                "This credential lacks the terminal:execute scope; the command was not run.".into()
+            }
+            Verdict::Allowed if !auto_approve => {
+                "autoApprove is off and this server has no approval flow yet; the command was not run.".into()
+            }
+            Verdict::Allowed => {
+                let (events, _) = tokio::sync::mpsc::unbounded_channel();
+                let request = ExecuteRequest {
+                    command: command.to_string(),
+                    cwd: None,
+                    session: Some(session.to_string()),
+                };
+                return match self.terminal.execute(principal, request, events).await {
+                    Ok(done) => Execution {
+                        status: done.status.into(),
+                        stdout: done.stdout,
+                        stderr: done.stderr,
+                        exit_code: done.exit_code,
+                        duration_ms: done.duration_ms,
+                        verdict: decision.verdict.as_str().into(),
+                        reasons: decision.reasons,
+                    },
+                    Err(err) => not_run("error", err.to_string(), decision),
+                };
+            }
+        };
+        not_run("refused", why, decision)
     }
 
     fn target(&self) -> DomainResult<Target> {
@@ -501,24 +566,8 @@ fn checked_key(key: String) -> DomainResult<String> {
     Ok(key)
 }
 
-/// Commands are checked and proposed but never run: there is no command sandbox on this
-/// server yet.
-fn not_run(actor: &Actor, command: &str) -> Execution {
-    let decision = safety::classify(command);
-    let (status, why) = match decision.verdict {
-        Verdict::Blocked => (
-            "blocked",
-            format!("Command blocked: {}.", decision.reasons.join("; ")),
-        ),
-        _ if actor.scopes.contains(Scope::TerminalExecute) => (
-            "refused",
-            "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.".to_string(),
-        ),
-        _ => (
-            "refused",
-            "Terminal execution is not available on this server (the command sandbox is not built yet), and this credential lacks the terminal:execute scope; the command was not run.".to_string(),
-        ),
-    };
+/// A proposed command that is not run, and why.
+fn not_run(status: &str, why: String, decision: safety::Decision) -> Execution {
     Execution {
         status: status.into(),
         stdout: String::new(),

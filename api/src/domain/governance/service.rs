@@ -923,6 +923,20 @@ impl GovernanceService {
         })
     }
 
+    /// Writes an event of another domain (a terminal command, …) into the signed ledger.
+    pub async fn record(&self, event_type: &str, user_id: &str, data: Value) -> DomainResult<()> {
+        self.ledger
+            .append(NewEntry {
+                event_type: event_type.into(),
+                actor: Some(format!("user:{user_id}")),
+                data,
+                owner_id: Some(user_id.to_string()),
+                ..NewEntry::default()
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Writes a security event of the platform into the ledger.
     pub async fn record_account_event(&self, event: &AccountEvent) -> DomainResult<()> {
         let mut data = event.detail.clone();

@@ -3,6 +3,7 @@
 
 mod chat;
 mod meta;
+mod terminal;
 mod war_room;
 
 use std::collections::BTreeMap;
@@ -193,7 +194,9 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(chat::chat))
         .routes(routes!(chat::memory_status))
         .routes(routes!(chat::clear_session))
-        .routes(routes!(war_room::war_room));
+        .routes(routes!(war_room::war_room))
+        // A WebSocket: not an OpenAPI operation (its protocol is in the Lumen SDK README).
+        .route("/ws", axum::routing::get(terminal::ws));
     let mut mounted =
         dialect_router::<Lumen>(state, "lumen", "/lumen", "/lumen/openapi.json", routes);
     let endpoints = Arc::new(served_endpoints(&mounted.openapi));

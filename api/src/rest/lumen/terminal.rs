@@ -1,0 +1,192 @@
+//! `/ws`: the terminal over a WebSocket, in the document's protocol. A client sends
+//! `{"type": "execute", "command", "cwd"?, "sessionId"?}`; the server answers `ack` (only
+//! after the safety check passed), `start`, `stdout`/`stderr` chunks and `complete`
+//! (`timeout` first when the time ran out), or exactly one `error` frame. The credential is
+//! the upgrade request's `Authorization` header or `?token=`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::Error;
+use crate::domain::identity::Principal;
+use crate::domain::terminal::{ExecuteRequest, Stream, TerminalEvent};
+use crate::error::DomainError;
+use crate::http::auth::ClientIp;
+use crate::state::AppState;
+
+const MAX_MESSAGE: usize = 64 * 1024;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn frame(mut value: Value) -> Message {
+    value["timestamp"] = now_ms().into();
+    Message::Text(value.to_string().into())
+}
+
+fn error_frame(message: &str) -> Message {
+    frame(json!({"type": "error", "message": message}))
+}
+
+pub async fn ws(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Error> {
+    let principal = match (&principal, query.get("token")) {
+        (Principal::Anonymous, Some(token)) => state.identity.authenticate(token).await?,
+        _ => principal,
+    };
+    principal.actor()?;
+    Ok(upgrade
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(state, principal, ip, socket))
+        .into_response())
+}
+
+async fn serve(state: AppState, principal: Principal, ip: ClientIp, mut socket: WebSocket) {
+    let Some(_slot) = state.ws_sockets.acquire(&principal, ip) else {
+        let _ = socket
+            .send(error_frame("too many open sockets for this account"))
+            .await;
+        return;
+    };
+    let shutdown = state.shutdown_signal();
+    loop {
+        let incoming = tokio::select! {
+            incoming = socket.recv() => incoming,
+            _ = shutdown.cancelled() => break,
+        };
+        let text = match incoming {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue,
+        };
+        let request = match parse(&text) {
+            Ok(request) => request,
+            Err(message) => {
+                if socket.send(error_frame(&message)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        if !run(&state, &principal, request, &mut socket).await {
+            break;
+        }
+    }
+}
+
+fn parse(text: &str) -> Result<ExecuteRequest, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|_| "the message is not JSON".to_string())?;
+    if value["type"] != "execute" {
+        return Err(
+            "unknown message type: send {\"type\": \"execute\", \"command\": \"…\"}".into(),
+        );
+    }
+    let Some(command) = value["command"].as_str() else {
+        return Err("Command is required".into());
+    };
+    let text_of = |key: &str| value[key].as_str().map(str::to_string);
+    Ok(ExecuteRequest {
+        command: command.to_string(),
+        cwd: text_of("cwd"),
+        session: text_of("sessionId"),
+    })
+}
+
+fn event_frame(event: TerminalEvent) -> Message {
+    match event {
+        TerminalEvent::Ack { command } => frame(
+            json!({"type": "ack", "command": command, "message": "Command execution started"}),
+        ),
+        TerminalEvent::Start { command, cwd } => {
+            frame(json!({"type": "start", "command": command, "cwd": cwd}))
+        }
+        TerminalEvent::Output(stream, data) => frame(json!({
+            "type": if stream == Stream::Stdout { "stdout" } else { "stderr" },
+            "data": data,
+        })),
+    }
+}
+
+/// Runs one command to its end; `false` when the socket is gone.
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    request: ExecuteRequest,
+    socket: &mut WebSocket,
+) -> bool {
+    let (events, mut rx) = mpsc::unbounded_channel();
+    let execution = state.terminal.execute(principal, request, events);
+    tokio::pin!(execution);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            Some(event) = rx.recv() => {
+                if socket.send(event_frame(event)).await.is_err() {
+                    return false;
+                }
+            }
+            outcome = &mut execution => break outcome,
+            incoming = socket.recv() => match incoming {
+                // Leaving cancels the command (dropping it kills its process group).
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(Message::Text(_))) => {
+                    if socket.send(error_frame("a command is already running on this connection")).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        if socket.send(event_frame(event)).await.is_err() {
+            return false;
+        }
+    }
+    let message = match outcome {
+        Ok(finished) => {
+            if finished.status == "timeout" {
+                let timeout = Duration::from_secs(state.terminal.timeout_secs());
+                let notice = frame(
+                    json!({"type": "timeout", "message": format!("Command exceeded {}ms timeout", timeout.as_millis())}),
+                );
+                if socket.send(notice).await.is_err() {
+                    return false;
+                }
+            }
+            frame(json!({
+                "type": "complete",
+                "result": {
+                    "status": finished.status,
+                    "exitCode": finished.exit_code,
+                    "stdout": finished.stdout,
+                    "stderr": finished.stderr,
+                    "duration": finished.duration_ms,
+                    "killed": finished.killed,
+                },
+                "sandbox": finished.layers,
+            }))
+        }
+        Err(err) => error_frame(&public(&err)),
+    };
+    socket.send(message).await.is_ok()
+}
+
+/// The message a client may see (internal details are logged, not sent).
+fn public(err: &DomainError) -> String {
+    crate::http::dialect::public_message(&err.clone().logged())
+}

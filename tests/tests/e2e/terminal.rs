@@ -1,0 +1,356 @@
+//! Lumen's terminal over `/lumen/ws` with the real sandbox: the document's protocol, the
+//! safety gate before `ack`, and escape attempts — each refused by a layer and recorded in
+//! the ledger.
+
+use futures::{SinkExt, StreamExt};
+use orrery_tests::{unique_email, TestServer};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn helper() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_orrery-sandbox"))
+}
+
+async fn server(timeout_secs: u64) -> TestServer {
+    TestServer::with(|c| {
+        c.terminal.enabled = true;
+        c.terminal.helper = Some(helper());
+        c.terminal.timeout_secs = timeout_secs;
+        c.terminal.max_output_bytes = 64 * 1024;
+    })
+    .await
+}
+
+/// A user with a key that has `terminal:execute`.
+async fn terminal_key(server: &TestServer) -> String {
+    let (token, _, _) = server.sign_up(&unique_email("terminal")).await;
+    let key = server
+        .post(
+            "/lunaos/api-keys",
+            Some(&token),
+            json!({"name": "terminal", "scopes": ["terminal:execute", "chat"]}),
+        )
+        .await;
+    assert_eq!(key.status(), 201);
+    let key: Value = key.json().await.unwrap();
+    key["data"]["key"].as_str().unwrap().to_string()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &TestServer, key: &str) -> Socket {
+    let url = server.ws_url(&format!("/lumen/ws?token={key}"));
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    socket
+}
+
+/// Sends one execute message and collects frames up to `complete` or `error`.
+async fn execute(socket: &mut Socket, message: Value) -> Vec<Value> {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    let mut frames = Vec::new();
+    while let Some(Ok(frame)) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), socket.next())
+            .await
+            .expect("a frame within 30 s")
+    {
+        let Message::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        let kind = value["type"].as_str().unwrap().to_string();
+        frames.push(value);
+        if kind == "complete" || kind == "error" {
+            break;
+        }
+    }
+    frames
+}
+
+async fn run(socket: &mut Socket, command: &str) -> Vec<Value> {
+    execute(
+        socket,
+        json!({"type": "execute", "command": command, "sessionId": "escape"}),
+    )
+    .await
+}
+
+fn kinds(frames: &[Value]) -> Vec<&str> {
+    frames.iter().map(|f| f["type"].as_str().unwrap()).collect()
+}
+
+fn result(frames: &[Value]) -> &Value {
+    &frames.last().unwrap()["result"]
+}
+
+#[tokio::test]
+async fn the_documents_protocol_with_the_sandbox_layers() {
+    let server = server(10).await;
+    let key = terminal_key(&server).await;
+    let mut socket = connect(&server, &key).await;
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "echo hi; echo oops >&2", "sessionId": "s1"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames)[..2], ["ack", "start"], "{frames:?}");
+    assert_eq!(frames[0]["message"], "Command execution started");
+    assert!(frames.iter().all(|f| f["timestamp"].is_i64()));
+    let done = result(&frames);
+    assert_eq!(done["status"], "success", "{frames:?}");
+    assert_eq!(done["exitCode"], 0);
+    assert_eq!(done["stdout"], "hi\n");
+    assert_eq!(done["stderr"], "oops\n");
+    assert_eq!(done["killed"], false);
+    assert!(frames
+        .iter()
+        .any(|f| f["type"] == "stdout" && f["data"] == "hi\n"));
+    let sandbox = &frames.last().unwrap()["sandbox"];
+    assert_eq!(sandbox["environment"], "cleared");
+    assert_eq!(sandbox["process_group"], true);
+    assert!(sandbox["seccomp"].is_object(), "{sandbox}");
+    assert_eq!(sandbox["no_new_privs"], true);
+    if std::path::Path::new("/usr/bin/bwrap").exists() {
+        assert_eq!(sandbox["bubblewrap"], true, "{sandbox}");
+    } else {
+        println!("bubblewrap is not installed: the sandbox ran without it");
+    }
+
+    // The work dir is the session's, and files persist in it between commands.
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "touch made.txt && pwd && ls", "sessionId": "s1"}),
+    )
+    .await;
+    let stdout = result(&frames)["stdout"].as_str().unwrap().to_string();
+    assert!(
+        stdout.contains("made.txt") && stdout.contains("/terminal/"),
+        "{stdout}"
+    );
+
+    // A blocked command: one error frame, no ack.
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "rm -rf /"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames), ["error"]);
+    assert!(frames[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Command blocked:"));
+    // Approval classes are not run (and not sent to anyone's stdin).
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "rm made.txt", "sessionId": "s1"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames), ["error"]);
+    assert!(frames[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("requires approval"));
+    // Malformed messages: one error frame each, the connection stays.
+    for bad in [
+        "not json",
+        "{\"type\": \"dance\"}",
+        "{\"type\": \"execute\"}",
+    ] {
+        socket.send(Message::Text(bad.into())).await.unwrap();
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("a frame")
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["type"], "error", "{bad}");
+    }
+    // A cwd inside the work dir is honoured.
+    execute(
+        &mut socket,
+        json!({"type": "execute", "command": "mkdir -p sub", "sessionId": "s1"}),
+    )
+    .await;
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "pwd", "cwd": "sub", "sessionId": "s1"}),
+    )
+    .await;
+    assert!(
+        result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .trim_end()
+            .ends_with("/s1/sub"),
+        "{frames:?}"
+    );
+    // cwd traversal is refused.
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "ls", "cwd": "../../"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames), ["error"]);
+    assert!(frames[0]["message"].as_str().unwrap().contains("cwd"));
+
+    // The chat's `terminal` replies run through the same sandbox, in the chat session's dir.
+    let turn: Value = server
+        .post(
+            "/lumen/api/chat",
+            Some(&key),
+            json!({"message": "echo from chat", "sessionId": "chat-1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(turn["type"], "terminal", "{turn}");
+    assert_eq!(turn["execution"]["status"], "success", "{turn}");
+    assert_eq!(turn["execution"]["stdout"], "from chat\n");
+    assert_eq!(turn["execution"]["exitCode"], 0);
+
+    // Every command and its decision is in the ledger.
+    let db = server.database().await;
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT data FROM gov_ledger WHERE event_type = 'terminal.command'".to_string(),
+        ))
+        .await
+        .unwrap();
+    assert!(rows.len() >= 4, "{}", rows.len());
+}
+
+#[tokio::test]
+async fn escape_attempts_are_contained() {
+    let server = server(3).await;
+    let key = terminal_key(&server).await;
+    let mut socket = connect(&server, &key).await;
+    // Network: python sockets are refused by seccomp.
+    let frames = run(&mut socket, "python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM)'; echo exit=$?").await;
+    let out = format!("{}{}", result(&frames)["stdout"], result(&frames)["stderr"]);
+    assert!(
+        out.contains("exit=1") && out.contains("PermissionError"),
+        "{out}"
+    );
+    // Writing outside the work dir.
+    let frames = run(&mut socket, "echo x > ../../escaped.txt; echo exit=$?").await;
+    assert!(
+        result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("exit=1")
+            || result(&frames)["stdout"]
+                .as_str()
+                .unwrap()
+                .contains("exit=2"),
+        "{frames:?}"
+    );
+    // Reading /etc/shadow.
+    let frames = run(&mut socket, "cat /etc/shadow; echo exit=$?").await;
+    assert!(
+        !result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("root:"),
+        "{frames:?}"
+    );
+    assert!(result(&frames)["stdout"]
+        .as_str()
+        .unwrap()
+        .contains("exit=1"));
+    // The server's secrets are not in the environment.
+    let frames = run(&mut socket, "env").await;
+    let env = result(&frames)["stdout"].as_str().unwrap().to_string();
+    assert!(!env.contains("ORRERY") && !env.contains("CARGO"), "{env}");
+    assert!(env.contains("PATH=/usr/local/bin:/usr/bin:/bin"));
+    // Signalling the server's pid.
+    let command: &'static str =
+        Box::leak(format!("kill -9 {}; echo exit=$?", std::process::id()).into_boxed_str());
+    let frames = run(&mut socket, command).await;
+    assert!(
+        !result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("exit=0"),
+        "{frames:?}"
+    );
+    // Output flood: capped, killed.
+    let frames = run(&mut socket, "yes flood").await;
+    let flood = result(&frames);
+    assert_eq!(flood["killed"], true, "{flood}");
+    assert_eq!(flood["status"], "killed");
+    assert!(flood["stdout"].as_str().unwrap().len() <= 64 * 1024);
+    // A background grandchild does not outlive the command; a sleeper hits the timeout.
+    let started = std::time::Instant::now();
+    let frames = run(&mut socket, "sleep 30").await;
+    assert_eq!(
+        kinds(&frames).iter().rev().nth(1),
+        Some(&"timeout"),
+        "{frames:?}"
+    );
+    assert_eq!(result(&frames)["status"], "timeout");
+    assert!(started.elapsed().as_secs() < 10);
+    // A background child would write `late.txt` a second later: it dies with the command.
+    let frames = run(&mut socket, "(sleep 1; touch late.txt) & echo started").await;
+    assert_eq!(result(&frames)["status"], "success");
+    let frames = run(&mut socket, "sleep 2; ls").await;
+    assert!(
+        !result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("late.txt"),
+        "{frames:?}"
+    );
+    // Fork bomb spelled so the gate lets it through as a script: contained by the process limit.
+    let frames = run(&mut socket, "python3 -c 'import os\nfor _ in range(500):\n    try:\n        os.fork() or os._exit(0)\n    except OSError as e:\n        print(\"limited\", e.errno); break'").await;
+    assert!(
+        result(&frames)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("limited"),
+        "{frames:?}"
+    );
+    assert!(
+        server
+            .get("/lumen/health", None)
+            .await
+            .status()
+            .is_success(),
+        "the server lives"
+    );
+}
+
+#[tokio::test]
+async fn disabled_or_without_the_scope_nothing_runs() {
+    let off = TestServer::start().await;
+    let key = terminal_key(&off).await;
+    let mut socket = connect(&off, &key).await;
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "echo hi"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames), ["error"]);
+    assert!(frames[0]["message"].as_str().unwrap().contains("disabled"));
+
+    let on = server(10).await;
+    let (token, _, _) = on.sign_up(&unique_email("terminal-noscope")).await;
+    let (plain_key, _) = on.create_key(&token).await;
+    let mut socket = connect(&on, &plain_key).await;
+    let frames = execute(
+        &mut socket,
+        json!({"type": "execute", "command": "echo hi"}),
+    )
+    .await;
+    assert_eq!(kinds(&frames), ["error"]);
+    assert!(
+        frames[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("terminal:execute"),
+        "{frames:?}"
+    );
+    let anonymous = tokio_tungstenite::connect_async(on.ws_url("/lumen/ws")).await;
+    assert!(anonymous.is_err(), "no credential, no socket");
+}
