@@ -73,6 +73,8 @@ pub enum Event {
     ReviewRequested(Box<orrery_entities::gov_decision::Model>),
     /// A memory drifted past the alert level.
     MemoryDrift(Box<crate::domain::memory::DriftEvent>),
+    /// An approved terminal command moved on (started, wrote, finished) or was rejected.
+    Command(Box<crate::domain::terminal::CommandUpdate>),
 }
 
 pub trait EventBus: Send + Sync {

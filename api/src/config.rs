@@ -82,6 +82,9 @@ pub struct TerminalConfig {
     pub open_files: u64,
     /// Processes of the sandbox user at once (contains fork bombs).
     pub processes: u64,
+    /// Whether reviewers and admins may resolve other users' command approvals (the owner
+    /// always may).
+    pub reviewers_approve: bool,
 }
 
 impl Default for TerminalConfig {
@@ -97,6 +100,7 @@ impl Default for TerminalConfig {
             file_size_mb: 64,
             open_files: 256,
             processes: 64,
+            reviewers_approve: true,
         }
     }
 }

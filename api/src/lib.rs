@@ -162,6 +162,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.terminal.clone(),
         &config.data_dir,
         governance.clone(),
+        db.clone(),
+        bus.clone(),
     )?);
     let chat = domain::chat::ChatService::new(
         db.clone(),

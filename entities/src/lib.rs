@@ -17,5 +17,6 @@ pub mod memory;
 pub mod rag_chunk;
 pub mod refresh_token;
 pub mod subscription;
+pub mod terminal_run;
 pub mod usage_counter;
 pub mod user;

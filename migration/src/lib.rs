@@ -11,6 +11,7 @@ mod m20261201_000006_memories;
 mod m20261201_000007_rag;
 mod m20261202_000008_agents;
 mod m20261203_000009_chat;
+mod m20261203_000010_terminal_runs;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_rag::Migration),
             Box::new(m20261202_000008_agents::Migration),
             Box::new(m20261203_000009_chat::Migration),
+            Box::new(m20261203_000010_terminal_runs::Migration),
         ]
     }
 }

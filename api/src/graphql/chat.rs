@@ -106,6 +106,8 @@ pub struct ChatExecution {
     /// The safety check's verdict: `allowed`, `approval_required` or `blocked`.
     verdict: String,
     reasons: Vec<String>,
+    /// When it waits for approval (`resolveApproval`, or `POST /lumen/api/approvals/{id}`).
+    approval_id: Option<String>,
 }
 
 /// One chat turn.
@@ -138,6 +140,7 @@ impl ChatInteraction {
             duration_ms: e.duration_ms,
             verdict: e.verdict,
             reasons: e.reasons,
+            approval_id: e.approval_id,
         })
     }
     /// `base`, `scaffold`, `fileOp`, `analyze`, `test` or `docs`.
@@ -360,6 +363,23 @@ pub struct ClearChatSessionPayload {
     user_errors: Vec<UserError>,
 }
 
+#[derive(InputObject)]
+pub struct ResolveApprovalInput {
+    /// The `approvalId` a chat turn or the terminal socket gave.
+    approval_id: String,
+    /// `true` runs the command; `false` declines it.
+    approve: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ResolveApprovalPayload {
+    approval_id: Option<String>,
+    command: Option<String>,
+    /// `approved` (it runs now) or `rejected`.
+    status: Option<String>,
+    user_errors: Vec<UserError>,
+}
+
 #[derive(Default)]
 pub struct ChatMutation;
 
@@ -393,6 +413,32 @@ impl ChatMutation {
                 user_errors: vec![],
             },
             Err(err) => ChatPayload {
+                user_errors: vec![user_error(err)?],
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Resolves a terminal command that waits for approval (the owner, or a reviewer or
+    /// admin when `terminal.reviewers_approve`).
+    async fn resolve_approval(
+        &self,
+        ctx: &Context<'_>,
+        input: ResolveApprovalInput,
+    ) -> async_graphql::Result<ResolveApprovalPayload> {
+        require_user(ctx)?;
+        let resolved = core(ctx)
+            .terminal
+            .resolve(principal(ctx), &input.approval_id, input.approve)
+            .await;
+        Ok(match resolved {
+            Ok(r) => ResolveApprovalPayload {
+                approval_id: Some(r.approval_id),
+                command: Some(r.command),
+                status: Some(r.status.into()),
+                user_errors: vec![],
+            },
+            Err(err) => ResolveApprovalPayload {
                 user_errors: vec![user_error(err)?],
                 ..Default::default()
             },

@@ -68,6 +68,19 @@ async fn execute(socket: &mut Socket, message: Value) -> Vec<Value> {
     frames
 }
 
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next())
+            .await
+            .expect("a frame within 30 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
 async fn run(socket: &mut Socket, command: &str) -> Vec<Value> {
     execute(
         socket,
@@ -140,17 +153,71 @@ async fn the_documents_protocol_with_the_sandbox_layers() {
         .as_str()
         .unwrap()
         .starts_with("Command blocked:"));
-    // Approval classes are not run (and not sent to anyone's stdin).
-    let frames = execute(
-        &mut socket,
-        json!({"type": "execute", "command": "rm made.txt", "sessionId": "s1"}),
-    )
-    .await;
-    assert_eq!(kinds(&frames), ["error"]);
-    assert!(frames[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("requires approval"));
+    // Approval classes wait for a person (never for anyone's stdin): approved, the run
+    // streams back on the socket that asked.
+    socket
+        .send(Message::Text(
+            json!({"type": "execute", "command": "rm made.txt && echo removed", "sessionId": "s1"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let waiting = next_frame(&mut socket).await;
+    assert_eq!(waiting["type"], "approval_required", "{waiting}");
+    assert_eq!(waiting["reasons"], json!(["`rm` deletes files"]));
+    let approval = waiting["approvalId"].as_str().unwrap().to_string();
+    let (stranger, _, _) = server.sign_up(&unique_email("terminal-stranger")).await;
+    let path = format!("/lumen/api/approvals/{approval}");
+    let foreign = server
+        .post(&path, Some(&stranger), json!({"approve": true}))
+        .await;
+    assert_eq!(foreign.status(), 404, "another user cannot resolve it");
+    let approved = server
+        .post(&path, Some(&key), json!({"approve": true}))
+        .await;
+    assert_eq!(approved.status(), 200);
+    let approved: Value = approved.json().await.unwrap();
+    assert_eq!(approved["status"], "approved");
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_frame(&mut socket).await;
+        let kind = frame["type"].as_str().unwrap().to_string();
+        frames.push(frame);
+        if kind == "complete" || kind == "error" {
+            break;
+        }
+    }
+    assert_eq!(kinds(&frames)[..2], ["ack", "start"], "{frames:?}");
+    assert_eq!(result(&frames)["stdout"], "removed\n");
+    let again = server
+        .post(&path, Some(&key), json!({"approve": true}))
+        .await;
+    assert_eq!(again.status(), 409, "resolved once");
+    // A rejected one says so once.
+    socket
+        .send(Message::Text(
+            json!({"type": "execute", "command": "rm nothing", "sessionId": "s1"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let waiting = next_frame(&mut socket).await;
+    let path = format!(
+        "/lumen/api/approvals/{}",
+        waiting["approvalId"].as_str().unwrap()
+    );
+    let rejected: Value = server
+        .post(&path, Some(&key), json!({"approve": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rejected["status"], "rejected");
+    let frame = next_frame(&mut socket).await;
+    assert_eq!(frame["type"], "error");
+    assert!(frame["message"].as_str().unwrap().contains("rejected"));
     // Malformed messages: one error frame each, the connection stays.
     for bad in [
         "not json",
@@ -207,6 +274,33 @@ async fn the_documents_protocol_with_the_sandbox_layers() {
     assert_eq!(turn["execution"]["status"], "success", "{turn}");
     assert_eq!(turn["execution"]["stdout"], "from chat\n");
     assert_eq!(turn["execution"]["exitCode"], 0);
+    // The document's approval_required shape, resolved through GraphQL.
+    let turn: Value = server
+        .post(
+            "/lumen/api/chat",
+            Some(&key),
+            json!({"message": "rm -rf ./old-files", "sessionId": "chat-1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(turn["type"], "approval_required", "{turn}");
+    assert_eq!(turn["command"], "rm -rf ./old-files");
+    assert_eq!(turn["response"]["requiresApproval"], true);
+    assert!(turn["reasoning"].as_str().unwrap().contains("deletes"));
+    let approval = turn["approvalId"].as_str().unwrap();
+    let resolved = server
+        .graphql(
+            Some(&key),
+            "mutation($input: ResolveApprovalInput!) { resolveApproval(input: $input) { status command userErrors { code } } }",
+            json!({"input": {"approvalId": approval, "approve": false}}),
+        )
+        .await;
+    assert_eq!(
+        resolved["data"]["resolveApproval"]["status"], "rejected",
+        "{resolved}"
+    );
 
     // Every command and its decision is in the ledger.
     let db = server.database().await;

@@ -24,7 +24,7 @@ use crate::config::ChatConfig;
 use crate::domain::ai::{AiService, ChatCall};
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::terminal::safety::{self, Verdict};
-use crate::domain::terminal::{ExecuteRequest, TerminalService};
+use crate::domain::terminal::{ExecuteRequest, Outcome, TerminalService};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{self, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat};
 
@@ -86,6 +86,9 @@ pub struct Execution {
     pub verdict: String,
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// Set when the command waits for approval (`status: "approval_required"`).
+    #[serde(default)]
+    pub approval_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -351,28 +354,23 @@ impl ChatService {
                 let why = format!("Command blocked: {}.", decision.reasons.join("; "));
                 return not_run("blocked", why, decision);
             }
-            Verdict::NeedsApproval => format!(
-                "The command needs approval ({}); this server has no approval flow yet, so it was not run.",
-                decision.reasons.join("; ")
-            ),
-            Verdict::Allowed if !self.terminal.enabled() => {
-                "Terminal execution is disabled on this server (terminal.enabled = false); the command was not run.".into()
+            _ if !self.terminal.enabled() => {
+                "Terminal execution is disabled on this server (terminal.enabled = false); the command was not run.".to_string()
             }
-            Verdict::Allowed if !actor.scopes.contains(Scope::TerminalExecute) => {
-                "This credential lacks the terminal:execute scope; the command was not run.".into()
+            _ if !actor.scopes.contains(Scope::TerminalExecute) => {
+                "This credential lacks the terminal:execute scope; the command was not run."
+                    .to_string()
             }
-            Verdict::Allowed if !auto_approve => {
-                "autoApprove is off and this server has no approval flow yet; the command was not run.".into()
-            }
-            Verdict::Allowed => {
+            _ => {
                 let (events, _) = tokio::sync::mpsc::unbounded_channel();
                 let request = ExecuteRequest {
                     command: command.to_string(),
                     cwd: None,
                     session: Some(session.to_string()),
+                    require_approval: !auto_approve,
                 };
                 return match self.terminal.execute(principal, request, events).await {
-                    Ok(done) => Execution {
+                    Ok(Outcome::Finished(done)) => Execution {
                         status: done.status.into(),
                         stdout: done.stdout,
                         stderr: done.stderr,
@@ -380,6 +378,20 @@ impl ChatService {
                         duration_ms: done.duration_ms,
                         verdict: decision.verdict.as_str().into(),
                         reasons: decision.reasons,
+                        approval_id: None,
+                    },
+                    Ok(Outcome::Pending {
+                        approval_id,
+                        reasons,
+                    }) => Execution {
+                        status: "approval_required".into(),
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        exit_code: None,
+                        duration_ms: 0,
+                        verdict: Verdict::NeedsApproval.as_str().into(),
+                        reasons,
+                        approval_id: Some(approval_id),
                     },
                     Err(err) => not_run("error", err.to_string(), decision),
                 };
@@ -576,6 +588,7 @@ fn not_run(status: &str, why: String, decision: safety::Decision) -> Execution {
         duration_ms: 0,
         verdict: decision.verdict.as_str().into(),
         reasons: decision.reasons,
+        approval_id: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! sandbox in the session's own work dir, streamed, and recorded in the signed ledger with
 //! its decision, the sandbox layers, exit status and duration.
 
+pub mod approvals;
 pub mod confine;
 pub mod safety;
 pub mod sandbox;
@@ -9,14 +10,16 @@ pub mod sandbox;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 pub use sandbox::{Finished, Stream};
 
+use crate::bus::{Event, EventBus};
 use crate::config::TerminalConfig;
 use crate::domain::governance::GovernanceService;
-use crate::domain::identity::{Principal, Scope};
+use crate::domain::identity::{Principal, Role, Scope};
 use crate::error::{DomainError, DomainResult};
 use safety::Verdict;
 
@@ -24,6 +27,8 @@ pub struct ExecuteRequest {
     pub command: String,
     pub cwd: Option<String>,
     pub session: Option<String>,
+    /// Ask a person even when the check allows it (Lumen's `autoApprove: false`).
+    pub require_approval: bool,
 }
 
 /// What a client sees as a command goes.
@@ -38,13 +43,6 @@ pub enum TerminalEvent {
         cwd: String,
     },
     Output(Stream, String),
-}
-
-pub struct TerminalService {
-    config: TerminalConfig,
-    root: PathBuf,
-    sandbox: Option<sandbox::Sandbox>,
-    governance: Arc<GovernanceService>,
 }
 
 /// `session-12345` as a directory name; anything else becomes a hash of it.
@@ -110,102 +108,74 @@ fn resolve_cwd(workdir: &Path, cwd: Option<&str>) -> DomainResult<PathBuf> {
     Ok(resolved)
 }
 
-impl TerminalService {
-    pub fn new(
-        config: TerminalConfig,
-        data_dir: &Path,
-        governance: Arc<GovernanceService>,
-    ) -> std::io::Result<Self> {
-        let sandbox = if config.enabled {
-            Some(sandbox::Sandbox::new(config.clone())?)
-        } else {
-            None
-        };
-        Ok(Self {
-            config,
-            root: data_dir.join("terminal"),
-            sandbox,
-            governance,
-        })
-    }
+/// What became of an execute request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Finished(Finished),
+    /// Stored for a person to approve (`POST /lumen/api/approvals/{id}`); it runs then.
+    Pending {
+        approval_id: String,
+        reasons: Vec<String>,
+    },
+}
 
-    pub fn enabled(&self) -> bool {
-        self.sandbox.is_some()
-    }
+/// An approved command's progress, on the bus.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommandFrame {
+    Event(TerminalEvent),
+    Complete(Finished),
+    Rejected { by: String },
+    Failed(String),
+}
 
-    pub fn bubblewrap(&self) -> bool {
-        self.sandbox.as_ref().is_some_and(|s| s.bubblewrap())
-    }
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandUpdate {
+    pub approval_id: String,
+    pub owner: String,
+    pub session: Option<String>,
+    pub frame: CommandFrame,
+}
 
-    async fn record(&self, user_id: &str, command: &str, data: serde_json::Value) {
-        let mut data = data;
-        data["command"] = command.into();
-        if let Err(err) = self
-            .governance
-            .record("terminal.command", user_id, data)
-            .await
-        {
-            tracing::error!(%err, "could not record a terminal command in the ledger");
-        }
-    }
+/// How an approval was resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolution {
+    pub approval_id: String,
+    pub command: String,
+    /// `approved` (it is running) or `rejected`.
+    pub status: &'static str,
+}
 
-    /// Checks and runs one command, sending its events to `events` as they happen.
-    pub async fn execute(
+/// What running a checked command needs; cheap to clone into a background task.
+#[derive(Clone)]
+struct Runner {
+    sandbox: sandbox::Sandbox,
+    governance: Arc<GovernanceService>,
+}
+
+async fn record(
+    governance: &GovernanceService,
+    user_id: &str,
+    command: &str,
+    data: serde_json::Value,
+) {
+    let mut data = data;
+    data["command"] = command.into();
+    if let Err(err) = governance.record("terminal.command", user_id, data).await {
+        tracing::error!(%err, "could not record a terminal command in the ledger");
+    }
+}
+
+impl Runner {
+    /// Runs a checked command, streaming to `events`, and records it in the ledger.
+    async fn run(
         &self,
-        principal: &Principal,
-        request: ExecuteRequest,
+        user_id: &str,
+        (workdir, cwd): (&Path, &Path),
+        command: &str,
         events: mpsc::UnboundedSender<TerminalEvent>,
+        approval: Option<&str>,
     ) -> DomainResult<Finished> {
-        let actor = principal.actor()?;
-        let Some(sandbox) = &self.sandbox else {
-            return Err(DomainError::Unavailable(
-                "Terminal execution is disabled on this server (terminal.enabled = false)".into(),
-            ));
-        };
-        actor.require(Scope::TerminalExecute)?;
-        let command = request.command;
-        if command.trim().is_empty() {
-            return Err(DomainError::invalid("command", "command must not be empty"));
-        }
-        let decision = safety::classify(&command);
-        match decision.verdict {
-            Verdict::Blocked => {
-                self.record(
-                    &actor.user_id,
-                    &command,
-                    json!({"decision": "blocked", "reasons": decision.reasons}),
-                )
-                .await;
-                return Err(DomainError::Forbidden(format!(
-                    "Command blocked: {}",
-                    decision.reasons.join("; ")
-                )));
-            }
-            Verdict::NeedsApproval => {
-                self.record(
-                    &actor.user_id,
-                    &command,
-                    json!({"decision": "approval_required", "reasons": decision.reasons}),
-                )
-                .await;
-                return Err(DomainError::Forbidden(format!(
-                    "Command requires approval ({}); this server has no approval flow for the terminal yet, so it was not run",
-                    decision.reasons.join("; ")
-                )));
-            }
-            Verdict::Allowed => {}
-        }
-        let workdir = self
-            .root
-            .join(&actor.user_id)
-            .join(session_dir(request.session.as_deref()));
-        make_dir_for_sandbox(&self.root)?;
-        make_dir_for_sandbox(&self.root.join(&actor.user_id))?;
-        make_dir_for_sandbox(&workdir)?;
-        let cwd = resolve_cwd(&workdir, request.cwd.as_deref())?;
-        let workdir = workdir
-            .canonicalize()
-            .map_err(|e| DomainError::Internal(format!("work dir: {e}")))?;
+        let command = command.to_string();
         let _ = events.send(TerminalEvent::Ack {
             command: command.clone(),
         });
@@ -222,14 +192,16 @@ impl TerminalService {
                 }
             })
         };
-        let finished = sandbox.run(&workdir, &cwd, &command, chunks).await;
+        let finished = self.sandbox.run(workdir, cwd, &command, chunks).await;
         let _ = forward.await;
         let finished = finished?;
-        self.record(
-            &actor.user_id,
+        record(
+            &self.governance,
+            user_id,
             &command,
             json!({
-                "decision": "allowed",
+                "decision": if approval.is_some() { "approved" } else { "allowed" },
+                "approval_id": approval,
                 "status": finished.status,
                 "exit_code": finished.exit_code,
                 "duration_ms": finished.duration_ms,
@@ -240,9 +212,236 @@ impl TerminalService {
         .await;
         Ok(finished)
     }
+}
+
+pub struct TerminalService {
+    config: TerminalConfig,
+    root: PathBuf,
+    runner: Option<Runner>,
+    governance: Arc<GovernanceService>,
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+}
+
+fn disabled() -> DomainError {
+    DomainError::Unavailable(
+        "Terminal execution is disabled on this server (terminal.enabled = false)".into(),
+    )
+}
+
+impl TerminalService {
+    pub fn new(
+        config: TerminalConfig,
+        data_dir: &Path,
+        governance: Arc<GovernanceService>,
+        db: DatabaseConnection,
+        bus: Arc<dyn EventBus>,
+    ) -> std::io::Result<Self> {
+        let runner = if config.enabled {
+            Some(Runner {
+                sandbox: sandbox::Sandbox::new(config.clone())?,
+                governance: governance.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            config,
+            root: data_dir.join("terminal"),
+            runner,
+            governance,
+            db,
+            bus,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.runner.is_some()
+    }
+
+    pub fn bubblewrap(&self) -> bool {
+        self.runner.as_ref().is_some_and(|r| r.sandbox.bubblewrap())
+    }
 
     pub fn timeout_secs(&self) -> u64 {
         self.config.timeout_secs
+    }
+
+    /// The session's work dir, made (and given to the sandbox user) when new.
+    fn workdir(&self, user_id: &str, session: Option<&str>) -> DomainResult<PathBuf> {
+        let workdir = self.root.join(user_id).join(session_dir(session));
+        make_dir_for_sandbox(&self.root)?;
+        make_dir_for_sandbox(&self.root.join(user_id))?;
+        make_dir_for_sandbox(&workdir)?;
+        workdir
+            .canonicalize()
+            .map_err(|e| DomainError::Internal(format!("work dir: {e}")))
+    }
+
+    /// Checks one command and runs it (sending its events to `events` as they happen), or
+    /// stores it for approval.
+    pub async fn execute(
+        &self,
+        principal: &Principal,
+        request: ExecuteRequest,
+        events: mpsc::UnboundedSender<TerminalEvent>,
+    ) -> DomainResult<Outcome> {
+        let actor = principal.actor()?;
+        let runner = self.runner.as_ref().ok_or_else(disabled)?;
+        actor.require(Scope::TerminalExecute)?;
+        let command = request.command;
+        if command.trim().is_empty() {
+            return Err(DomainError::invalid("command", "command must not be empty"));
+        }
+        let decision = safety::classify(&command);
+        if decision.verdict == Verdict::Blocked {
+            record(
+                &self.governance,
+                &actor.user_id,
+                &command,
+                json!({"decision": "blocked", "reasons": decision.reasons}),
+            )
+            .await;
+            return Err(DomainError::Forbidden(format!(
+                "Command blocked: {}",
+                decision.reasons.join("; ")
+            )));
+        }
+        // The cwd is checked first, so nothing waits for approval that could not run.
+        let workdir = self.workdir(&actor.user_id, request.session.as_deref())?;
+        let cwd = resolve_cwd(&workdir, request.cwd.as_deref())?;
+        let mut decision = decision;
+        if request.require_approval && decision.verdict == Verdict::Allowed {
+            decision.verdict = Verdict::NeedsApproval;
+            decision.reasons.push("autoApprove is off".into());
+        }
+        if decision.verdict == Verdict::NeedsApproval {
+            let approval_id = approvals::create(
+                &self.db,
+                approvals::NewApproval {
+                    user_id: &actor.user_id,
+                    session: request.session.as_deref(),
+                    command: &command,
+                    cwd: request.cwd.as_deref(),
+                    reasons: &decision.reasons,
+                },
+            )
+            .await?;
+            record(&self.governance, &actor.user_id, &command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": approval_id})).await;
+            return Ok(Outcome::Pending {
+                approval_id,
+                reasons: decision.reasons,
+            });
+        }
+        let finished = runner
+            .run(&actor.user_id, (&workdir, &cwd), &command, events, None)
+            .await?;
+        Ok(Outcome::Finished(finished))
+    }
+
+    /// Approves (the command runs in the background, its progress on the bus) or rejects a
+    /// pending command. The owner may; reviewers and admins may when configured. Anyone else
+    /// is told it does not exist.
+    pub async fn resolve(
+        &self,
+        principal: &Principal,
+        approval_id: &str,
+        approve: bool,
+    ) -> DomainResult<Resolution> {
+        let actor = principal.actor()?;
+        let not_found = || DomainError::NotFound("approval".into());
+        let pending = approvals::find(&self.db, approval_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let owner = pending.user_id == actor.user_id;
+        let reviewer = self.config.reviewers_approve
+            && (actor.has_role(Role::Admin) || actor.has_role(Role::Reviewer));
+        if !owner && !reviewer {
+            return Err(not_found());
+        }
+        if !reviewer {
+            actor.require(Scope::TerminalExecute)?;
+        }
+        let runner = self.runner.clone().ok_or_else(disabled)?;
+        let status = if approve {
+            approvals::RUNNING
+        } else {
+            approvals::REJECTED
+        };
+        if !approvals::claim(&self.db, approval_id, status, &actor.user_id).await? {
+            return Err(DomainError::Conflict(format!(
+                "approval {approval_id} was already resolved ({})",
+                pending.status
+            )));
+        }
+        let update = {
+            let pending = pending.clone();
+            move |frame| {
+                Event::Command(Box::new(CommandUpdate {
+                    approval_id: pending.id.clone(),
+                    owner: pending.user_id.clone(),
+                    session: pending.session.clone(),
+                    frame,
+                }))
+            }
+        };
+        let resolution = Resolution {
+            approval_id: pending.id.clone(),
+            command: pending.command.clone(),
+            status: if approve { "approved" } else { "rejected" },
+        };
+        if !approve {
+            record(
+                &self.governance,
+                &pending.user_id,
+                &pending.command,
+                json!({"decision": "rejected", "approval_id": approval_id, "by": actor.user_id}),
+            )
+            .await;
+            self.bus.publish(update(CommandFrame::Rejected {
+                by: actor.user_id.clone(),
+            }));
+            return Ok(resolution);
+        }
+        let workdir = self.workdir(&pending.user_id, pending.session.as_deref())?;
+        let cwd = resolve_cwd(&workdir, pending.cwd.as_deref())?;
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let bus = self.bus.clone();
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let forward = {
+                let bus = bus.clone();
+                let update = update.clone();
+                tokio::spawn(async move {
+                    while let Some(event) = rx.recv().await {
+                        bus.publish(update(CommandFrame::Event(event)));
+                    }
+                })
+            };
+            let finished = runner
+                .run(
+                    &pending.user_id,
+                    (&workdir, &cwd),
+                    &pending.command,
+                    events,
+                    Some(&pending.id),
+                )
+                .await;
+            let _ = forward.await;
+            let frame = match finished {
+                Ok(finished) => {
+                    if let Err(err) = approvals::finish(&db, &pending.id, &finished).await {
+                        tracing::error!(%err, "could not store an approved command's result");
+                    }
+                    CommandFrame::Complete(finished)
+                }
+                Err(err) => {
+                    CommandFrame::Failed(crate::http::dialect::public_message(&err.logged()))
+                }
+            };
+            bus.publish(update(frame));
+        });
+        Ok(resolution)
     }
 }
 

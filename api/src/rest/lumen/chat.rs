@@ -203,6 +203,18 @@ pub struct ChatResponse {
     #[serde(rename = "type")]
     #[schema(value_type = ChatType, example = "code")]
     kind: &'static str,
+    /// With `approval_required`: the command waiting (as the document shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "rm -rf /tmp/old-files")]
+    command: Option<String>,
+    /// With `approval_required`: why it needs approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "`rm` deletes files")]
+    reasoning: Option<String>,
+    /// With `approval_required`: resolve it with `POST /api/approvals/{approvalId}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "appr_5b8fbbc362b242f6b47ea9cd9ec77436")]
+    approval_id: Option<String>,
     #[schema(example = "session-12345")]
     session_id: String,
     #[schema(example = "0b7c6a52-4f1e-4d36-9a4f-0a2b9e51c7d3")]
@@ -221,8 +233,23 @@ pub struct ChatResponse {
 
 fn view(turn: Turn) -> ChatResponse {
     let interaction = turn.interaction;
+    let waiting = interaction
+        .execution
+        .as_ref()
+        .and_then(|e| e.approval_id.clone().map(|id| (id, e.reasons.join("; "))));
+    let command = match &interaction.reply {
+        Reply::Command { command, .. } => Some(command.clone()),
+        _ => None,
+    };
     ChatResponse {
-        kind: interaction.kind.as_str(),
+        kind: if waiting.is_some() {
+            "approval_required"
+        } else {
+            interaction.kind.as_str()
+        },
+        command: waiting.as_ref().and(command),
+        reasoning: waiting.as_ref().map(|(_, why)| why.clone()),
+        approval_id: waiting.map(|(id, _)| id),
         session_id: turn.session,
         interaction_id: interaction.id,
         response: AgentReply::from(&interaction.reply),

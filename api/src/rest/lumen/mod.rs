@@ -1,6 +1,7 @@
 //! Lumen Core dialect (`/lumen`): plain JSON bodies; errors are
 //! `{"error": "<message>", "code"?: "<CODE>", "details"?: {…}}` as the document shows.
 
+mod approvals;
 mod chat;
 mod meta;
 mod terminal;
@@ -195,6 +196,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(chat::memory_status))
         .routes(routes!(chat::clear_session))
         .routes(routes!(war_room::war_room))
+        .routes(routes!(approvals::resolve_approval))
         // A WebSocket: not an OpenAPI operation (its protocol is in the Lumen SDK README).
         .route("/ws", axum::routing::get(terminal::ws));
     let mut mounted =

@@ -4,19 +4,23 @@
 //! (`timeout` first when the time ran out), or exactly one `error` frame. The credential is
 //! the upgrade request's `Authorization` header or `?token=`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::Error;
+use crate::bus::Event;
 use crate::domain::identity::Principal;
-use crate::domain::terminal::{ExecuteRequest, Stream, TerminalEvent};
+use crate::domain::terminal::{
+    CommandFrame, ExecuteRequest, Finished, Outcome, Stream, TerminalEvent,
+};
 use crate::error::DomainError;
 use crate::http::auth::ClientIp;
 use crate::state::AppState;
@@ -62,9 +66,28 @@ async fn serve(state: AppState, principal: Principal, ip: ClientIp, mut socket: 
         return;
     };
     let shutdown = state.shutdown_signal();
+    let mut updates = state.bus.subscribe();
+    // Approvals this connection asked for: their runs come back over the bus.
+    let mut awaited: HashSet<String> = HashSet::new();
     loop {
         let incoming = tokio::select! {
             incoming = socket.recv() => incoming,
+            Some(event) = updates.next() => {
+                let Event::Command(update) = event else { continue };
+                if !awaited.contains(&update.approval_id) {
+                    continue;
+                }
+                let (frames, done) = update_frames(&state, update.frame);
+                if done {
+                    awaited.remove(&update.approval_id);
+                }
+                for frame in frames {
+                    if socket.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => break,
         };
         let text = match incoming {
@@ -81,10 +104,48 @@ async fn serve(state: AppState, principal: Principal, ip: ClientIp, mut socket: 
                 continue;
             }
         };
-        if !run(&state, &principal, request, &mut socket).await {
-            break;
+        match run(&state, &principal, request, &mut socket).await {
+            Some(Some(approval)) => {
+                awaited.insert(approval);
+            }
+            Some(None) => {}
+            None => break,
         }
     }
+}
+
+/// The frames for an approved command's progress, and whether it is over.
+fn update_frames(state: &AppState, frame: CommandFrame) -> (Vec<Message>, bool) {
+    match frame {
+        CommandFrame::Event(event) => (vec![event_frame(event)], false),
+        CommandFrame::Complete(finished) => (complete_frames(state, finished), true),
+        CommandFrame::Rejected { .. } => (
+            vec![error_frame("Command rejected: the approval was declined")],
+            true,
+        ),
+        CommandFrame::Failed(message) => (vec![error_frame(&message)], true),
+    }
+}
+
+fn complete_frames(state: &AppState, finished: Finished) -> Vec<Message> {
+    let mut frames = Vec::new();
+    if finished.status == "timeout" {
+        let timeout = Duration::from_secs(state.terminal.timeout_secs());
+        frames.push(frame(json!({"type": "timeout", "message": format!("Command exceeded {}ms timeout", timeout.as_millis())})));
+    }
+    frames.push(frame(json!({
+        "type": "complete",
+        "result": {
+            "status": finished.status,
+            "exitCode": finished.exit_code,
+            "stdout": finished.stdout,
+            "stderr": finished.stderr,
+            "duration": finished.duration_ms,
+            "killed": finished.killed,
+        },
+        "sandbox": finished.layers,
+    })));
+    frames
 }
 
 fn parse(text: &str) -> Result<ExecuteRequest, String> {
@@ -103,6 +164,7 @@ fn parse(text: &str) -> Result<ExecuteRequest, String> {
         command: command.to_string(),
         cwd: text_of("cwd"),
         session: text_of("sessionId"),
+        require_approval: false,
     })
 }
 
@@ -121,69 +183,62 @@ fn event_frame(event: TerminalEvent) -> Message {
     }
 }
 
-/// Runs one command to its end; `false` when the socket is gone.
+/// Runs one command to its end. `None` when the socket is gone; `Some(Some(id))` when the
+/// command waits for approval `id`.
 async fn run(
     state: &AppState,
     principal: &Principal,
     request: ExecuteRequest,
     socket: &mut WebSocket,
-) -> bool {
+) -> Option<Option<String>> {
     let (events, mut rx) = mpsc::unbounded_channel();
+    let command = request.command.clone();
     let execution = state.terminal.execute(principal, request, events);
     tokio::pin!(execution);
     let outcome = loop {
         tokio::select! {
             biased;
             Some(event) = rx.recv() => {
-                if socket.send(event_frame(event)).await.is_err() {
-                    return false;
-                }
+                socket.send(event_frame(event)).await.ok()?;
             }
             outcome = &mut execution => break outcome,
             incoming = socket.recv() => match incoming {
                 // Leaving cancels the command (dropping it kills its process group).
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                 Some(Ok(Message::Text(_))) => {
-                    if socket.send(error_frame("a command is already running on this connection")).await.is_err() {
-                        return false;
-                    }
+                    socket.send(error_frame("a command is already running on this connection")).await.ok()?;
                 }
                 Some(Ok(_)) => {}
             },
         }
     };
     while let Ok(event) = rx.try_recv() {
-        if socket.send(event_frame(event)).await.is_err() {
-            return false;
-        }
+        socket.send(event_frame(event)).await.ok()?;
     }
-    let message = match outcome {
-        Ok(finished) => {
-            if finished.status == "timeout" {
-                let timeout = Duration::from_secs(state.terminal.timeout_secs());
-                let notice = frame(
-                    json!({"type": "timeout", "message": format!("Command exceeded {}ms timeout", timeout.as_millis())}),
-                );
-                if socket.send(notice).await.is_err() {
-                    return false;
-                }
-            }
-            frame(json!({
-                "type": "complete",
-                "result": {
-                    "status": finished.status,
-                    "exitCode": finished.exit_code,
-                    "stdout": finished.stdout,
-                    "stderr": finished.stderr,
-                    "duration": finished.duration_ms,
-                    "killed": finished.killed,
-                },
-                "sandbox": finished.layers,
-            }))
+    let (frames, pending) = match outcome {
+        Ok(Outcome::Finished(finished)) => (complete_frames(state, finished), None),
+        Ok(Outcome::Pending {
+            approval_id,
+            reasons,
+        }) => {
+            let notice = frame(json!({
+                "type": "approval_required",
+                "approvalId": approval_id,
+                "command": command,
+                "reasons": reasons,
+                "message": format!(
+                    "Command requires approval ({}): POST /lumen/api/approvals/{approval_id} with {{\"approve\": true}} runs it here",
+                    reasons.join("; ")
+                ),
+            }));
+            (vec![notice], Some(approval_id))
         }
-        Err(err) => error_frame(&public(&err)),
+        Err(err) => (vec![error_frame(&public(&err))], None),
     };
-    socket.send(message).await.is_ok()
+    for frame in frames {
+        socket.send(frame).await.ok()?;
+    }
+    Some(pending)
 }
 
 /// The message a client may see (internal details are logged, not sent).

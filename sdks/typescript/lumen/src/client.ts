@@ -17,6 +17,15 @@ export class LumenClient extends BaseClient {
   }
 
   /**
+   * Resolve a command approval
+   *
+   * `POST /api/approvals/{approvalId}`
+   */
+  resolveApproval(approvalId: string, params: M.ResolveApprovalParams, options?: RequestOptions): APIPromise<M.ApprovalResponse> {
+    return this.request<M.ApprovalResponse>("resolve_approval", { path: { approvalId: approvalId }, body: { approve: params.approve } }, options);
+  }
+
+  /**
    * Send message to Lumen Core
    *
    * `POST /api/chat`

@@ -41,14 +41,30 @@ export interface ApiDocs {
   version: string;
 }
 
+export interface ApprovalResponse {
+  approvalId: string;
+  command: string;
+  /**
+   * `approved`: the command is running; its output streams to the socket that asked
+   * (and the chat session's result is stored). `rejected`: it will not run.
+   */
+  status: 'approved' | 'rejected';
+}
+
 export interface ChatResponse {
   agent: AgentRoute;
+  /** With `approval_required`: resolve it with `POST /api/approvals/{approvalId}`. */
+  approvalId?: string | null;
+  /** With `approval_required`: the command waiting (as the document shows it). */
+  command?: string | null;
   execution?: ExecutionView | null;
   interactionId: string;
   memoryStatus: TurnMemoryStatus;
   model: string;
   /** The provider that answered (`builtin` replies are templates, not a model's). */
   provider: string;
+  /** With `approval_required`: why it needs approval. */
+  reasoning?: string | null;
   response: AgentReply;
   sessionId: string;
   type: 'response' | 'code' | 'terminal' | 'approval_required';
@@ -155,6 +171,12 @@ export interface WarRoomResponse {
   summary: string;
   testing: Testing;
   verdict: 'APPROVED' | 'REJECTED';
+}
+
+/** Parameters of `POST /api/approvals/{approvalId}`. */
+export interface ResolveApprovalParams {
+  /** `true` runs the command; `false` declines it. */
+  approve: boolean;
 }
 
 /** Parameters of `POST /api/chat`. */

@@ -14,6 +14,17 @@ export const SPEC: ApiSpec = {
   mockErrorBody: {"code":"$code","error":"$message"},
   mockCodes: { 400: "INVALID_PARAMETER", 401: "UNAUTHORIZED", 404: "NOT_FOUND" },
   operations: {
+    resolve_approval: {
+      id: "resolve_approval",
+      method: "POST",
+      path: "/api/approvals/{approvalId}",
+      auth: true,
+      status: 200,
+      requiredBody: ["approve"],
+      mockResponse: {"approvalId":"appr_5b8fbbc362b242f6b47ea9cd9ec77436","command":"rm -rf /tmp/old-files","status":"approved"},
+      idempotencyField: null,
+      unwrap: null,
+    },
     chat: {
       id: "chat",
       method: "POST",
@@ -21,7 +32,7 @@ export const SPEC: ApiSpec = {
       auth: true,
       status: 200,
       requiredBody: ["message"],
-      mockResponse: {"agent":{"method":"keyword","name":"scaffold","reason":"keyword rule: the message asks to create a function"},"execution":{"duration":0,"exitCode":0,"reasons":[],"status":"refused","stderr":"Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.","stdout":"","verdict":"allowed"},"interactionId":"0b7c6a52-4f1e-4d36-9a4f-0a2b9e51c7d3","memoryStatus":{"currentWindowSize":4,"summaryCount":0,"totalInteractions":4},"model":"builtin","provider":"builtin","response":{"choice":"default","code":"def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)","codeExplanation":"Here's a Fibonacci implementation...","commandReasoning":"User requested directory listing","language":"python","reasoning":"Arithmetic question answered directly","requiresApproval":true,"response":"The square root of 144 is 12.","terminalCommand":"ls -la"},"sessionId":"session-12345","type":"response"},
+      mockResponse: {"agent":{"method":"keyword","name":"scaffold","reason":"keyword rule: the message asks to create a function"},"approvalId":"appr_5b8fbbc362b242f6b47ea9cd9ec77436","command":"rm -rf /tmp/old-files","execution":{"duration":0,"exitCode":0,"reasons":[],"status":"refused","stderr":"Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.","stdout":"","verdict":"allowed"},"interactionId":"0b7c6a52-4f1e-4d36-9a4f-0a2b9e51c7d3","memoryStatus":{"currentWindowSize":4,"summaryCount":0,"totalInteractions":4},"model":"builtin","provider":"builtin","reasoning":"`rm` deletes files","response":{"choice":"default","code":"def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)","codeExplanation":"Here's a Fibonacci implementation...","commandReasoning":"User requested directory listing","language":"python","reasoning":"Arithmetic question answered directly","requiresApproval":true,"response":"The square root of 144 is 12.","terminalCommand":"ls -la"},"sessionId":"session-12345","type":"response"},
       idempotencyField: null,
       unwrap: null,
     },

@@ -24,6 +24,7 @@ from .models import (
     AgentRoute,
     Analysis,
     ApiDocs,
+    ApprovalResponse,
     ChatResponse,
     Cleared,
     ExecutionView,
@@ -73,6 +74,33 @@ class LumenClient(SyncAPIClient):
             log_hook=log_hook,
             mock=mock,
             http_client=http_client,
+        )
+
+    def resolve_approval(
+        self,
+        approval_id: str,
+        approve: bool,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ApprovalResponse:
+        """Resolve a command approval
+
+        `POST /api/approvals/{approvalId}`
+
+        Args:
+            approval_id: The approval's id (`appr_…`)
+            approve: `true` runs the command; `false` declines it.
+        """
+        return self.request(
+            "resolve_approval",
+            ApprovalResponse,
+            path={
+                "approvalId": approval_id,
+            },
+            body={
+                "approve": approve,
+            },
+            options=request_options,
         )
 
     def chat(
@@ -241,6 +269,33 @@ class AsyncLumenClient(AsyncAPIClient):
             log_hook=log_hook,
             mock=mock,
             http_client=http_client,
+        )
+
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        approve: bool,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ApprovalResponse:
+        """Resolve a command approval
+
+        `POST /api/approvals/{approvalId}`
+
+        Args:
+            approval_id: The approval's id (`appr_…`)
+            approve: `true` runs the command; `false` declines it.
+        """
+        return await self.request(
+            "resolve_approval",
+            ApprovalResponse,
+            path={
+                "approvalId": approval_id,
+            },
+            body={
+                "approve": approve,
+            },
+            options=request_options,
         )
 
     async def chat(

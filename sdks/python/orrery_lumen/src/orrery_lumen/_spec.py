@@ -8,6 +8,18 @@ from __future__ import annotations
 from ._runtime import ApiSpec, OperationSpec, Pagination
 
 OPERATIONS = {
+    "resolve_approval": OperationSpec(
+        name="resolve_approval",
+        method="POST",
+        path="/api/approvals/{approvalId}",
+        auth=True,
+        status=200,
+        required_body=("approve",),
+        mock_response={"approvalId": "appr_5b8fbbc362b242f6b47ea9cd9ec77436", "command": "rm -rf /tmp/old-files", "status": "approved"},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "chat": OperationSpec(
         name="chat",
         method="POST",
@@ -15,7 +27,7 @@ OPERATIONS = {
         auth=True,
         status=200,
         required_body=("message",),
-        mock_response={"agent": {"method": "keyword", "name": "scaffold", "reason": "keyword rule: the message asks to create a function"}, "execution": {"duration": 0, "exitCode": 0, "reasons": [], "status": "refused", "stderr": "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.", "stdout": "", "verdict": "allowed"}, "interactionId": "0b7c6a52-4f1e-4d36-9a4f-0a2b9e51c7d3", "memoryStatus": {"currentWindowSize": 4, "summaryCount": 0, "totalInteractions": 4}, "model": "builtin", "provider": "builtin", "response": {"choice": "default", "code": "def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)", "codeExplanation": "Here's a Fibonacci implementation...", "commandReasoning": "User requested directory listing", "language": "python", "reasoning": "Arithmetic question answered directly", "requiresApproval": True, "response": "The square root of 144 is 12.", "terminalCommand": "ls -la"}, "sessionId": "session-12345", "type": "response"},
+        mock_response={"agent": {"method": "keyword", "name": "scaffold", "reason": "keyword rule: the message asks to create a function"}, "approvalId": "appr_5b8fbbc362b242f6b47ea9cd9ec77436", "command": "rm -rf /tmp/old-files", "execution": {"duration": 0, "exitCode": 0, "reasons": [], "status": "refused", "stderr": "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run.", "stdout": "", "verdict": "allowed"}, "interactionId": "0b7c6a52-4f1e-4d36-9a4f-0a2b9e51c7d3", "memoryStatus": {"currentWindowSize": 4, "summaryCount": 0, "totalInteractions": 4}, "model": "builtin", "provider": "builtin", "reasoning": "`rm` deletes files", "response": {"choice": "default", "code": "def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)", "codeExplanation": "Here's a Fibonacci implementation...", "commandReasoning": "User requested directory listing", "language": "python", "reasoning": "Arithmetic question answered directly", "requiresApproval": True, "response": "The square root of 144 is 12.", "terminalCommand": "ls -la"}, "sessionId": "session-12345", "type": "response"},
         idempotency_field=None,
         unwrap=None,
         stream=False,

@@ -73,6 +73,16 @@ class ApiDocs(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ApprovalResponse(BaseModel):
+    approval_id: str
+    command: str
+    status: Literal["approved", "rejected"]
+    """`approved`: the command is running; its output streams to the socket that asked
+    (and the chat session's result is stored). `rejected`: it will not run.
+    """
+
+
+@dataclasses.dataclass(kw_only=True)
 class ChatResponse(BaseModel):
     agent: AgentRoute
     interaction_id: str
@@ -83,7 +93,13 @@ class ChatResponse(BaseModel):
     response: AgentReply
     session_id: str
     type: Literal["response", "code", "terminal", "approval_required"]
+    approval_id: str | None = None
+    """With `approval_required`: resolve it with `POST /api/approvals/{approvalId}`."""
+    command: str | None = None
+    """With `approval_required`: the command waiting (as the document shows it)."""
     execution: ExecutionView | None = None
+    reasoning: str | None = None
+    """With `approval_required`: why it needs approval."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -227,13 +243,22 @@ ApiDocs._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+ApprovalResponse._fields = (
+    FieldSpec("approval_id", "approvalId", STR, True),
+    FieldSpec("command", "command", STR, True),
+    FieldSpec("status", "status", STR, True),
+)
+
 ChatResponse._fields = (
     FieldSpec("agent", "agent", model(lambda: AgentRoute), True),
+    FieldSpec("approval_id", "approvalId", optional(STR), False),
+    FieldSpec("command", "command", optional(STR), False),
     FieldSpec("execution", "execution", optional(model(lambda: ExecutionView)), False),
     FieldSpec("interaction_id", "interactionId", STR, True),
     FieldSpec("memory_status", "memoryStatus", model(lambda: TurnMemoryStatus), True),
     FieldSpec("model", "model", STR, True),
     FieldSpec("provider", "provider", STR, True),
+    FieldSpec("reasoning", "reasoning", optional(STR), False),
     FieldSpec("response", "response", model(lambda: AgentReply), True),
     FieldSpec("session_id", "sessionId", STR, True),
     FieldSpec("type", "type", STR, True),
@@ -318,6 +343,7 @@ __all__ = [
     "AgentRoute",
     "Analysis",
     "ApiDocs",
+    "ApprovalResponse",
     "ChatResponse",
     "Cleared",
     "ExecutionView",
