@@ -15,6 +15,7 @@ mod paging;
 mod rag;
 mod review;
 mod scalars;
+mod terminal;
 pub mod transport;
 mod writer_stats;
 pub mod ws;
@@ -52,6 +53,7 @@ pub struct Mutation(
     memory::MemoryMutation,
     rag::RagMutation,
     review::ReviewMutation,
+    terminal::TerminalMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -60,6 +62,7 @@ pub struct Subscription(
     agents::AgentsSubscription,
     governance::GovernanceSubscription,
     memory::MemorySubscription,
+    terminal::TerminalSubscription,
 );
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;

@@ -448,3 +448,85 @@ async fn disabled_or_without_the_scope_nothing_runs() {
     let anonymous = tokio_tungstenite::connect_async(on.ws_url("/lumen/ws")).await;
     assert!(anonymous.is_err(), "no credential, no socket");
 }
+
+#[tokio::test]
+async fn graphql_run_command_and_its_output() {
+    use crate::subscriptions::{connect as gql_connect, next, send};
+    let server = server(10).await;
+    let key = terminal_key(&server).await;
+    let run = |command: &str| {
+        server.graphql(
+            Some(&key),
+            "mutation($input: RunCommandInput!) { runCommand(input: $input) { run { id status reasons stdout } userErrors { code message } } }",
+            json!({"input": {"command": command, "sessionId": "gql"}}),
+        )
+    };
+    let pending = run("rm -f gone.txt; echo bye").await;
+    let pending = &pending["data"]["runCommand"]["run"];
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let id = pending["id"].as_str().unwrap().to_string();
+
+    let mut socket = gql_connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription($id: String!) { commandOutput(runId: $id) { kind data status exitCode stdout } }", "variables": {"id": id}}})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let resolved = server
+        .graphql(
+            Some(&key),
+            "mutation($input: ResolveApprovalInput!) { resolveApproval(input: $input) { status userErrors { code } } }",
+            json!({"input": {"approvalId": id, "approve": true}}),
+        )
+        .await;
+    assert_eq!(
+        resolved["data"]["resolveApproval"]["status"], "approved",
+        "{resolved}"
+    );
+    let mut kinds = Vec::new();
+    loop {
+        let message = next(&mut socket).await;
+        if message["type"] == "complete" {
+            break;
+        }
+        let output = &message["payload"]["data"]["commandOutput"];
+        kinds.push(output["kind"].as_str().unwrap().to_string());
+        if output["kind"] == "COMPLETE" {
+            assert_eq!(output["stdout"], "bye\n");
+            assert_eq!(output["exitCode"], 0);
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("ACK"), "{kinds:?}");
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("COMPLETE"),
+        "{kinds:?}"
+    );
+
+    // An allowed command starts at once; subscribing after it ended gives the stored result.
+    let started = run("echo now").await;
+    let started = &started["data"]["runCommand"]["run"];
+    assert_eq!(started["status"], "running", "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    send(&mut socket, json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription($id: String!) { commandOutput(runId: $id) { kind stdout } }", "variables": {"id": id}}})).await;
+    let message = next(&mut socket).await;
+    assert_eq!(
+        message["payload"]["data"]["commandOutput"],
+        json!({"kind": "COMPLETE", "stdout": "now\n"}),
+        "{message}"
+    );
+    // Blocked commands are refused (FORBIDDEN, with what the check saw).
+    let blocked = run("rm -rf /").await;
+    assert_eq!(
+        blocked["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{blocked}"
+    );
+    assert!(blocked["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Command blocked:"));
+}

@@ -16,6 +16,8 @@ pub const RUNNING: &str = "running";
 pub const REJECTED: &str = "rejected";
 
 pub struct NewApproval<'a> {
+    /// `pending` (waits for a person) or `running` (started at once).
+    pub status: &'a str,
     pub user_id: &'a str,
     pub session: Option<&'a str>,
     pub command: &'a str,
@@ -32,7 +34,7 @@ pub async fn create(db: &DatabaseConnection, new: NewApproval<'_>) -> DomainResu
         command: Set(new.command.to_string()),
         cwd: Set(new.cwd.map(str::to_string)),
         reasons: Set(serde_json::to_string(new.reasons).unwrap_or_else(|_| "[]".into())),
-        status: Set(PENDING.into()),
+        status: Set(new.status.into()),
         resolved_by: Set(None),
         result: Set(None),
         created_at: Set(Utc::now()),

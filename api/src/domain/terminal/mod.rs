@@ -319,6 +319,7 @@ impl TerminalService {
             let approval_id = approvals::create(
                 &self.db,
                 approvals::NewApproval {
+                    status: approvals::PENDING,
                     user_id: &actor.user_id,
                     session: request.session.as_deref(),
                     command: &command,
@@ -405,6 +406,30 @@ impl TerminalService {
         }
         let workdir = self.workdir(&pending.user_id, pending.session.as_deref())?;
         let cwd = resolve_cwd(&workdir, pending.cwd.as_deref())?;
+        self.spawn(runner, pending, workdir, cwd);
+        Ok(resolution)
+    }
+
+    /// Runs a stored command in the background: its frames go on the bus, its result into
+    /// the store.
+    fn spawn(
+        &self,
+        runner: Runner,
+        run: orrery_entities::terminal_run::Model,
+        workdir: PathBuf,
+        cwd: PathBuf,
+    ) {
+        let update = {
+            let run = run.clone();
+            move |frame| {
+                Event::Command(Box::new(CommandUpdate {
+                    approval_id: run.id.clone(),
+                    owner: run.user_id.clone(),
+                    session: run.session.clone(),
+                    frame,
+                }))
+            }
+        };
         let (events, mut rx) = mpsc::unbounded_channel();
         let bus = self.bus.clone();
         let db = self.db.clone();
@@ -420,18 +445,18 @@ impl TerminalService {
             };
             let finished = runner
                 .run(
-                    &pending.user_id,
+                    &run.user_id,
                     (&workdir, &cwd),
-                    &pending.command,
+                    &run.command,
                     events,
-                    Some(&pending.id),
+                    Some(&run.id),
                 )
                 .await;
             let _ = forward.await;
             let frame = match finished {
                 Ok(finished) => {
-                    if let Err(err) = approvals::finish(&db, &pending.id, &finished).await {
-                        tracing::error!(%err, "could not store an approved command's result");
+                    if let Err(err) = approvals::finish(&db, &run.id, &finished).await {
+                        tracing::error!(%err, "could not store a command's result");
                     }
                     CommandFrame::Complete(finished)
                 }
@@ -441,7 +466,99 @@ impl TerminalService {
             };
             bus.publish(update(frame));
         });
-        Ok(resolution)
+    }
+
+    /// Checks a command and starts it in the background (or stores it for approval);
+    /// follow it with [`TerminalService::run_of`] and the bus.
+    pub async fn start(
+        &self,
+        principal: &Principal,
+        request: ExecuteRequest,
+    ) -> DomainResult<StoredRun> {
+        let actor = principal.actor()?;
+        let runner = self.runner.clone().ok_or_else(disabled)?;
+        actor.require(Scope::TerminalExecute)?;
+        if request.command.trim().is_empty() {
+            return Err(DomainError::invalid("command", "command must not be empty"));
+        }
+        let decision = safety::classify(&request.command);
+        if decision.verdict == Verdict::Blocked {
+            record(
+                &self.governance,
+                &actor.user_id,
+                &request.command,
+                json!({"decision": "blocked", "reasons": decision.reasons}),
+            )
+            .await;
+            return Err(DomainError::Forbidden(format!(
+                "Command blocked: {}",
+                decision.reasons.join("; ")
+            )));
+        }
+        let workdir = self.workdir(&actor.user_id, request.session.as_deref())?;
+        let cwd = resolve_cwd(&workdir, request.cwd.as_deref())?;
+        let waits = decision.verdict == Verdict::NeedsApproval || request.require_approval;
+        let id = approvals::create(
+            &self.db,
+            approvals::NewApproval {
+                status: if waits {
+                    approvals::PENDING
+                } else {
+                    approvals::RUNNING
+                },
+                user_id: &actor.user_id,
+                session: request.session.as_deref(),
+                command: &request.command,
+                cwd: request.cwd.as_deref(),
+                reasons: &decision.reasons,
+            },
+        )
+        .await?;
+        let run = approvals::find(&self.db, &id)
+            .await?
+            .ok_or_else(|| DomainError::Internal("a stored run vanished".into()))?;
+        if waits {
+            record(&self.governance, &actor.user_id, &request.command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": id})).await;
+        } else {
+            self.spawn(runner, run.clone(), workdir, cwd);
+        }
+        Ok(stored(run))
+    }
+
+    /// One of the principal's runs (approvals included), as stored.
+    pub async fn run_of(&self, principal: &Principal, id: &str) -> DomainResult<StoredRun> {
+        let actor = principal.actor()?;
+        approvals::find(&self.db, id)
+            .await?
+            .filter(|r| r.user_id == actor.user_id)
+            .map(stored)
+            .ok_or_else(|| DomainError::NotFound("command run".into()))
+    }
+}
+
+/// A command run as stored: `pending`, `running`, `rejected`, or finished with its result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRun {
+    pub id: String,
+    pub owner: String,
+    pub command: String,
+    pub status: String,
+    pub reasons: Vec<String>,
+    /// The finished run's `{status, exitCode, stdout, stderr, duration, killed, sandbox}`.
+    pub result: Option<serde_json::Value>,
+}
+
+fn stored(run: orrery_entities::terminal_run::Model) -> StoredRun {
+    StoredRun {
+        reasons: serde_json::from_str(&run.reasons).unwrap_or_default(),
+        result: run
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok()),
+        id: run.id,
+        owner: run.user_id,
+        command: run.command,
+        status: run.status,
     }
 }
 

@@ -1,0 +1,237 @@
+//! Lumen's terminal in GraphQL: start a command (it runs in the sandbox in the background,
+//! or waits for approval) and follow its output.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription};
+use futures::{Stream, StreamExt};
+
+use super::errors::{to_gql, user_error, UserError};
+use super::identity::require_user;
+use super::{core, principal};
+use crate::bus::Event;
+use crate::domain::terminal::{
+    CommandFrame, ExecuteRequest, StoredRun, Stream as Output, TerminalEvent,
+};
+
+/// A command run: `pending` (waits for approval), `running`, `rejected`, or finished
+/// (`success`, `error`, `timeout`, `killed`).
+#[derive(SimpleObject)]
+pub struct CommandRun {
+    id: String,
+    command: String,
+    status: String,
+    /// What the safety check saw.
+    reasons: Vec<String>,
+    exit_code: Option<i32>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    duration_ms: Option<u64>,
+    killed: Option<bool>,
+}
+
+impl From<StoredRun> for CommandRun {
+    fn from(run: StoredRun) -> Self {
+        let result = run.result.unwrap_or_default();
+        Self {
+            exit_code: result["exitCode"].as_i64().map(|c| c as i32),
+            stdout: result["stdout"].as_str().map(str::to_string),
+            stderr: result["stderr"].as_str().map(str::to_string),
+            duration_ms: result["duration"].as_u64(),
+            killed: result["killed"].as_bool(),
+            id: run.id,
+            command: run.command,
+            status: run.status,
+            reasons: run.reasons,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RunCommandInput {
+    command: String,
+    /// Inside the session's work dir.
+    cwd: Option<String>,
+    session_id: Option<String>,
+    /// `false` makes even an allowed command wait for approval (default true).
+    auto_approve: Option<bool>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct RunCommandPayload {
+    run: Option<CommandRun>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct TerminalMutation;
+
+#[Object]
+impl TerminalMutation {
+    /// Checks a command and starts it in the sandbox (follow it with `commandOutput`), or
+    /// stores it for approval (`resolveApproval`). A blocked command is a FORBIDDEN error
+    /// naming what the check saw.
+    async fn run_command(
+        &self,
+        ctx: &Context<'_>,
+        input: RunCommandInput,
+    ) -> async_graphql::Result<RunCommandPayload> {
+        require_user(ctx)?;
+        let started = core(ctx)
+            .terminal
+            .start(
+                principal(ctx),
+                ExecuteRequest {
+                    command: input.command,
+                    cwd: input.cwd,
+                    session: input.session_id,
+                    require_approval: !input.auto_approve.unwrap_or(true),
+                },
+            )
+            .await;
+        Ok(match started {
+            Ok(run) => RunCommandPayload {
+                run: Some(run.into()),
+                user_errors: vec![],
+            },
+            Err(err) => RunCommandPayload {
+                run: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum CommandOutputKind {
+    Ack,
+    Start,
+    Stdout,
+    Stderr,
+    Complete,
+    Rejected,
+    Error,
+}
+
+/// One step of a run: output chunks in `data`; `COMPLETE` carries the result.
+#[derive(SimpleObject)]
+pub struct CommandOutput {
+    kind: CommandOutputKind,
+    data: Option<String>,
+    status: Option<String>,
+    exit_code: Option<i32>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    duration_ms: Option<u64>,
+    killed: Option<bool>,
+}
+
+fn step(kind: CommandOutputKind, data: Option<String>) -> CommandOutput {
+    CommandOutput {
+        kind,
+        data,
+        status: None,
+        exit_code: None,
+        stdout: None,
+        stderr: None,
+        duration_ms: None,
+        killed: None,
+    }
+}
+
+fn of_frame(frame: CommandFrame) -> CommandOutput {
+    match frame {
+        CommandFrame::Event(TerminalEvent::Ack { .. }) => step(CommandOutputKind::Ack, None),
+        CommandFrame::Event(TerminalEvent::Start { cwd, .. }) => {
+            step(CommandOutputKind::Start, Some(cwd))
+        }
+        CommandFrame::Event(TerminalEvent::Output(Output::Stdout, data)) => {
+            step(CommandOutputKind::Stdout, Some(data))
+        }
+        CommandFrame::Event(TerminalEvent::Output(Output::Stderr, data)) => {
+            step(CommandOutputKind::Stderr, Some(data))
+        }
+        CommandFrame::Complete(done) => CommandOutput {
+            kind: CommandOutputKind::Complete,
+            data: None,
+            status: Some(done.status.into()),
+            exit_code: done.exit_code,
+            stdout: Some(done.stdout),
+            stderr: Some(done.stderr),
+            duration_ms: Some(done.duration_ms),
+            killed: Some(done.killed),
+        },
+        CommandFrame::Rejected { .. } => step(CommandOutputKind::Rejected, None),
+        CommandFrame::Failed(message) => step(CommandOutputKind::Error, Some(message)),
+    }
+}
+
+fn is_last(output: &CommandOutput) -> bool {
+    matches!(
+        output.kind,
+        CommandOutputKind::Complete | CommandOutputKind::Rejected | CommandOutputKind::Error
+    )
+}
+
+#[derive(Default)]
+pub struct TerminalSubscription;
+
+#[Subscription]
+impl TerminalSubscription {
+    /// A run's output as it happens, ending with `COMPLETE`, `REJECTED` or `ERROR`; a run
+    /// that already ended gives its stored result at once.
+    async fn command_output(
+        &self,
+        ctx: &Context<'_>,
+        run_id: String,
+    ) -> async_graphql::Result<impl Stream<Item = CommandOutput>> {
+        // Subscribe before reading the store, so nothing falls between the two.
+        let live = core(ctx).bus.subscribe();
+        let run = core(ctx)
+            .terminal
+            .run_of(principal(ctx), &run_id)
+            .await
+            .map_err(to_gql)?;
+        let stored: Option<CommandOutput> = match run.status.as_str() {
+            "pending" | "running" => None,
+            "rejected" => Some(step(CommandOutputKind::Rejected, None)),
+            _ => Some({
+                let run: CommandRun = run.into();
+                CommandOutput {
+                    kind: CommandOutputKind::Complete,
+                    data: None,
+                    status: Some(run.status),
+                    exit_code: run.exit_code,
+                    stdout: run.stdout,
+                    stderr: run.stderr,
+                    duration_ms: run.duration_ms,
+                    killed: run.killed,
+                }
+            }),
+        };
+        let stream = match stored {
+            Some(done) => futures::stream::once(async move { done }).boxed(),
+            None => {
+                let id = run_id.clone();
+                let mine = live.filter_map(move |event| {
+                    let item = match event {
+                        Event::Command(update) if update.approval_id == id => {
+                            Some(of_frame(update.frame))
+                        }
+                        _ => None,
+                    };
+                    async move { item }
+                });
+                // Ends right after the run's last frame.
+                futures::stream::unfold((mine.boxed(), false), |(mut mine, ended)| async move {
+                    if ended {
+                        return None;
+                    }
+                    let output = mine.next().await?;
+                    let last = is_last(&output);
+                    Some((output, (mine, last)))
+                })
+                .boxed()
+            }
+        };
+        Ok(stream)
+    }
+}
