@@ -51,6 +51,10 @@ fn find_bwrap() -> Option<PathBuf> {
 }
 
 fn kill_group(pid: u32) {
+    // `kill(0, …)` and `kill(-1, …)` would reach this server's own group or every process.
+    if pid <= 1 || pid > i32::MAX as u32 {
+        return;
+    }
     // SAFETY: signals the process group this sandbox started (its leader's pid).
     unsafe {
         libc::kill(-(pid as i32), libc::SIGKILL);
@@ -61,9 +65,7 @@ struct GroupGuard(u32);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if self.0 != 0 {
-            kill_group(self.0);
-        }
+        kill_group(self.0);
     }
 }
 
