@@ -145,6 +145,15 @@ pub struct Resolution {
     pub status: &'static str,
 }
 
+/// A command past the gate.
+struct Admitted {
+    user_id: String,
+    runner: Runner,
+    decision: safety::Decision,
+    workdir: PathBuf,
+    cwd: PathBuf,
+}
+
 /// What running a checked command needs; cheap to clone into a background task.
 #[derive(Clone)]
 struct Runner {
@@ -278,27 +287,26 @@ impl TerminalService {
             .map_err(|e| DomainError::Internal(format!("work dir: {e}")))
     }
 
-    /// Checks one command and runs it (sending its events to `events` as they happen), or
-    /// stores it for approval.
-    pub async fn execute(
+    /// The gate every command passes: the terminal is on, the credential may run commands,
+    /// the command is not blocked (a blocked one is recorded), its work dir and `cwd` are
+    /// sound. `autoApprove: false` turns an allowed command into one that needs approval.
+    async fn admit(
         &self,
         principal: &Principal,
-        request: ExecuteRequest,
-        events: mpsc::UnboundedSender<TerminalEvent>,
-    ) -> DomainResult<Outcome> {
+        request: &ExecuteRequest,
+    ) -> DomainResult<Admitted> {
         let actor = principal.actor()?;
-        let runner = self.runner.as_ref().ok_or_else(disabled)?;
+        let runner = self.runner.clone().ok_or_else(disabled)?;
         actor.require(Scope::TerminalExecute)?;
-        let command = request.command;
-        if command.trim().is_empty() {
+        if request.command.trim().is_empty() {
             return Err(DomainError::invalid("command", "command must not be empty"));
         }
-        let decision = safety::classify(&command);
+        let mut decision = safety::classify(&request.command);
         if decision.verdict == Verdict::Blocked {
             record(
                 &self.governance,
                 &actor.user_id,
-                &command,
+                &request.command,
                 json!({"decision": "blocked", "reasons": decision.reasons}),
             )
             .await;
@@ -307,20 +315,44 @@ impl TerminalService {
                 decision.reasons.join("; ")
             )));
         }
-        // The cwd is checked first, so nothing waits for approval that could not run.
+        // Checked before anything waits for approval, so nothing waits that could not run.
         let workdir = self.workdir(&actor.user_id, request.session.as_deref())?;
         let cwd = resolve_cwd(&workdir, request.cwd.as_deref())?;
-        let mut decision = decision;
         if request.require_approval && decision.verdict == Verdict::Allowed {
             decision.verdict = Verdict::NeedsApproval;
             decision.reasons.push("autoApprove is off".into());
         }
+        Ok(Admitted {
+            user_id: actor.user_id.clone(),
+            runner,
+            decision,
+            workdir,
+            cwd,
+        })
+    }
+
+    /// Checks one command and runs it (sending its events to `events` as they happen), or
+    /// stores it for approval.
+    pub async fn execute(
+        &self,
+        principal: &Principal,
+        request: ExecuteRequest,
+        events: mpsc::UnboundedSender<TerminalEvent>,
+    ) -> DomainResult<Outcome> {
+        let Admitted {
+            user_id,
+            runner,
+            decision,
+            workdir,
+            cwd,
+        } = self.admit(principal, &request).await?;
+        let command = request.command;
         if decision.verdict == Verdict::NeedsApproval {
             let approval_id = approvals::create(
                 &self.db,
                 approvals::NewApproval {
                     status: approvals::PENDING,
-                    user_id: &actor.user_id,
+                    user_id: &user_id,
                     session: request.session.as_deref(),
                     command: &command,
                     cwd: request.cwd.as_deref(),
@@ -328,14 +360,14 @@ impl TerminalService {
                 },
             )
             .await?;
-            record(&self.governance, &actor.user_id, &command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": approval_id})).await;
+            record(&self.governance, &user_id, &command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": approval_id})).await;
             return Ok(Outcome::Pending {
                 approval_id,
                 reasons: decision.reasons,
             });
         }
         let finished = runner
-            .run(&actor.user_id, (&workdir, &cwd), &command, events, None)
+            .run(&user_id, (&workdir, &cwd), &command, events, None)
             .await?;
         Ok(Outcome::Finished(finished))
     }
@@ -475,29 +507,14 @@ impl TerminalService {
         principal: &Principal,
         request: ExecuteRequest,
     ) -> DomainResult<StoredRun> {
-        let actor = principal.actor()?;
-        let runner = self.runner.clone().ok_or_else(disabled)?;
-        actor.require(Scope::TerminalExecute)?;
-        if request.command.trim().is_empty() {
-            return Err(DomainError::invalid("command", "command must not be empty"));
-        }
-        let decision = safety::classify(&request.command);
-        if decision.verdict == Verdict::Blocked {
-            record(
-                &self.governance,
-                &actor.user_id,
-                &request.command,
-                json!({"decision": "blocked", "reasons": decision.reasons}),
-            )
-            .await;
-            return Err(DomainError::Forbidden(format!(
-                "Command blocked: {}",
-                decision.reasons.join("; ")
-            )));
-        }
-        let workdir = self.workdir(&actor.user_id, request.session.as_deref())?;
-        let cwd = resolve_cwd(&workdir, request.cwd.as_deref())?;
-        let waits = decision.verdict == Verdict::NeedsApproval || request.require_approval;
+        let Admitted {
+            user_id,
+            runner,
+            decision,
+            workdir,
+            cwd,
+        } = self.admit(principal, &request).await?;
+        let waits = decision.verdict == Verdict::NeedsApproval;
         let id = approvals::create(
             &self.db,
             approvals::NewApproval {
@@ -506,7 +523,7 @@ impl TerminalService {
                 } else {
                     approvals::RUNNING
                 },
-                user_id: &actor.user_id,
+                user_id: &user_id,
                 session: request.session.as_deref(),
                 command: &request.command,
                 cwd: request.cwd.as_deref(),
@@ -518,7 +535,7 @@ impl TerminalService {
             .await?
             .ok_or_else(|| DomainError::Internal("a stored run vanished".into()))?;
         if waits {
-            record(&self.governance, &actor.user_id, &request.command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": id})).await;
+            record(&self.governance, &user_id, &request.command, json!({"decision": "approval_required", "reasons": decision.reasons, "approval_id": id})).await;
         } else {
             self.spawn(runner, run.clone(), workdir, cwd);
         }
