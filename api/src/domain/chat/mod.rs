@@ -277,7 +277,20 @@ impl ChatService {
             merge: merge.map(|(_, row)| row),
         };
         store::commit(&self.db, &session.id, session.next_seq, commit).await?;
-        let memory = store::counts(&self.db, &session.id).await?;
+        // The commit claimed the planned sequence number, so the stored state is the planned
+        // one: the counts follow from the plan (only the first turn's time needs a read).
+        let oldest = if interaction.seq == 1 {
+            Some(interaction.created_at)
+        } else {
+            store::oldest(&self.db, &session.id).await?
+        };
+        let memory = MemoryStatus {
+            window: (window.len() + 1 - if plan.fold { method::FOLD } else { 0 }) as u64,
+            summaries: (summaries.len() + usize::from(plan.fold) - usize::from(plan.merge)) as u64,
+            total: interaction.seq as u64,
+            oldest,
+            newest: Some(interaction.created_at),
+        };
         Ok(Turn {
             session: key,
             interaction,

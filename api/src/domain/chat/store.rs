@@ -139,22 +139,31 @@ pub async fn counts(db: &impl ConnectionTrait, session: &str) -> DomainResult<Me
         .filter(chat_summary::Column::MergedInto.is_null())
         .count(db)
         .await?;
-    let edge = |newest: bool| async move {
-        let query = of_session();
-        let query = if newest {
-            query.order_by_desc(chat_interaction::Column::Seq)
-        } else {
-            query.order_by_asc(chat_interaction::Column::Seq)
-        };
-        Ok::<_, DomainError>(query.one(db).await?.map(|i| i.created_at))
-    };
+    let newest = of_session()
+        .order_by_desc(chat_interaction::Column::Seq)
+        .one(db)
+        .await?
+        .map(|i| i.created_at);
     Ok(MemoryStatus {
         window,
         summaries,
         total,
-        oldest: edge(false).await?,
-        newest: edge(true).await?,
+        oldest: oldest(db, session).await?,
+        newest,
     })
+}
+
+/// When the session's first stored interaction was made.
+pub async fn oldest(
+    db: &impl ConnectionTrait,
+    session: &str,
+) -> DomainResult<Option<chrono::DateTime<Utc>>> {
+    Ok(chat_interaction::Entity::find()
+        .filter(chat_interaction::Column::SessionId.eq(session))
+        .order_by_asc(chat_interaction::Column::Seq)
+        .one(db)
+        .await?
+        .map(|i| i.created_at))
 }
 
 pub async fn delete_session(db: &DatabaseConnection, session: &str) -> DomainResult<()> {

@@ -70,15 +70,8 @@ pub async fn claim(
 }
 
 pub async fn finish(db: &DatabaseConnection, id: &str, finished: &Finished) -> DomainResult<()> {
-    let result = serde_json::json!({
-        "status": finished.status,
-        "exitCode": finished.exit_code,
-        "stdout": finished.stdout,
-        "stderr": finished.stderr,
-        "duration": finished.duration_ms,
-        "killed": finished.killed,
-        "sandbox": finished.layers,
-    });
+    let mut result = finished.result_json();
+    result["sandbox"] = finished.layers.clone();
     terminal_run::Entity::update_many()
         .col_expr(terminal_run::Column::Status, Expr::value(finished.status))
         .col_expr(

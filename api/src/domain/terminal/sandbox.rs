@@ -35,6 +35,20 @@ pub struct Finished {
     pub layers: Value,
 }
 
+impl Finished {
+    /// The document's `result` object: `{status, exitCode, stdout, stderr, duration, killed}`.
+    pub fn result_json(&self) -> Value {
+        serde_json::json!({
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "duration": self.duration_ms,
+            "killed": self.killed,
+        })
+    }
+}
+
 /// Where the helper binary is and whether bubblewrap can wrap it.
 #[derive(Clone, Debug)]
 pub struct Sandbox {

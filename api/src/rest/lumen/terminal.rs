@@ -135,14 +135,7 @@ fn complete_frames(state: &AppState, finished: Finished) -> Vec<Message> {
     }
     frames.push(frame(json!({
         "type": "complete",
-        "result": {
-            "status": finished.status,
-            "exitCode": finished.exit_code,
-            "stdout": finished.stdout,
-            "stderr": finished.stderr,
-            "duration": finished.duration_ms,
-            "killed": finished.killed,
-        },
+        "result": finished.result_json(),
         "sandbox": finished.layers,
     })));
     frames
