@@ -109,6 +109,30 @@ pub struct Operation {
 /// A server-sent-event stream: each event's name and the model its data decodes to.
 pub type Events = Vec<(String, String)>;
 
+/// A WebSocket the document describes under `x-websockets` (OpenAPI has no WebSocket
+/// operations): the client sends one message and reads typed frames until a final one.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// The sub-resource the method lives on (`client.terminal`).
+    pub resource: String,
+    /// The method (snake_case): the message's `type`.
+    pub name: String,
+    pub message_type: String,
+    pub path: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    /// The query parameter that carries the credential where headers cannot (browsers).
+    pub token_query: Option<String>,
+    /// The message's fields but `type`, required first.
+    pub params: Vec<Param>,
+    /// Each frame's `type` and the model it decodes to.
+    pub frames: Events,
+    /// Frame types after which the server sends nothing more for this message.
+    pub final_frames: Vec<String>,
+    /// What mock mode replays: one example of each frame, up to the first final one.
+    pub mock_frames: Vec<Value>,
+}
+
 impl Operation {
     pub fn required_body(&self) -> Vec<&str> {
         self.params
@@ -126,6 +150,7 @@ pub struct Api {
     pub base_path: String,
     pub version: String,
     pub operations: Vec<Operation>,
+    pub channels: Vec<Channel>,
     pub models: BTreeMap<String, Model>,
 }
 
@@ -184,6 +209,13 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
             bail!("{key}: the naming config names operation {name}, which the document lacks");
         }
     }
+    let mut channels = Vec::new();
+    for (resource, entry) in doc["x-websockets"].as_object().into_iter().flatten() {
+        let channel = reader
+            .channel(resource, entry)
+            .with_context(|| format!("{key}: x-websockets.{resource}"))?;
+        channels.push(channel);
+    }
     reader.drain()?;
     let mut seen = BTreeSet::new();
     for op in &operations {
@@ -200,6 +232,7 @@ pub fn read(key: &str, doc: &Value, config: &DialectConfig) -> Result<Api> {
             .unwrap_or("0.0.0")
             .to_string(),
         operations,
+        channels,
         models: reader.models,
     })
 }
@@ -496,8 +529,75 @@ impl<'a> Reader<'a> {
         })
     }
 
+    fn channel(&mut self, resource: &str, entry: &Value) -> Result<Channel> {
+        let send = &entry["send"];
+        let (fields, _) = self.properties(send, "Message")?;
+        let mut kind = send.clone();
+        if let Some(reference) = send["$ref"].as_str() {
+            kind = self.component(reference)?.1.clone();
+        }
+        let mut kind = kind["properties"]["type"].clone();
+        if let Some(reference) = kind["$ref"].as_str() {
+            kind = self.component(reference)?.1.clone();
+        }
+        let message_type = kind["enum"][0]
+            .as_str()
+            .ok_or_else(|| anyhow!("the message's `type` names no message"))?
+            .to_string();
+        let mut params: Vec<Param> = fields
+            .into_iter()
+            .filter(|f| f.wire != "type")
+            .map(|f| Param {
+                name: snake_case(&f.wire),
+                required: f.required && !f.nullable,
+                wire: f.wire,
+                ty: f.ty,
+                description: f.description,
+                location: Location::Body,
+            })
+            .collect();
+        params.sort_by_key(|p| !p.required);
+        let (frames, examples) = self.events(&entry["receive"])?;
+        let final_frames: Vec<String> = entry["final"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        for name in &final_frames {
+            if !frames.iter().any(|(frame, _)| frame == name) {
+                bail!("final frame {name} is not one of the frames");
+            }
+        }
+        let mut mock_frames = Vec::new();
+        for example in examples {
+            let last = final_frames.iter().any(|f| example["type"] == f.as_str());
+            mock_frames.push(example);
+            if last {
+                break;
+            }
+        }
+        Ok(Channel {
+            resource: snake_case(resource),
+            name: snake_case(&message_type),
+            message_type,
+            path: entry["path"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no path"))?
+                .to_string(),
+            summary: entry["summary"].as_str().map(str::to_string),
+            description: entry["description"].as_str().map(str::to_string),
+            token_query: entry["auth"]["query"].as_str().map(str::to_string),
+            params,
+            frames,
+            final_frames,
+            mock_frames,
+        })
+    }
+
     /// A stream's events: `oneOf` event models, each naming itself in its `type` property
-    /// (its single `enum` value, or else its example); with one example of each.
+    /// (its `enum` values, or else its example); with one example of each.
     fn events(&mut self, schema: &Value) -> Result<(Events, Vec<Value>)> {
         let reference = schema["$ref"]
             .as_str()
@@ -517,11 +617,21 @@ impl<'a> Reader<'a> {
             if let Some(reference) = kind["$ref"].as_str() {
                 kind = self.component(reference)?.1;
             }
-            let event = kind["enum"][0]
-                .as_str()
-                .or_else(|| kind["example"].as_str())
-                .ok_or_else(|| anyhow!("{component}: its `type` names no event"))?;
-            events.push((event.to_string(), self.model_name(&component)));
+            let mut names: Vec<&str> = kind["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if names.is_empty() {
+                names.extend(kind["example"].as_str());
+            }
+            if names.is_empty() {
+                bail!("{component}: its `type` names no event");
+            }
+            for event in names {
+                events.push((event.to_string(), self.model_name(&component)));
+            }
             examples.push(mock::example(self.doc, variant));
             self.pending.insert(component);
         }

@@ -2,6 +2,7 @@
 //! `sdk-gen/config/` in, the Python and TypeScript packages under `sdks/` out. Pure and
 //! deterministic: the same inputs give byte-identical files.
 
+pub mod channels;
 pub mod config;
 pub mod errors;
 pub mod ir;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::config::DialectConfig;
 use crate::errors::{status_classes, ErrorClass};
-use crate::ir::{Api, Location, Model, Operation, Param, Ty};
+use crate::ir::{Api, Channel, Location, Model, Operation, Param, Ty};
 use crate::names::{pascal_case, python_ident};
 
 const RUNTIME: &str = include_str!("../templates/python/_runtime.py");
@@ -337,7 +337,15 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
         ),
         config,
     );
-    out.push_str("\nfrom ._runtime import ApiSpec, OperationSpec, Pagination\n\nOPERATIONS = {\n");
+    let channel_spec = if api.channels.is_empty() {
+        ""
+    } else {
+        "ChannelSpec, "
+    };
+    let _ = write!(
+        out,
+        "\nfrom ._runtime import ApiSpec, {channel_spec}OperationSpec, Pagination\n\nOPERATIONS = {{\n"
+    );
     for op in &api.operations {
         let required: Vec<String> = op
             .required_body()
@@ -374,6 +382,28 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
             );
         }
     }
+    for channel in &api.channels {
+        let finals: Vec<String> = channel
+            .final_frames
+            .iter()
+            .map(|f| format!("{f:?}, "))
+            .collect();
+        let mocks: Vec<String> = channel
+            .mock_frames
+            .iter()
+            .map(|m| format!("        {},\n", literal(m)))
+            .collect();
+        let _ = write!(
+            out,
+            "\nCHANNEL_{} = ChannelSpec(\n    name={:?},\n    path={:?},\n    message_type={:?},\n    final=({}),\n    mock_frames=(\n{}    ),\n)\n",
+            channel.resource.to_uppercase(),
+            format!("{}.{}", channel.resource, channel.name),
+            channel.path,
+            channel.message_type,
+            finals.concat().trim_end(),
+            mocks.concat(),
+        );
+    }
     let mock_codes: Vec<String> = config
         .errors
         .mock_codes
@@ -396,6 +426,38 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
         mock_codes.join(", "),
     );
     out
+}
+
+/// A method's parameter lines: required ones, then `name: T | None = None`.
+fn signature(params: &[Param]) -> String {
+    let mut out = String::new();
+    for p in params {
+        let ty = param_annotation(&p.ty);
+        let name = python_ident(&p.name);
+        if p.required {
+            let _ = writeln!(out, "        {name}: {ty},");
+        } else {
+            let _ = writeln!(out, "        {name}: {ty} | None = None,");
+        }
+    }
+    out
+}
+
+/// The docstring's `Args:` block (empty without parameters).
+fn args_doc(params: &[Param]) -> String {
+    let mut doc = String::new();
+    if !params.is_empty() {
+        doc.push_str("\n\nArgs:");
+        for p in params {
+            let what = p
+                .description
+                .as_deref()
+                .map(|d| d.replace('\n', " "))
+                .unwrap_or_else(|| format!("`{}`", p.wire));
+            let _ = write!(doc, "\n    {}: {what}", python_ident(&p.name));
+        }
+    }
+    doc
 }
 
 struct Method<'a> {
@@ -434,15 +496,7 @@ impl Method<'_> {
             "\n    {def} {}(\n        self,",
             python_ident(&op.name)
         );
-        for p in &op.params {
-            let ty = param_annotation(&p.ty);
-            let name = python_ident(&p.name);
-            if p.required {
-                let _ = writeln!(out, "        {name}: {ty},");
-            } else {
-                let _ = writeln!(out, "        {name}: {ty} | None = None,");
-            }
-        }
+        out.push_str(&signature(&op.params));
         let _ = writeln!(
             out,
             "        *,\n        request_options: RequestOptions | None = None,\n    ) -> {returns}:"
@@ -509,15 +563,7 @@ impl Method<'_> {
         };
         let mut out = String::new();
         let _ = writeln!(out, "\n    def {}(\n        self,", python_ident(&op.name));
-        for p in &op.params {
-            let ty = param_annotation(&p.ty);
-            let name = python_ident(&p.name);
-            if p.required {
-                let _ = writeln!(out, "        {name}: {ty},");
-            } else {
-                let _ = writeln!(out, "        {name}: {ty} | None = None,");
-            }
-        }
+        out.push_str(&signature(&op.params));
         let _ = writeln!(
             out,
             "        *,\n        request_options: RequestOptions | None = None,\n    ) -> {iterator}[{union}]:"
@@ -560,18 +606,7 @@ impl Method<'_> {
         let op = self.op;
         let mut doc = op.summary.clone().unwrap_or_else(|| op.name.clone());
         let _ = write!(doc, "\n\n`{} {}`", op.method, op.path);
-        let described: Vec<&Param> = op.params.iter().collect();
-        if !described.is_empty() {
-            doc.push_str("\n\nArgs:");
-            for p in described {
-                let what = p
-                    .description
-                    .as_deref()
-                    .map(|d| d.replace('\n', " "))
-                    .unwrap_or_else(|| format!("`{}`", p.wire));
-                let _ = write!(doc, "\n    {}: {what}", python_ident(&p.name));
-            }
-        }
+        doc.push_str(&args_doc(&op.params));
         if op.pagination.is_some() {
             doc.push_str("\n\nReturns a page: iterate it for its items, `auto_paging_iter()` for every page's.");
         }
@@ -580,6 +615,56 @@ impl Method<'_> {
         }
         doc
     }
+}
+
+/// A channel's method: not a coroutine, so `async for frame in client.terminal.execute(…)`
+/// works without an `await` (and `for` on the sync client).
+fn channel_method(channel: &Channel, asynchronous: bool) -> String {
+    let union = crate::channels::frame_models(channel).join(" | ");
+    let iterator = if asynchronous {
+        "AsyncIterator"
+    } else {
+        "Iterator"
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n    def {}(\n        self,",
+        python_ident(&channel.name)
+    );
+    out.push_str(&signature(&channel.params));
+    let _ = writeln!(out, "    ) -> {iterator}[{union}]:");
+    let mut doc = channel
+        .summary
+        .clone()
+        .unwrap_or_else(|| channel.name.clone());
+    let _ = write!(
+        doc,
+        "\n\n`WebSocket {}`: sends `{{\"type\": {:?}, …}}` and yields the frames as typed objects until `{}`; leaving the loop closes the connection. Needs the `websockets` package.",
+        channel.path,
+        channel.message_type,
+        channel.final_frames.join("` or `"),
+    );
+    doc.push_str(&args_doc(&channel.params));
+    out.push_str(&docstring(&doc, "        "));
+    let frames: Vec<String> = channel
+        .frames
+        .iter()
+        .map(|(frame, model)| format!("{frame:?}: {model}"))
+        .collect();
+    let fields: Vec<String> = channel
+        .params
+        .iter()
+        .map(|p| format!("{:?}: {}", p.wire, python_ident(&p.name)))
+        .collect();
+    let _ = write!(
+        out,
+        "        return self._client.request_channel(\n            _spec.CHANNEL_{},\n            {{{}}},\n            {{{}}},\n        )\n",
+        channel.resource.to_uppercase(),
+        frames.join(", "),
+        fields.join(", "),
+    );
+    out
 }
 
 fn client(api: &Api, config: &DialectConfig) -> Result<String> {
@@ -599,7 +684,10 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
                 .join("\n")
         );
     }
-    let grouped = api.by_resource();
+    let mut grouped = api.by_resource();
+    for channel in &api.channels {
+        grouped.entry(Some(channel.resource.clone())).or_default();
+    }
     for asynchronous in [false, true] {
         let prefix = if asynchronous { "Async" } else { "" };
         for (resource, ops) in &grouped {
@@ -624,6 +712,9 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
                     }
                     .render()?,
                 );
+            }
+            for channel in api.channels.iter().filter(|c| &c.resource == resource) {
+                out.push_str(&channel_method(channel, asynchronous));
             }
         }
         let (class, base, http) = if asynchronous {
@@ -809,7 +900,7 @@ readme = "README.md"
 requires-python = ">=3.10"
 license = {{ text = "Apache-2.0" }}
 dependencies = ["httpx>=0.25,<1"]
-classifiers = ["Typing :: Typed", "Programming Language :: Python :: 3"]
+{extras}classifiers = ["Typing :: Typed", "Programming Language :: Python :: 3"]
 
 [tool.setuptools.packages.find]
 where = ["src"]
@@ -821,6 +912,12 @@ where = ["src"]
         version = api.version,
         title = config.title,
         package = py.package,
+        extras = if api.channels.is_empty() {
+            String::new()
+        } else {
+            // The WebSocket helpers' one dependency, imported only when a channel opens.
+            "optional-dependencies = { websocket = [\"websockets>=13,<17\"] }\n".into()
+        },
     )
 }
 
@@ -858,6 +955,25 @@ Without arguments the client reads `{env}_BASE_URL` and `{env}_API_KEY`. `{async
             op.method,
             op.path
         );
+    }
+    for channel in &api.channels {
+        let args: Vec<String> = channel
+            .params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| python_ident(&p.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `client.{}.{}({})` | `WebSocket {}` |",
+            python_ident(&channel.resource),
+            python_ident(&channel.name),
+            args.join(", "),
+            channel.path
+        );
+    }
+    for channel in &api.channels {
+        out.push_str(&crate::channels::python_readme(api, config, channel));
     }
     out.push_str(
         "\n## What every call does\n\n\

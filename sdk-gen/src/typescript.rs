@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::config::DialectConfig;
 use crate::errors::{code_classes, status_classes};
-use crate::ir::{Api, Location, Model, Operation, Param, Ty};
+use crate::ir::{Api, Channel, Location, Model, Operation, Param, Ty};
 use crate::names::{pascal_case, ts_ident, ts_key};
 
 const CORE: &str = include_str!("../templates/typescript/core.ts");
@@ -314,7 +314,15 @@ fn literal(value: &Value) -> String {
 
 fn spec(api: &Api, config: &DialectConfig) -> String {
     let mut out = header(config);
-    out.push_str("\nimport type { ApiSpec, Pagination } from './core.js';\n\nexport const SPEC: ApiSpec = {\n");
+    let channel_spec = if api.channels.is_empty() {
+        ""
+    } else {
+        "ChannelSpec, "
+    };
+    let _ = write!(
+        out,
+        "\nimport type {{ ApiSpec, {channel_spec}Pagination }} from './core.js';\n\nexport const SPEC: ApiSpec = {{\n"
+    );
     let opt = |v: &Option<String>| v.as_ref().map_or("null".into(), |s| format!("{s:?}"));
     let _ = writeln!(out, "  title: {:?},\n  sdkName: {:?},\n  version: {:?},\n  envPrefix: {:?},\n  defaultBaseURL: {:?},\n  errorCode: {},\n  errorMessage: {:?},\n  errorDetails: {},\n  mockErrorBody: {},",
         config.title, config.typescript.package, api.version, config.env_prefix, config.default_base_url,
@@ -351,6 +359,94 @@ fn spec(api: &Api, config: &DialectConfig) -> String {
                 op.id.to_uppercase(), p.items, p.total, p.limit, p.offset);
         }
     }
+    for channel in &api.channels {
+        let finals: Vec<String> = channel
+            .final_frames
+            .iter()
+            .map(|f| format!("{f:?}"))
+            .collect();
+        let mocks: Vec<String> = channel
+            .mock_frames
+            .iter()
+            .map(|m| format!("    {},\n", literal(m)))
+            .collect();
+        let _ = write!(
+            out,
+            "\nexport const CHANNEL_{}: ChannelSpec = {{\n  name: {:?},\n  path: {:?},\n  messageType: {:?},\n  final: [{}],\n  tokenQuery: {},\n  mockFrames: [\n{}  ],\n}};\n",
+            channel.resource.to_uppercase(),
+            format!("{}.{}", channel.resource, channel.name),
+            channel.path,
+            channel.message_type,
+            finals.join(", "),
+            opt(&channel.token_query),
+            mocks.concat(),
+        );
+    }
+    out
+}
+
+/// A channel's method: `for await (const frame of client.terminal.execute(…))`.
+fn channel_method(channel: &Channel) -> String {
+    let union = crate::channels::frame_models(channel)
+        .iter()
+        .map(|m| format!("M.{m}"))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let mut doc = channel
+        .summary
+        .clone()
+        .unwrap_or_else(|| channel.name.clone());
+    let _ = write!(
+        doc,
+        "\n\n`WebSocket {}`: sends `{{\"type\": {:?}, …}}` and yields the frames while they arrive (narrow them on `frame.type`) until `{}`; leaving the loop closes the socket.",
+        channel.path,
+        channel.message_type,
+        channel.final_frames.join("` or `"),
+    );
+    let mut out = String::from("\n");
+    out.push_str(&comment(&doc, "  "));
+    let mut args: Vec<String> = channel
+        .params
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| format!("{}: {}", ts_ident(&p.name), param_type(&p.ty)))
+        .collect();
+    let optional: Vec<String> = channel
+        .params
+        .iter()
+        .filter(|p| !p.required)
+        .map(|p| format!("{}?: {} | null", ts_key(&p.name), param_type(&p.ty)))
+        .collect();
+    if !optional.is_empty() {
+        args.push(format!("params: {{ {} }} = {{}}", optional.join("; ")));
+    }
+    args.push("options?: ChannelOptions".into());
+    let fields: Vec<String> = channel
+        .params
+        .iter()
+        .map(|p| {
+            let value = if p.required {
+                ts_ident(&p.name)
+            } else {
+                format!("params.{}", ts_key_access(&p.name))
+            };
+            format!("{}: {value}", ts_key(&p.wire))
+        })
+        .collect();
+    let frames: Vec<String> = channel
+        .frames
+        .iter()
+        .map(|(f, _)| format!("{f:?}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  {}({}): AsyncGenerator<{union}, void, undefined> {{\n    return this.client.requestChannel<{union}>(CHANNEL_{}, [{}], {}, options);\n  }}",
+        ts_ident(&channel.name),
+        args.join(", "),
+        channel.resource.to_uppercase(),
+        frames.join(", "),
+        braced(&fields),
+    );
     out
 }
 
@@ -504,22 +600,37 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     if !paginated.is_empty() {
         out.push_str(", OffsetPage");
     }
+    if !api.channels.is_empty() {
+        out.push_str(", type ChannelOptions");
+    }
     out.push_str(" } from './core.js';\n");
+    let channels: Vec<String> = api
+        .channels
+        .iter()
+        .map(|c| format!("CHANNEL_{}", c.resource.to_uppercase()))
+        .collect();
     let _ = writeln!(
         out,
         "import {{ SPEC{} }} from './spec.js';",
         paginated
             .iter()
+            .chain(&channels)
             .map(|p| format!(", {p}"))
             .collect::<String>()
     );
     out.push_str("import type * as M from './models.js';\n");
-    let grouped = api.by_resource();
+    let mut grouped = api.by_resource();
+    for channel in &api.channels {
+        grouped.entry(Some(channel.resource.clone())).or_default();
+    }
     for (resource, ops) in &grouped {
         let Some(resource) = resource else { continue };
         let _ = write!(out, "\n/** `client.{}` */\nexport class {}Resource {{\n  constructor(private readonly client: BaseClient) {{}}\n", ts_ident(resource), pascal_case(resource));
         for op in ops {
             out.push_str(&method(op, "this.client")?);
+        }
+        for channel in api.channels.iter().filter(|c| &c.resource == resource) {
+            out.push_str(&channel_method(channel));
         }
         out.push_str("}\n");
     }
@@ -549,7 +660,7 @@ fn index(config: &DialectConfig) -> String {
     let mut out = header(config);
     let _ = write!(
         out,
-        "\nexport * from './client.js';\nexport * from './errors.js';\nexport type * from './models.js';\nexport {{ APIPromise, OffsetPage, SSEDecoder, mockFetch, retryDelay, redactBody, redactHeaders }} from './core.js';\nexport type {{ ClientOptions, RequestOptions, RawResponse, LogEvent, MockOverrides, MockRequest, ServerSentEvent, WithResponse, Fetch }} from './core.js';\nexport {{ {} as default }} from './client.js';\n",
+        "\nexport * from './client.js';\nexport * from './errors.js';\nexport type * from './models.js';\nexport {{ APIPromise, OffsetPage, SSEDecoder, mockFetch, retryDelay, redactBody, redactHeaders }} from './core.js';\nexport type {{ ClientOptions, RequestOptions, RawResponse, LogEvent, MockOverrides, MockRequest, ServerSentEvent, WithResponse, Fetch, ChannelOptions, WebSocketConstructor, WebSocketLike }} from './core.js';\nexport {{ {} as default }} from './client.js';\n",
         config.typescript.client
     );
     out
@@ -615,7 +726,7 @@ fn package_json(api: &Api, config: &DialectConfig) -> String {
   "engines": {{
     "node": ">=18"
   }},
-  "scripts": {{
+{peers}  "scripts": {{
     "build": "npx --yes -p typescript@5.9.3 tsc -p tsconfig.json && npx --yes -p typescript@5.9.3 tsc -p tsconfig.cjs.json && node -e \"require('node:fs').writeFileSync('dist/cjs/package.json', '{{\\\"type\\\": \\\"commonjs\\\"}}\\n')\"",
     "prepare": "npm run build"
   }},
@@ -627,6 +738,12 @@ fn package_json(api: &Api, config: &DialectConfig) -> String {
         name = config.typescript.package,
         version = api.version,
         title = config.title,
+        // The WebSocket helpers use `ws` on Node when it is there; nothing else needs it.
+        peers = if api.channels.is_empty() {
+            ""
+        } else {
+            "  \"peerDependencies\": {\n    \"ws\": \">=8\"\n  },\n  \"peerDependenciesMeta\": {\n    \"ws\": {\n      \"optional\": true\n    }\n  },\n"
+        },
     )
 }
 
@@ -645,6 +762,18 @@ fn readme(api: &Api, config: &DialectConfig) -> String {
             None => format!("client.{}", ts_ident(&op.name)),
         };
         let _ = writeln!(out, "| `{call}()` | `{} {}` |", op.method, op.path);
+    }
+    for channel in &api.channels {
+        let _ = writeln!(
+            out,
+            "| `client.{}.{}()` | `WebSocket {}` |",
+            ts_ident(&channel.resource),
+            ts_ident(&channel.name),
+            channel.path
+        );
+    }
+    for channel in &api.channels {
+        out.push_str(&crate::channels::typescript_readme(api, config, channel));
     }
     out.push_str(
         "\nEvery call retries connection errors, timeouts and 408/409/429/5xx (`maxRetries`, default 2) with\nexponential backoff and jitter, honoring `Retry-After` / `X-RateLimit-Reset-After`; keeps one\n`Idempotency-Key` across its retries; times out (`timeout` ms, default 30 000); throws typed errors\n(`RateLimitError`, `NotFoundError`, … with `status`, `code`, `requestId`); gives the raw response with\n`.withResponse()`; logs through `logger` with secrets redacted; and `mock: true` answers from the\ndocument's examples without a server.\n",

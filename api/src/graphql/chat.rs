@@ -97,7 +97,9 @@ impl From<Reply> for ChatReply {
 /// What happened to a proposed command.
 #[derive(SimpleObject)]
 pub struct ChatExecution {
-    /// `blocked` by the safety check, or `refused` until this server has a command sandbox.
+    /// The run's status (`success`, `error`, `timeout`, `killed`); `blocked` by the safety
+    /// check; `refused` (execution off, or no `terminal:execute`); `approval_required`, then
+    /// `running` or `rejected` once someone decided.
     status: String,
     stdout: String,
     stderr: String,

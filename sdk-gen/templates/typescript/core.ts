@@ -49,6 +49,30 @@ export interface ApiSpec {
   readonly operations: Readonly<Record<string, OperationSpec>>;
 }
 
+/** A WebSocket the API document describes (`x-websockets`): one message out, typed frames
+ * back until a final one. */
+export interface ChannelSpec {
+  readonly name: string;
+  readonly path: string;
+  readonly messageType: string;
+  readonly final: readonly string[];
+  /** The query parameter that carries the credential where headers cannot be set. */
+  readonly tokenQuery: string | null;
+  /** What mock mode replays (the document's examples, up to the first final frame). */
+  readonly mockFrames: readonly unknown[];
+}
+
+/** The part of the WHATWG `WebSocket` the SDK uses (the global one, or the `ws` package's). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A `WebSocket` constructor: `new WebSocket(url)`, or `ws`'s `new WebSocket(url, { headers })`. */
+export type WebSocketConstructor = new (url: string, options?: any) => WebSocketLike;
+
 /** One entry of the request/response log. Credentials and secrets are already redacted. */
 export interface LogEvent {
   kind: 'request' | 'response' | 'retry' | 'error';
@@ -92,6 +116,14 @@ export interface ClientOptions {
   logger?: (event: LogEvent) => void;
   /** Answer from the API document's examples, without a server. */
   mock?: boolean | MockOverrides;
+  /** The WebSocket implementation for channel calls (default: `ws` on Node when installed,
+   * else the global `WebSocket`). One that takes `{ headers }` gets the credential there. */
+  WebSocket?: WebSocketConstructor;
+}
+
+export interface ChannelOptions {
+  /** Aborting closes the socket and ends the loop with the abort reason. */
+  signal?: AbortSignal;
 }
 
 export interface RequestOptions {
@@ -403,6 +435,8 @@ export class BaseClient {
   /** Waits between retries; replaceable in tests. */
   sleep: (seconds: number) => Promise<void> = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
   protected readonly fetchImpl: Fetch;
+  protected readonly mocked: boolean;
+  protected readonly webSocketImpl: WebSocketConstructor | null;
 
   constructor(
     protected readonly spec: ApiSpec,
@@ -417,6 +451,8 @@ export class BaseClient {
     this.maxRetries = maxRetries;
     this.defaultHeaders = { ...(options.defaultHeaders ?? {}) };
     this.logger = options.logger ?? null;
+    this.mocked = Boolean(options.mock);
+    this.webSocketImpl = options.WebSocket ?? null;
     if (options.fetch) {
       this.fetchImpl = options.fetch;
     } else if (options.mock) {
@@ -554,14 +590,7 @@ export class BaseClient {
       if (raw.status < 400) throw new APIResponseValidationError('response is not JSON');
       body = raw.text;
     }
-    if (raw.status >= 400) {
-      const code = pointer(body, this.spec.errorCode);
-      const message = pointer(body, this.spec.errorMessage);
-      const details = pointer(body, this.spec.errorDetails);
-      let text = typeof message === 'string' && message ? message : `HTTP ${raw.status}`;
-      if (typeof details === 'string' && details && details !== text) text = `${text}: ${details}`;
-      throw makeStatusError(op.id, text, raw, body, typeof code === 'string' ? code : null, details);
-    }
+    if (raw.status >= 400) throw statusError(this.spec, op.id, raw, body);
     if (op.unwrap) {
       if (body === null || typeof body !== 'object' || !(op.unwrap in body)) {
         throw new APIResponseValidationError(`response has no \`${op.unwrap}\` envelope`);
@@ -635,6 +664,77 @@ export class BaseClient {
     }
   }
 
+  /** Opens a channel, sends its message and yields the frames (the JSON of those whose
+   * `type` is in `frames`) until a final one; leaving the `for await` loop closes the socket.
+   * Never retried: the message starts work. */
+  async *requestChannel<T>(channel: ChannelSpec, frames: readonly string[], fields: Record<string, unknown>, options: ChannelOptions = {}): AsyncGenerator<T, void, undefined> {
+    const wanted = new Set(frames);
+    const finals = new Set(channel.final);
+    if (this.mocked) {
+      for (const frame of channel.mockFrames) if (wanted.has(String((frame as { type?: unknown }).type))) yield frame as T;
+      return;
+    }
+    const message: Record<string, unknown> = { type: channel.messageType };
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null) message[k] = v;
+    let url = this.baseURL.replace(/^http/, 'ws') + channel.path;
+    const headers: Record<string, string> = { 'user-agent': `${this.spec.sdkName}/${this.spec.version}` };
+    if (this.accessToken) headers['authorization'] = `Bearer ${this.accessToken}`;
+    if (this.apiKey) headers['x-api-key'] = this.apiKey;
+    Object.assign(headers, this.defaultHeaders);
+    const [Impl, takesHeaders] = await webSocketConstructor(this.webSocketImpl);
+    const credential = this.accessToken ?? this.apiKey;
+    if (!takesHeaders && credential && channel.tokenQuery) {
+      url += `${url.includes('?') ? '&' : '?'}${channel.tokenQuery}=${encodeURIComponent(credential)}`;
+    }
+    const shownURL = url.replace(/([?&](?:token|key)=)[^&]*/g, `$1${REDACTED}`);
+    this.log({ kind: 'request', method: 'GET', url: shownURL, attempt: 0, headers: redactHeaders(headers), body: redactBody(message) });
+    const started = Date.now();
+    const socket = takesHeaders ? new Impl(url, { headers, maxPayload: 16 * 1024 * 1024 }) : new Impl(url);
+    const queue = new FrameQueue();
+    let refusal: Promise<Error> | null = null;
+    const onUpgradeRefused = (socket as unknown as { on?: (event: string, listener: (...args: any[]) => void) => void }).on;
+    if (takesHeaders && typeof onUpgradeRefused === 'function') {
+      // `ws` reports a refused handshake's status and body here (the WHATWG API cannot).
+      onUpgradeRefused.call(socket, 'unexpected-response', (request: { destroy(): void }, response: AsyncIterable<Uint8Array> & { statusCode: number; headers: Record<string, string | string[]> }) => {
+        refusal = readRefusal(response, this.spec, channel.name, shownURL, started).finally(() => request.destroy());
+        queue.fail(null);
+      });
+    }
+    socket.addEventListener('open', () => {
+      this.log({ kind: 'response', method: 'GET', url: shownURL, attempt: 0, status: 101, elapsedMs: Date.now() - started });
+      socket.send(JSON.stringify(message));
+    });
+    socket.addEventListener('message', (event: { data: unknown }) => queue.push(typeof event.data === 'string' ? event.data : String(event.data)));
+    socket.addEventListener('error', (event: { error?: unknown; message?: string }) => queue.fail(event.error ?? new Error(event.message ?? 'WebSocket error')));
+    socket.addEventListener('close', (event: { code?: number; reason?: string }) => queue.fail(new Error(`closed (${event.code ?? 'no code'}${event.reason ? `: ${event.reason}` : ''})`)));
+    const abort = (): void => queue.fail(options.signal?.reason ?? new Error('aborted'));
+    options.signal?.addEventListener('abort', abort);
+    try {
+      for (;;) {
+        const next = await queue.next();
+        if ('error' in next) {
+          if (refusal) throw await refusal;
+          if (options.signal?.aborted) throw options.signal.reason;
+          this.log({ kind: 'error', method: 'GET', url: shownURL, attempt: 0, error: String(next.error) });
+          throw new APIConnectionError(`${shownURL}: the connection closed before a final frame (${connectionCause(next.error)})`, { cause: next.error });
+        }
+        let frame: { type?: unknown };
+        try {
+          frame = JSON.parse(next.text) as { type?: unknown };
+        } catch (err) {
+          throw new APIResponseValidationError('a frame is not JSON', { cause: err });
+        }
+        if (frame === null || typeof frame !== 'object') throw new APIResponseValidationError('a frame is not an object');
+        const type = String(frame.type);
+        if (wanted.has(type)) yield frame as T;
+        if (finals.has(type)) return;
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+      if (socket.readyState <= 1) socket.close(1000);
+    }
+  }
+
   /** Calls an offset-paginated operation. */
   requestPage<T>(operation: string, pagination: Pagination, args: RequestArgs = {}, options: RequestOptions = {}): APIPromise<OffsetPage<T>> {
     const op = this.spec.operations[operation];
@@ -654,6 +754,105 @@ export class BaseClient {
       return { data: page, response: raw, requestId: raw.requestId };
     });
   }
+}
+
+/** Frames as they arrive, then the end: what turns socket events into an async iterator. */
+class FrameQueue {
+  private readonly items: ({ text: string } | { error: unknown })[] = [];
+  private waiting: ((item: { text: string } | { error: unknown }) => void) | null = null;
+  private ended = false;
+
+  push(text: string): void {
+    if (!this.ended) this.deliver({ text });
+  }
+
+  fail(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.deliver({ error });
+  }
+
+  private deliver(item: { text: string } | { error: unknown }): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = null;
+      waiting(item);
+    } else {
+      this.items.push(item);
+    }
+  }
+
+  next(): Promise<{ text: string } | { error: unknown }> {
+    const item = this.items.shift();
+    if (item) return Promise.resolve(item);
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+}
+
+function isNode(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof proc?.versions?.node === 'string';
+}
+
+/** The implementation to use, and whether it takes `{ headers }`: the given one, `ws` on
+ * Node when it is installed, else the global `WebSocket`. */
+async function webSocketConstructor(given: WebSocketConstructor | null): Promise<[WebSocketConstructor, boolean]> {
+  if (given) return [given, given !== (globalThis as { WebSocket?: unknown }).WebSocket];
+  if (isNode()) {
+    try {
+      const name = 'ws';
+      const ws = (await import(name)) as { default?: WebSocketConstructor; WebSocket?: WebSocketConstructor };
+      const found = ws.WebSocket ?? ws.default;
+      if (found) return [found, true];
+    } catch {
+      // not installed: the global WebSocket below, if this Node has one
+    }
+  }
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (global) return [global, false];
+  throw new Error('no WebSocket implementation: install the `ws` package (npm install ws) or pass `WebSocket` in the client options');
+}
+
+async function readRefusal(response: AsyncIterable<Uint8Array> & { statusCode: number; headers: Record<string, string | string[]> }, spec: ApiSpec, operation: string, url: string, started: number): Promise<Error> {
+  const chunks: Uint8Array[] = [];
+  try {
+    for await (const chunk of response) chunks.push(chunk);
+  } catch {
+    // the body is best effort: the status alone still types the error
+  }
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(response.headers)) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+  const text = new TextDecoder().decode(concat(chunks));
+  const raw: RawResponse = { status: response.statusCode, headers, method: 'GET', url, text, elapsedMs: Date.now() - started, retries: 0, requestId: headers.get('x-request-id') };
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: the text stands
+  }
+  return statusError(spec, operation, raw, body);
+}
+
+/** The typed error for an error response, from the dialect's error body. */
+function statusError(spec: ApiSpec, operation: string, raw: RawResponse, body: unknown): APIStatusError {
+  const code = pointer(body, spec.errorCode);
+  const message = pointer(body, spec.errorMessage);
+  const details = pointer(body, spec.errorDetails);
+  let text = typeof message === 'string' && message ? message : `HTTP ${raw.status}`;
+  if (typeof details === 'string' && details && details !== text) text = `${text}: ${details}`;
+  return makeStatusError(operation, text, raw, body, typeof code === 'string' ? code : null, details);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 export { APIStatusError };

@@ -23,7 +23,13 @@ struct Servers {
 }
 
 async fn servers() -> Servers {
-    let main = TestServer::start().await;
+    // The terminal is on (with the real sandbox) for the SDKs' WebSocket helpers.
+    let main = TestServer::with(|c| {
+        c.terminal.enabled = true;
+        c.terminal.helper = Some(PathBuf::from(env!("CARGO_BIN_EXE_orrery-sandbox")));
+        c.terminal.timeout_secs = 20;
+    })
+    .await;
     let limited = TestServer::with(|c| c.rate_limit.anonymous = 2).await;
     let reviewer_token = main
         .user_with_roles("sdk-reviewer", &["USER", "REVIEWER"])

@@ -301,6 +301,46 @@ async fn the_documents_protocol_with_the_sandbox_layers() {
         resolved["data"]["resolveApproval"]["status"], "rejected",
         "{resolved}"
     );
+    // An approved one runs, and the chat's history shows how each ended.
+    let turn: Value = server
+        .post(
+            "/lumen/api/chat",
+            Some(&key),
+            json!({"message": "rm -f made.txt", "sessionId": "chat-1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let approved = turn["approvalId"].as_str().unwrap();
+    let path = format!("/lumen/api/approvals/{approved}");
+    let answer = server
+        .post(&path, Some(&key), json!({"approve": true}))
+        .await;
+    assert_eq!(answer.status(), 200);
+    let history = "query { chatSession(id: \"chat-1\") { history(first: 10) { nodes { message execution { status exitCode approvalId } } } } }";
+    let mut executions = Vec::new();
+    for _ in 0..100 {
+        let page = server.graphql(Some(&key), history, json!({})).await;
+        executions = page["data"]["chatSession"]["history"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|n| (n["message"].clone(), n["execution"]["status"].clone()))
+            .collect();
+        if executions.last().is_some_and(|(_, s)| s == "success") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        executions,
+        vec![
+            (json!("echo from chat"), json!("success")),
+            (json!("rm -rf ./old-files"), json!("rejected")),
+            (json!("rm -f made.txt"), json!("success")),
+        ]
+    );
 
     // Every command and its decision is in the ledger.
     let db = server.database().await;

@@ -5,6 +5,7 @@
 pub mod agents;
 mod locks;
 pub mod method;
+mod outcomes;
 pub mod routing;
 mod store;
 mod summarize;
@@ -24,7 +25,7 @@ use crate::config::ChatConfig;
 use crate::domain::ai::{AiService, ChatCall};
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::terminal::safety::{self, Verdict};
-use crate::domain::terminal::{ExecuteRequest, Outcome, TerminalService};
+use crate::domain::terminal::{approvals, ExecuteRequest, Outcome, TerminalService};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{self, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat};
 
@@ -74,8 +75,9 @@ impl ReplyKind {
 /// What happened to a proposed command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
-    /// `blocked` (the safety check refused it), or `refused` until the command sandbox
-    /// exists.
+    /// `blocked` (the safety check refused it), `refused` (execution is off or the
+    /// credential lacks `terminal:execute`), `approval_required` (then `running`, `rejected`
+    /// or the run's own status), or the run's status: `success`, `error`, `timeout`, `killed`.
     pub status: String,
     pub stdout: String,
     pub stderr: String,
@@ -333,11 +335,22 @@ impl ChatService {
         limit: u64,
     ) -> DomainResult<Vec<Interaction>> {
         let session = self.owned(principal, key).await?;
-        store::history(&self.db, &session.id, after, limit)
+        let mut interactions = store::history(&self.db, &session.id, after, limit)
             .await?
             .into_iter()
             .map(interaction_of)
-            .collect()
+            .collect::<DomainResult<Vec<_>>>()?;
+        let waiting: Vec<String> = interactions
+            .iter()
+            .filter_map(|i| i.execution.as_ref()?.approval_id.clone())
+            .collect();
+        if !waiting.is_empty() {
+            let runs = approvals::find_all(&self.db, &waiting).await?;
+            for execution in interactions.iter_mut().filter_map(|i| i.execution.as_mut()) {
+                outcomes::resolve(execution, &runs);
+            }
+        }
+        Ok(interactions)
     }
 
     /// Every summary the session had, merged ones included, in the order they were made.

@@ -51,6 +51,20 @@ pub async fn find(db: &DatabaseConnection, id: &str) -> DomainResult<Option<term
         .await?)
 }
 
+/// The runs among `ids`, by id.
+pub async fn find_all(
+    db: &DatabaseConnection,
+    ids: &[String],
+) -> DomainResult<std::collections::HashMap<String, terminal_run::Model>> {
+    Ok(terminal_run::Entity::find()
+        .filter(terminal_run::Column::Id.is_in(ids.iter().cloned()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|run| (run.id.clone(), run))
+        .collect())
+}
+
 /// Moves a pending approval to `status`; `false` when someone resolved it first.
 pub async fn claim(
     db: &DatabaseConnection,

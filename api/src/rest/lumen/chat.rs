@@ -134,19 +134,19 @@ impl From<&Reply> for AgentReply {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionView {
-    /// `blocked` (the safety check refused it) or `refused`: this server has no command
-    /// sandbox yet, so nothing is run.
-    #[schema(example = "refused")]
+    /// The run's status (`success`, `error`, `timeout`, `killed`), or `blocked` (the
+    /// safety check refused it), `refused` (execution is off or the credential lacks
+    /// `terminal:execute`), `approval_required` (waits for `POST /api/approvals/{id}`).
+    #[schema(example = "success")]
     status: String,
-    #[schema(example = "")]
+    #[schema(example = "total 8\ndrwxr-xr-x 2 nobody nogroup 4096 Dec  4 20:35 .\n")]
     stdout: String,
-    #[schema(
-        example = "Terminal execution is not available on this server: the command sandbox is not built yet, so the command was not run."
-    )]
+    #[schema(example = "")]
     stderr: String,
+    #[schema(example = 0)]
     exit_code: Option<i32>,
     /// Milliseconds the command ran.
-    #[schema(example = 0)]
+    #[schema(example = 9)]
     duration: u64,
     /// The safety check's verdict (a shell parse of the command): `allowed`,
     /// `approval_required` or `blocked`.

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod chat;
+mod frames;
 mod meta;
 mod terminal;
 mod war_room;
@@ -156,7 +157,7 @@ impl Dialect for Lumen {
         description = "Lumen Core-compatible endpoints. Errors are `{\"error\", \"code\", \"details\"}`.",
         version = env!("CARGO_PKG_VERSION")
     ),
-    components(schemas(LumenError))
+    components(schemas(LumenError, frames::ExecuteMessage, frames::TerminalFrame))
 )]
 struct ApiDoc;
 
@@ -201,6 +202,11 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .route("/ws", axum::routing::get(terminal::ws));
     let mut mounted =
         dialect_router::<Lumen>(state, "lumen", "/lumen", "/lumen/openapi.json", routes);
+    mounted.openapi.extensions = Some(
+        utoipa::openapi::extensions::ExtensionsBuilder::new()
+            .add("x-websockets", frames::websocket_extension())
+            .build(),
+    );
     let endpoints = Arc::new(served_endpoints(&mounted.openapi));
     mounted.router = mounted.router.layer(Extension(endpoints));
     mounted

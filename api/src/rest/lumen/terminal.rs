@@ -12,9 +12,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::frames;
 use super::Error;
 use crate::bus::Event;
 use crate::domain::identity::Principal;
@@ -27,17 +28,8 @@ use crate::state::AppState;
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn frame(mut value: Value) -> Message {
-    value["timestamp"] = now_ms().into();
-    Message::Text(value.to_string().into())
-}
-
 fn error_frame(message: &str) -> Message {
-    frame(json!({"type": "error", "message": message}))
+    frames::error(message.to_string()).message()
 }
 
 pub async fn ws(
@@ -128,17 +120,14 @@ fn update_frames(state: &AppState, frame: CommandFrame) -> (Vec<Message>, bool) 
 }
 
 fn complete_frames(state: &AppState, finished: Finished) -> Vec<Message> {
-    let mut frames = Vec::new();
+    let mut sent = Vec::new();
     if finished.status == "timeout" {
         let timeout = Duration::from_secs(state.terminal.timeout_secs());
-        frames.push(frame(json!({"type": "timeout", "message": format!("Command exceeded {}ms timeout", timeout.as_millis())})));
+        let message = format!("Command exceeded {}ms timeout", timeout.as_millis());
+        sent.push(frames::timeout(message).message());
     }
-    frames.push(frame(json!({
-        "type": "complete",
-        "result": finished.result_json(),
-        "sandbox": finished.layers,
-    })));
-    frames
+    sent.push(frames::complete(finished).message());
+    sent
 }
 
 fn parse(text: &str) -> Result<ExecuteRequest, String> {
@@ -163,17 +152,11 @@ fn parse(text: &str) -> Result<ExecuteRequest, String> {
 
 fn event_frame(event: TerminalEvent) -> Message {
     match event {
-        TerminalEvent::Ack { command } => frame(
-            json!({"type": "ack", "command": command, "message": "Command execution started"}),
-        ),
-        TerminalEvent::Start { command, cwd } => {
-            frame(json!({"type": "start", "command": command, "cwd": cwd}))
-        }
-        TerminalEvent::Output(stream, data) => frame(json!({
-            "type": if stream == Stream::Stdout { "stdout" } else { "stderr" },
-            "data": data,
-        })),
+        TerminalEvent::Ack { command } => frames::ack(command),
+        TerminalEvent::Start { command, cwd } => frames::start(command, cwd),
+        TerminalEvent::Output(stream, data) => frames::output(stream == Stream::Stdout, data),
     }
+    .message()
 }
 
 /// Runs one command to its end. `None` when the socket is gone; `Some(Some(id))` when the
@@ -208,28 +191,19 @@ async fn run(
     while let Ok(event) = rx.try_recv() {
         socket.send(event_frame(event)).await.ok()?;
     }
-    let (frames, pending) = match outcome {
+    let (sent, pending) = match outcome {
         Ok(Outcome::Finished(finished)) => (complete_frames(state, finished), None),
         Ok(Outcome::Pending {
             approval_id,
             reasons,
         }) => {
-            let notice = frame(json!({
-                "type": "approval_required",
-                "approvalId": approval_id,
-                "command": command,
-                "reasons": reasons,
-                "message": format!(
-                    "Command requires approval ({}): POST /lumen/api/approvals/{approval_id} with {{\"approve\": true}} runs it here",
-                    reasons.join("; ")
-                ),
-            }));
-            (vec![notice], Some(approval_id))
+            let notice = frames::approval_required(approval_id.clone(), command, reasons);
+            (vec![notice.message()], Some(approval_id))
         }
         Err(err) => (vec![error_frame(&public(&err))], None),
     };
-    for frame in frames {
-        socket.send(frame).await.ok()?;
+    for sent in sent {
+        socket.send(sent).await.ok()?;
     }
     Some(pending)
 }

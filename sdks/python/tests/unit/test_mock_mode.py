@@ -10,6 +10,7 @@ import pytest
 
 import lexecon
 import lukhas_sdk
+import orrery_lumen
 import orrery_lunaos
 
 
@@ -73,3 +74,17 @@ def test_streams_answer_one_example_of_each_event() -> None:
     assert asyncio.run(run()) == ["chain_start", "step_start", "chunk", "step_done", "chain_done", "error"]
     with pytest.raises(orrery_lunaos.AuthenticationError):
         list(orrery_lunaos.LunaosClient(mock=True).agents.execute("code-review", "x"))
+
+
+def test_channels_replay_the_documented_frames() -> None:
+    c = orrery_lumen.LumenClient(mock=True, api_key="k")
+    frames = list(c.terminal.execute("ls -la"))
+    assert [f.type for f in frames] == ["ack", "start", "stdout", "complete"]
+    assert isinstance(frames[-1], orrery_lumen.CompleteFrame)
+    assert frames[-1].result.exit_code == 0
+
+    async def run() -> list[str]:
+        async with orrery_lumen.AsyncLumenClient(mock=True, api_key="k") as client:
+            return [f.type async for f in client.terminal.execute("ls -la")]
+
+    assert asyncio.run(run()) == ["ack", "start", "stdout", "complete"]

@@ -4,5 +4,5 @@ export * from './client.js';
 export * from './errors.js';
 export type * from './models.js';
 export { APIPromise, OffsetPage, SSEDecoder, mockFetch, retryDelay, redactBody, redactHeaders } from './core.js';
-export type { ClientOptions, RequestOptions, RawResponse, LogEvent, MockOverrides, MockRequest, ServerSentEvent, WithResponse, Fetch } from './core.js';
+export type { ClientOptions, RequestOptions, RawResponse, LogEvent, MockOverrides, MockRequest, ServerSentEvent, WithResponse, Fetch, ChannelOptions, WebSocketConstructor, WebSocketLike } from './core.js';
 export { LukhasClient as default } from './client.js';

@@ -169,3 +169,140 @@ test('a real 429 maps to RateLimitError with retryAfter', { skip }, async () => 
     (e) => e instanceof lunaos.RateLimitError && e.code === 'rate_limited' && e.retryAfter > 0,
   );
 });
+
+// The terminal WebSocket helper (Node 20 has no global WebSocket: the `ws` package is used,
+// so the key travels in the upgrade request's headers and refusals are typed).
+const terminalKey = async (scopes) => {
+  const signed = await luna().auth.signup({ email: `ts-term-${randomUUID()}@example.com`, password: PASSWORD, name: 'T' });
+  return (await luna({ accessToken: signed.token }).apiKeys.create({ name: 'terminal', scopes })).key;
+};
+
+test('Lumen terminal: execute streams typed frames until complete', { skip }, async () => {
+  const client = new lumen.LumenClient({ baseURL: `${SERVER}/lumen`, apiKey: await terminalKey(['terminal:execute', 'chat']) });
+  const frames = [];
+  for await (const frame of client.terminal.execute('echo hi; echo oops >&2', { session_id: 'ts' })) frames.push(frame);
+  assert.deepEqual(frames.slice(0, 2).map((f) => f.type), ['ack', 'start']);
+  assert.ok(frames.some((f) => f.type === 'stdout' && f.data === 'hi\n'));
+  const done = frames.at(-1);
+  assert.equal(done.type, 'complete');
+  assert.deepEqual({ ...done.result, duration: 0 }, { status: 'success', exitCode: 0, stdout: 'hi\n', stderr: 'oops\n', duration: 0, killed: false });
+  assert.equal(done.sandbox.environment, 'cleared');
+
+  // One error frame for a refused cwd; an approval resolved while the loop waits runs here.
+  const refused = [];
+  for await (const frame of client.terminal.execute('ls', { cwd: '../../' })) refused.push(frame);
+  assert.deepEqual(refused.map((f) => f.type), ['error']);
+  const seen = [];
+  for await (const frame of client.terminal.execute('touch old.log && rm old.log && echo gone')) {
+    seen.push(frame.type);
+    if (frame.type === 'approval_required') assert.equal((await client.resolveApproval(frame.approvalId, { approve: true })).status, 'approved');
+    if (frame.type === 'complete') assert.equal(frame.result.stdout, 'gone\n');
+  }
+  assert.equal(seen[0], 'approval_required');
+  assert.equal(seen.at(-1), 'complete');
+
+  // Breaking out of the loop closes the socket (the server cancels the command).
+  for await (const frame of client.terminal.execute('sleep 30')) if (frame.type === 'start') break;
+});
+
+test('Lumen terminal: the handshake is authenticated and typed', { skip }, async () => {
+  const bad = new lumen.LumenClient({ baseURL: `${SERVER}/lumen`, apiKey: 'lnos_live_not_a_key' });
+  await assert.rejects(
+    (async () => { for await (const _ of bad.terminal.execute('echo hi')); })(),
+    (e) => e instanceof lumen.AuthenticationError && e.status === 401 && e.code === 'UNAUTHORIZED',
+  );
+  const mocked = [];
+  for await (const frame of new lumen.LumenClient({ mock: true }).terminal.execute('ls -la')) mocked.push(frame.type);
+  assert.deepEqual(mocked, ['ack', 'start', 'stdout', 'complete']);
+});
+
+// The document's "WebSocket Terminal Streaming" Node example, as written (CommonJS,
+// `require('ws')`), with the server's address and a key put into its URL.
+test("Lumen terminal: the document's Node example runs as written", { skip }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const key = await terminalKey(['terminal:execute']);
+  const example = `const WebSocket = require('ws');
+
+const ws = new WebSocket('wss://lumenchat.org/ws');
+
+ws.on('open', () => {
+  console.log('Connected to terminal monitor');
+  
+  ws.send(JSON.stringify({
+    type: 'execute',
+    command: 'npm install express',
+    cwd: '/app'
+  }));
+});
+
+ws.on('message', (data) => {
+  const message = JSON.parse(data.toString());
+  
+  switch(message.type) {
+    case 'start':
+      console.log(\`\\n⚡ Running: \${message.command}\`);
+      break;
+    case 'stdout':
+      process.stdout.write(message.data);
+      break;
+    case 'stderr':
+      process.stderr.write(message.data);
+      break;
+    case 'complete':
+      const duration = (message.result.duration / 1000).toFixed(2);
+      console.log(\`\\n✅ Completed in \${duration}s\`);
+      ws.close();
+      break;
+    case 'error':
+      console.error(\`\\n❌ Error: \${message.message}\`);
+      ws.close();
+      break;
+  }
+});
+`;
+  const run = (script) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lumen-example-')), 'example.cjs');
+    writeFileSync(file, script);
+    const modules = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+    return spawnSync(process.execPath, [file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8', timeout: 20_000 });
+  };
+  const url = `${SERVER.replace('http://', 'ws://')}/lumen/ws?token=${key}`;
+  // As written: `/app` is outside the session's work dir, so one error frame ends it.
+  const asWritten = run(example.replace('wss://lumenchat.org/ws', url));
+  assert.equal(asWritten.status, 0, asWritten.stderr);
+  assert.match(asWritten.stdout, /Connected to terminal monitor/);
+  assert.match(asWritten.stderr, /❌ Error: .*cwd/);
+  // The same script with a command and cwd this sandbox runs: the output streams.
+  const runs = run(example.replace('wss://lumenchat.org/ws', url).replace('npm install express', 'echo hello from the sandbox').replace("cwd: '/app'", "cwd: '.'"));
+  assert.equal(runs.status, 0, runs.stderr);
+  assert.match(runs.stdout, /⚡ Running: echo hello from the sandbox\nhello from the sandbox\n\n✅ Completed in \d+\.\d\ds/);
+});
+
+test('Lumen terminal: a WebSocket that cannot send headers (the global one) gets ?token=', { skip }, async () => {
+  const { WebSocket: WS } = await import('ws');
+  const urls = [];
+  // Like a browser's: a URL, no options.
+  class Headerless extends WS {
+    constructor(url) {
+      urls.push(url);
+      super(url);
+    }
+  }
+  globalThis.WebSocket = Headerless;
+  try {
+    const key = await terminalKey(['terminal:execute']);
+    const logged = [];
+    const client = new lumen.LumenClient({ baseURL: `${SERVER}/lumen`, apiKey: key, WebSocket: Headerless, logger: (e) => logged.push(e) });
+    const types = [];
+    for await (const frame of client.terminal.execute('echo hi')) types.push(frame.type);
+    assert.equal(types.at(-1), 'complete');
+    assert.ok(urls[0].endsWith(`/lumen/ws?token=${encodeURIComponent(key)}`), urls[0]);
+    assert.ok(!JSON.stringify(logged).includes(key), 'the key is redacted from the log');
+  } finally {
+    delete globalThis.WebSocket;
+  }
+});

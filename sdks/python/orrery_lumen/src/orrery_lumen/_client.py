@@ -20,23 +20,59 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    AckFrame,
     AgentReply,
     AgentRoute,
     Analysis,
     ApiDocs,
+    ApprovalRequiredFrame,
     ApprovalResponse,
     ChatResponse,
     Cleared,
+    CommandResult,
+    CompleteFrame,
+    ErrorFrame,
     ExecutionView,
     Health,
     Issue,
     MemoryResponse,
     ModelReviewView,
+    OutputFrame,
     ProposedTest,
+    StartFrame,
     Testing,
+    TimeoutFrame,
     TurnMemoryStatus,
     WarRoomResponse,
 )
+
+
+class TerminalResource:
+    """`client.terminal`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def execute(
+        self,
+        command: str,
+        cwd: str | None = None,
+        session_id: str | None = None,
+    ) -> Iterator[AckFrame | StartFrame | OutputFrame | CompleteFrame | ErrorFrame | TimeoutFrame | ApprovalRequiredFrame]:
+        """Runs a shell command in the session's sandbox and streams its output
+
+        `WebSocket /ws`: sends `{"type": "execute", …}` and yields the frames as typed objects until `complete` or `error`; leaving the loop closes the connection. Needs the `websockets` package.
+
+        Args:
+            command: The shell command.
+            cwd: A directory inside the session's working directory (relative, or absolute beneath it).
+            session_id: The session whose working directory the command runs in (default: the account's).
+        """
+        return self._client.request_channel(
+            _spec.CHANNEL_TERMINAL,
+            {"ack": AckFrame, "start": StartFrame, "stdout": OutputFrame, "stderr": OutputFrame, "complete": CompleteFrame, "error": ErrorFrame, "timeout": TimeoutFrame, "approval_required": ApprovalRequiredFrame},
+            {"command": command, "cwd": cwd, "sessionId": session_id},
+        )
 
 
 class LumenClient(SyncAPIClient):
@@ -75,6 +111,10 @@ class LumenClient(SyncAPIClient):
             mock=mock,
             http_client=http_client,
         )
+
+    @property
+    def terminal(self) -> TerminalResource:
+        return TerminalResource(self)
 
     def resolve_approval(
         self,
@@ -234,6 +274,34 @@ class LumenClient(SyncAPIClient):
         )
 
 
+class AsyncTerminalResource:
+    """`client.terminal`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    def execute(
+        self,
+        command: str,
+        cwd: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[AckFrame | StartFrame | OutputFrame | CompleteFrame | ErrorFrame | TimeoutFrame | ApprovalRequiredFrame]:
+        """Runs a shell command in the session's sandbox and streams its output
+
+        `WebSocket /ws`: sends `{"type": "execute", …}` and yields the frames as typed objects until `complete` or `error`; leaving the loop closes the connection. Needs the `websockets` package.
+
+        Args:
+            command: The shell command.
+            cwd: A directory inside the session's working directory (relative, or absolute beneath it).
+            session_id: The session whose working directory the command runs in (default: the account's).
+        """
+        return self._client.request_channel(
+            _spec.CHANNEL_TERMINAL,
+            {"ack": AckFrame, "start": StartFrame, "stdout": OutputFrame, "stderr": OutputFrame, "complete": CompleteFrame, "error": ErrorFrame, "timeout": TimeoutFrame, "approval_required": ApprovalRequiredFrame},
+            {"command": command, "cwd": cwd, "sessionId": session_id},
+        )
+
+
 class AsyncLumenClient(AsyncAPIClient):
     """The asynchronous client for the Lumen Core API.
 
@@ -270,6 +338,10 @@ class AsyncLumenClient(AsyncAPIClient):
             mock=mock,
             http_client=http_client,
         )
+
+    @property
+    def terminal(self) -> AsyncTerminalResource:
+        return AsyncTerminalResource(self)
 
     async def resolve_approval(
         self,

@@ -279,6 +279,19 @@ class ApiSpec:
     operations: Mapping[str, OperationSpec]
 
 
+@dataclasses.dataclass(frozen=True)
+class ChannelSpec:
+    """A WebSocket the API document describes (`x-websockets`): one message out, typed
+    frames back until a final one."""
+
+    name: str
+    path: str
+    message_type: str
+    final: tuple[str, ...]
+    # What mock mode replays (the document's examples, up to the first final frame).
+    mock_frames: tuple[JSON, ...] = ()
+
+
 class RequestOptions(TypedDict, total=False):
     """Per-call overrides."""
 
@@ -984,6 +997,7 @@ class SyncAPIClient(_BaseClient):
             log_hook=log_hook,
         )
         self._sleep: Callable[[float], None] = time.sleep
+        self._mock = bool(mock)
         if http_client is not None:
             self._http = http_client
         elif mock:
@@ -1112,6 +1126,44 @@ class SyncAPIClient(_BaseClient):
             attempt += 1
 
 
+    def request_channel(
+        self,
+        channel: ChannelSpec,
+        frames: Mapping[str, type[M]],
+        fields: Mapping[str, Any],
+    ) -> Iterator[M]:
+        """Opens the channel, sends the message and yields its frames until a final one;
+        leaving the loop closes the connection. Never retried: the message starts work."""
+        call = _ChannelCall(self, channel, fields)
+        if self._mock:
+            yield from call.mock(frames)
+            return
+        connect, errors = _websockets(asynchronous=False)
+        try:
+            socket = connect(
+                call.url,
+                additional_headers=call.headers,
+                user_agent_header=call.user_agent,
+                open_timeout=call.open_timeout,
+                max_size=_MAX_FRAME,
+            )
+        except (OSError, TimeoutError, errors.InvalidHandshake, errors.InvalidURI) as err:
+            raise call.refused(err, errors) from err
+        with socket:
+            call.opened()
+            try:
+                socket.send(call.message)
+                for text in socket:
+                    frame = call.frame(frames, text)
+                    if frame is not None:
+                        yield frame
+                    if call.is_final(text):
+                        return
+            except errors.ConnectionClosed as err:
+                raise call.broke(err) from err
+        raise call.broke(None)
+
+
 def _stream_response_log(
     p: _Prepared, response: httpx.Response, started: float, attempt: int
 ) -> LogEvent:
@@ -1153,6 +1205,7 @@ class AsyncAPIClient(_BaseClient):
             log_hook=log_hook,
         )
         self._sleep: Callable[[float], Any] = asyncio.sleep
+        self._mock = bool(mock)
         if http_client is not None:
             self._http = http_client
         elif mock:
@@ -1281,6 +1334,144 @@ class AsyncAPIClient(_BaseClient):
             attempt += 1
 
 
+    async def request_channel(
+        self,
+        channel: ChannelSpec,
+        frames: Mapping[str, type[M]],
+        fields: Mapping[str, Any],
+    ) -> AsyncIterator[M]:
+        """The channel's frames (see the sync client's `request_channel`)."""
+        call = _ChannelCall(self, channel, fields)
+        if self._mock:
+            for mocked in call.mock(frames):
+                yield mocked
+            return
+        connect, errors = _websockets(asynchronous=True)
+        try:
+            socket = await connect(
+                call.url,
+                additional_headers=call.headers,
+                user_agent_header=call.user_agent,
+                open_timeout=call.open_timeout,
+                max_size=_MAX_FRAME,
+            )
+        except (OSError, TimeoutError, errors.InvalidHandshake, errors.InvalidURI) as err:
+            raise call.refused(err, errors) from err
+        async with socket:
+            call.opened()
+            try:
+                await socket.send(call.message)
+                async for text in socket:
+                    frame = call.frame(frames, text)
+                    if frame is not None:
+                        yield frame
+                    if call.is_final(text):
+                        return
+            except errors.ConnectionClosed as err:
+                raise call.broke(err) from err
+        raise call.broke(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSockets (the `websockets` package, imported only when a channel is opened)
+
+# A final frame carries whole outputs (1 MiB per stream on the Lumen terminal), JSON-escaped.
+_MAX_FRAME = 16 * 1024 * 1024
+
+
+def _websockets(asynchronous: bool) -> tuple[Any, Any]:
+    try:
+        import importlib
+
+        errors = importlib.import_module("websockets.exceptions")
+        client = importlib.import_module(
+            "websockets.asyncio.client" if asynchronous else "websockets.sync.client"
+        )
+    except ImportError as err:
+        raise ImportError(
+            "this call opens a WebSocket and needs the `websockets` package: pip install 'websockets>=13'"
+        ) from err
+    return client.connect, errors
+
+
+class _ChannelCall:
+    """What a channel call needs, the same for the sync and async clients."""
+
+    def __init__(self, client: _BaseClient, channel: ChannelSpec, fields: Mapping[str, Any]) -> None:
+        self.client = client
+        self.channel = channel
+        url = client.base_url + channel.path
+        self.url = re.sub(r"^http", "ws", url)
+        headers = {}
+        if client.access_token:
+            headers["authorization"] = f"Bearer {client.access_token}"
+        if client.api_key:
+            headers["x-api-key"] = client.api_key
+        headers.update(client.default_headers)
+        self.headers = headers
+        self.user_agent = f"{client._spec.sdk_name}-python/{client._spec.version}"
+        wire: dict[str, JSON] = {"type": channel.message_type}
+        wire.update({k: encode(v) for k, v in fields.items() if v is not None})
+        self.message = json.dumps(wire)
+        self.open_timeout = client._timeout({}).connect
+        self.started = time.monotonic()
+        client._log(LogEvent("request", "GET", self.url, 0, redact_headers(headers), redact_body(wire)))
+
+    def opened(self) -> None:
+        elapsed = (time.monotonic() - self.started) * 1000.0
+        self.client._log(LogEvent("response", "GET", self.url, 0, status_code=101, elapsed_ms=elapsed))
+
+    def refused(self, err: Exception, errors: Any) -> Exception:
+        """The typed error for a failed handshake: the server's status and body when it
+        answered, a connection error when it did not."""
+        response = getattr(err, "response", None)
+        if isinstance(err, errors.InvalidStatus) and response is not None:
+            raw = RawResponse(
+                status_code=response.status_code,
+                headers=httpx.Headers(list(response.headers.raw_items())),
+                method="GET",
+                url=self.url,
+                text=bytes(response.body or b"").decode("utf-8", "replace"),
+                elapsed_ms=(time.monotonic() - self.started) * 1000.0,
+                retries=0,
+            )
+            self.client._log(LogEvent("error", "GET", self.url, 0, status_code=raw.status_code))
+            return make_status_error(self.client._spec, self.channel.name, raw)
+        self.client._log(LogEvent("error", "GET", self.url, 0, error=repr(err)))
+        if isinstance(err, TimeoutError):
+            return _exc.APITimeoutError(f"GET {self.url}: the WebSocket handshake timed out")
+        return _exc.APIConnectionError(
+            f"GET {self.url}: connection failed ({err or type(err).__name__}); is the server running at that address?"
+        )
+
+    def frame(self, frames: Mapping[str, type[M]], text: str | bytes) -> M | None:
+        """The typed frame, or `None` for a type this SDK version does not know."""
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise _exc.APIResponseValidationError(f"a frame is not JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise _exc.APIResponseValidationError("a frame is not an object")
+        cls = frames.get(str(data.get("type")))
+        return None if cls is None else decode_model(cls, data, cls.__name__)
+
+    def is_final(self, text: str | bytes) -> bool:
+        try:
+            return json.loads(text).get("type") in self.channel.final
+        except (ValueError, AttributeError):
+            return False
+
+    def broke(self, err: Exception | None) -> _exc.APIConnectionError:
+        why = f" ({err})" if err else ""
+        return _exc.APIConnectionError(
+            f"{self.url}: the connection closed before a final frame{why}"
+        )
+
+    def mock(self, frames: Mapping[str, type[M]]) -> list[M]:
+        decoded = [self.frame(frames, json.dumps(data)) for data in self.channel.mock_frames]
+        return [frame for frame in decoded if frame is not None]
+
+
 def _connection_error(err: httpx.TransportError, method: str, url: str) -> _exc.APIConnectionError:
     """Names what was tried: a wrong base URL is the usual cause."""
     if isinstance(err, httpx.TimeoutException):
@@ -1299,6 +1490,7 @@ __all__ = [
     "OBJECT",
     "STR",
     "ApiSpec",
+    "ChannelSpec",
     "AsyncAPIClient",
     "AsyncPage",
     "BaseModel",

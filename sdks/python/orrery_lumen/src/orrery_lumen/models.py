@@ -27,6 +27,15 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class AckFrame(BaseModel):
+    command: str
+    message: str
+    timestamp: int
+    """Milliseconds since the Unix epoch."""
+    type: Literal["ack"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class AgentReply(BaseModel):
     """The agent's reply in one of the three documented forms, told apart by `choice`:
     `default` has `response` and `reasoning`; `code` has `codeExplanation`, `code` and
@@ -73,6 +82,20 @@ class ApiDocs(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ApprovalRequiredFrame(BaseModel):
+    """The command needs a decision: `POST /api/approvals/{approvalId}` `{"approve": true}` runs
+    it, and its frames then arrive on this connection.
+    """
+
+    approval_id: str
+    command: str
+    message: str
+    reasons: list[str]
+    timestamp: int
+    type: Literal["approval_required"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class ApprovalResponse(BaseModel):
     approval_id: str
     command: str
@@ -108,6 +131,39 @@ class Cleared(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class CommandResult(BaseModel):
+    """The document's `result` object."""
+
+    duration: int
+    """Milliseconds from start to end."""
+    killed: bool
+    """The sandbox killed the command (timeout or output cap)."""
+    status: str
+    """`success`, `error` (non-zero exit or a signal), `timeout`, or `killed` (output cap)."""
+    stderr: str
+    stdout: str
+    """The whole standard output (capped at 1 MiB)."""
+    exit_code: int | None = None
+    """`null` when a signal ended the command."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class CompleteFrame(BaseModel):
+    result: CommandResult
+    sandbox: dict[str, Any]
+    """The sandbox layers the command ran under, as the helper reported them."""
+    timestamp: int
+    type: Literal["complete"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class ErrorFrame(BaseModel):
+    message: str
+    timestamp: int
+    type: Literal["error"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class ExecutionView(BaseModel):
     """What happened to the proposed command."""
 
@@ -116,8 +172,9 @@ class ExecutionView(BaseModel):
     reasons: list[str]
     """What the check saw, when it is not `allowed`."""
     status: str
-    """`blocked` (the safety check refused it) or `refused`: this server has no command
-    sandbox yet, so nothing is run.
+    """The run's status (`success`, `error`, `timeout`, `killed`), or `blocked` (the
+    safety check refused it), `refused` (execution is off or the credential lacks
+    `terminal:execute`), `approval_required` (waits for `POST /api/approvals/{id}`).
     """
     stderr: str
     stdout: str
@@ -164,11 +221,28 @@ class ModelReviewView(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class OutputFrame(BaseModel):
+    """A chunk of the command's standard output or standard error."""
+
+    data: str
+    timestamp: int
+    type: Literal["stdout", "stderr"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class ProposedTest(BaseModel):
     description: str
     name: str
     type: str
     """`unit`, `edge_case`, `integration`, `security` or `performance`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StartFrame(BaseModel):
+    command: str
+    cwd: str
+    timestamp: int
+    type: Literal["start"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -179,6 +253,13 @@ class Testing(BaseModel):
     """
     test_cases: list[ProposedTest]
     test_count: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class TimeoutFrame(BaseModel):
+    message: str
+    timestamp: int
+    type: Literal["timeout"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -212,6 +293,13 @@ class WarRoomResponse(BaseModel):
     """
 
 
+AckFrame._fields = (
+    FieldSpec("command", "command", STR, True),
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
 AgentReply._fields = (
     FieldSpec("choice", "choice", STR, True),
     FieldSpec("code", "code", optional(STR), False),
@@ -243,6 +331,15 @@ ApiDocs._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+ApprovalRequiredFrame._fields = (
+    FieldSpec("approval_id", "approvalId", STR, True),
+    FieldSpec("command", "command", STR, True),
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("reasons", "reasons", list_of(STR), True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
 ApprovalResponse._fields = (
     FieldSpec("approval_id", "approvalId", STR, True),
     FieldSpec("command", "command", STR, True),
@@ -266,6 +363,28 @@ ChatResponse._fields = (
 
 Cleared._fields = (
     FieldSpec("status", "status", STR, True),
+)
+
+CommandResult._fields = (
+    FieldSpec("duration", "duration", INT, True),
+    FieldSpec("exit_code", "exitCode", optional(INT), False),
+    FieldSpec("killed", "killed", BOOL, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("stderr", "stderr", STR, True),
+    FieldSpec("stdout", "stdout", STR, True),
+)
+
+CompleteFrame._fields = (
+    FieldSpec("result", "result", model(lambda: CommandResult), True),
+    FieldSpec("sandbox", "sandbox", OBJECT, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+ErrorFrame._fields = (
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 ExecutionView._fields = (
@@ -307,9 +426,22 @@ ModelReviewView._fields = (
     FieldSpec("summary", "summary", STR, True),
 )
 
+OutputFrame._fields = (
+    FieldSpec("data", "data", STR, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
 ProposedTest._fields = (
     FieldSpec("description", "description", STR, True),
     FieldSpec("name", "name", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+StartFrame._fields = (
+    FieldSpec("command", "command", STR, True),
+    FieldSpec("cwd", "cwd", STR, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
     FieldSpec("type", "type", STR, True),
 )
 
@@ -317,6 +449,12 @@ Testing._fields = (
     FieldSpec("coverage", "coverage", INT, True),
     FieldSpec("test_cases", "testCases", list_of(model(lambda: ProposedTest)), True),
     FieldSpec("test_count", "testCount", INT, True),
+)
+
+TimeoutFrame._fields = (
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("timestamp", "timestamp", INT, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 TurnMemoryStatus._fields = (
@@ -339,20 +477,28 @@ WarRoomResponse._fields = (
 )
 
 __all__ = [
+    "AckFrame",
     "AgentReply",
     "AgentRoute",
     "Analysis",
     "ApiDocs",
+    "ApprovalRequiredFrame",
     "ApprovalResponse",
     "ChatResponse",
     "Cleared",
+    "CommandResult",
+    "CompleteFrame",
+    "ErrorFrame",
     "ExecutionView",
     "Health",
     "Issue",
     "MemoryResponse",
     "ModelReviewView",
+    "OutputFrame",
     "ProposedTest",
+    "StartFrame",
     "Testing",
+    "TimeoutFrame",
     "TurnMemoryStatus",
     "WarRoomResponse",
 ]
