@@ -80,8 +80,12 @@ pub struct TerminalConfig {
     pub memory_mb: u64,
     pub file_size_mb: u64,
     pub open_files: u64,
-    /// Processes of the sandbox user at once (contains fork bombs).
+    /// Processes of the sandbox user at once (contains fork bombs); also each command's
+    /// `pids` cgroup bound.
     pub processes: u64,
+    /// A cgroup per command (v1 `pids` + `memory`, as root): bounds processes and memory
+    /// (`memory_mb`) across everything the command starts, and kills all of it at the end.
+    pub cgroups: bool,
     /// Whether reviewers and admins may resolve other users' command approvals (the owner
     /// always may).
     pub reviewers_approve: bool,
@@ -100,6 +104,7 @@ impl Default for TerminalConfig {
             file_size_mb: 64,
             open_files: 256,
             processes: 64,
+            cgroups: true,
             reviewers_approve: true,
         }
     }

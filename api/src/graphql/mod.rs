@@ -40,6 +40,7 @@ pub struct Query(
     models::ModelsQuery,
     memory::MemoryQuery,
     rag::RagQuery,
+    terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
 );
 

@@ -6,6 +6,7 @@ use futures::{Stream, StreamExt};
 
 use super::errors::{to_gql, user_error, UserError};
 use super::identity::require_user;
+use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
 use crate::domain::terminal::{
@@ -26,6 +27,8 @@ pub struct CommandRun {
     stderr: Option<String>,
     duration_ms: Option<u64>,
     killed: Option<bool>,
+    /// The sandbox layers it ran under, as the helper reported them (once it ran).
+    sandbox: Option<async_graphql::Json<serde_json::Value>>,
 }
 
 impl From<StoredRun> for CommandRun {
@@ -37,10 +40,59 @@ impl From<StoredRun> for CommandRun {
             stderr: result["stderr"].as_str().map(str::to_string),
             duration_ms: result["duration"].as_u64(),
             killed: result["killed"].as_bool(),
+            sandbox: result
+                .get("sandbox")
+                .filter(|s| s.is_object())
+                .cloned()
+                .map(async_graphql::Json),
             id: run.id,
             command: run.command,
             status: run.status,
             reasons: run.reasons,
+        }
+    }
+}
+
+/// The terminal's sandbox, as a real command (`true`) ran under it within the last minute.
+#[derive(SimpleObject)]
+pub struct TerminalSandbox {
+    /// `terminal.enabled` in the server's config.
+    enabled: bool,
+    /// The layers applied (null when off or the probe failed).
+    layers: Option<async_graphql::Json<serde_json::Value>>,
+    /// Why the probe could not run, when it could not.
+    problem: Option<String>,
+    checked_at: Option<DateTime>,
+}
+
+#[derive(Default)]
+pub struct TerminalQuery;
+
+#[Object]
+impl TerminalQuery {
+    /// What the command sandbox applies on this server now.
+    async fn terminal_sandbox(&self, ctx: &Context<'_>) -> async_graphql::Result<TerminalSandbox> {
+        require_user(ctx)?;
+        let status = core(ctx).terminal.sandbox_status().await;
+        Ok(TerminalSandbox {
+            enabled: status.enabled,
+            layers: status.layers.map(async_graphql::Json),
+            problem: status.problem,
+            checked_at: status.checked_at.map(Into::into),
+        })
+    }
+
+    /// One of your command runs (its result and sandbox once it ran); null when unknown.
+    async fn command_run(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<CommandRun>> {
+        require_user(ctx)?;
+        match core(ctx).terminal.run_of(principal(ctx), &id).await {
+            Ok(run) => Ok(Some(run.into())),
+            Err(crate::error::DomainError::NotFound(_)) => Ok(None),
+            Err(err) => Err(to_gql(err)),
         }
     }
 }

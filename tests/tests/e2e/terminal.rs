@@ -120,6 +120,52 @@ async fn the_documents_protocol_with_the_sandbox_layers() {
         .iter()
         .any(|f| f["type"] == "stdout" && f["data"] == "hi\n"));
     let sandbox = &frames.last().unwrap()["sandbox"];
+    // The same layers on /lumen/health (a probe run, paths left out) and in GraphQL.
+    let health: Value = server
+        .get("/lumen/health", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let probed = &health["terminal"]["sandbox"];
+    assert_eq!(health["terminal"]["enabled"], true, "{health}");
+    assert!(health["terminal"]["problem"].is_null(), "{health}");
+    assert!(probed["workdir"].is_null(), "{probed}");
+    for layer in [
+        "environment",
+        "seccomp",
+        "landlock",
+        "rlimits",
+        "user",
+        "bubblewrap",
+        "cgroups",
+        "process_group",
+    ] {
+        assert_eq!(
+            probed[layer], sandbox[layer],
+            "{layer}: {probed} vs {sandbox}"
+        );
+    }
+    let gql = server
+        .graphql(
+            Some(&key),
+            "{ terminalSandbox { enabled layers problem checkedAt } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(gql["data"]["terminalSandbox"]["enabled"], true, "{gql}");
+    assert_eq!(
+        gql["data"]["terminalSandbox"]["layers"]["seccomp"],
+        sandbox["seccomp"]
+    );
+    let docs: Value = server
+        .get("/lumen/api/docs", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(docs["features"]["safeExecution"].is_string(), "{docs}");
+    assert!(docs["endpoints"]["WebSocket /ws"].is_string(), "{docs}");
     assert_eq!(sandbox["environment"], "cleared");
     assert_eq!(sandbox["process_group"], true);
     assert!(sandbox["seccomp"].is_object(), "{sandbox}");
@@ -455,6 +501,46 @@ async fn escape_attempts_are_contained() {
     );
 }
 
+/// The per-command cgroups (v1, as root): memory bounded across all of a command's
+/// processes, each of which alone is under its rlimit.
+#[tokio::test]
+async fn cgroups_bound_the_whole_command() {
+    let v1 = std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+    if !v1 || !root {
+        orrery_tests::skip(
+            "per-command cgroups need root and cgroup v1 (the sandbox reports them unavailable)",
+        );
+        return;
+    }
+    let server = TestServer::with(|c| {
+        c.terminal.enabled = true;
+        c.terminal.helper = Some(helper());
+        c.terminal.timeout_secs = 20;
+        c.terminal.memory_mb = 256;
+    })
+    .await;
+    let key = terminal_key(&server).await;
+    let mut socket = connect(&server, &key).await;
+    let frames = run(&mut socket, "for i in 1 2 3 4; do python3 -c 'b = b\"x\" * (150 * 1024 * 1024); import time; time.sleep(1.5); print(\"kept\")' & done; wait").await;
+    let done = frames.last().unwrap();
+    assert_eq!(
+        done["sandbox"]["cgroups"],
+        json!({"version": 1, "pids_max": 64, "memory_bytes": 256 * 1024 * 1024}),
+        "{done}"
+    );
+    let kept = result(&frames)["stdout"]
+        .as_str()
+        .unwrap()
+        .matches("kept")
+        .count();
+    assert!(
+        kept <= 1,
+        "600 MiB in four processes fit a 256 MiB cgroup: {frames:?}"
+    );
+}
+
 #[tokio::test]
 async fn disabled_or_without_the_scope_nothing_runs() {
     let off = TestServer::start().await;
@@ -467,6 +553,13 @@ async fn disabled_or_without_the_scope_nothing_runs() {
     .await;
     assert_eq!(kinds(&frames), ["error"]);
     assert!(frames[0]["message"].as_str().unwrap().contains("disabled"));
+    let health: Value = off.get("/lumen/health", None).await.json().await.unwrap();
+    assert_eq!(
+        health["terminal"],
+        json!({"enabled": false, "sandbox": null, "problem": null, "checkedAt": null})
+    );
+    let docs: Value = off.get("/lumen/api/docs", None).await.json().await.unwrap();
+    assert!(docs["features"]["safeExecution"].is_null(), "{docs}");
 
     let on = server(10).await;
     let (token, _, _) = on.sign_up(&unique_email("terminal-noscope")).await;
@@ -552,6 +645,25 @@ async fn graphql_run_command_and_its_output() {
     assert_eq!(started["status"], "running", "{started}");
     let id = started["id"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let stored = server
+        .graphql(
+            Some(&key),
+            "query($id: String!) { commandRun(id: $id) { status stdout sandbox } }",
+            json!({"id": id}),
+        )
+        .await;
+    let stored = &stored["data"]["commandRun"];
+    assert_eq!(stored["status"], "success", "{stored}");
+    assert_eq!(stored["stdout"], "now\n");
+    assert_eq!(stored["sandbox"]["environment"], "cleared", "{stored}");
+    let unknown = server
+        .graphql(
+            Some(&key),
+            "{ commandRun(id: \"run_unknown\") { status } }",
+            json!({}),
+        )
+        .await;
+    assert!(unknown["data"]["commandRun"].is_null(), "{unknown}");
     send(&mut socket, json!({"id": "2", "type": "subscribe", "payload": {"query": "subscription($id: String!) { commandOutput(runId: $id) { kind stdout } }", "variables": {"id": id}}})).await;
     let message = next(&mut socket).await;
     assert_eq!(

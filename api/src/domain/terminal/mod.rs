@@ -3,6 +3,7 @@
 //! its decision, the sandbox layers, exit status and duration.
 
 pub mod approvals;
+mod cgroup;
 pub mod confine;
 pub mod safety;
 pub mod sandbox;
@@ -223,10 +224,26 @@ impl Runner {
     }
 }
 
+/// What the sandbox applies, as a real command (`true`) just ran under it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxStatus {
+    pub enabled: bool,
+    /// The layers the helper reported (paths left out); `None` when off or it failed.
+    pub layers: Option<serde_json::Value>,
+    /// Why the probe could not run, when it could not.
+    pub problem: Option<String>,
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How long a probe's answer is reused: health checks stay cheap, and a changed machine
+/// (bubblewrap removed, cgroups gone) shows within a minute.
+const PROBE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct TerminalService {
     config: TerminalConfig,
     root: PathBuf,
     runner: Option<Runner>,
+    probed: tokio::sync::Mutex<Option<(std::time::Instant, SandboxStatus)>>,
     governance: Arc<GovernanceService>,
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
@@ -258,6 +275,7 @@ impl TerminalService {
             config,
             root: data_dir.join("terminal"),
             runner,
+            probed: tokio::sync::Mutex::new(None),
             governance,
             db,
             bus,
@@ -274,6 +292,56 @@ impl TerminalService {
 
     pub fn timeout_secs(&self) -> u64 {
         self.config.timeout_secs
+    }
+
+    /// The sandbox's layers as they are applied on this machine now: `true` run through
+    /// the whole sandbox (at most once a minute; callers at once share one run).
+    pub async fn sandbox_status(&self) -> SandboxStatus {
+        let Some(runner) = &self.runner else {
+            return SandboxStatus {
+                enabled: false,
+                layers: None,
+                problem: None,
+                checked_at: None,
+            };
+        };
+        let mut probed = self.probed.lock().await;
+        if let Some((at, status)) = probed.as_ref() {
+            if at.elapsed() < PROBE_TTL {
+                return status.clone();
+            }
+        }
+        let probe = async {
+            let workdir = self.workdir(".probe", None)?;
+            let (chunks, _) = mpsc::unbounded_channel();
+            runner.sandbox.run(&workdir, &workdir, "true", chunks).await
+        };
+        let (layers, problem) = match probe.await {
+            Ok(done) if done.status == "success" => {
+                let mut layers = done.layers;
+                if let Some(map) = layers.as_object_mut() {
+                    map.remove("workdir");
+                }
+                (Some(layers), None)
+            }
+            Ok(done) => (
+                None,
+                Some(format!(
+                    "the probe command ended `{}`: {}",
+                    done.status,
+                    done.stderr.trim()
+                )),
+            ),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        let status = SandboxStatus {
+            enabled: true,
+            layers,
+            problem,
+            checked_at: Some(chrono::Utc::now()),
+        };
+        *probed = Some((std::time::Instant::now(), status.clone()));
+        status
     }
 
     /// The session's work dir, made (and given to the sandbox user) when new.

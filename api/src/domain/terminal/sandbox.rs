@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use super::cgroup::{self, CommandCgroup};
 use super::confine::Spec;
 use crate::config::TerminalConfig;
 use crate::error::{DomainError, DomainResult};
@@ -172,13 +173,20 @@ impl Sandbox {
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let mut cmd = self.command(workdir, cwd, command);
         let write_fd = std::os::fd::AsRawFd::as_raw_fd(&report_write);
-        // SAFETY: dup2 is async-signal-safe; it gives the child the report pipe as fd 3.
+        let cgroup = if self.config.cgroups {
+            CommandCgroup::create(self.config.processes, self.config.memory_mb * 1024 * 1024)
+        } else {
+            Err("off (terminal.cgroups = false)".into())
+        };
+        let join_fds = cgroup.as_ref().map(|c| c.join_fds()).unwrap_or_default();
+        // SAFETY: dup2 and write are async-signal-safe; the child gets the report pipe as
+        // fd 3 and enters the command's cgroups before it execs anything.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::dup2(write_fd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                cgroup::join(&join_fds)
             });
         }
         let started = Instant::now();
@@ -259,8 +267,11 @@ impl Sandbox {
                 },
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status.map_err(|e| DomainError::Internal(format!("wait: {e}")))?);
-                    // Background children die with the command.
+                    // Background children die with the command, in its group or not.
                     kill_group(pid);
+                    if let Ok(cgroup) = &cgroup {
+                        cgroup.kill_all();
+                    }
                 }
                 _ = &mut deadline, if !timed_out => {
                     timed_out = true;
@@ -274,6 +285,10 @@ impl Sandbox {
         if layers.is_object() {
             layers["process_group"] = true.into();
             layers["bubblewrap"] = self.bubblewrap().into();
+            layers["cgroups"] = match &cgroup {
+                Ok(cgroup) => cgroup.report(),
+                Err(why) => json!({ "unavailable": why }),
+            };
         }
         let exit_code = exit.and_then(|s| s.code());
         let status = if timed_out {

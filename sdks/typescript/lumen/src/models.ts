@@ -149,6 +149,8 @@ export interface ExecutionView {
 export interface Health {
   service: string;
   status: string;
+  /** Beyond the document: whether commands can run, and the sandbox they run in. */
+  terminal: TerminalHealth;
   version: string;
 }
 
@@ -196,6 +198,18 @@ export interface StartFrame {
   cwd: string;
   timestamp: number;
   type: 'start';
+}
+
+/** The terminal's sandbox, as a real command (`true`) ran under it within the last minute. */
+export interface TerminalHealth {
+  /** RFC 3339 date-time. */
+  checkedAt?: string | null;
+  /** `terminal.enabled` in the server's config. */
+  enabled: boolean;
+  /** Why the probe could not run, when it could not. */
+  problem?: string | null;
+  /** The layers the sandbox applied (`null` when off or the probe failed). */
+  sandbox?: Record<string, unknown> | null;
 }
 
 export interface Testing {

@@ -87,7 +87,7 @@ export const SPEC: ApiSpec = {
       auth: false,
       status: 200,
       requiredBody: [],
-      mockResponse: {"service":"Lumen Core API","status":"ok","version":"0.1.0"},
+      mockResponse: {"service":"Lumen Core API","status":"ok","terminal":{"checkedAt":"2026-12-04T21:30:00Z","enabled":true,"problem":null,"sandbox":{}},"version":"0.1.0"},
       idempotencyField: null,
       unwrap: null,
     },

@@ -40,6 +40,7 @@ from .models import (
     OutputFrame,
     ProposedTest,
     StartFrame,
+    TerminalHealth,
     Testing,
     TimeoutFrame,
     TurnMemoryStatus,

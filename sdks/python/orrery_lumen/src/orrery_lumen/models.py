@@ -189,6 +189,8 @@ class ExecutionView(BaseModel):
 class Health(BaseModel):
     service: str
     status: str
+    terminal: TerminalHealth
+    """Beyond the document: whether commands can run, and the sandbox they run in."""
     version: str
 
 
@@ -243,6 +245,19 @@ class StartFrame(BaseModel):
     cwd: str
     timestamp: int
     type: Literal["start"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class TerminalHealth(BaseModel):
+    """The terminal's sandbox, as a real command (`true`) ran under it within the last minute."""
+
+    enabled: bool
+    """`terminal.enabled` in the server's config."""
+    checked_at: datetime | None = None
+    problem: str | None = None
+    """Why the probe could not run, when it could not."""
+    sandbox: dict[str, Any] | None = None
+    """The layers the sandbox applied (`null` when off or the probe failed)."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -400,6 +415,7 @@ ExecutionView._fields = (
 Health._fields = (
     FieldSpec("service", "service", STR, True),
     FieldSpec("status", "status", STR, True),
+    FieldSpec("terminal", "terminal", model(lambda: TerminalHealth), True),
     FieldSpec("version", "version", STR, True),
 )
 
@@ -443,6 +459,13 @@ StartFrame._fields = (
     FieldSpec("cwd", "cwd", STR, True),
     FieldSpec("timestamp", "timestamp", INT, True),
     FieldSpec("type", "type", STR, True),
+)
+
+TerminalHealth._fields = (
+    FieldSpec("checked_at", "checkedAt", optional(DATETIME), False),
+    FieldSpec("enabled", "enabled", BOOL, True),
+    FieldSpec("problem", "problem", optional(STR), False),
+    FieldSpec("sandbox", "sandbox", optional(OBJECT), False),
 )
 
 Testing._fields = (
@@ -497,6 +520,7 @@ __all__ = [
     "OutputFrame",
     "ProposedTest",
     "StartFrame",
+    "TerminalHealth",
     "Testing",
     "TimeoutFrame",
     "TurnMemoryStatus",
