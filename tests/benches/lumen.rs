@@ -135,6 +135,47 @@ async fn main() {
     );
     report("chat turn (builtin provider), 200 concurrent sessions", all);
 
+    // The same sessions as chat users use them: each sends a turn every PACE_MS (starts
+    // spread over one interval), so the server is loaded but not saturated, and a turn's
+    // latency is its cost rather than its place in a queue.
+    let pace = Duration::from_millis(env("PACE_MS", "1000").parse().unwrap());
+    let paced_turns: usize = env("PACED_TURNS", "10").parse().unwrap();
+    let started = Instant::now();
+    let latencies = futures::future::join_all((0..sessions).map(|s| {
+        let client = client.clone();
+        let chat = chat.clone();
+        let key = key.clone();
+        async move {
+            let offset = pace.mul_f64(s as f64 / sessions as f64);
+            let mut out = Vec::new();
+            for t in 0..paced_turns {
+                tokio::time::sleep_until((started + offset + pace * t as u32).into()).await;
+                let begun = Instant::now();
+                let response = client
+                    .post(&chat)
+                    .bearer_auth(&key)
+                    .json(&json!({"message": format!("Paced turn {t}: what is {s} squared?"), "sessionId": format!("paced-{s}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let _: Value = response.json().await.unwrap();
+                out.push(begun.elapsed().as_secs_f64() * 1000.0);
+            }
+            out
+        }
+    }))
+    .await;
+    let all: Vec<f64> = latencies.into_iter().flatten().collect();
+    println!(
+        "chat, paced: {} turns over {sessions} sessions, one per session every {} ms ({:.0} turns/s offered) in {:.2} s",
+        all.len(),
+        pace.as_millis(),
+        sessions as f64 / pace.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    report("chat turn (builtin provider), 200 sessions paced", all);
+
     let mut code = String::new();
     for f in 0..25 {
         code.push_str(&format!(

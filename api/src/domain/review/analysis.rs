@@ -810,8 +810,14 @@ fn cap_per_rule(mut findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
+#[cfg(test)]
 pub fn analyse(lang: Lang, code: &str) -> Analysis {
-    let Some(tree) = lang.parse(code) else {
+    analyse_parsed(lang, code, None)
+}
+
+/// [`analyse`] with the tree detection already made for `lang` (parsed here when `None`).
+pub fn analyse_parsed(lang: Lang, code: &str, tree: Option<tree_sitter::Tree>) -> Analysis {
+    let Some(tree) = tree.or_else(|| lang.parse(code)) else {
         return Analysis {
             lines: code.lines().count(),
             ..Default::default()

@@ -252,8 +252,9 @@ fn error_share(tree: &Tree, len: usize) -> f64 {
 }
 
 /// The language `code` is in: one its description names (`proposal`, `context`), else the
-/// one whose signals it shows most, discounted by how much of it fails to parse.
-pub fn detect(code: &str, description: &str) -> (Lang, &'static str) {
+/// one whose signals it shows most, discounted by how much of it fails to parse; with the
+/// winner's parse tree when detection made one (the analysis reuses it).
+pub fn detect(code: &str, description: &str) -> (Lang, &'static str, Option<Tree>) {
     let named = words(description);
     // TypeScript before JavaScript: "TypeScript (a JavaScript superset)" names both.
     for lang in [
@@ -265,31 +266,104 @@ pub fn detect(code: &str, description: &str) -> (Lang, &'static str) {
         Lang::Sql,
     ] {
         if lang.named_by().iter().any(|w| named.iter().any(|n| n == w)) {
-            return (lang, "named in the proposal or context");
+            return (lang, "named in the proposal or context", None);
         }
     }
     let lower = format!("{}\n", code.to_lowercase());
-    let scored = Lang::ALL.map(|lang| {
-        let hits = lang
-            .signals()
-            .iter()
-            .filter(|s| lower.contains(&s.to_lowercase()))
-            .count() as f64;
-        let errors = lang
-            .parse(code)
-            .map_or(1.0, |t| error_share(&t, code.len()));
-        (hits - 4.0 * errors, lang)
-    });
-    let best = scored.iter().copied().fold(
-        (f64::MIN, Lang::Shell),
-        |a, b| if b.0 > a.0 { b } else { a },
-    );
-    (best.1, "detected from the code (signals and a clean parse)")
+    // score = hits − 4 × error share ≤ hits, so languages are parsed in order of hits and
+    // the search stops once no remaining one could reach the best score: usually after
+    // one or two parses instead of six.
+    let mut candidates: Vec<(usize, f64, Lang)> = Lang::ALL
+        .iter()
+        .enumerate()
+        .map(|(order, &lang)| {
+            let hits = lang
+                .signals()
+                .iter()
+                .filter(|s| lower.contains(&s.to_lowercase()))
+                .count() as f64;
+            (order, hits, lang)
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut best: Option<(f64, usize, Lang, Option<Tree>)> = None;
+    for (order, hits, lang) in candidates {
+        if let Some((score, best_order, ..)) = &best {
+            if hits < *score || (hits == *score && order > *best_order) {
+                break;
+            }
+        }
+        let tree = lang.parse(code);
+        let errors = tree.as_ref().map_or(1.0, |t| error_share(t, code.len()));
+        let score = hits - 4.0 * errors;
+        // Ties go to the earlier language in `Lang::ALL`, as before.
+        let better = match &best {
+            None => true,
+            Some((s, o, ..)) => score > *s || (score == *s && order < *o),
+        };
+        if better {
+            best = Some((score, order, lang, tree));
+        }
+    }
+    let (_, _, lang, tree) = best.unwrap_or((0.0, 0, Lang::Shell, None));
+    (
+        lang,
+        "detected from the code (signals and a clean parse)",
+        tree,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every grammar parses, the best score wins, ties to the earlier: what `detect` prunes.
+    fn exhaustive(code: &str) -> Lang {
+        let lower = format!("{}\n", code.to_lowercase());
+        Lang::ALL
+            .map(|lang| {
+                let hits = lang
+                    .signals()
+                    .iter()
+                    .filter(|s| lower.contains(&s.to_lowercase()))
+                    .count() as f64;
+                let errors = lang
+                    .parse(code)
+                    .map_or(1.0, |t| error_share(&t, code.len()));
+                (hits - 4.0 * errors, lang)
+            })
+            .iter()
+            .copied()
+            .fold(
+                (f64::MIN, Lang::Shell),
+                |a, b| if b.0 > a.0 { b } else { a },
+            )
+            .1
+    }
+
+    #[test]
+    fn pruning_picks_what_parsing_everything_picks() {
+        let samples = [
+            "function auth(user, pass) { return user === \"admin\"; }",
+            "def fib(n): return n if n <= 1 else fib(n-1) + fib(n-2)",
+            "SELECT * FROM users WHERE id = 1",
+            "fn main() { let mut x = 1; println!(\"{x}\"); }",
+            "#!/bin/bash\nfor f in *; do echo \"$f\"; done\n",
+            "interface User { name: string }\nconst u: User = { name: 'a' };",
+            "x = 1",
+            "",
+            "import os\nos.system('ls ' + path)\n",
+            "let a = 1; // which language?",
+            "echo hi && ls -la | grep x",
+        ];
+        for code in samples {
+            let (lang, _, tree) = detect(code, "");
+            assert_eq!(lang, exhaustive(code), "{code:?}");
+            if let Some(tree) = tree {
+                assert_eq!(tree.root_node().end_byte(), code.len(), "{code:?}");
+            }
+        }
+    }
 
     #[test]
     fn the_documents_examples_are_recognised() {

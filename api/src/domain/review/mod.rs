@@ -175,8 +175,12 @@ impl WarRoom {
         let (language, detected_by, mut analysis) = {
             let code = code.clone();
             tokio::task::spawn_blocking(move || {
-                let (language, why) = language::detect(&code, &description);
-                (language, why, analysis::analyse(language, &code))
+                let (language, why, tree) = language::detect(&code, &description);
+                (
+                    language,
+                    why,
+                    analysis::analyse_parsed(language, &code, tree),
+                )
             })
             .await
             .map_err(|e| DomainError::Internal(format!("the review task failed: {e}")))?
