@@ -154,6 +154,42 @@ async fn fifty_concurrent_turns_in_one_session_are_each_stored_once() {
     assert_eq!(messages, sent, "no turn lost or stored twice");
 }
 
+/// Turns of many sessions at once share the writer's transactions: each session's own
+/// counts stay exact (a fold every seventh turn, a merge at the fourth summary).
+#[tokio::test]
+async fn concurrent_turns_across_sessions_commit_together_and_exactly() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-many")).await;
+    let sessions = (0..12).map(|s| {
+        let server = &server;
+        let token = token.clone();
+        async move {
+            for t in 0..(22 + s) {
+                let response = server
+                    .post(
+                        "/lumen/api/chat",
+                        Some(&token),
+                        json!({"message": format!("session {s} turn {t}"), "sessionId": format!("many-{s}")}),
+                    )
+                    .await;
+                assert_eq!(response.status(), 200);
+            }
+        }
+    });
+    futures::future::join_all(sessions).await;
+    for s in 0..12u64 {
+        let (_, status) = memory(&server, &token, &format!("many-{s}")).await;
+        // 22 turns: one fold (15 in the window); every 7 more folds again.
+        let total = 22 + s;
+        let folds = (total - 22) / 7 + 1;
+        assert_eq!(
+            counts(&status),
+            (total - 7 * folds, folds.min(3), total),
+            "many-{s}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn routing_response_types_and_the_documents_examples() {
     let server = TestServer::start().await;

@@ -38,6 +38,7 @@ pub struct ChatService {
     terminal: Arc<TerminalService>,
     config: ChatConfig,
     locks: locks::SessionLocks,
+    writer: store::TurnWriter,
 }
 
 pub struct TurnRequest {
@@ -167,6 +168,7 @@ impl ChatService {
         config: ChatConfig,
     ) -> Self {
         Self {
+            writer: store::TurnWriter::spawn(db.clone()),
             db,
             ai,
             terminal,
@@ -278,7 +280,9 @@ impl ChatService {
             fold: fold.map(|(_, row)| row),
             merge: merge.map(|(_, row)| row),
         };
-        store::commit(&self.db, &session.id, session.next_seq, commit).await?;
+        self.writer
+            .commit(&session.id, session.next_seq, commit)
+            .await?;
         // The commit claimed the planned sequence number, so the stored state is the planned
         // one: the counts follow from the plan (only the first turn's time needs a read).
         let oldest = if interaction.seq == 1 {

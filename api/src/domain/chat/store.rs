@@ -10,6 +10,8 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
+use tokio::sync::{mpsc, oneshot};
+
 use super::MemoryStatus;
 use crate::error::{DomainError, DomainResult};
 
@@ -197,15 +199,16 @@ pub struct Commit {
     pub merge: Option<NewSummary>,
 }
 
-/// Writes one turn. `expected_seq` is the sequence number the turn was planned against.
-pub async fn commit(
-    db: &DatabaseConnection,
+/// Writes one turn inside `txn`. `expected_seq` is the sequence number the turn was
+/// planned against; `false` when another turn claimed it first (then nothing is written,
+/// the claim being the first statement).
+async fn apply(
+    txn: &impl ConnectionTrait,
     session: &str,
     expected_seq: i64,
     commit: Commit,
-) -> DomainResult<()> {
+) -> Result<bool, sea_orm::DbErr> {
     let summaries = i64::from(commit.fold.is_some()) + i64::from(commit.merge.is_some());
-    let txn = db.begin().await?;
     let claimed = chat_session::Entity::update_many()
         .col_expr(
             chat_session::Column::NextSeq,
@@ -218,32 +221,137 @@ pub async fn commit(
         .col_expr(chat_session::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(chat_session::Column::Id.eq(session))
         .filter(chat_session::Column::NextSeq.eq(expected_seq))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if claimed.rows_affected != 1 {
-        return Err(DomainError::Conflict(
-            "another turn in this chat session was stored first (or the session was cleared); send the message again".into(),
-        ));
+        return Ok(false);
     }
     if let Some(fold) = commit.fold {
-        chat_summary::Entity::insert(fold.row).exec(&txn).await?;
+        chat_summary::Entity::insert(fold.row).exec(txn).await?;
         chat_interaction::Entity::update_many()
             .col_expr(chat_interaction::Column::SummaryId, Expr::value(fold.id))
             .filter(chat_interaction::Column::Id.is_in(fold.replaces))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     if let Some(merge) = commit.merge {
-        chat_summary::Entity::insert(merge.row).exec(&txn).await?;
+        chat_summary::Entity::insert(merge.row).exec(txn).await?;
         chat_summary::Entity::update_many()
             .col_expr(chat_summary::Column::MergedInto, Expr::value(merge.id))
             .filter(chat_summary::Column::Id.is_in(merge.replaces))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     chat_interaction::Entity::insert(commit.interaction)
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    txn.commit().await?;
-    Ok(())
+    Ok(true)
+}
+
+fn raced() -> DomainError {
+    DomainError::Conflict(
+        "another turn in this chat session was stored first (or the session was cleared); send the message again".into(),
+    )
+}
+
+/// Most turns one transaction carries.
+const BATCH: usize = 128;
+
+struct Pending {
+    session: String,
+    expected_seq: i64,
+    commit: Commit,
+    reply: oneshot::Sender<DomainResult<()>>,
+}
+
+/// Turns of all sessions written by one task in batches: every turn waiting when a
+/// transaction begins shares its commit (and SQLite's sync to disk), as the run writer
+/// does for agent runs.
+#[derive(Clone)]
+pub struct TurnWriter {
+    pending: mpsc::Sender<Pending>,
+}
+
+fn stopped() -> DomainError {
+    DomainError::Unavailable("the chat writer has stopped (the server is shutting down)".into())
+}
+
+impl TurnWriter {
+    pub fn spawn(db: DatabaseConnection) -> Self {
+        let (pending, rx) = mpsc::channel(4 * BATCH);
+        tokio::spawn(write_batches(db, rx));
+        Self { pending }
+    }
+
+    pub async fn commit(
+        &self,
+        session: &str,
+        expected_seq: i64,
+        commit: Commit,
+    ) -> DomainResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.pending
+            .send(Pending {
+                session: session.to_string(),
+                expected_seq,
+                commit,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        write(&db, batch).await;
+    }
+}
+
+/// Each turn in a savepoint of its own: one that fails (lost claim, bad row) is rolled
+/// back alone and the others still commit; only a failed commit fails them all.
+async fn write(db: &DatabaseConnection, batch: Vec<Pending>) {
+    let (replies, turns): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|p| (p.reply, (p.session, p.expected_seq, p.commit)))
+        .unzip();
+    let mut outcomes: Vec<DomainResult<()>> = Vec::with_capacity(turns.len());
+    let written: DomainResult<()> = async {
+        let txn = db.begin().await?;
+        for (session, expected_seq, commit) in turns {
+            let savepoint = txn.begin().await?;
+            match apply(&savepoint, &session, expected_seq, commit).await {
+                Ok(true) => {
+                    savepoint.commit().await?;
+                    outcomes.push(Ok(()));
+                }
+                Ok(false) => {
+                    savepoint.rollback().await?;
+                    outcomes.push(Err(raced()));
+                }
+                Err(err) => {
+                    savepoint.rollback().await?;
+                    outcomes.push(Err(err.into()));
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+    .await;
+    let mut outcomes = outcomes.into_iter();
+    for reply in replies {
+        let _ = reply.send(match &written {
+            Err(err) => Err(err.clone()),
+            Ok(()) => outcomes.next().unwrap_or_else(|| Err(stopped())),
+        });
+    }
 }
