@@ -428,3 +428,52 @@ async fn an_agent_runs_on_the_local_model() {
     assert_eq!(stored["data"]["output"], text);
     server.stop().await;
 }
+
+/// Lumen chat on the local model: the classification and the agent's reply are asked in
+/// their schemas; whatever the small model manages, the turn answers honestly — a reply
+/// that validated, or the documented 422 — and names the model that made it.
+#[tokio::test]
+async fn a_lumen_chat_turn_runs_on_the_local_model() {
+    let Some(dir) = models_dir() else { return };
+    let server = TestServer::with(|c| {
+        c.providers.insert("local".into(), local(dir, 2));
+        c.ai.default_generator = "local".into();
+        c.chat.max_output_tokens = 96;
+    })
+    .await;
+    let (token, _, _) = server.sign_up("local-chat@example.com").await;
+    let response = server
+        .post(
+            "/lumen/api/chat",
+            Some(&token),
+            json!({"message": "What is the square root of 144?", "sessionId": "local"}),
+        )
+        .await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    println!("local chat turn ({status}): {body}");
+    match status {
+        200 => {
+            assert_eq!(body["provider"], "local", "{body}");
+            assert_eq!(body["model"], "smollm2-135m-instruct");
+            let method = body["agent"]["method"].as_str().unwrap();
+            assert!(method == "model" || method == "default", "{body}");
+            assert!(!body["agent"]["reason"].as_str().unwrap().is_empty());
+            assert!(body["response"]["response"].is_string(), "{body}");
+        }
+        422 => {
+            assert_eq!(body["code"], "UNPROCESSABLE", "{body}");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("does not validate against the schema"),
+                "{body}"
+            );
+        }
+        other => panic!("{other}: {body}"),
+    }
+    // A keyword route needs no classification; the server stays up either way.
+    let health = server.get("/lumen/health", None).await;
+    assert_eq!(health.status(), 200);
+}

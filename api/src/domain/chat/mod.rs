@@ -463,7 +463,7 @@ impl ChatService {
             ChatMessage::new(ChatRole::System, routing::classification_prompt()),
             ChatMessage::new(ChatRole::User, message),
         ];
-        let value = self
+        let classified = self
             .structured(
                 actor,
                 target,
@@ -471,8 +471,15 @@ impl ChatService {
                 routing::classification_schema(),
                 "route",
             )
-            .await?;
-        Ok(routing::from_classification(&value).unwrap_or_else(|| routing::fallback(true)))
+            .await;
+        Ok(match classified {
+            Ok(value) => {
+                routing::from_classification(&value).unwrap_or_else(|| routing::fallback(true))
+            }
+            // A model that cannot answer in the schema (small local ones often cannot).
+            Err(DomainError::Unprocessable(why)) => routing::unclassified(&why),
+            Err(err) => return Err(err),
+        })
     }
 
     /// One generation's text (with a schema: JSON that validated, the AI service repairing

@@ -213,6 +213,16 @@ pub fn fallback(model_available: bool) -> Route {
     }
 }
 
+/// The base agent, because the model's classification could not be used (`why`): a
+/// routing failure costs the turn its specialist, not the turn.
+pub fn unclassified(why: &str) -> Route {
+    Route {
+        agent: Agent::Base,
+        method: RouteMethod::Default,
+        reason: format!("no keyword rule matched and the model's classification failed ({why})"),
+    }
+}
+
 /// The schema the model's classification answers in.
 pub fn classification_schema() -> Value {
     let names: Vec<&str> = Agent::ROUTABLE.iter().map(|a| a.name()).collect();
