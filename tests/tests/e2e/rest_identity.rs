@@ -128,6 +128,10 @@ async fn lumen_api_docs_lists_exactly_what_is_served() {
             ));
         }
     }
+    // The WebSockets the document describes beside its operations.
+    for channel in openapi["x-websockets"].as_object().unwrap().values() {
+        documented.push(format!("WebSocket {}", channel["path"].as_str().unwrap()));
+    }
     documented.sort();
     let mut listed: Vec<String> = listed.into_iter().cloned().collect();
     listed.sort();

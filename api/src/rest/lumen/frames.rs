@@ -10,35 +10,35 @@ use crate::domain::terminal::Finished;
 
 string_enum!(
     /// The client's only message.
-    ExecuteType { Execute = "execute" }
+    ExecuteMessageType { Execute = "execute" }
 );
 string_enum!(
     /// The safety check passed.
-    AckType { Ack = "ack" }
+    AckFrameType { Ack = "ack" }
 );
 string_enum!(
     /// The command started.
-    StartType { Start = "start" }
+    StartFrameType { Start = "start" }
 );
 string_enum!(
     /// Which stream a chunk came from.
-    OutputType { Stdout = "stdout", Stderr = "stderr" }
+    OutputFrameType { Stdout = "stdout", Stderr = "stderr" }
 );
 string_enum!(
     /// The command ended.
-    CompleteType { Complete = "complete" }
+    CompleteFrameType { Complete = "complete" }
 );
 string_enum!(
     /// The request failed; exactly one per failure.
-    ErrorType { Error = "error" }
+    ErrorFrameType { Error = "error" }
 );
 string_enum!(
     /// The time ran out (a `complete` with status `timeout` follows).
-    TimeoutType { Timeout = "timeout" }
+    TimeoutFrameType { Timeout = "timeout" }
 );
 string_enum!(
     /// The command waits for a decision.
-    ApprovalRequiredType { ApprovalRequired = "approval_required" }
+    ApprovalRequiredFrameType { ApprovalRequired = "approval_required" }
 );
 
 /// What a client sends: run `command`.
@@ -47,18 +47,21 @@ string_enum!(
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteMessage {
-    r#type: ExecuteType,
+    r#type: ExecuteMessageType,
     /// The shell command.
+    #[schema(example = "ls -la")]
     command: String,
     /// A directory inside the session's working directory (relative, or absolute beneath it).
+    #[schema(example = "src")]
     cwd: Option<String>,
     /// The session whose working directory the command runs in (default: the account's).
+    #[schema(example = "session-12345")]
     session_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AckFrame {
-    #[schema(value_type = AckType)]
+    #[schema(value_type = AckFrameType)]
     r#type: &'static str,
     #[schema(example = "ls -la")]
     command: String,
@@ -71,7 +74,7 @@ pub struct AckFrame {
 
 #[derive(Serialize, ToSchema)]
 pub struct StartFrame {
-    #[schema(value_type = StartType)]
+    #[schema(value_type = StartFrameType)]
     r#type: &'static str,
     #[schema(example = "ls -la")]
     command: String,
@@ -84,7 +87,7 @@ pub struct StartFrame {
 /// A chunk of the command's standard output or standard error.
 #[derive(Serialize, ToSchema)]
 pub struct OutputFrame {
-    #[schema(value_type = OutputType, example = "stdout")]
+    #[schema(value_type = OutputFrameType, example = "stdout")]
     r#type: &'static str,
     #[schema(example = "README.md\nsrc\n")]
     data: String,
@@ -117,7 +120,7 @@ pub struct CommandResult {
 
 #[derive(Serialize, ToSchema)]
 pub struct CompleteFrame {
-    #[schema(value_type = CompleteType)]
+    #[schema(value_type = CompleteFrameType)]
     r#type: &'static str,
     result: CommandResult,
     /// The sandbox layers the command ran under, as the helper reported them.
@@ -129,7 +132,7 @@ pub struct CompleteFrame {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorFrame {
-    #[schema(value_type = ErrorType)]
+    #[schema(value_type = ErrorFrameType)]
     r#type: &'static str,
     #[schema(example = "Command blocked: deletes the root directory")]
     message: String,
@@ -139,7 +142,7 @@ pub struct ErrorFrame {
 
 #[derive(Serialize, ToSchema)]
 pub struct TimeoutFrame {
-    #[schema(value_type = TimeoutType)]
+    #[schema(value_type = TimeoutFrameType)]
     r#type: &'static str,
     #[schema(example = "Command exceeded 300000ms timeout")]
     message: String,
@@ -152,7 +155,7 @@ pub struct TimeoutFrame {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequiredFrame {
-    #[schema(value_type = ApprovalRequiredType)]
+    #[schema(value_type = ApprovalRequiredFrameType)]
     r#type: &'static str,
     #[schema(example = "apr_01jf3k6w9x2m4q8r5t7v0y1z3a")]
     approval_id: String,

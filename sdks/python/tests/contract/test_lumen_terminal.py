@@ -40,7 +40,7 @@ def test_sync_execute_streams_typed_frames(server: Server) -> None:
     done = frames[-1]
     assert isinstance(done, models.CompleteFrame), kinds
     assert done.result.status == "success" and done.result.exit_code == 0
-    assert done.result.stdout == "ho\n" and done.result.stderr == "oops\n"
+    assert done.result.stdout == "hi\n" and done.result.stderr == "oops\n"
     assert done.result.killed is False and done.result.duration >= 0
     assert done.sandbox["environment"] == "cleared"
 
@@ -148,3 +148,44 @@ def test_the_documents_websocket_example(server: Server) -> None:
     # so the example prints the one error frame and stops.
     asyncio.run(stream_command("npm install express", uri, printed))
     assert len(printed) == 1 and printed[0].startswith("\n❌ Error: ") and "cwd" in printed[0], printed
+
+
+# The document's "Chat API" Python example, as written but for the server address and the
+# key it leaves out (an `Authorization` header on its one request).
+DOCUMENT_CHAT_EXAMPLE = """
+import requests
+
+def chat(message, session_id='my-session'):
+    response = requests.post('https://lumenchat.org/api/chat', json={
+        'message': message,
+        'sessionId': session_id,
+        'autoApprove': True
+    })
+    
+    data = response.json()
+    print(f"AI Response: {data['response']['response']}")
+    
+    if data['type'] == 'terminal':
+        print(f"Command: {data['response']['terminalCommand']}")
+        print(f"Output: {data['execution']['stdout']}")
+
+chat('What is 12 * 12?')
+"""
+
+
+def test_the_documents_chat_example(server: Server) -> None:
+    import contextlib
+    import io
+
+    key = terminal_key(server, ["terminal:execute", "chat"])
+    script = DOCUMENT_CHAT_EXAMPLE.replace("https://lumenchat.org", f"{server.url}/lumen").replace(
+        "json={", f"headers={{'Authorization': 'Bearer {key}'}}, json={{", 1
+    )
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(script, "lumen-chat-example", "exec"), {})
+        # The same function on a message that is a command: it runs in the sandbox.
+        exec(compile(script.replace("chat('What is 12 * 12?')", "chat('echo from the example')"), "lumen-chat-example", "exec"), {})
+    printed = out.getvalue()
+    assert printed.startswith("AI Response: "), printed
+    assert "Command: echo from the example\nOutput: from the example\n" in printed, printed

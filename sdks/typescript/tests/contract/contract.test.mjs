@@ -306,3 +306,44 @@ test('Lumen terminal: a WebSocket that cannot send headers (the global one) gets
     delete globalThis.WebSocket;
   }
 });
+
+// The document's "Chat API" Node example, as written (CommonJS, `require('axios')`), with the
+// server's address and a key (an `Authorization` header) put in.
+test("Lumen chat: the document's Node example runs as written", { skip }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const key = await terminalKey(['terminal:execute', 'chat']);
+  const example = `const axios = require('axios');
+
+async function chat(message, sessionId = 'my-session') {
+  const response = await axios.post('https://lumenchat.org/api/chat', {
+    message,
+    sessionId,
+    autoApprove: true
+  });
+  
+  console.log('AI Response:', response.data.response.response);
+  
+  if (response.data.type === 'terminal') {
+    console.log('Command:', response.data.response.terminalCommand);
+    console.log('Output:', response.data.execution.stdout);
+  }
+}
+
+chat('List files in current directory');
+`;
+  const script = example
+    .replace('https://lumenchat.org', `${SERVER}/lumen`)
+    .replace('autoApprove: true\n  });', `autoApprove: true\n  }, { headers: { Authorization: 'Bearer ${key}' } });`)
+    .replace("chat('List files in current directory');", "chat('What is 12 * 12?').then(() => chat('echo from node'));");
+  const file = join(mkdtempSync(join(tmpdir(), 'lumen-chat-')), 'example.cjs');
+  writeFileSync(file, script);
+  const modules = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+  const run = spawnSync(process.execPath, [file], { env: { ...process.env, NODE_PATH: modules }, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^AI Response: /);
+  assert.match(run.stdout, /Command: echo from node\nOutput: from node\n/);
+});
