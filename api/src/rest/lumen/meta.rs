@@ -19,8 +19,9 @@ pub struct Health {
     service: String,
     #[schema(example = "0.1.0")]
     version: String,
-    /// Beyond the document: whether commands can run, and the sandbox they run in.
-    terminal: TerminalHealth,
+    /// Beyond the document (so optional for clients of other Lumen servers): whether
+    /// commands can run, and the sandbox they run in. Orrery always sends it.
+    terminal: Option<TerminalHealth>,
 }
 
 /// The terminal's sandbox, as a real command (`true`) ran under it within the last minute.
@@ -92,7 +93,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         status: "ok".into(),
         service: "Lumen Core API".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        terminal: state.terminal.sandbox_status().await.into(),
+        terminal: Some(state.terminal.sandbox_status().await.into()),
     })
 }
 

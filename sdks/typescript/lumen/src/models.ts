@@ -149,8 +149,11 @@ export interface ExecutionView {
 export interface Health {
   service: string;
   status: string;
-  /** Beyond the document: whether commands can run, and the sandbox they run in. */
-  terminal: TerminalHealth;
+  /**
+   * Beyond the document (so optional for clients of other Lumen servers): whether
+   * commands can run, and the sandbox they run in. Orrery always sends it.
+   */
+  terminal?: TerminalHealth | null;
   version: string;
 }
 

@@ -189,9 +189,11 @@ class ExecutionView(BaseModel):
 class Health(BaseModel):
     service: str
     status: str
-    terminal: TerminalHealth
-    """Beyond the document: whether commands can run, and the sandbox they run in."""
     version: str
+    terminal: TerminalHealth | None = None
+    """Beyond the document (so optional for clients of other Lumen servers): whether
+    commands can run, and the sandbox they run in. Orrery always sends it.
+    """
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -415,7 +417,7 @@ ExecutionView._fields = (
 Health._fields = (
     FieldSpec("service", "service", STR, True),
     FieldSpec("status", "status", STR, True),
-    FieldSpec("terminal", "terminal", model(lambda: TerminalHealth), True),
+    FieldSpec("terminal", "terminal", optional(model(lambda: TerminalHealth)), False),
     FieldSpec("version", "version", STR, True),
 )
 
