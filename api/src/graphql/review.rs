@@ -55,10 +55,26 @@ pub struct ProposedTest {
     kind: String,
 }
 
+/// Whether the model's review is part of a war-room review.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::review::ModelReviewStatus")]
+pub enum ModelReviewStatus {
+    /// Its issues and tests are in the review.
+    Reviewed,
+    /// The model writes no structured output: its review is the summary alone.
+    Prose,
+    /// The model answered, but not in the review's form (after one repair).
+    InvalidOutput,
+    /// The model's provider failed.
+    ProviderError,
+}
+
 #[derive(SimpleObject)]
 pub struct ModelReview {
     provider: String,
     model: String,
+    status: ModelReviewStatus,
+    /// The model's summary, or why its part is missing (the checks stand alone).
     summary: String,
 }
 
@@ -111,6 +127,7 @@ impl From<review::Review> for WarRoomReview {
             model_review: r.model.map(|m| ModelReview {
                 provider: m.provider,
                 model: m.model,
+                status: m.status.into(),
                 summary: m.summary,
             }),
         }

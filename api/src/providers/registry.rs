@@ -158,6 +158,18 @@ impl Providers {
             .is_some_and(|e| e.kind != ProviderKind::Builtin)
     }
 
+    /// Whether `provider` can be asked for structured output as part of other work. The
+    /// builtin provider answers with a schema's simplest instance and an OpenAI-compatible
+    /// server is trusted to follow `response_format`; the local provider's small models
+    /// decode without constraints and rarely write JSON at all (SmolLM2-135M: no valid
+    /// answer in our tests), so domains ask them for plain text instead of paying for
+    /// generations that are thrown away.
+    pub fn writes_structured(&self, provider: &str) -> bool {
+        self.entries
+            .get(provider)
+            .is_some_and(|e| e.kind != ProviderKind::Local)
+    }
+
     /// The generator `provider` names (the default when `None`) with `model` (its default
     /// model when `None`).
     pub fn generator(

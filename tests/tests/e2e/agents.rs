@@ -15,14 +15,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An OpenAI-compatible upstream that streams `chunks` pieces, one every `every`, and
 /// records when it found its client gone (a write failed).
-struct SlowUpstream {
+pub(crate) struct SlowUpstream {
     addr: SocketAddr,
     gone: Arc<Mutex<Vec<Instant>>>,
     served: Arc<Mutex<usize>>,
 }
 
 impl SlowUpstream {
-    async fn start(chunks: usize, every: Duration) -> Self {
+    pub(crate) async fn start(chunks: usize, every: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let gone = Arc::new(Mutex::new(Vec::new()));
@@ -82,7 +82,7 @@ impl SlowUpstream {
         Self { addr, gone, served }
     }
 
-    fn provider(&self) -> ProviderConfig {
+    pub(crate) fn provider(&self) -> ProviderConfig {
         ProviderConfig {
             kind: ProviderKind::Openai,
             base_url: Some(format!("http://{}/v1", self.addr)),

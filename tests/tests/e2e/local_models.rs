@@ -477,3 +477,118 @@ async fn a_lumen_chat_turn_runs_on_the_local_model() {
     let health = server.get("/lumen/health", None).await;
     assert_eq!(health.status(), 200);
 }
+
+/// Lumen with the local model: routing by the model's classification (or its stated
+/// fallback), replies from the model (in the agent's form, or its plain answer with the
+/// reason), a fold summarized by the model, and the war room with the model's part —
+/// reviewed or said to be missing, the static checks deciding either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lumen_chat_and_the_war_room_run_on_the_local_model() {
+    let Some(dir) = models_dir() else { return };
+    let server = TestServer::with(|c| {
+        c.providers.insert("local".into(), local(dir, 2));
+        c.ai.default_generator = "local".into();
+        c.ai.default_embedder = "local".into();
+        // Short replies keep 22 turns quick; greedy keeps the run repeatable. The model
+        // reads the whole window every turn (over 600 prompt tokens by the 22nd), slow on
+        // two cores shared with the other tests.
+        c.chat.max_output_tokens = 16;
+        c.chat.temperature = Some(0.0);
+        c.http.request_timeout_secs = 120;
+    })
+    .await;
+    let (token, _, _) = server.sign_up("local-lumen@example.com").await;
+
+    let turn = |message: String| {
+        crate::lumen::chat(
+            &server,
+            &token,
+            json!({"message": message, "sessionId": "local-lumen"}),
+        )
+    };
+    // No keyword decides this one: the model classifies it, or the fallback says why not.
+    let first = turn("What is the capital of France?".into()).await;
+    assert_eq!(first["provider"], "local", "{first}");
+    assert_eq!(first["model"], "smollm2-135m-instruct", "{first}");
+    // The local provider writes no structured output, so it is not asked to classify.
+    assert_eq!(first["agent"]["method"], "default", "{first}");
+    assert!(
+        first["agent"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answers in plain text"),
+        "{first}"
+    );
+    let reply = &first["response"];
+    assert_eq!(reply["choice"], "default", "{first}");
+    assert!(
+        reply["response"].as_str().unwrap().contains("Paris"),
+        "{first}"
+    );
+    assert!(
+        reply["reasoning"]
+            .as_str()
+            .unwrap()
+            .contains("answers in plain text"),
+        "{first}"
+    );
+
+    for n in 2..=22 {
+        let answered = turn(format!("Write tests for a function that squares {n}.")).await;
+        assert_eq!(answered["agent"]["name"], "test", "{answered}");
+        assert_eq!(answered["agent"]["method"], "keyword", "{answered}");
+        if n == 22 {
+            assert_eq!(answered["memoryStatus"]["summaryCount"], 1, "{answered}");
+            assert_eq!(answered["memoryStatus"]["currentWindowSize"], 15);
+        }
+    }
+    let session = server
+        .graphql(
+            Some(&token),
+            "query { chatSession(id: \"local-lumen\") { summaries { method provider model interactions text } } }",
+            json!({}),
+        )
+        .await;
+    let summary = &session["data"]["chatSession"]["summaries"][0];
+    assert_eq!(summary["method"], "model", "{session}");
+    assert_eq!(summary["provider"], "local", "{session}");
+    assert_eq!(summary["interactions"], 7, "{session}");
+    let text = summary["text"].as_str().unwrap();
+    assert!(
+        !text.trim().is_empty() && !text.starts_with("[extractive"),
+        "{session}"
+    );
+
+    // The document's credential example: the checks reject it whatever the model says.
+    let response = server
+        .post(
+            "/lumen/api/war-room",
+            Some(&token),
+            json!({
+                "proposal": "Add user authentication",
+                "code": "function auth(user, pass) { return user === 'admin' && pass === 'password'; }",
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let review: Value = response.json().await.unwrap();
+    assert_eq!(review["verdict"], "REJECTED", "{review}");
+    let model = &review["modelReview"];
+    assert_eq!(model["provider"], "local", "{review}");
+    // The local provider is not asked for the review's form: its review is prose.
+    assert_eq!(model["status"], "prose", "{review}");
+    assert!(
+        !model["summary"].as_str().unwrap().trim().is_empty(),
+        "{review}"
+    );
+    let debate = review["debateLog"].to_string();
+    assert!(debate.contains("Model Reviewer (local/"), "{review}");
+    assert!(
+        review["criticalIssues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["rule"] == "literal-credential-comparison"),
+        "{review}"
+    );
+}

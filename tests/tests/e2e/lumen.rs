@@ -5,7 +5,7 @@
 use orrery_tests::{unique_email, TestServer};
 use serde_json::{json, Value};
 
-async fn chat(server: &TestServer, token: &str, body: Value) -> Value {
+pub(crate) async fn chat(server: &TestServer, token: &str, body: Value) -> Value {
     let response = server.post("/lumen/api/chat", Some(token), body).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -670,5 +670,62 @@ async fn the_war_room_refuses_bad_input_and_survives_hostile_code() {
     assert_eq!(
         empty["data"]["warRoomReview"]["userErrors"],
         json!([{"field": "code", "code": "BAD_USER_INPUT"}])
+    );
+}
+
+/// An OpenAI-compatible model that answers prose whatever it is asked (as servers that
+/// ignore `response_format` do): routing falls back with the reason, the reply is its plain
+/// answer with the reason, and the war room keeps its checks with the model's part marked
+/// `invalid_output`.
+#[tokio::test]
+async fn a_model_that_ignores_the_forms_still_answers_and_says_why() {
+    let upstream = crate::agents::SlowUpstream::start(3, std::time::Duration::from_millis(1)).await;
+    let provider = upstream.provider();
+    let server = TestServer::with(|c| {
+        c.providers.insert("prose".into(), provider);
+        c.ai.default_generator = "prose".into();
+    })
+    .await;
+    let (token, _, _) = server.sign_up(&unique_email("lumen-prose")).await;
+
+    let turn = chat(&server, &token, json!({"message": "How are you today?"})).await;
+    assert_eq!(turn["provider"], "prose", "{turn}");
+    assert_eq!(turn["agent"]["name"], "base", "{turn}");
+    assert_eq!(turn["agent"]["method"], "default", "{turn}");
+    assert!(
+        turn["agent"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("classification failed"),
+        "{turn}"
+    );
+    assert_eq!(turn["type"], "response", "{turn}");
+    assert_eq!(turn["response"]["choice"], "default", "{turn}");
+    assert_eq!(turn["response"]["response"], "w0 w1 w2", "{turn}");
+    assert!(
+        turn["response"]["reasoning"]
+            .as_str()
+            .unwrap()
+            .contains("did not fit the base agent's form"),
+        "{turn}"
+    );
+
+    let review = war_room(
+        &server,
+        &token,
+        json!({"proposal": "Clamp", "code": "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n"}),
+    )
+    .await;
+    assert_eq!(
+        review["modelReview"]["status"], "invalid_output",
+        "{review}"
+    );
+    assert_eq!(review["modelReview"]["provider"], "prose", "{review}");
+    assert_eq!(review["verdict"], "APPROVED", "{review}");
+    assert!(
+        review["debateLog"]
+            .to_string()
+            .contains("Model Reviewer (prose/slow): no review ("),
+        "{review}"
     );
 }

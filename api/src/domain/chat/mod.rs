@@ -158,6 +158,8 @@ struct Target {
     model: String,
     /// Whether it reads its input (see `Providers::understands_language`).
     reads: bool,
+    /// Whether it is asked for the agents' forms (see `Providers::writes_structured`).
+    structured: bool,
 }
 
 impl ChatService {
@@ -211,16 +213,7 @@ impl ChatService {
             }
             None => {
                 let prompt = prompt(route.agent, &summaries, &window, &message)?;
-                let value = self
-                    .structured(
-                        actor,
-                        &target,
-                        prompt,
-                        route.agent.reply_schema(),
-                        route.agent.name(),
-                    )
-                    .await?;
-                Reply::from_json(&value)?
+                self.reply(actor, &target, route.agent, prompt).await?
             }
         };
         let execution = match &reply {
@@ -438,6 +431,7 @@ impl ChatService {
         )?;
         Ok(Target {
             reads: providers.understands_language(&chosen.provider),
+            structured: providers.writes_structured(&chosen.provider),
             provider: chosen.provider,
             model: chosen.model,
         })
@@ -459,6 +453,9 @@ impl ChatService {
         if !target.reads {
             return Ok(routing::fallback(false));
         }
+        if !target.structured {
+            return Ok(routing::not_classified(&target.provider));
+        }
         let prompt = vec![
             ChatMessage::new(ChatRole::System, routing::classification_prompt()),
             ChatMessage::new(ChatRole::User, message),
@@ -479,6 +476,73 @@ impl ChatService {
             // A model that cannot answer in the schema (small local ones often cannot).
             Err(DomainError::Unprocessable(why)) => routing::unclassified(&why),
             Err(err) => return Err(err),
+        })
+    }
+
+    /// The agent's reply in its form. A model that cannot write the form (small local ones
+    /// often cannot, even after the repair) is asked once more without it, and its plain
+    /// answer is the reply, with the reason it is not in the agent's form: the user gets an
+    /// answer rather than an error about JSON.
+    async fn reply(
+        &self,
+        actor: &Actor,
+        target: &Target,
+        agent: Agent,
+        prompt: Vec<ChatMessage>,
+    ) -> DomainResult<Reply> {
+        if !target.structured {
+            return self
+                .plain_reply(
+                    actor,
+                    target,
+                    prompt,
+                    format!(
+                        "`{}` answers in plain text (it is not asked for the {} agent's form).",
+                        target.provider,
+                        agent.name()
+                    ),
+                )
+                .await;
+        }
+        let formed = self
+            .structured(
+                actor,
+                target,
+                prompt.clone(),
+                agent.reply_schema(),
+                agent.name(),
+            )
+            .await;
+        match formed {
+            Ok(value) => Reply::from_json(&value),
+            Err(DomainError::Unprocessable(why)) => {
+                let reasoning = format!(
+                    "The model's answer did not fit the {} agent's form ({why}); its plain answer is given instead.",
+                    agent.name()
+                );
+                self.plain_reply(actor, target, prompt, reasoning).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The model's answer as text, with `reasoning` saying why it is not in a form.
+    async fn plain_reply(
+        &self,
+        actor: &Actor,
+        target: &Target,
+        prompt: Vec<ChatMessage>,
+        reasoning: String,
+    ) -> DomainResult<Reply> {
+        let text = self.generate(actor, target, prompt, None).await?;
+        if text.trim().is_empty() {
+            return Err(DomainError::Unprocessable(
+                "the model answered nothing".into(),
+            ));
+        }
+        Ok(Reply::Text {
+            response: text.trim().to_string(),
+            reasoning,
         })
     }
 

@@ -213,6 +213,17 @@ pub fn fallback(model_available: bool) -> Route {
     }
 }
 
+/// The base agent, because the model (`provider`) is not asked for structured output.
+pub fn not_classified(provider: &str) -> Route {
+    Route {
+        agent: Agent::Base,
+        method: RouteMethod::Default,
+        reason: format!(
+            "no keyword rule matched, and the model of `{provider}` answers in plain text, so it was not asked to classify"
+        ),
+    }
+}
+
 /// The base agent, because the model's classification could not be used (`why`): a
 /// routing failure costs the turn its specialist, not the turn.
 pub fn unclassified(why: &str) -> Route {

@@ -36,10 +36,38 @@ pub struct ReviewRequest {
     pub context: Option<String>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelReviewStatus {
+    /// The model's review validated; its issues and tests are part of this review.
+    Reviewed,
+    /// The model writes no structured output (`Providers::writes_structured`): its review
+    /// is prose in the summary, with no issues or tests of its own.
+    Prose,
+    /// The model answered, but not in the review's form (even after the repair).
+    InvalidOutput,
+    /// The model's provider failed or is unreachable.
+    ProviderError,
+}
+
+impl ModelReviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelReviewStatus::Reviewed => "reviewed",
+            ModelReviewStatus::Prose => "prose",
+            ModelReviewStatus::InvalidOutput => "invalid_output",
+            ModelReviewStatus::ProviderError => "provider_error",
+        }
+    }
+}
+
+/// The model's part of a review. The checks and proposals stand on their own, so a model
+/// that fails leaves them as they are and the review says why the model's part is missing.
 #[derive(Clone, Debug)]
 pub struct ModelReview {
     pub provider: String,
     pub model: String,
+    pub status: ModelReviewStatus,
+    /// The model's summary (when `Reviewed`) or why there is none.
     pub summary: String,
 }
 
@@ -272,9 +300,13 @@ impl WarRoom {
             proposals.coverage()
         ));
         if let Some(review) = &model_review {
+            let said = match review.status {
+                ModelReviewStatus::Reviewed | ModelReviewStatus::Prose => review.summary.clone(),
+                _ => format!("no review ({})", review.summary),
+            };
             debate.push(format!(
-                "Model Reviewer ({}/{}): {}",
-                review.provider, review.model, review.summary
+                "Model Reviewer ({}/{}): {said}",
+                review.provider, review.model
             ));
         }
         let summary = if approved {
@@ -364,6 +396,7 @@ impl WarRoom {
                 ),
             ),
         ];
+        let structured = providers.writes_structured(&chosen.provider);
         let call = ChatCall {
             provider: Some(chosen.provider.clone()),
             model: Some(chosen.model.clone()),
@@ -371,15 +404,43 @@ impl WarRoom {
             options: GenerationOptions {
                 temperature: self.config.temperature,
                 max_tokens: Some(self.config.max_output_tokens.max(1)),
-                json_schema: Some(JsonSchemaFormat {
+                json_schema: structured.then(|| JsonSchemaFormat {
                     name: "war_room_review".into(),
                     schema: model_schema(),
                 }),
                 ..Default::default()
             },
         };
-        let stream = self.ai.chat_as(actor, call).await?;
-        let text = providers::collect(stream.stream).await?.text;
+        // Only the model's words: no issues or tests of its own.
+        let said = |status, summary: String| {
+            Ok(Some((
+                ModelReview {
+                    provider: chosen.provider.clone(),
+                    model: chosen.model.clone(),
+                    status,
+                    summary,
+                },
+                Vec::new(),
+                Vec::new(),
+            )))
+        };
+        let text = match self.ai.chat_as(actor, call).await {
+            Ok(stream) => providers::collect(stream.stream).await.map(|c| c.text),
+            Err(err) => Err(err),
+        };
+        let text = match text {
+            Ok(text) if !structured => {
+                return said(ModelReviewStatus::Prose, text.trim().to_string())
+            }
+            Ok(text) => text,
+            Err(DomainError::Unprocessable(why)) => {
+                return said(ModelReviewStatus::InvalidOutput, why)
+            }
+            Err(DomainError::Upstream(why) | DomainError::Unavailable(why)) => {
+                return said(ModelReviewStatus::ProviderError, why)
+            }
+            Err(err) => return Err(err),
+        };
         let value: Value = serde_json::from_str(text.trim())
             .map_err(|e| DomainError::Internal(format!("validated review is not JSON: {e}")))?;
         let lines = code.lines().count().max(1);
@@ -413,6 +474,7 @@ impl WarRoom {
         let review = ModelReview {
             provider: chosen.provider,
             model: chosen.model,
+            status: ModelReviewStatus::Reviewed,
             summary: value["summary"].as_str().unwrap_or_default().to_string(),
         };
         Ok(Some((review, issues, tests)))

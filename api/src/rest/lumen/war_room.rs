@@ -41,6 +41,11 @@ string_enum!(
 );
 
 string_enum!(
+    /// Whether the model's review is part of this one.
+    ModelReviewStatus { Reviewed = "reviewed", Prose = "prose", InvalidOutput = "invalid_output", ProviderError = "provider_error" }
+);
+
+string_enum!(
     /// The verdict.
     Verdict { Approved = "APPROVED", Rejected = "REJECTED" }
 );
@@ -126,6 +131,13 @@ pub struct ModelReviewView {
     provider: String,
     #[schema(example = "gpt-4o-mini")]
     model: String,
+    /// `reviewed`: the model's issues and tests are in this review; `prose`: the model
+    /// writes no structured output (the local provider), its review is `summary` alone;
+    /// `invalid_output` or `provider_error`: it has no part, and `summary` says why (the
+    /// checks stand alone).
+    #[schema(value_type = ModelReviewStatus, example = "reviewed")]
+    status: &'static str,
+    /// The model's summary, or why the model's part is missing.
     #[schema(example = "The function compares against hard-coded credentials.")]
     summary: String,
 }
@@ -184,6 +196,7 @@ fn view(review: Review) -> WarRoomResponse {
         model_review: review.model.map(|m| ModelReviewView {
             provider: m.provider,
             model: m.model,
+            status: m.status.as_str(),
             summary: m.summary,
         }),
     }

@@ -179,6 +179,14 @@ export interface MemoryResponse {
 export interface ModelReviewView {
   model: string;
   provider: string;
+  /**
+   * `reviewed`: the model's issues and tests are in this review; `prose`: the model
+   * writes no structured output (the local provider), its review is `summary` alone;
+   * `invalid_output` or `provider_error`: it has no part, and `summary` says why (the
+   * checks stand alone).
+   */
+  status: 'reviewed' | 'prose' | 'invalid_output' | 'provider_error';
+  /** The model's summary, or why the model's part is missing. */
   summary: string;
 }
 

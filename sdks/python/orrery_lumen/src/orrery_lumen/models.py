@@ -221,7 +221,14 @@ class MemoryResponse(BaseModel):
 class ModelReviewView(BaseModel):
     model: str
     provider: str
+    status: Literal["reviewed", "prose", "invalid_output", "provider_error"]
+    """`reviewed`: the model's issues and tests are in this review; `prose`: the model
+    writes no structured output (the local provider), its review is `summary` alone;
+    `invalid_output` or `provider_error`: it has no part, and `summary` says why (the
+    checks stand alone).
+    """
     summary: str
+    """The model's summary, or why the model's part is missing."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -441,6 +448,7 @@ MemoryResponse._fields = (
 ModelReviewView._fields = (
     FieldSpec("model", "model", STR, True),
     FieldSpec("provider", "provider", STR, True),
+    FieldSpec("status", "status", STR, True),
     FieldSpec("summary", "summary", STR, True),
 )
 
