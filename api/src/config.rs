@@ -439,6 +439,9 @@ pub struct GovernanceConfig {
     pub node_key: Option<String>,
     /// Lifetime of capability tokens.
     pub token_ttl_secs: i64,
+    /// The LUKHAS guardian rejects an action whose risk (1 − the lower of its ethics and
+    /// safety scores) is above this; a request may ask for a stricter one, never a laxer.
+    pub guardian_risk_threshold: f64,
 }
 
 impl Default for GovernanceConfig {
@@ -447,6 +450,7 @@ impl Default for GovernanceConfig {
             node_id: None,
             node_key: None,
             token_ttl_secs: 30 * 60,
+            guardian_risk_threshold: 0.5,
         }
     }
 }

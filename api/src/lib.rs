@@ -172,6 +172,10 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.chat.clone(),
     );
     let war_room = domain::review::WarRoom::new(ai.clone(), config.chat.clone());
+    let guardian = domain::cognition::Guardian::new(
+        governance.clone(),
+        config.governance.guardian_risk_threshold,
+    );
     let services = state::Services {
         identity,
         governance,
@@ -182,6 +186,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         billing,
         chat,
         war_room,
+        guardian,
         terminal,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));

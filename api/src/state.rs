@@ -28,6 +28,7 @@ pub struct Core {
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
     pub war_room: crate::domain::review::WarRoom,
+    pub guardian: crate::domain::cognition::Guardian,
     pub terminal: Arc<crate::domain::terminal::TerminalService>,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
@@ -50,6 +51,7 @@ pub struct Services {
     pub billing: crate::domain::billing::BillingService,
     pub chat: crate::domain::chat::ChatService,
     pub war_room: crate::domain::review::WarRoom,
+    pub guardian: crate::domain::cognition::Guardian,
     pub terminal: Arc<crate::domain::terminal::TerminalService>,
 }
 
@@ -73,6 +75,7 @@ impl Core {
             billing: services.billing,
             chat: services.chat,
             war_room: services.war_room,
+            guardian: services.guardian,
             terminal: services.terminal,
             bus,
             limiter,

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod ai;
 pub mod billing;
 pub mod chat;
+pub mod cognition;
 pub mod governance;
 pub mod identity;
 pub mod memory;

@@ -6,6 +6,7 @@ mod chat;
 mod errors;
 mod governance;
 mod guard;
+mod guardian;
 mod identity;
 mod limits;
 mod memory;
@@ -50,6 +51,7 @@ pub struct Mutation(
     agents::AgentsMutation,
     chat::ChatMutation,
     governance::GovernanceMutation,
+    guardian::GuardianMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,

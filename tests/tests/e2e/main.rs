@@ -6,6 +6,7 @@ mod browser;
 mod flows;
 mod governance;
 mod graphql;
+mod guardian;
 mod headers;
 mod hostile;
 mod ledger_integrity;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod embeddings;
+mod guardian;
 mod health;
 mod memory;
 mod stream;
@@ -126,6 +127,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(memory::search))
         .routes(routes!(memory::update, memory::delete))
         .routes(routes!(memory::repair))
+        .routes(routes!(guardian::validate))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -104,3 +104,22 @@ def test_memory_as_the_document_calls_it(server: Server, account: Account) -> No
     assert client.memory.delete(stored.memory_id).deleted
     with pytest.raises(lukhas_sdk.NotFoundError):
         client.memory.recall(stored.memory_id)
+
+
+def test_guardian_as_the_document_calls_it(server: Server, account: Account) -> None:
+    client = lukhas(server, api_key=account.api_key, max_retries=0)
+    validation = client.guardian.validate(
+        action={  # type: ignore[arg-type]
+            "type": "response_generation",
+            "content": "Instructions for building a particle accelerator",
+            "target_user": "user123",
+            "context": "Educational request from physics student",
+        }
+    )
+    assert validation.decision == "APPROVED"
+    assert validation.validation_id.startswith("val_")
+    assert "Include safety warnings" in validation.conditions
+    assert validation.reasoning.ethical_framework == "consequentialist"
+    with pytest.raises(lukhas_sdk.BadRequestError) as bad:
+        client.guardian.validate(action={"type": "BAD", "content": "x"})  # type: ignore[arg-type]
+    assert bad.value.code == "VALIDATION_ERROR"

@@ -42,6 +42,20 @@ export class EmbeddingsResource {
   }
 }
 
+/** `client.guardian` */
+export class GuardianResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Validate an action
+   *
+   * `POST /guardian/validate`
+   */
+  validate(params: M.GuardianValidateParams, options?: RequestOptions): APIPromise<M.ValidateResponse> {
+    return this.client.request<M.ValidateResponse>("validate", { body: { action: params.action, risk_threshold: params.risk_threshold } }, options);
+  }
+}
+
 /** `client.memory` */
 export class MemoryResource {
   constructor(private readonly client: BaseClient) {}
@@ -119,6 +133,10 @@ export class LukhasClient extends BaseClient {
 
   get embeddings(): EmbeddingsResource {
     return new EmbeddingsResource(this);
+  }
+
+  get guardian(): GuardianResource {
+    return new GuardianResource(this);
   }
 
   get memory(): MemoryResource {

@@ -99,6 +99,21 @@ test('LUKHAS: token, refresh rotation, errors, health', { skip }, async () => {
   assert.ok(Object.keys(health.modules).length > 0);
 });
 
+test('LUKHAS: the guardian validates the document\'s action', { skip }, async () => {
+  const client = new lukhas.LukhasClient({ baseURL: `${SERVER}/lukhas/v1`, apiKey: account.apiKey, maxRetries: 0 });
+  const validation = await client.guardian.validate({
+    action: {
+      type: 'response_generation',
+      content: 'Instructions for building a particle accelerator',
+      target_user: 'user123',
+      context: 'Educational request from physics student',
+    },
+  });
+  assert.equal(validation.decision, 'APPROVED');
+  assert.ok(validation.conditions.includes('Emphasize professional supervision required'));
+  await assert.rejects(client.guardian.validate({ action: { type: 'BAD', content: 'x' } }), (e) => e.status === 400 && e.code === 'VALIDATION_ERROR');
+});
+
 test('Lumen: health and docs', { skip }, async () => {
   const client = new lumen.LumenClient({ baseURL: `${SERVER}/lumen`, apiKey: account.apiKey });
   assert.equal((await client.health()).service, 'Lumen Core API');

@@ -44,6 +44,7 @@ from .exceptions import (
     UnprocessableEntityError,
 )
 from .models import (
+    ActionToValidate,
     ContentChange,
     DateRange,
     DeleteResponse,
@@ -63,6 +64,9 @@ from .models import (
     SearchHitContent,
     StoreResponse,
     Token,
+    ValidateResponse,
+    ValidationFinding,
+    ValidationReasoning,
 )
 
 Client = LukhasClient
@@ -75,6 +79,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionToValidate",
     "AsyncLukhasClient",
     "AsyncPage",
     "AuthenticationError",
@@ -124,6 +129,9 @@ __all__ = [
     "SyncPage",
     "Token",
     "UnprocessableEntityError",
+    "ValidateResponse",
+    "ValidationFinding",
+    "ValidationReasoning",
     "__version__",
     "exceptions",
     "models",

@@ -20,6 +20,7 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    ActionToValidate,
     ContentChange,
     DateRange,
     DeleteResponse,
@@ -39,6 +40,9 @@ from .models import (
     SearchHitContent,
     StoreResponse,
     Token,
+    ValidateResponse,
+    ValidationFinding,
+    ValidationReasoning,
 )
 
 
@@ -136,6 +140,38 @@ class EmbeddingsResource:
                 "dimensions": dimensions,
                 "encoding_format": encoding_format,
                 "provider": provider,
+            },
+            options=request_options,
+        )
+
+
+class GuardianResource:
+    """`client.guardian`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def validate(
+        self,
+        action: ActionToValidate,
+        risk_threshold: float | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ValidateResponse:
+        """Validate an action
+
+        `POST /guardian/validate`
+
+        Args:
+            action: `action`
+            risk_threshold: A stricter risk threshold for this call (0–1); the server's is used when it is laxer.
+        """
+        return self._client.request(
+            "validate",
+            ValidateResponse,
+            body={
+                "action": action,
+                "risk_threshold": risk_threshold,
             },
             options=request_options,
         )
@@ -357,6 +393,10 @@ class LukhasClient(SyncAPIClient):
         return EmbeddingsResource(self)
 
     @property
+    def guardian(self) -> GuardianResource:
+        return GuardianResource(self)
+
+    @property
     def memory(self) -> MemoryResource:
         return MemoryResource(self)
 
@@ -470,6 +510,38 @@ class AsyncEmbeddingsResource:
                 "dimensions": dimensions,
                 "encoding_format": encoding_format,
                 "provider": provider,
+            },
+            options=request_options,
+        )
+
+
+class AsyncGuardianResource:
+    """`client.guardian`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def validate(
+        self,
+        action: ActionToValidate,
+        risk_threshold: float | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ValidateResponse:
+        """Validate an action
+
+        `POST /guardian/validate`
+
+        Args:
+            action: `action`
+            risk_threshold: A stricter risk threshold for this call (0–1); the server's is used when it is laxer.
+        """
+        return await self._client.request(
+            "validate",
+            ValidateResponse,
+            body={
+                "action": action,
+                "risk_threshold": risk_threshold,
             },
             options=request_options,
         )
@@ -689,6 +761,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def embeddings(self) -> AsyncEmbeddingsResource:
         return AsyncEmbeddingsResource(self)
+
+    @property
+    def guardian(self) -> AsyncGuardianResource:
+        return AsyncGuardianResource(self)
 
     @property
     def memory(self) -> AsyncMemoryResource:

@@ -44,6 +44,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "validate": OperationSpec(
+        name="validate",
+        method="POST",
+        path="/guardian/validate",
+        auth=True,
+        status=200,
+        required_body=("action",),
+        mock_response={"conditions": ["Include safety warnings", "Emphasize professional supervision required"], "decision": "APPROVED", "ethics_score": 1.0, "findings": [{"dimension": "safety", "evidence": "\"particle accelerator\"", "rule": "hazardous_activity", "severity": "low"}], "reasoning": {"ethical_framework": "consequentialist", "key_factors": ["hazardous activity (low): \"particle accelerator\"", "Educational purpose"]}, "risk_score": 0.06, "risk_threshold": 0.5, "safety_score": 0.94, "validation_id": "val_01JEW8Q2V7G6Y5T4R3E2W1Q0PZ"},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "health": OperationSpec(
         name="health",
         method="GET",

@@ -27,6 +27,22 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class ActionToValidate(BaseModel):
+    content: str
+    """What the action produces or says."""
+    type: str
+    """What kind of action: `response_generation`, `memory_store`, `tool_execution`,
+    `code_execution`, `data_export`, `glyph_binding`, or another name of a-z, 0-9, `_`,
+    `.`, `:`, `-`.
+    """
+    context: str | None = None
+    """Why the action is taken (learning or research purposes lower the weight of findings
+    below critical).
+    """
+    target_user: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class ContentChange(BaseModel):
     context: dict[str, Any] | None = None
     data: str | None = None
@@ -188,6 +204,50 @@ class Token(BaseModel):
     token_type: str
 
 
+@dataclasses.dataclass(kw_only=True)
+class ValidateResponse(BaseModel):
+    conditions: list[str]
+    decision: Literal["APPROVED", "REVIEW_REQUIRED", "REJECTED"]
+    ethics_score: float
+    """∏ (1 − weight) over the ethics findings (docs/DECISIONS.md, "Guardian")."""
+    findings: list[ValidationFinding]
+    reasoning: ValidationReasoning
+    risk_score: float
+    """1 − min(ethics_score, safety_score)."""
+    risk_threshold: float
+    """The threshold the risk was held against."""
+    safety_score: float
+    """∏ (1 − weight) over the safety findings."""
+    validation_id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class ValidationFinding(BaseModel):
+    dimension: str
+    """`safety` or `ethics`: the score it lowers."""
+    evidence: str
+    """What triggered it (a phrase, or the kind of data found — never the data)."""
+    rule: str
+    severity: str
+    """`low`, `medium`, `high` or `critical`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ValidationReasoning(BaseModel):
+    ethical_framework: str
+    """`consequentialist` when the scores decided, `deontological` when a rule did (a
+    critical finding or the guardian policy).
+    """
+    key_factors: list[str]
+
+
+ActionToValidate._fields = (
+    FieldSpec("content", "content", STR, True),
+    FieldSpec("context", "context", optional(STR), False),
+    FieldSpec("target_user", "target_user", optional(STR), False),
+    FieldSpec("type", "type", STR, True),
+)
+
 ContentChange._fields = (
     FieldSpec("context", "context", optional(OBJECT), False),
     FieldSpec("data", "data", optional(STR), False),
@@ -311,7 +371,32 @@ Token._fields = (
     FieldSpec("token_type", "token_type", STR, True),
 )
 
+ValidateResponse._fields = (
+    FieldSpec("conditions", "conditions", list_of(STR), True),
+    FieldSpec("decision", "decision", STR, True),
+    FieldSpec("ethics_score", "ethics_score", FLOAT, True),
+    FieldSpec("findings", "findings", list_of(model(lambda: ValidationFinding)), True),
+    FieldSpec("reasoning", "reasoning", model(lambda: ValidationReasoning), True),
+    FieldSpec("risk_score", "risk_score", FLOAT, True),
+    FieldSpec("risk_threshold", "risk_threshold", FLOAT, True),
+    FieldSpec("safety_score", "safety_score", FLOAT, True),
+    FieldSpec("validation_id", "validation_id", STR, True),
+)
+
+ValidationFinding._fields = (
+    FieldSpec("dimension", "dimension", STR, True),
+    FieldSpec("evidence", "evidence", STR, True),
+    FieldSpec("rule", "rule", STR, True),
+    FieldSpec("severity", "severity", STR, True),
+)
+
+ValidationReasoning._fields = (
+    FieldSpec("ethical_framework", "ethical_framework", STR, True),
+    FieldSpec("key_factors", "key_factors", list_of(STR), True),
+)
+
 __all__ = [
+    "ActionToValidate",
     "ContentChange",
     "DateRange",
     "DeleteResponse",
@@ -331,4 +416,7 @@ __all__ = [
     "SearchHitContent",
     "StoreResponse",
     "Token",
+    "ValidateResponse",
+    "ValidationFinding",
+    "ValidationReasoning",
 ]
