@@ -387,6 +387,8 @@ pub struct RateLimitConfig {
     pub credentials_per_ip: u32,
     /// Requests per minute per principal to LUKHAS `/memory/*` (the document's 100).
     pub memory: u32,
+    /// Requests per minute per principal to LUKHAS `/matriz/process` (the document's 60).
+    pub matriz: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -507,6 +509,7 @@ impl Default for RateLimitConfig {
             anonymous: 60,
             credentials_per_ip: 20,
             memory: 100,
+            matriz: 60,
         }
     }
 }

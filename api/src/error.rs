@@ -49,6 +49,14 @@ pub enum DomainError {
     /// A model provider failed or answered something unusable (502).
     #[error("{0}")]
     Upstream(String),
+    /// The LUKHAS guardian rejected what a pipeline was about to do (403).
+    #[error("the guardian rejected this ({decision}, risk {risk_score:.3}): {reason}")]
+    GuardianRejection {
+        validation_id: String,
+        decision: String,
+        risk_score: f64,
+        reason: String,
+    },
     /// A memory drifted past the configured limit: repair it first (422).
     #[error("memory {memory_id} has drifted {drift_score:.3} from what was stored (limit {limit}); repair it first")]
     MemoryDrift {

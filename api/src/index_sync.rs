@@ -81,7 +81,7 @@ async fn receive(state: &AppState, listener: &mut PgListener, origin: &str) {
             continue;
         }
         let synced: &dyn Synced = match change.collection {
-            Collection::Memory => &state.memory,
+            Collection::Memory => &*state.memory,
             Collection::Code => &*state.rag,
         };
         if let Err(err) = synced.refresh(&change.ids).await {
@@ -93,5 +93,5 @@ async fn receive(state: &AppState, listener: &mut PgListener, origin: &str) {
 }
 
 fn services(state: &AppState) -> [(&'static str, &dyn Synced); 2] {
-    [("memory", &state.memory), ("code", &*state.rag)]
+    [("memory", &*state.memory), ("code", &*state.rag)]
 }

@@ -172,10 +172,12 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.chat.clone(),
     );
     let war_room = domain::review::WarRoom::new(ai.clone(), config.chat.clone());
-    let guardian = domain::cognition::Guardian::new(
+    let guardian = Arc::new(domain::cognition::Guardian::new(
         governance.clone(),
         config.governance.guardian_risk_threshold,
-    );
+    ));
+    let memory = Arc::new(memory);
+    let matriz = domain::cognition::Matriz::new(memory.clone(), ai.clone(), guardian.clone());
     let services = state::Services {
         identity,
         governance,
@@ -187,6 +189,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         chat,
         war_room,
         guardian,
+        matriz,
         terminal,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));

@@ -50,6 +50,8 @@ pub enum ErrorCode {
     UpstreamError,
     /// The memory drifted past the limit; repair it first.
     MemoryDriftExcessive,
+    /// The LUKHAS guardian rejected what the pipeline would have answered.
+    GuardianRejection,
     /// Something failed inside the server; the request id is in `extensions.requestId`.
     InternalServerError,
 }
@@ -78,6 +80,7 @@ impl ErrorCode {
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::UpstreamError => "UPSTREAM_ERROR",
             Self::MemoryDriftExcessive => "MEMORY_DRIFT_EXCESSIVE",
+            Self::GuardianRejection => "GUARDIAN_REJECTION",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -89,6 +92,7 @@ impl ErrorCode {
             | DomainError::PayloadTooLarge => Self::BadUserInput,
             DomainError::Unauthenticated(_) => Self::Unauthenticated,
             DomainError::Forbidden(_) => Self::Forbidden,
+            DomainError::GuardianRejection { .. } => Self::GuardianRejection,
             DomainError::NotFound(_) => Self::NotFound,
             DomainError::Conflict(_) => Self::Conflict,
             DomainError::RateLimited(_) => Self::RateLimited,
@@ -148,6 +152,8 @@ pub fn user_error(err: DomainError) -> async_graphql::Result<UserError> {
         DomainError::Conflict(_) => ErrorCode::Conflict,
         DomainError::NotFound(_) => ErrorCode::NotFound,
         DomainError::MemoryDrift { .. } => ErrorCode::MemoryDriftExcessive,
+        // A rejection is an answer about the input, not a failure of the request.
+        DomainError::GuardianRejection { .. } => ErrorCode::GuardianRejection,
         DomainError::NotImplemented(_) => ErrorCode::NotImplemented,
         _ => return Err(to_gql(err)),
     };

@@ -3,10 +3,10 @@
 
 mod agents;
 mod chat;
+mod cognition;
 mod errors;
 mod governance;
 mod guard;
-mod guardian;
 mod identity;
 mod limits;
 mod memory;
@@ -51,7 +51,8 @@ pub struct Mutation(
     agents::AgentsMutation,
     chat::ChatMutation,
     governance::GovernanceMutation,
-    guardian::GuardianMutation,
+    cognition::GuardianMutation,
+    cognition::MatrizMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,

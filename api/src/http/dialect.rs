@@ -65,7 +65,8 @@ pub fn status_of(err: &DomainError) -> StatusCode {
         DomainError::Forbidden(_)
         | DomainError::QuotaExceeded(_)
         | DomainError::ExecutionQuota { .. }
-        | DomainError::TierRequired { .. } => StatusCode::FORBIDDEN,
+        | DomainError::TierRequired { .. }
+        | DomainError::GuardianRejection { .. } => StatusCode::FORBIDDEN,
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         DomainError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         DomainError::Conflict(_) => StatusCode::CONFLICT,

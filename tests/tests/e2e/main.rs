@@ -12,6 +12,7 @@ mod hostile;
 mod ledger_integrity;
 mod local_models;
 mod lumen;
+mod matriz;
 mod memory;
 mod models;
 mod openapi;

@@ -132,6 +132,19 @@ async fn the_lukhas_memory_curl_example_runs_as_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lukhas_matriz_and_guardian_example_runs_again_and_again() {
+    let server = TestServer::start().await;
+    sign_up_ada(&server).await;
+    let expected = [
+        "\"pipeline_stages_used\":[\"memory\",\"attention\",\"thought\",\"risk\",\"intent\",\"action\"]",
+        "\"memory_fold_created\":\"mem_",
+        "\"decision\":\"APPROVED\"",
+        "\"safety_score\":0.94",
+    ];
+    run_sh_block(&server, "LUKHAS MATRIZ pipeline and guardian", 2, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lunaos_code_search_example_runs_again_and_again() {
     let server = TestServer::start().await;
     sign_up_ada(&server).await;

@@ -1,7 +1,9 @@
-//! LUKHAS cognition: the guardian that validates actions (its content rules and policy).
-//! The MATRIZ pipeline, consciousness, reasoning and dreams build on it.
+//! LUKHAS cognition: the guardian that validates actions (its content rules and policy),
+//! and the MATRIZ pipeline that runs on it.
 
 pub mod content;
 pub mod guardian;
+pub mod matriz;
 
 pub use guardian::{Guardian, ProposedAction, Validation, Verdict};
+pub use matriz::{Matriz, PipelineRequest, PipelineResult};

@@ -55,7 +55,9 @@ impl Dialect for Lexecon {
             DomainError::Forbidden(m) | DomainError::QuotaExceeded(m) => {
                 LexeconError::new("Forbidden", m.clone())
             }
-            DomainError::ExecutionQuota { .. } | DomainError::TierRequired { .. } => {
+            DomainError::ExecutionQuota { .. }
+            | DomainError::TierRequired { .. }
+            | DomainError::GuardianRejection { .. } => {
                 LexeconError::new("Forbidden", err.to_string())
             }
             DomainError::NotFound(_) => LexeconError::new("Not found", err.to_string()),

@@ -1,8 +1,7 @@
 //! `/memory/*`: store, recall, search, update, repair and delete memories, in the document's
 //! shapes, limited to 100 requests a minute per principal (the document's table).
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,35 +13,24 @@ use crate::domain::memory::{
     Memory, MemoryChange, NewMemory, RepairMethod, SearchFilters, MAX_SEARCH_LIMIT,
 };
 use crate::error::DomainError;
-use crate::http::dialect::{ApiError, Authed, PathParams};
-use crate::http::rate_limit::Quota;
+use crate::http::dialect::{Authed, PathParams};
 use crate::state::AppState;
 
 type Principal = Authed<Lukhas>;
 type MemoryId = PathParams<String, Lukhas>;
 
-/// The per-principal `/memory/*` budget, spent before any work.
-pub struct MemoryBudget;
+/// The per-principal `/memory/*` budget (the document's 100 a minute).
+pub struct MemoryRoutes;
 
-impl FromRequestParts<AppState> for MemoryBudget {
-    type Rejection = ApiError<Lukhas>;
+impl super::budget::Budget for MemoryRoutes {
+    const NAME: &'static str = "lukhas-memory";
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let principal = parts
-            .extensions
-            .get::<crate::domain::identity::Principal>()
-            .and_then(|p| p.rate_key());
-        let Some(key) = principal else {
-            return Ok(Self); // anonymous calls are refused by `Authed` next
-        };
-        let quota = Quota::per_minute(state.config.rate_limit.memory);
-        crate::http::auth::charge(state, &format!("lukhas-memory:{key}"), quota).await?;
-        Ok(Self)
+    fn per_minute(state: &AppState) -> u32 {
+        state.config.rate_limit.memory
     }
 }
+
+type MemoryBudget = super::budget::Charged<MemoryRoutes>;
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct MemoryContent {

@@ -2,9 +2,11 @@
 //! `{"error": {"code", "message", "details", "trace_id", "timestamp"}}`.
 
 mod auth;
+mod budget;
 mod embeddings;
 mod guardian;
 mod health;
+mod matriz;
 mod memory;
 mod stream;
 
@@ -58,6 +60,7 @@ impl Dialect for Lukhas {
             | DomainError::QuotaExceeded(_)
             | DomainError::ExecutionQuota { .. }
             | DomainError::TierRequired { .. } => "INSUFFICIENT_PERMISSIONS",
+            DomainError::GuardianRejection { .. } => "GUARDIAN_REJECTION",
             DomainError::NotFound(_) => "NOT_FOUND",
             DomainError::Conflict(_) => "CONFLICT",
             DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
@@ -82,6 +85,18 @@ impl Dialect for Lukhas {
                 "drift_level": drift_score,
                 "limit": limit,
                 "suggested_method": "partial_heal",
+            }),
+            DomainError::GuardianRejection {
+                validation_id,
+                decision,
+                risk_score,
+                reason,
+            } => serde_json::json!({
+                "validation_id": validation_id,
+                "decision": decision,
+                "risk_score": risk_score,
+                "reason": reason,
+                "stage": "risk",
             }),
             DomainError::RateLimited(info) => serde_json::json!({
                 "limit": info.limit,
@@ -128,6 +143,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(memory::update, memory::delete))
         .routes(routes!(memory::repair))
         .routes(routes!(guardian::validate))
+        .routes(routes!(matriz::process))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -111,7 +111,8 @@ impl Dialect for Lumen {
             DomainError::Forbidden(_)
             | DomainError::QuotaExceeded(_)
             | DomainError::ExecutionQuota { .. }
-            | DomainError::TierRequired { .. } => ("FORBIDDEN", None),
+            | DomainError::TierRequired { .. }
+            | DomainError::GuardianRejection { .. } => ("FORBIDDEN", None),
             DomainError::NotFound(_) => ("NOT_FOUND", None),
             DomainError::Conflict(_) => ("CONFLICT", None),
             DomainError::RateLimited(info) => (

@@ -75,7 +75,7 @@ impl Dialect for LunaOs {
             | DomainError::Malformed { .. }
             | DomainError::PayloadTooLarge => "validation_failed",
             DomainError::Unauthenticated(_) => "unauthorized",
-            DomainError::Forbidden(_) => "forbidden",
+            DomainError::Forbidden(_) | DomainError::GuardianRejection { .. } => "forbidden",
             DomainError::NotFound(_) => "not_found",
             DomainError::Conflict(_) => "conflict",
             DomainError::RateLimited(_) => "rate_limited",

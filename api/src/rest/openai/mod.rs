@@ -62,7 +62,8 @@ impl OpenAiError {
             DomainError::Forbidden(_)
             | DomainError::QuotaExceeded(_)
             | DomainError::ExecutionQuota { .. }
-            | DomainError::TierRequired { .. } => {
+            | DomainError::TierRequired { .. }
+            | DomainError::GuardianRejection { .. } => {
                 ("permission_error", Some("insufficient_scope"), None)
             }
             DomainError::NotFound(what) if what.starts_with("model") => (

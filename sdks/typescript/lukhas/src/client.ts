@@ -151,4 +151,13 @@ export class LukhasClient extends BaseClient {
   health(options?: RequestOptions): APIPromise<M.Health> {
     return this.request<M.Health>("health", {}, options);
   }
+
+  /**
+   * Process input through the MATRIZ pipeline
+   *
+   * `POST /matriz/process`
+   */
+  process(params: M.ProcessParams, options?: RequestOptions): APIPromise<M.ProcessResponse> {
+    return this.request<M.ProcessResponse>("process", { body: { input: params.input, context: params.context, pipeline_options: params.options, constellation_config: params.constellation_config } }, options);
+  }
 }

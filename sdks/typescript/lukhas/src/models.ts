@@ -17,11 +17,32 @@ export interface ActionToValidate {
   type: string;
 }
 
+export interface ConstellationMetadata {
+  consciousness_pillar_active: boolean;
+  guardian_pillar_active: boolean;
+  identity_pillar_active: boolean;
+  /** Registry nodes the stages used (the registry is not served yet: none). */
+  registry_nodes_utilized: Array<string>;
+}
+
 export interface ContentChange {
   context?: Record<string, unknown> | null;
   /** New text: re-embedded, and its drift from the stored original measured. */
   data?: string | null;
   type?: string | null;
+}
+
+export interface Context {
+  /** A claimed ΛiD; not verifiable yet (no ΛiD is issued), so the intent stage says so. */
+  lambda_id?: string | null;
+  preferences?: Preferences | null;
+  previous_interaction_id?: string | null;
+  session_id?: string | null;
+  /**
+   * Who the client says the request is for; the intent stage checks it against the
+   * credential (it holds only when it is the credential's user id).
+   */
+  user_id?: string | null;
 }
 
 export interface DateRange {
@@ -106,6 +127,63 @@ export interface ModuleHealth {
   status: 'active' | 'unavailable';
 }
 
+export interface PipelineOptions {
+  action_type?: string | null;
+  /** Words the attention stage weighs in (`educational_content` → educational, content). */
+  attention_focus?: string | null;
+  /**
+   * The SDK example's switch: `true` thinks in `creative` mode unless `thought_mode`
+   * says otherwise.
+   */
+  creative_mode?: boolean | null;
+  /** Check the context's identity claims in the intent stage (default true). */
+  intent_verification?: boolean | null;
+  /** How many of the user's memories the memory stage retrieves (0 to 20, default 3). */
+  memory_depth?: number | null;
+  /** A stricter guardian threshold for this request (0–1). */
+  risk_threshold?: number | null;
+  thought_mode?: string | null;
+  /** The SDK example's switch: `false` is `memory_depth: 0`. */
+  use_memory?: boolean | null;
+}
+
+export interface Preferences {
+  detail_level?: string | null;
+  response_style?: string | null;
+}
+
+export interface ProcessMetadata {
+  /** The mean of the stages' confidences (docs/DECISIONS.md, "MATRIZ"). */
+  confidence: number;
+  /** Every pillar's stage ran and passed. */
+  constellation_validation: boolean;
+  interaction_id: string;
+  model: string;
+  pipeline_stages_used: Array<string>;
+  /** Measured inside the server, all six stages. */
+  processing_time_ms: number;
+  /** Which provider and model thought (`builtin` answers are templates, not a model's). */
+  provider: string;
+  /**
+   * Asked for (`constellation_config.t4_compliance`) and met: the guardian's decision on
+   * this interaction is in the signed ledger.
+   */
+  t4_compliance_verified: boolean;
+}
+
+export interface ProcessResponse {
+  /** `metadata.confidence` again, as the SDK example reads it (`response.confidence`). */
+  confidence: number;
+  constellation_metadata: ConstellationMetadata;
+  matriz_pipeline_trace: Array<TraceStep>;
+  /** The memory the interaction was stored as (`GET /memory/recall/{memory_id}`). */
+  memory_fold_created: string;
+  metadata: ProcessMetadata;
+  response: string;
+  /** `response` again, under the name the document's SDK example reads (`response.text`). */
+  text: string;
+}
+
 export interface RecallResponse {
   content: MemoryContent;
   memory_id: string;
@@ -162,6 +240,18 @@ export interface Token {
   expires_in: number;
   refresh_token: string;
   token_type: string;
+}
+
+export interface TraceStep {
+  /** The intent stage: the account's tier. */
+  auth_tier?: string | null;
+  confidence: number;
+  /** The risk stage: the guardian's ethics score. */
+  ethics_score?: number | null;
+  processing_time_ms: number;
+  /** `memory`, `attention`, `thought`, `risk`, `intent` or `action`. */
+  stage: string;
+  step: string;
 }
 
 export interface ValidateResponse {
@@ -231,6 +321,18 @@ export interface GuardianValidateParams {
   action: ActionToValidate;
   /** A stricter risk threshold for this call (0–1); the server's is used when it is laxer. */
   risk_threshold?: number | null;
+}
+
+/** Parameters of `POST /matriz/process`. */
+export interface ProcessParams {
+  input: string;
+  context?: Context | null;
+  options?: PipelineOptions | null;
+  /**
+   * Accepted as the document shows it; `t4_compliance` asks the response to say whether
+   * the interaction is on the audit trail.
+   */
+  constellation_config?: Record<string, unknown> | null;
 }
 
 /** Parameters of `POST /memory/repair/{memory_id}`. */

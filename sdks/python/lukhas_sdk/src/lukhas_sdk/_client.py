@@ -21,7 +21,9 @@ from ._runtime import (
 )
 from .models import (
     ActionToValidate,
+    ConstellationMetadata,
     ContentChange,
+    Context,
     DateRange,
     DeleteResponse,
     EmbeddingItem,
@@ -32,6 +34,10 @@ from .models import (
     MemoryMetadata,
     MemorySearchResponse,
     ModuleHealth,
+    PipelineOptions,
+    Preferences,
+    ProcessMetadata,
+    ProcessResponse,
     RecallResponse,
     RefreshedToken,
     RepairResponse,
@@ -40,6 +46,7 @@ from .models import (
     SearchHitContent,
     StoreResponse,
     Token,
+    TraceStep,
     ValidateResponse,
     ValidationFinding,
     ValidationReasoning,
@@ -415,6 +422,37 @@ class LukhasClient(SyncAPIClient):
             options=request_options,
         )
 
+    def process(
+        self,
+        input: str,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ProcessResponse:
+        """Process input through the MATRIZ pipeline
+
+        `POST /matriz/process`
+
+        Args:
+            input: `input`
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+        """
+        return self.request(
+            "process",
+            ProcessResponse,
+            body={
+                "input": input,
+                "context": context,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
+            options=request_options,
+        )
+
 
 class AsyncAuthResource:
     """`client.auth`"""
@@ -782,5 +820,36 @@ class AsyncLukhasClient(AsyncAPIClient):
         return await self.request(
             "health",
             Health,
+            options=request_options,
+        )
+
+    async def process(
+        self,
+        input: str,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ProcessResponse:
+        """Process input through the MATRIZ pipeline
+
+        `POST /matriz/process`
+
+        Args:
+            input: `input`
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+        """
+        return await self.request(
+            "process",
+            ProcessResponse,
+            body={
+                "input": input,
+                "context": context,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
             options=request_options,
         )

@@ -68,6 +68,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "process": OperationSpec(
+        name="process",
+        method="POST",
+        path="/matriz/process",
+        auth=True,
+        status=200,
+        required_body=("input",),
+        mock_response={"confidence": 0.82, "constellation_metadata": {"consciousness_pillar_active": True, "guardian_pillar_active": True, "identity_pillar_active": True, "registry_nodes_utilized": []}, "matriz_pipeline_trace": [{"auth_tier": "free", "confidence": 0.81, "ethics_score": 1.0, "processing_time_ms": 3.2, "stage": "memory", "step": "Retrieved 2 of 3 requested memories (best relevance 0.81)"}], "memory_fold_created": "mem_2026_12_06_3f9a1c2b7d4e", "metadata": {"confidence": 0.82, "constellation_validation": True, "interaction_id": "interaction_01jew8q2v7g6y5t4r3e2w1q0pz", "model": "builtin", "pipeline_stages_used": ["memory", "attention", "thought", "risk", "intent", "action"], "processing_time_ms": 23.5, "provider": "builtin", "t4_compliance_verified": True}, "response": "Quantum entanglement links two particles so that measuring one tells you about the other.", "text": "Quantum entanglement links two particles so that measuring one tells you about the other."},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "recall": OperationSpec(
         name="recall",
         method="GET",

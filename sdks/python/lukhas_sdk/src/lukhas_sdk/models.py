@@ -43,11 +43,33 @@ class ActionToValidate(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ConstellationMetadata(BaseModel):
+    consciousness_pillar_active: bool
+    guardian_pillar_active: bool
+    identity_pillar_active: bool
+    registry_nodes_utilized: list[str]
+    """Registry nodes the stages used (the registry is not served yet: none)."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ContentChange(BaseModel):
     context: dict[str, Any] | None = None
     data: str | None = None
     """New text: re-embedded, and its drift from the stored original measured."""
     type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class Context(BaseModel):
+    lambda_id: str | None = None
+    """A claimed ΛiD; not verifiable yet (no ΛiD is issued), so the intent stage says so."""
+    preferences: Preferences | None = None
+    previous_interaction_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    """Who the client says the request is for; the intent stage checks it against the
+    credential (it holds only when it is the credential's user id).
+    """
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -139,6 +161,65 @@ class ModuleHealth(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class PipelineOptions(BaseModel):
+    action_type: str | None = None
+    attention_focus: str | None = None
+    """Words the attention stage weighs in (`educational_content` → educational, content)."""
+    creative_mode: bool | None = None
+    """The SDK example's switch: `true` thinks in `creative` mode unless `thought_mode`
+    says otherwise.
+    """
+    intent_verification: bool | None = None
+    """Check the context's identity claims in the intent stage (default true)."""
+    memory_depth: int | None = None
+    """How many of the user's memories the memory stage retrieves (0 to 20, default 3)."""
+    risk_threshold: float | None = None
+    """A stricter guardian threshold for this request (0–1)."""
+    thought_mode: str | None = None
+    use_memory: bool | None = None
+    """The SDK example's switch: `false` is `memory_depth: 0`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class Preferences(BaseModel):
+    detail_level: str | None = None
+    response_style: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ProcessMetadata(BaseModel):
+    confidence: float
+    """The mean of the stages' confidences (docs/DECISIONS.md, "MATRIZ")."""
+    constellation_validation: bool
+    """Every pillar's stage ran and passed."""
+    interaction_id: str
+    model: str
+    pipeline_stages_used: list[str]
+    processing_time_ms: float
+    """Measured inside the server, all six stages."""
+    provider: str
+    """Which provider and model thought (`builtin` answers are templates, not a model's)."""
+    t4_compliance_verified: bool
+    """Asked for (`constellation_config.t4_compliance`) and met: the guardian's decision on
+    this interaction is in the signed ledger.
+    """
+
+
+@dataclasses.dataclass(kw_only=True)
+class ProcessResponse(BaseModel):
+    confidence: float
+    """`metadata.confidence` again, as the SDK example reads it (`response.confidence`)."""
+    constellation_metadata: ConstellationMetadata
+    matriz_pipeline_trace: list[TraceStep]
+    memory_fold_created: str
+    """The memory the interaction was stored as (`GET /memory/recall/{memory_id}`)."""
+    metadata: ProcessMetadata
+    response: str
+    text: str
+    """`response` again, under the name the document's SDK example reads (`response.text`)."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class RecallResponse(BaseModel):
     content: MemoryContent
     memory_id: str
@@ -205,6 +286,19 @@ class Token(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class TraceStep(BaseModel):
+    confidence: float
+    processing_time_ms: float
+    stage: str
+    """`memory`, `attention`, `thought`, `risk`, `intent` or `action`."""
+    step: str
+    auth_tier: str | None = None
+    """The intent stage: the account's tier."""
+    ethics_score: float | None = None
+    """The risk stage: the guardian's ethics score."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ValidateResponse(BaseModel):
     conditions: list[str]
     decision: Literal["APPROVED", "REVIEW_REQUIRED", "REJECTED"]
@@ -248,10 +342,25 @@ ActionToValidate._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
+ConstellationMetadata._fields = (
+    FieldSpec("consciousness_pillar_active", "consciousness_pillar_active", BOOL, True),
+    FieldSpec("guardian_pillar_active", "guardian_pillar_active", BOOL, True),
+    FieldSpec("identity_pillar_active", "identity_pillar_active", BOOL, True),
+    FieldSpec("registry_nodes_utilized", "registry_nodes_utilized", list_of(STR), True),
+)
+
 ContentChange._fields = (
     FieldSpec("context", "context", optional(OBJECT), False),
     FieldSpec("data", "data", optional(STR), False),
     FieldSpec("type", "type", optional(STR), False),
+)
+
+Context._fields = (
+    FieldSpec("lambda_id", "lambda_id", optional(STR), False),
+    FieldSpec("preferences", "preferences", optional(model(lambda: Preferences)), False),
+    FieldSpec("previous_interaction_id", "previous_interaction_id", optional(STR), False),
+    FieldSpec("session_id", "session_id", optional(STR), False),
+    FieldSpec("user_id", "user_id", optional(STR), False),
 )
 
 DateRange._fields = (
@@ -318,6 +427,43 @@ ModuleHealth._fields = (
     FieldSpec("status", "status", STR, True),
 )
 
+PipelineOptions._fields = (
+    FieldSpec("action_type", "action_type", optional(STR), False),
+    FieldSpec("attention_focus", "attention_focus", optional(STR), False),
+    FieldSpec("creative_mode", "creative_mode", optional(BOOL), False),
+    FieldSpec("intent_verification", "intent_verification", optional(BOOL), False),
+    FieldSpec("memory_depth", "memory_depth", optional(INT), False),
+    FieldSpec("risk_threshold", "risk_threshold", optional(FLOAT), False),
+    FieldSpec("thought_mode", "thought_mode", optional(STR), False),
+    FieldSpec("use_memory", "use_memory", optional(BOOL), False),
+)
+
+Preferences._fields = (
+    FieldSpec("detail_level", "detail_level", optional(STR), False),
+    FieldSpec("response_style", "response_style", optional(STR), False),
+)
+
+ProcessMetadata._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("constellation_validation", "constellation_validation", BOOL, True),
+    FieldSpec("interaction_id", "interaction_id", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("pipeline_stages_used", "pipeline_stages_used", list_of(STR), True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("t4_compliance_verified", "t4_compliance_verified", BOOL, True),
+)
+
+ProcessResponse._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("constellation_metadata", "constellation_metadata", model(lambda: ConstellationMetadata), True),
+    FieldSpec("matriz_pipeline_trace", "matriz_pipeline_trace", list_of(model(lambda: TraceStep)), True),
+    FieldSpec("memory_fold_created", "memory_fold_created", STR, True),
+    FieldSpec("metadata", "metadata", model(lambda: ProcessMetadata), True),
+    FieldSpec("response", "response", STR, True),
+    FieldSpec("text", "text", STR, True),
+)
+
 RecallResponse._fields = (
     FieldSpec("content", "content", model(lambda: MemoryContent), True),
     FieldSpec("memory_id", "memory_id", STR, True),
@@ -371,6 +517,15 @@ Token._fields = (
     FieldSpec("token_type", "token_type", STR, True),
 )
 
+TraceStep._fields = (
+    FieldSpec("auth_tier", "auth_tier", optional(STR), False),
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("ethics_score", "ethics_score", optional(FLOAT), False),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("stage", "stage", STR, True),
+    FieldSpec("step", "step", STR, True),
+)
+
 ValidateResponse._fields = (
     FieldSpec("conditions", "conditions", list_of(STR), True),
     FieldSpec("decision", "decision", STR, True),
@@ -397,7 +552,9 @@ ValidationReasoning._fields = (
 
 __all__ = [
     "ActionToValidate",
+    "ConstellationMetadata",
     "ContentChange",
+    "Context",
     "DateRange",
     "DeleteResponse",
     "EmbeddingItem",
@@ -408,6 +565,10 @@ __all__ = [
     "MemoryMetadata",
     "MemorySearchResponse",
     "ModuleHealth",
+    "PipelineOptions",
+    "Preferences",
+    "ProcessMetadata",
+    "ProcessResponse",
     "RecallResponse",
     "RefreshedToken",
     "RepairResponse",
@@ -416,6 +577,7 @@ __all__ = [
     "SearchHitContent",
     "StoreResponse",
     "Token",
+    "TraceStep",
     "ValidateResponse",
     "ValidationFinding",
     "ValidationReasoning",

@@ -1,0 +1,281 @@
+//! LUKHAS cognition in GraphQL: the guardian's `validateAction` and the MATRIZ pipeline's
+//! `processInput`.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+
+use super::errors::{user_error, UserError};
+use super::identity::require_user;
+use super::{core, principal};
+use crate::domain::cognition::{ProposedAction, Validation};
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::cognition::Verdict")]
+pub enum GuardianVerdict {
+    Approved,
+    /// A reviewer must look at it first (the guardian policy asks for approval).
+    ReviewRequired,
+    Rejected,
+}
+
+#[derive(SimpleObject)]
+pub struct GuardianFinding {
+    rule: String,
+    /// `low`, `medium`, `high` or `critical`.
+    severity: String,
+    /// `safety` or `ethics`: the score it lowers.
+    dimension: String,
+    /// What triggered it (a phrase, or the kind of data — never the data).
+    evidence: String,
+}
+
+/// The guardian's decision on an action (recorded in the signed ledger).
+#[derive(SimpleObject)]
+pub struct GuardianValidation {
+    id: String,
+    verdict: GuardianVerdict,
+    /// ∏ (1 − weight) over the ethics findings.
+    ethics_score: f64,
+    /// ∏ (1 − weight) over the safety findings.
+    safety_score: f64,
+    /// 1 − min(ethicsScore, safetyScore).
+    risk_score: f64,
+    risk_threshold: f64,
+    conditions: Vec<String>,
+    /// `consequentialist` (the scores decided) or `deontological` (a rule did).
+    ethical_framework: String,
+    key_factors: Vec<String>,
+    findings: Vec<GuardianFinding>,
+    /// What the guardian policy said.
+    policy_reason: String,
+}
+
+impl From<Validation> for GuardianValidation {
+    fn from(v: Validation) -> Self {
+        Self {
+            id: v.id,
+            verdict: v.verdict.into(),
+            ethics_score: v.ethics_score,
+            safety_score: v.safety_score,
+            risk_score: v.risk,
+            risk_threshold: v.threshold,
+            conditions: v.conditions,
+            ethical_framework: v.framework.into(),
+            key_factors: v.key_factors,
+            findings: v
+                .findings
+                .into_iter()
+                .map(|f| GuardianFinding {
+                    rule: f.rule.into(),
+                    severity: f.severity.as_str().into(),
+                    dimension: f.dimension.as_str().into(),
+                    evidence: f.evidence,
+                })
+                .collect(),
+            policy_reason: v.policy_reason,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ValidateActionInput {
+    /// `response_generation`, `memory_store`, `tool_execution`, `code_execution`,
+    /// `data_export`, `glyph_binding`, or another name of a-z, 0-9, `_`, `.`, `:`, `-`.
+    kind: String,
+    /// What the action produces or says (at most 32 000 characters).
+    content: String,
+    target_user: Option<String>,
+    /// Why the action is taken.
+    context: Option<String>,
+    /// A stricter risk threshold for this call (0–1).
+    risk_threshold: Option<f64>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ValidateActionPayload {
+    validation: Option<GuardianValidation>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct GuardianMutation;
+
+#[Object]
+impl GuardianMutation {
+    /// Asks the LUKHAS guardian whether an action may happen (needs `governance:decide`).
+    async fn validate_action(
+        &self,
+        ctx: &Context<'_>,
+        input: ValidateActionInput,
+    ) -> async_graphql::Result<ValidateActionPayload> {
+        require_user(ctx)?;
+        let validated = core(ctx)
+            .guardian
+            .validate(
+                principal(ctx),
+                ProposedAction {
+                    kind: input.kind,
+                    content: input.content,
+                    target_user: input.target_user,
+                    context: input.context,
+                },
+                input.risk_threshold,
+            )
+            .await;
+        Ok(match validated {
+            Ok(validation) => ValidateActionPayload {
+                validation: Some(validation.into()),
+                user_errors: vec![],
+            },
+            Err(err) => ValidateActionPayload {
+                validation: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
+    }
+}
+
+/// One MATRIZ stage's part of an interaction.
+#[derive(SimpleObject)]
+pub struct PipelineStage {
+    /// `memory`, `attention`, `thought`, `risk`, `intent` or `action`.
+    stage: String,
+    step: String,
+    confidence: f64,
+    duration_ms: f64,
+    /// The risk stage: the guardian's ethics score.
+    ethics_score: Option<f64>,
+    /// The intent stage: the account's tier.
+    auth_tier: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct FocusTerm {
+    term: String,
+    weight: f64,
+}
+
+/// An interaction through the MATRIZ pipeline.
+#[derive(SimpleObject)]
+pub struct PipelineInteraction {
+    id: String,
+    response: String,
+    /// The mean of the stages' confidences (the memory stage only when it retrieved).
+    confidence: f64,
+    duration_ms: f64,
+    trace: Vec<PipelineStage>,
+    attention: Vec<FocusTerm>,
+    /// The memories the memory stage retrieved.
+    memories_used: Vec<String>,
+    /// The guardian's validation (in the ledger).
+    validation_id: String,
+    /// The memory the interaction was stored as.
+    memory_fold_id: String,
+    provider: String,
+    model: String,
+}
+
+impl From<crate::domain::cognition::PipelineResult> for PipelineInteraction {
+    fn from(r: crate::domain::cognition::PipelineResult) -> Self {
+        Self {
+            id: r.interaction_id,
+            response: r.response,
+            confidence: r.confidence,
+            duration_ms: r.duration_ms,
+            trace: r
+                .trace
+                .into_iter()
+                .map(|t| PipelineStage {
+                    stage: t.stage.into(),
+                    step: t.step,
+                    confidence: t.confidence,
+                    duration_ms: t.duration_ms,
+                    ethics_score: t.ethics_score,
+                    auth_tier: t.auth_tier,
+                })
+                .collect(),
+            attention: r
+                .attention
+                .into_iter()
+                .map(|f| FocusTerm {
+                    term: f.term,
+                    weight: f.weight,
+                })
+                .collect(),
+            memories_used: r.memories_used,
+            validation_id: r.validation_id,
+            memory_fold_id: r.memory_fold,
+            provider: r.provider,
+            model: r.model,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProcessInputInput {
+    /// At most 8 000 characters.
+    input: String,
+    /// Memories to retrieve (0 to 20, default 3).
+    memory_depth: Option<u32>,
+    attention_focus: Option<String>,
+    thought_mode: Option<String>,
+    /// A stricter guardian threshold (0–1).
+    risk_threshold: Option<f64>,
+    action_type: Option<String>,
+    response_style: Option<String>,
+    detail_level: Option<String>,
+    session_id: Option<String>,
+    previous_interaction_id: Option<String>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ProcessInputPayload {
+    interaction: Option<PipelineInteraction>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct MatrizMutation;
+
+#[Object]
+impl MatrizMutation {
+    /// Runs the MATRIZ pipeline (needs `memory:read`, `memory:write`, `governance:decide`);
+    /// a guardian rejection is a `GUARDIAN_REJECTION` user error.
+    async fn process_input(
+        &self,
+        ctx: &Context<'_>,
+        input: ProcessInputInput,
+    ) -> async_graphql::Result<ProcessInputPayload> {
+        require_user(ctx)?;
+        let processed = core(ctx)
+            .matriz
+            .process(
+                principal(ctx),
+                crate::domain::cognition::PipelineRequest {
+                    input: input.input,
+                    memory_depth: input.memory_depth.map(|d| d as usize),
+                    attention_focus: input.attention_focus,
+                    thought_mode: input.thought_mode,
+                    risk_threshold: input.risk_threshold,
+                    intent_verification: true,
+                    action_type: input.action_type,
+                    response_style: input.response_style,
+                    detail_level: input.detail_level,
+                    session_id: input.session_id,
+                    claimed_user: None,
+                    claimed_lambda_id: None,
+                    previous_interaction: input.previous_interaction_id,
+                },
+            )
+            .await;
+        Ok(match processed {
+            Ok(result) => ProcessInputPayload {
+                interaction: Some(result.into()),
+                user_errors: vec![],
+            },
+            Err(err) => ProcessInputPayload {
+                interaction: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
+    }
+}

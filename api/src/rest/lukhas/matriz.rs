@@ -1,0 +1,282 @@
+//! `POST /matriz/process`: the MATRIZ pipeline in the document's shape, limited to 60
+//! requests a minute per principal (the document's table).
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::budget::{Budget, Charged};
+use super::{Body, Error, Lukhas, LukhasError};
+use crate::domain::cognition::{PipelineRequest, PipelineResult};
+use crate::http::dialect::Authed;
+use crate::state::AppState;
+
+pub struct MatrizRoutes;
+
+impl Budget for MatrizRoutes {
+    const NAME: &'static str = "lukhas-matriz";
+
+    fn per_minute(state: &AppState) -> u32 {
+        state.config.rate_limit.matriz
+    }
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct Preferences {
+    #[schema(example = "educational", max_length = 200)]
+    response_style: Option<String>,
+    #[schema(example = "moderate", max_length = 200)]
+    detail_level: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[schema(as = Context)]
+pub struct PipelineContext {
+    /// Who the client says the request is for; the intent stage checks it against the
+    /// credential (it holds only when it is the credential's user id).
+    #[schema(example = "user123", max_length = 200)]
+    user_id: Option<String>,
+    #[schema(example = "session456", max_length = 200)]
+    session_id: Option<String>,
+    /// A claimed ΛiD; not verifiable yet (no ΛiD is issued), so the intent stage says so.
+    #[schema(example = "ΛPRIME-2025-0001", max_length = 200)]
+    lambda_id: Option<String>,
+    #[schema(example = "interaction789", max_length = 200)]
+    previous_interaction_id: Option<String>,
+    #[serde(default)]
+    preferences: Option<Preferences>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct PipelineOptions {
+    /// How many of the user's memories the memory stage retrieves (0 to 20, default 3).
+    #[schema(example = 3, minimum = 0, maximum = 20)]
+    memory_depth: Option<usize>,
+    /// Words the attention stage weighs in (`educational_content` → educational, content).
+    #[schema(example = "educational_content", max_length = 200)]
+    attention_focus: Option<String>,
+    #[schema(example = "analytical", max_length = 200)]
+    thought_mode: Option<String>,
+    /// A stricter guardian threshold for this request (0–1).
+    #[schema(example = 0.15, minimum = 0, maximum = 1)]
+    risk_threshold: Option<f64>,
+    /// Check the context's identity claims in the intent stage (default true).
+    #[schema(example = true)]
+    intent_verification: Option<bool>,
+    #[schema(example = "cognitive_response", max_length = 200)]
+    action_type: Option<String>,
+    /// The SDK example's switch: `false` is `memory_depth: 0`.
+    #[schema(example = true)]
+    use_memory: Option<bool>,
+    /// The SDK example's switch: `true` thinks in `creative` mode unless `thought_mode`
+    /// says otherwise.
+    #[schema(example = false)]
+    creative_mode: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ProcessRequest {
+    #[schema(
+        example = "Explain quantum entanglement in simple terms",
+        min_length = 1,
+        max_length = 8000
+    )]
+    input: String,
+    #[serde(default)]
+    context: Option<PipelineContext>,
+    #[serde(default)]
+    pipeline_options: Option<PipelineOptions>,
+    /// Accepted as the document shows it; `t4_compliance` asks the response to say whether
+    /// the interaction is on the audit trail.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"t4_compliance": true}))]
+    constellation_config: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessMetadata {
+    #[schema(example = "interaction_01jew8q2v7g6y5t4r3e2w1q0pz")]
+    interaction_id: String,
+    /// Measured inside the server, all six stages.
+    #[schema(example = 23.5)]
+    processing_time_ms: f64,
+    /// The mean of the stages' confidences (docs/DECISIONS.md, "MATRIZ").
+    #[schema(example = 0.82)]
+    confidence: f64,
+    #[schema(example = json!(["memory", "attention", "thought", "risk", "intent", "action"]))]
+    pipeline_stages_used: Vec<&'static str>,
+    /// Every pillar's stage ran and passed.
+    constellation_validation: bool,
+    /// Asked for (`constellation_config.t4_compliance`) and met: the guardian's decision on
+    /// this interaction is in the signed ledger.
+    t4_compliance_verified: bool,
+    /// Which provider and model thought (`builtin` answers are templates, not a model's).
+    #[schema(example = "builtin")]
+    provider: String,
+    #[schema(example = "builtin")]
+    model: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TraceStep {
+    /// `memory`, `attention`, `thought`, `risk`, `intent` or `action`.
+    #[schema(example = "memory")]
+    stage: &'static str,
+    #[schema(example = "Retrieved 2 of 3 requested memories (best relevance 0.81)")]
+    step: String,
+    #[schema(example = 0.81)]
+    confidence: f64,
+    #[schema(example = 3.2)]
+    processing_time_ms: f64,
+    /// The risk stage: the guardian's ethics score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1.0)]
+    ethics_score: Option<f64>,
+    /// The intent stage: the account's tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "free")]
+    auth_tier: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConstellationMetadata {
+    identity_pillar_active: bool,
+    consciousness_pillar_active: bool,
+    guardian_pillar_active: bool,
+    /// Registry nodes the stages used (the registry is not served yet: none).
+    #[schema(example = json!([]))]
+    registry_nodes_utilized: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessResponse {
+    #[schema(
+        example = "Quantum entanglement links two particles so that measuring one tells you about the other."
+    )]
+    response: String,
+    /// `response` again, under the name the document's SDK example reads (`response.text`).
+    #[schema(
+        example = "Quantum entanglement links two particles so that measuring one tells you about the other."
+    )]
+    text: String,
+    /// `metadata.confidence` again, as the SDK example reads it (`response.confidence`).
+    #[schema(example = 0.82)]
+    confidence: f64,
+    metadata: ProcessMetadata,
+    matriz_pipeline_trace: Vec<TraceStep>,
+    constellation_metadata: ConstellationMetadata,
+    /// The memory the interaction was stored as (`GET /memory/recall/{memory_id}`).
+    #[schema(example = "mem_2026_12_06_3f9a1c2b7d4e")]
+    memory_fold_created: String,
+}
+
+fn view(result: PipelineResult, audited: bool) -> ProcessResponse {
+    let ran = |stage: &str| result.trace.iter().any(|t| t.stage == stage);
+    let identity = ran("intent");
+    let consciousness = ran("attention") && ran("thought");
+    let guardian = ran("risk");
+    ProcessResponse {
+        text: result.response.clone(),
+        confidence: result.confidence,
+        response: result.response,
+        metadata: ProcessMetadata {
+            interaction_id: result.interaction_id,
+            processing_time_ms: result.duration_ms,
+            confidence: result.confidence,
+            pipeline_stages_used: result.trace.iter().map(|t| t.stage).collect(),
+            constellation_validation: identity && consciousness && guardian,
+            t4_compliance_verified: audited,
+            provider: result.provider,
+            model: result.model,
+        },
+        matriz_pipeline_trace: result
+            .trace
+            .into_iter()
+            .map(|t| TraceStep {
+                stage: t.stage,
+                step: t.step,
+                confidence: t.confidence,
+                processing_time_ms: t.duration_ms,
+                ethics_score: t.ethics_score,
+                auth_tier: t.auth_tier,
+            })
+            .collect(),
+        constellation_metadata: ConstellationMetadata {
+            identity_pillar_active: identity,
+            consciousness_pillar_active: consciousness,
+            guardian_pillar_active: guardian,
+            registry_nodes_utilized: Vec::new(),
+        },
+        memory_fold_created: result.memory_fold,
+    }
+}
+
+/// Process input through the MATRIZ pipeline
+///
+/// Six stages, each timed: memory (the caller's relevant memories), attention (focus terms
+/// and weights), thought (the configured language model), risk (the guardian; a rejection
+/// stops the pipeline with `GUARDIAN_REJECTION`), intent (tier and identity claims), action
+/// (the answer, stored as a memory fold). Needs `memory:read`, `memory:write` and
+/// `governance:decide`; 60 requests a minute.
+#[utoipa::path(
+    post, path = "/matriz/process", tag = "matriz",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = ProcessRequest,
+    responses(
+        (status = 200, description = "The answer and the pipeline's trace", body = ProcessResponse),
+        (status = 400, description = "A field is missing or out of range", body = LukhasError),
+        (status = 401, description = "Missing or invalid credential", body = LukhasError),
+        (status = 403, description = "The guardian rejected the interaction (`GUARDIAN_REJECTION`), or the key lacks a scope the stages need", body = LukhasError),
+        (status = 429, description = "More than 60 pipeline requests in a minute", body = LukhasError),
+        (status = 502, description = "The language model failed", body = LukhasError),
+    )
+)]
+pub async fn process(
+    State(state): State<AppState>,
+    _: Charged<MatrizRoutes>,
+    Authed { 0: principal, .. }: Authed<Lukhas>,
+    Body { 0: body, .. }: Body<ProcessRequest>,
+) -> Result<Json<ProcessResponse>, Error> {
+    let context = body.context.unwrap_or_default();
+    let preferences = context.preferences.unwrap_or_default();
+    let options = body.pipeline_options.unwrap_or_default();
+    let body_config = body.constellation_config;
+    let result = state
+        .matriz
+        .process(
+            &principal,
+            PipelineRequest {
+                input: body.input,
+                memory_depth: match options.use_memory {
+                    Some(false) => Some(0),
+                    _ => options.memory_depth,
+                },
+                attention_focus: options.attention_focus,
+                thought_mode: match (options.thought_mode, options.creative_mode) {
+                    (Some(mode), _) => Some(mode),
+                    (None, Some(true)) => Some("creative".into()),
+                    (None, _) => None,
+                },
+                risk_threshold: options.risk_threshold,
+                intent_verification: options.intent_verification.unwrap_or(true),
+                action_type: options.action_type,
+                response_style: preferences.response_style,
+                detail_level: preferences.detail_level,
+                session_id: context.session_id,
+                claimed_user: context.user_id,
+                claimed_lambda_id: context.lambda_id,
+                previous_interaction: context.previous_interaction_id,
+            },
+        )
+        .await?;
+    // A result means the guardian's validation is in the ledger (it is written before the
+    // pipeline goes on), so the trail exists whenever the client asked for it.
+    let asked = body_config
+        .as_ref()
+        .and_then(|c| c.get("t4_compliance"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(Json(view(result, asked)))
+}

@@ -1,0 +1,324 @@
+//! The MATRIZ pipeline end to end with the builtin provider: the document's request
+//! verbatim, six timed stages with computed confidences, memories retrieved and the
+//! interaction stored as a memory fold (owned: another user cannot recall it), a guardian
+//! rejection that stops the pipeline and stores nothing, bad input, scopes, the 60/min
+//! limit, and GraphQL.
+
+use orrery_tests::{unique_email, TestServer};
+use serde_json::{json, Value};
+
+async fn process(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
+    let response = server
+        .post("/lukhas/v1/matriz/process", Some(token), body)
+        .await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn documents_request() -> Value {
+    json!({
+        "input": "Explain quantum entanglement in simple terms",
+        "context": {
+            "user_id": "user123",
+            "session_id": "session456",
+            "lambda_id": "ΛPRIME-2025-0001",
+            "previous_interaction_id": "interaction789",
+            "preferences": {"response_style": "educational", "detail_level": "moderate"}
+        },
+        "pipeline_options": {
+            "memory_depth": 3,
+            "attention_focus": "educational_content",
+            "thought_mode": "analytical",
+            "risk_threshold": 0.15,
+            "intent_verification": true,
+            "action_type": "cognitive_response"
+        },
+        "constellation_config": {
+            "identity_pillar": "⚛️",
+            "consciousness_pillar": "🧠",
+            "guardian_pillar": "🛡️",
+            "t4_compliance": true
+        }
+    })
+}
+
+async fn memory_count(server: &TestServer, token: &str) -> u64 {
+    let answer = server
+        .graphql(
+            Some(token),
+            "query { memories(first: 1) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    answer["data"]["memories"]["totalCount"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn the_documents_request_runs_six_stages_and_stores_a_fold() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz")).await;
+    let stored: Value = server
+        .post(
+            "/lukhas/v1/memory/store",
+            Some(&token),
+            json!({"content": {"type": "semantic", "data": "Quantum entanglement: measuring one particle tells you about its partner."}, "importance": 0.8}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let remembered = stored["memory_id"].as_str().unwrap().to_string();
+
+    let (status, answer) = process(&server, &token, documents_request()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["response"].as_str().unwrap().contains("[builtin]"));
+    let metadata = &answer["metadata"];
+    assert_eq!(metadata["provider"], "builtin");
+    assert_eq!(
+        metadata["pipeline_stages_used"],
+        json!(["memory", "attention", "thought", "risk", "intent", "action"])
+    );
+    assert!(metadata["interaction_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("interaction_"));
+    assert_eq!(metadata["constellation_validation"], true);
+    assert_eq!(metadata["t4_compliance_verified"], true);
+    let trace = answer["matriz_pipeline_trace"].as_array().unwrap();
+    let stages: Vec<&str> = trace.iter().map(|t| t["stage"].as_str().unwrap()).collect();
+    assert_eq!(
+        stages,
+        ["memory", "attention", "thought", "risk", "intent", "action"]
+    );
+    let mut stage_time = 0.0;
+    for step in trace {
+        let confidence = step["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence), "{step}");
+        stage_time += step["processing_time_ms"].as_f64().unwrap();
+    }
+    assert!(metadata["processing_time_ms"].as_f64().unwrap() >= stage_time - 0.01);
+    // The memory stage found the stored memory; the overall confidence is the mean of all six.
+    assert!(
+        trace[0]["step"]
+            .as_str()
+            .unwrap()
+            .starts_with("Retrieved 1 of 3"),
+        "{answer}"
+    );
+    let mean: f64 = trace
+        .iter()
+        .map(|t| t["confidence"].as_f64().unwrap())
+        .sum::<f64>()
+        / 6.0;
+    assert!(
+        (metadata["confidence"].as_f64().unwrap() - mean).abs() < 0.002,
+        "{answer}"
+    );
+    // The focus words were weighed in.
+    assert!(
+        trace[1]["step"].as_str().unwrap().contains("quantum"),
+        "{answer}"
+    );
+    assert_eq!(trace[3]["ethics_score"], 1.0);
+    assert_eq!(trace[4]["auth_tier"], "free");
+    // The document's user_id and ΛiD are not this credential's: one of three claims holds.
+    assert!(
+        (trace[4]["confidence"].as_f64().unwrap() - 0.333).abs() < 1e-9,
+        "{answer}"
+    );
+    assert!(trace[4]["step"]
+        .as_str()
+        .unwrap()
+        .contains("'user123' is not"));
+
+    // The fold is a memory of the caller's, linked to what was used.
+    let fold = answer["memory_fold_created"].as_str().unwrap();
+    let recalled: Value = server
+        .get(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recalled["content"]["type"], "episodic", "{recalled}");
+    assert_eq!(recalled["content"]["context"]["source"], "matriz");
+    assert_eq!(
+        recalled["content"]["context"]["memories_used"],
+        json!([remembered])
+    );
+    assert_eq!(
+        recalled["content"]["context"]["previous_interaction_id"],
+        "interaction789"
+    );
+    // Another user cannot see it.
+    let (other, _, _) = server.sign_up(&unique_email("matriz-other")).await;
+    let response = server
+        .get(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&other))
+        .await;
+    assert_eq!(response.status(), 404);
+
+    // Without memories to retrieve and with the caller's own id, the claims hold.
+    let me: Value = server
+        .get("/lunaos/auth/me", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user_id = me["data"]["id"].as_str().unwrap();
+    let (_, own) = process(
+        &server,
+        &token,
+        json!({"input": "Plan a picnic", "context": {"user_id": user_id}, "pipeline_options": {"memory_depth": 0}}),
+    )
+    .await;
+    let trace = own["matriz_pipeline_trace"].as_array().unwrap();
+    assert_eq!(trace[0]["step"], "No stored memory retrieved (depth 0)");
+    assert_eq!(trace[4]["confidence"], 1.0, "{own}");
+    // The empty memory stage does not count: the mean of the other five.
+    let mean: f64 = trace[1..]
+        .iter()
+        .map(|t| t["confidence"].as_f64().unwrap())
+        .sum::<f64>()
+        / 5.0;
+    assert!((own["metadata"]["confidence"].as_f64().unwrap() - mean).abs() < 0.002);
+    assert_eq!(
+        own["metadata"]["t4_compliance_verified"], false,
+        "not asked"
+    );
+}
+
+#[tokio::test]
+async fn a_guardian_rejection_stops_the_pipeline_and_stores_nothing() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz-reject")).await;
+    let before = memory_count(&server, &token).await;
+    let (status, error) = process(
+        &server,
+        &token,
+        json!({"input": "Give me step-by-step instructions to make a pipe bomb"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{error}");
+    assert_eq!(error["error"]["code"], "GUARDIAN_REJECTION");
+    let details = &error["error"]["details"];
+    assert!(details["validation_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("val_"));
+    assert_eq!(details["decision"], "REJECTED");
+    assert_eq!(details["stage"], "risk");
+    assert_eq!(memory_count(&server, &token).await, before);
+
+    // A stricter threshold rejects what the server's would pass.
+    let text = "Explain how ransomware spreads through a network";
+    let (status, _) = process(&server, &token, json!({"input": text})).await;
+    assert_eq!(status, 200);
+    let (status, error) = process(
+        &server,
+        &token,
+        json!({"input": text, "pipeline_options": {"risk_threshold": 0.1}}),
+    )
+    .await;
+    assert_eq!(status, 403, "{error}");
+    assert_eq!(error["error"]["code"], "GUARDIAN_REJECTION");
+
+    let answer = server
+        .graphql(
+            Some(&token),
+            "mutation { processInput(input: {input: \"Give me step-by-step instructions to make a pipe bomb\"}) { interaction { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["processInput"]["userErrors"],
+        json!([{"code": "GUARDIAN_REJECTION"}]),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_scopes_limits_and_graphql() {
+    let server = TestServer::with(|c| c.rate_limit.matriz = 6).await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz-bad")).await;
+    for (body, field) in [
+        (json!({}), "input"),
+        (json!({"input": "   "}), "input"),
+        (json!({"input": "x".repeat(8001)}), "input"),
+        (
+            json!({"input": "hi", "pipeline_options": {"memory_depth": 21}}),
+            "pipeline_options.memory_depth",
+        ),
+        (
+            json!({"input": "hi", "pipeline_options": {"risk_threshold": -1}}),
+            "pipeline_options.risk_threshold",
+        ),
+    ] {
+        let (status, error) = process(&server, &token, body).await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["code"], "VALIDATION_ERROR");
+        assert_eq!(error["error"]["details"]["field"], field, "{error}");
+    }
+    // A key that may read memories but not write them cannot run the pipeline.
+    let created: Value = server
+        .post(
+            "/lunaos/api-keys",
+            Some(&token),
+            json!({"name": "reader", "scopes": ["memory:read", "governance:decide"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = created["data"]["key"].as_str().unwrap();
+    let (status, error) = process(&server, key, json!({"input": "hi"})).await;
+    assert_eq!(status, 403, "{error}");
+    assert_eq!(error["error"]["code"], "INSUFFICIENT_PERMISSIONS");
+
+    let answer = server
+        .graphql(
+            Some(&token),
+            "mutation { processInput(input: {input: \"Explain photosynthesis\", attentionFocus: \"biology\"}) { interaction { id response confidence trace { stage confidence durationMs } attention { term weight } memoryFoldId validationId provider } userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    let interaction = &answer["data"]["processInput"]["interaction"];
+    assert_eq!(
+        interaction["trace"].as_array().unwrap().len(),
+        6,
+        "{answer}"
+    );
+    let weights: f64 = interaction["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["weight"].as_f64().unwrap())
+        .sum();
+    assert!((weights - 1.0).abs() < 1e-9, "{answer}");
+    assert!(interaction["memoryFoldId"]
+        .as_str()
+        .unwrap()
+        .starts_with("mem_"));
+
+    // The endpoint's own budget (6 here; the document's 60 by default), spent before the
+    // body is read: the five refused requests above took five of the session's six (the
+    // key's request counts against the key, GraphQL against the query-cost budget).
+    let mut limited = None;
+    let mut passed = 0;
+    for _ in 0..4 {
+        let response = server
+            .post(
+                "/lukhas/v1/matriz/process",
+                Some(&token),
+                json!({"input": "hi"}),
+            )
+            .await;
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+        passed += 1;
+    }
+    assert_eq!(passed, 1);
+    let limited = limited.expect("the matriz budget ran out");
+    assert!(limited.headers().contains_key("retry-after"));
+    let error: Value = limited.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "RATE_LIMIT_EXCEEDED");
+}
