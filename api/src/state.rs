@@ -37,6 +37,8 @@ pub struct Core {
     /// The wall-clock time of `started`.
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub health: crate::domain::operations::HealthCache,
+    /// CPU use between `/status` readings.
+    pub cpu: crate::domain::process_stats::CpuMeter,
     draining: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -85,6 +87,7 @@ impl Core {
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             health: Default::default(),
+            cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
         }

@@ -10,6 +10,7 @@ pub mod governance;
 pub mod identity;
 pub mod memory;
 pub mod operations;
+pub mod process_stats;
 pub mod rag;
 pub mod review;
 pub mod search;

@@ -69,7 +69,8 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
             .allowed
     })
     .await;
-    let mut checks = vec![database, identity, bus, limiter];
+    let guardian = timed("guardian", async { core.guardian.self_check() }).await;
+    let mut checks = vec![database, identity, bus, limiter, guardian];
     let now = chrono::Utc::now();
     for (name, healthy, latency) in core.ai.providers().check(CHECK_TIMEOUT).await {
         checks.push(ModuleCheck {
@@ -95,4 +96,57 @@ impl HealthCache {
         *last = Some((Instant::now(), checks.clone()));
         checks
     }
+}
+
+/// The LUKHAS `/status` figures: counters since start and the process's resource use.
+#[derive(Clone, Debug)]
+pub struct SystemStatus {
+    pub uptime_seconds: u64,
+    pub total_interactions: u64,
+    /// Login sessions that can still be refreshed (one live refresh token each).
+    pub active_sessions: u64,
+    pub resident_bytes: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    pub guardian_validations: u64,
+    pub guardian_approvals: u64,
+    pub guardian_rejections: u64,
+    pub guardian_reviews: u64,
+    pub guardian_average_ms: Option<f64>,
+    /// MATRIZ processing times: mean, and the histogram bucket bounds holding p95 and p99.
+    pub response_average_ms: Option<f64>,
+    pub response_p95_ms: Option<f64>,
+    pub response_p99_ms: Option<f64>,
+}
+
+pub async fn system_status(core: &Core) -> crate::error::DomainResult<SystemStatus> {
+    use orrery_entities::refresh_token;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let active_sessions = refresh_token::Entity::find()
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(chrono::Utc::now()))
+        .count(&core.db)
+        .await?;
+    let guardian = &core.guardian.counters;
+    let validations = guardian.validations.load(Relaxed);
+    let times = core.matriz.counters.response_time.snapshot();
+    let finite = |bound: Option<f64>| bound.filter(|b| b.is_finite());
+    Ok(SystemStatus {
+        uptime_seconds: core.started.elapsed().as_secs(),
+        total_interactions: core.matriz.counters.interactions.load(Relaxed),
+        active_sessions,
+        resident_bytes: crate::domain::process_stats::resident_bytes(),
+        cpu_percent: core.cpu.percent(),
+        guardian_validations: validations,
+        guardian_approvals: guardian.approvals.load(Relaxed),
+        guardian_rejections: guardian.rejections.load(Relaxed),
+        guardian_reviews: guardian.reviews.load(Relaxed),
+        guardian_average_ms: (validations > 0)
+            .then(|| guardian.micros.load(Relaxed) as f64 / validations as f64 / 1000.0),
+        response_average_ms: (times.count > 0).then(|| times.sum / times.count as f64),
+        response_p95_ms: finite(times.quantile_bound(0.95)),
+        response_p99_ms: finite(times.quantile_bound(0.99)),
+    })
 }

@@ -215,6 +215,31 @@ impl Guardian {
         &self.policy
     }
 
+    /// A real pass through the rules and the policy with a known answer (the document's
+    /// example approved with its conditions; code execution sent to review), recording
+    /// nothing.
+    pub fn self_check(&self) -> bool {
+        let probe = |kind: &str, content: &str, context: &str| {
+            let action = ProposedAction {
+                kind: kind.into(),
+                content: content.into(),
+                context: Some(context.into()),
+                target_user: None,
+            };
+            let assessment = content::assess(content, context);
+            self.judge(&action, &assessment, self.threshold, Instant::now())
+        };
+        let example = probe(
+            "response_generation",
+            "Instructions for building a particle accelerator",
+            "Educational request from physics student",
+        );
+        let code = probe("code_execution", "print('hi')", "");
+        example.verdict == Verdict::Approved
+            && example.conditions.len() == 2
+            && code.verdict == Verdict::ReviewRequired
+    }
+
     /// Validates `action` for `principal`; `threshold` (0–1) overrides the configured one
     /// for this call only when it is stricter.
     pub async fn validate(

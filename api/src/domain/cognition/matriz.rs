@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::guardian::{Guardian, ProposedAction, Verdict};
 use crate::domain::ai::{AiService, ChatCall};
+use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::memory::{Found, MemoryService, NewMemory, SearchFilters};
 use crate::error::{DomainError, DomainResult};
@@ -85,10 +86,21 @@ pub struct PipelineResult {
 }
 
 /// Counters since start (LUKHAS `/status`).
-#[derive(Default)]
 pub struct PipelineCounters {
     pub interactions: AtomicU64,
     pub rejections: AtomicU64,
+    /// Processing time of the interactions that completed, in milliseconds.
+    pub response_time: Histogram,
+}
+
+impl Default for PipelineCounters {
+    fn default() -> Self {
+        Self {
+            interactions: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+            response_time: Histogram::new(BOUNDS_MS),
+        }
+    }
 }
 
 pub struct Matriz {
@@ -492,6 +504,7 @@ impl Matriz {
         });
 
         self.counters.interactions.fetch_add(1, Ordering::Relaxed);
+        self.counters.response_time.record_time(started.elapsed());
         Ok(PipelineResult {
             interaction_id,
             response: answer,

@@ -134,6 +134,7 @@ struct ApiDoc;
 pub fn mount(state: &AppState) -> MountedDialect {
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(health::status))
         .routes(routes!(auth::token))
         .routes(routes!(auth::refresh))
         .routes(routes!(embeddings::create_embedding))

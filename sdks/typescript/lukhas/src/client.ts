@@ -160,4 +160,13 @@ export class LukhasClient extends BaseClient {
   process(params: M.ProcessParams, options?: RequestOptions): APIPromise<M.ProcessResponse> {
     return this.request<M.ProcessResponse>("process", { body: { input: params.input, context: params.context, pipeline_options: params.options, constellation_config: params.constellation_config } }, options);
   }
+
+  /**
+   * Detailed system status and metrics
+   *
+   * `GET /status`
+   */
+  status(options?: RequestOptions): APIPromise<M.StatusResponse> {
+    return this.request<M.StatusResponse>("status", {}, options);
+  }
 }

@@ -79,6 +79,17 @@ export interface EmbeddingUsage {
   total_tokens: number;
 }
 
+export interface GuardianFigures {
+  /** approvals / total_validations; null before the first validation. */
+  approval_rate?: number | null;
+  approvals: number;
+  average_validation_time_ms?: number | null;
+  rejections: number;
+  /** Sent to a reviewer by the guardian policy. */
+  reviews: number;
+  total_validations: number;
+}
+
 export interface Health {
   /** Only modules that exist in this server are listed. */
   modules: Record<string, ModuleHealth>;
@@ -125,6 +136,17 @@ export interface ModuleHealth {
   latency_ms: number;
   /** `active` or `unavailable`. */
   status: 'active' | 'unavailable';
+}
+
+export interface PerformanceFigures {
+  /** Mean MATRIZ processing time since start; null before the first interaction. */
+  average_response_time_ms?: number | null;
+  /**
+   * The upper bound of the latency-histogram bucket holding the 95th percentile (null
+   * before the first interaction, or beyond the last bound, 5 s).
+   */
+  p95_response_time_ms?: number | null;
+  p99_response_time_ms?: number | null;
 }
 
 export interface PipelineOptions {
@@ -227,12 +249,30 @@ export interface SearchHitContent {
   type: string;
 }
 
+export interface StatusResponse {
+  guardian: GuardianFigures;
+  performance: PerformanceFigures;
+  system: SystemFigures;
+}
+
 export interface StoreResponse {
   drift_score: number;
   /** The group of related memories it joined (or started). */
   helix_id: string;
   memory_id: string;
   storage_confirmed: boolean;
+}
+
+export interface SystemFigures {
+  /** Login sessions that can still be refreshed. */
+  active_sessions: number;
+  /** CPU used by the process since the previous status request (percent of one core). */
+  cpu_usage_percent?: number | null;
+  /** The server process's resident memory; null where it cannot be read. */
+  memory_usage_gb?: number | null;
+  /** MATRIZ interactions completed since start. */
+  total_interactions: number;
+  uptime_seconds: number;
 }
 
 export interface Token {

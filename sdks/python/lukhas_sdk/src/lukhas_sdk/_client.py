@@ -29,11 +29,13 @@ from .models import (
     EmbeddingItem,
     EmbeddingList,
     EmbeddingUsage,
+    GuardianFigures,
     Health,
     MemoryContent,
     MemoryMetadata,
     MemorySearchResponse,
     ModuleHealth,
+    PerformanceFigures,
     PipelineOptions,
     Preferences,
     ProcessMetadata,
@@ -44,7 +46,9 @@ from .models import (
     SearchFiltersBody,
     SearchHit,
     SearchHitContent,
+    StatusResponse,
     StoreResponse,
+    SystemFigures,
     Token,
     TraceStep,
     ValidateResponse,
@@ -453,6 +457,21 @@ class LukhasClient(SyncAPIClient):
             options=request_options,
         )
 
+    def status(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StatusResponse:
+        """Detailed system status and metrics
+
+        `GET /status`
+        """
+        return self.request(
+            "status",
+            StatusResponse,
+            options=request_options,
+        )
+
 
 class AsyncAuthResource:
     """`client.auth`"""
@@ -851,5 +870,20 @@ class AsyncLukhasClient(AsyncAPIClient):
                 "pipeline_options": options,
                 "constellation_config": constellation_config,
             },
+            options=request_options,
+        )
+
+    async def status(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StatusResponse:
+        """Detailed system status and metrics
+
+        `GET /status`
+        """
+        return await self.request(
+            "status",
+            StatusResponse,
             options=request_options,
         )

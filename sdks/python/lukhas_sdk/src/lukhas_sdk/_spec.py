@@ -152,6 +152,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "status": OperationSpec(
+        name="status",
+        method="GET",
+        path="/status",
+        auth=True,
+        status=200,
+        required_body=(),
+        mock_response={"guardian": {"approval_rate": 0.996, "approvals": 4841, "average_validation_time_ms": 0.21, "rejections": 18, "reviews": 0, "total_validations": 4859}, "performance": {"average_response_time_ms": 6.4, "p95_response_time_ms": 10.0, "p99_response_time_ms": 25.0}, "system": {"active_sessions": 34, "cpu_usage_percent": 12.5, "memory_usage_gb": 0.062, "total_interactions": 1523, "uptime_seconds": 86400}},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
 }
 
 SPEC = ApiSpec(

@@ -112,6 +112,18 @@ class EmbeddingUsage(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class GuardianFigures(BaseModel):
+    approvals: int
+    rejections: int
+    reviews: int
+    """Sent to a reviewer by the guardian policy."""
+    total_validations: int
+    approval_rate: float | None = None
+    """approvals / total_validations; null before the first validation."""
+    average_validation_time_ms: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class Health(BaseModel):
     modules: dict[str, ModuleHealth]
     """Only modules that exist in this server are listed."""
@@ -158,6 +170,17 @@ class ModuleHealth(BaseModel):
     """Measured duration of the module's self-check (cached up to 5 s)."""
     status: Literal["active", "unavailable"]
     """`active` or `unavailable`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class PerformanceFigures(BaseModel):
+    average_response_time_ms: float | None = None
+    """Mean MATRIZ processing time since start; null before the first interaction."""
+    p95_response_time_ms: float | None = None
+    """The upper bound of the latency-histogram bucket holding the 95th percentile (null
+    before the first interaction, or beyond the last bound, 5 s).
+    """
+    p99_response_time_ms: float | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -269,12 +292,32 @@ class SearchHitContent(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class StatusResponse(BaseModel):
+    guardian: GuardianFigures
+    performance: PerformanceFigures
+    system: SystemFigures
+
+
+@dataclasses.dataclass(kw_only=True)
 class StoreResponse(BaseModel):
     drift_score: float
     helix_id: str
     """The group of related memories it joined (or started)."""
     memory_id: str
     storage_confirmed: bool
+
+
+@dataclasses.dataclass(kw_only=True)
+class SystemFigures(BaseModel):
+    active_sessions: int
+    """Login sessions that can still be refreshed."""
+    total_interactions: int
+    """MATRIZ interactions completed since start."""
+    uptime_seconds: int
+    cpu_usage_percent: float | None = None
+    """CPU used by the process since the previous status request (percent of one core)."""
+    memory_usage_gb: float | None = None
+    """The server process's resident memory; null where it cannot be read."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -392,6 +435,15 @@ EmbeddingUsage._fields = (
     FieldSpec("total_tokens", "total_tokens", INT, True),
 )
 
+GuardianFigures._fields = (
+    FieldSpec("approval_rate", "approval_rate", optional(FLOAT), False),
+    FieldSpec("approvals", "approvals", INT, True),
+    FieldSpec("average_validation_time_ms", "average_validation_time_ms", optional(FLOAT), False),
+    FieldSpec("rejections", "rejections", INT, True),
+    FieldSpec("reviews", "reviews", INT, True),
+    FieldSpec("total_validations", "total_validations", INT, True),
+)
+
 Health._fields = (
     FieldSpec("modules", "modules", map_of(model(lambda: ModuleHealth)), True),
     FieldSpec("status", "status", STR, True),
@@ -425,6 +477,12 @@ MemorySearchResponse._fields = (
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
+)
+
+PerformanceFigures._fields = (
+    FieldSpec("average_response_time_ms", "average_response_time_ms", optional(FLOAT), False),
+    FieldSpec("p95_response_time_ms", "p95_response_time_ms", optional(FLOAT), False),
+    FieldSpec("p99_response_time_ms", "p99_response_time_ms", optional(FLOAT), False),
 )
 
 PipelineOptions._fields = (
@@ -503,11 +561,25 @@ SearchHitContent._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
+StatusResponse._fields = (
+    FieldSpec("guardian", "guardian", model(lambda: GuardianFigures), True),
+    FieldSpec("performance", "performance", model(lambda: PerformanceFigures), True),
+    FieldSpec("system", "system", model(lambda: SystemFigures), True),
+)
+
 StoreResponse._fields = (
     FieldSpec("drift_score", "drift_score", FLOAT, True),
     FieldSpec("helix_id", "helix_id", STR, True),
     FieldSpec("memory_id", "memory_id", STR, True),
     FieldSpec("storage_confirmed", "storage_confirmed", BOOL, True),
+)
+
+SystemFigures._fields = (
+    FieldSpec("active_sessions", "active_sessions", INT, True),
+    FieldSpec("cpu_usage_percent", "cpu_usage_percent", optional(FLOAT), False),
+    FieldSpec("memory_usage_gb", "memory_usage_gb", optional(FLOAT), False),
+    FieldSpec("total_interactions", "total_interactions", INT, True),
+    FieldSpec("uptime_seconds", "uptime_seconds", INT, True),
 )
 
 Token._fields = (
@@ -560,11 +632,13 @@ __all__ = [
     "EmbeddingItem",
     "EmbeddingList",
     "EmbeddingUsage",
+    "GuardianFigures",
     "Health",
     "MemoryContent",
     "MemoryMetadata",
     "MemorySearchResponse",
     "ModuleHealth",
+    "PerformanceFigures",
     "PipelineOptions",
     "Preferences",
     "ProcessMetadata",
@@ -575,7 +649,9 @@ __all__ = [
     "SearchFiltersBody",
     "SearchHit",
     "SearchHitContent",
+    "StatusResponse",
     "StoreResponse",
+    "SystemFigures",
     "Token",
     "TraceStep",
     "ValidateResponse",
