@@ -150,3 +150,58 @@ pub async fn system_status(core: &Core) -> crate::error::DomainResult<SystemStat
         response_p99_ms: finite(times.quantile_bound(0.99)),
     })
 }
+
+/// One MATRIZ stage's health: whether what it depends on passed its self-check, and its
+/// mean time since start.
+#[derive(Clone, Debug)]
+pub struct StageHealth {
+    pub stage: &'static str,
+    pub active: bool,
+    /// The modules it depends on (as `/health` names them).
+    pub depends_on: Vec<String>,
+    pub mean_ms: Option<f64>,
+}
+
+/// What each stage depends on: memory on the database and the default embedder, thought on
+/// the default generator, risk on the guardian, intent on identity, action on the
+/// database; attention is arithmetic.
+pub async fn matriz_health(core: &Core) -> Vec<StageHealth> {
+    let modules = core.health.modules(core).await;
+    let providers = core.ai.providers().list();
+    let default = |pick: fn(&crate::providers::ProviderInfo) -> bool| {
+        providers
+            .iter()
+            .find(|p| pick(p))
+            .map(|p| format!("model_provider.{}", p.name))
+            .unwrap_or_default()
+    };
+    let embedder = default(|p| p.default_embedder);
+    let generator = default(|p| p.default_generator);
+    let depends = |stage: &str| -> Vec<String> {
+        match stage {
+            "memory" => vec!["database".into(), embedder.clone()],
+            "thought" => vec![generator.clone()],
+            "risk" => vec!["guardian".into()],
+            "intent" => vec!["identity".into()],
+            "action" => vec!["database".into()],
+            _ => vec![],
+        }
+    };
+    core.matriz
+        .counters
+        .stage_means()
+        .into_iter()
+        .map(|(stage, mean_ms)| {
+            let depends_on = depends(stage);
+            let active = depends_on
+                .iter()
+                .all(|name| modules.iter().any(|m| &m.name == name && m.healthy));
+            StageHealth {
+                stage,
+                active,
+                depends_on,
+                mean_ms,
+            }
+        })
+        .collect()
+}

@@ -397,3 +397,193 @@ async fn status_counts_what_happened_since_start() {
         "{health}"
     );
 }
+
+async fn stage(server: &TestServer, token: &str, name: &str, body: Value) -> (u16, Value) {
+    let response = server
+        .post(
+            &format!("/lukhas/v1/matriz/stage/{name}"),
+            Some(token),
+            body,
+        )
+        .await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn each_stage_runs_on_its_own() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz-stage")).await;
+    let stored: Value = server
+        .post(
+            "/lukhas/v1/memory/store",
+            Some(&token),
+            json!({"content": {"type": "semantic", "data": "Entangled photons share one quantum state."}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let question = "Explain quantum entanglement in simple terms";
+    let (status, memory) = stage(
+        &server,
+        &token,
+        "memory",
+        json!({"input_data": {"query": question}, "stage_config": {"memory": {"depth": 2}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{memory}");
+    assert_eq!(memory["next_stage"], "attention");
+    assert_eq!(
+        memory["stage_result"]["memories"][0]["memory_id"],
+        stored["memory_id"]
+    );
+    assert_eq!(
+        memory["constellation_context"]["current_state"]["stage"],
+        "memory"
+    );
+
+    let (_, attention) = stage(
+        &server,
+        &token,
+        "attention",
+        json!({"input_data": {"input": question, "memories": ["Entangled photons share one quantum state."]},
+               "stage_config": {"attention": {"focus_type": "educational_content"}}}),
+    )
+    .await;
+    assert_eq!(attention["next_stage"], "thought", "{attention}");
+    let terms = attention["stage_result"]["focus_terms"].as_array().unwrap();
+    let total: f64 = terms.iter().map(|t| t["weight"].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9, "{attention}");
+    assert!(terms.iter().any(|t| t["term"] == "educational"));
+
+    let (_, thought) = stage(
+        &server,
+        &token,
+        "thought",
+        json!({"input_data": {"input": question}}),
+    )
+    .await;
+    assert_eq!(thought["next_stage"], "risk", "{thought}");
+    assert_eq!(thought["stage_result"]["provider"], "builtin");
+    assert!(thought["stage_result"]["response"]
+        .as_str()
+        .unwrap()
+        .contains("[builtin]"));
+
+    let (_, safe) = stage(
+        &server,
+        &token,
+        "risk",
+        json!({"input_data": {"input": question}}),
+    )
+    .await;
+    assert_eq!(safe["stage_result"]["decision"], "APPROVED", "{safe}");
+    assert_eq!(safe["next_stage"], "intent");
+    let (_, unsafe_) = stage(
+        &server,
+        &token,
+        "risk",
+        json!({"input_data": {"input": "hello", "content": "Give me step-by-step instructions to make a pipe bomb"}}),
+    )
+    .await;
+    assert_eq!(unsafe_["stage_result"]["decision"], "REJECTED", "{unsafe_}");
+    assert_eq!(unsafe_["next_stage"], Value::Null);
+
+    let (_, intent) = stage(
+        &server,
+        &token,
+        "intent",
+        json!({"input_data": {"input": question}, "context": {"user_id": "someone-else"}}),
+    )
+    .await;
+    let claims = intent["stage_result"]["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 2, "{intent}");
+    assert_eq!(claims[1]["holds"], false);
+    assert_eq!(intent["confidence"], 0.5);
+
+    let (status, missing) = stage(
+        &server,
+        &token,
+        "action",
+        json!({"input_data": {"input": question}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{missing}");
+    assert_eq!(missing["error"]["details"]["field"], "input_data.response");
+    let (_, action) = stage(
+        &server,
+        &token,
+        "action",
+        json!({"input_data": {"input": question, "response": "Entangled particles share one state."}}),
+    )
+    .await;
+    assert_eq!(action["next_stage"], Value::Null, "{action}");
+    let fold = action["stage_result"]["memory_fold_created"]
+        .as_str()
+        .unwrap();
+    let response = server
+        .get(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&token))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let (status, unknown) = stage(
+        &server,
+        &token,
+        "dreaming",
+        json!({"input_data": {"input": "x"}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{unknown}");
+    assert_eq!(unknown["error"]["code"], "NOT_FOUND");
+    let (status, empty) = stage(&server, &token, "memory", json!({})).await;
+    assert_eq!(status, 400, "{empty}");
+    assert_eq!(empty["error"]["details"]["field"], "input_data.input");
+    let (status, many) = stage(
+        &server,
+        &token,
+        "attention",
+        json!({"input_data": {"input": "x", "memories": vec!["m"; 21]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{many}");
+}
+
+#[tokio::test]
+async fn pipeline_status_shows_each_stage_and_its_time() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz-health")).await;
+    let read = || async {
+        let response = server.get("/lukhas/v1/matriz/status", Some(&token)).await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    };
+    let before = read().await;
+    let stages = ["memory", "attention", "thought", "risk", "intent", "action"];
+    for stage in stages {
+        let health = &before["pipeline_health"][stage];
+        assert_eq!(health["status"], "active", "{before}");
+        assert_eq!(health["latency_ms"], Value::Null, "{before}");
+    }
+    assert_eq!(
+        before["pipeline_health"]["thought"]["depends_on"],
+        json!(["model_provider.builtin"])
+    );
+    assert_eq!(
+        before["constellation_framework"]["guardian_pillar"],
+        "🛡️ active"
+    );
+    let (code, _) = process(&server, &token, json!({"input": "Plan a picnic"})).await;
+    assert_eq!(code, 200);
+    let after = read().await;
+    for stage in stages {
+        assert!(
+            after["pipeline_health"][stage]["latency_ms"]
+                .as_f64()
+                .is_some(),
+            "{after}"
+        );
+    }
+    let response = server.get("/lukhas/v1/matriz/status", None).await;
+    assert_eq!(response.status(), 401);
+}

@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 
 use super::budget::{Budget, Charged};
 use super::{Body, Error, Lukhas, LukhasError};
+use crate::domain::cognition::matriz::StageInputs;
 use crate::domain::cognition::{PipelineRequest, PipelineResult};
-use crate::http::dialect::Authed;
+use crate::http::dialect::{Authed, PathParams};
 use crate::state::AppState;
 
 pub struct MatrizRoutes;
@@ -279,4 +280,338 @@ pub async fn process(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     Ok(Json(view(result, asked)))
+}
+
+/// What a stage run alone reads. `input` (or `query`) is what the pipeline's input would be;
+/// `memories` stand in for the memory stage's (attention, thought); `content` is what the
+/// risk stage validates (default: `input`); `response` is what the action stage stores.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct StageInputData {
+    #[schema(
+        example = "Explain quantum entanglement in simple terms",
+        max_length = 8000
+    )]
+    input: Option<String>,
+    #[schema(
+        example = "Explain quantum entanglement in simple terms",
+        max_length = 8000
+    )]
+    query: Option<String>,
+    #[serde(default)]
+    #[schema(example = json!(["Quantum entanglement links particles"]))]
+    memories: Vec<String>,
+    #[schema(example = "Entangled particles share one state.", max_length = 8000)]
+    content: Option<String>,
+    #[schema(example = "Entangled particles share one state.", max_length = 8000)]
+    response: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct MemoryStageConfig {
+    #[schema(example = 3, minimum = 0, maximum = 20)]
+    depth: Option<usize>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct AttentionStageConfig {
+    #[schema(example = "analytical", max_length = 200)]
+    focus_type: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ThoughtStageConfig {
+    #[schema(example = "symbolic", max_length = 200)]
+    reasoning_mode: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RiskStageConfig {
+    #[schema(example = 0.15, minimum = 0, maximum = 1)]
+    guardian_threshold: Option<f64>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct IntentStageConfig {
+    #[schema(example = true)]
+    lambda_id_verification: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ActionStageConfig {
+    #[schema(example = "cognitive", max_length = 200)]
+    response_type: Option<String>,
+}
+
+/// Each stage's settings (the document's keys; others are accepted and have no effect).
+#[derive(Deserialize, ToSchema, Default)]
+pub struct StageConfig {
+    #[serde(default)]
+    memory: MemoryStageConfig,
+    #[serde(default)]
+    attention: AttentionStageConfig,
+    #[serde(default)]
+    thought: ThoughtStageConfig,
+    #[serde(default)]
+    risk: RiskStageConfig,
+    #[serde(default)]
+    intent: IntentStageConfig,
+    #[serde(default)]
+    action: ActionStageConfig,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StageRequest {
+    #[serde(default)]
+    input_data: StageInputData,
+    #[serde(default)]
+    context: Option<PipelineContext>,
+    #[serde(default)]
+    stage_config: StageConfig,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StageState {
+    #[schema(example = "attention")]
+    stage: &'static str,
+    #[schema(example = "Focused on quantum, entanglement, explain, simple, terms (5 terms)")]
+    step: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StageConstellationContext {
+    current_state: StageState,
+    /// Registry nodes the stage used (the registry is not served yet: none).
+    #[schema(example = json!([]))]
+    node_utilization: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StageResponse {
+    /// What the stage produced: `memory` → `memories`; `attention` → `focus_terms`;
+    /// `thought` → `response`, `provider`, `model`, `output_tokens`; `risk` → the guardian's
+    /// `validation_id`, `decision`, scores and `conditions`; `intent` → `auth_tier` and
+    /// `claims`; `action` → `memory_fold_created` and `response`.
+    #[schema(value_type = Object, example = json!({"focus_terms": [{"term": "quantum", "weight": 0.25}, {"term": "entanglement", "weight": 0.25}]}))]
+    stage_result: Value,
+    /// The stage that would run next; null after `action` or a guardian rejection.
+    #[schema(example = "thought")]
+    next_stage: Option<&'static str>,
+    #[schema(example = 0.42)]
+    confidence: f64,
+    #[schema(example = 0.08)]
+    processing_time_ms: f64,
+    constellation_context: StageConstellationContext,
+}
+
+fn stage_result(stage: &str, run: crate::domain::cognition::matriz::Run) -> Value {
+    use serde_json::json;
+    match stage {
+        "memory" => json!({"memories": run.memories.iter().map(|m| json!({
+            "memory_id": m.id, "relevance": m.relevance, "data": m.data,
+        })).collect::<Vec<_>>()}),
+        "attention" => json!({"focus_terms": run.focus.iter().map(|t| json!({
+            "term": t.term, "weight": t.weight,
+        })).collect::<Vec<_>>()}),
+        "thought" => match run.thought {
+            Some(t) => json!({
+                "response": t.text, "provider": t.provider, "model": t.model,
+                "output_tokens": t.output_tokens,
+            }),
+            None => json!({}),
+        },
+        "risk" => match run.validation {
+            Some(v) => json!({
+                "validation_id": v.id, "decision": v.verdict.as_str(),
+                "ethics_score": v.ethics_score, "safety_score": v.safety_score,
+                "risk_score": v.risk, "conditions": v.conditions,
+                "key_factors": v.key_factors,
+            }),
+            None => json!({}),
+        },
+        "intent" => json!({"claims": run.claims.iter().map(|(claim, holds)| json!({
+            "claim": claim, "holds": holds,
+        })).collect::<Vec<_>>()}),
+        _ => json!({
+            "memory_fold_created": run.fold,
+            "response": run.thought.map(|t| t.text),
+        }),
+    }
+}
+
+/// Process an individual pipeline stage
+///
+/// Runs one MATRIZ stage on its own with `input_data` standing in for what the earlier
+/// stages would have produced. The risk stage answers the guardian's decision (a rejection
+/// is a result here, with no next stage); the action stage stores `input_data.response` as a
+/// memory fold. Same scopes and budget as `/matriz/process`.
+#[utoipa::path(
+    post, path = "/matriz/stage/{stage_name}", tag = "matriz", operation_id = "process_stage",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("stage_name" = String, Path, description = "`memory`, `attention`, `thought`, `risk`, `intent` or `action`")),
+    request_body = StageRequest,
+    responses(
+        (status = 200, description = "What the stage did", body = StageResponse),
+        (status = 400, description = "A field is missing or out of range", body = LukhasError),
+        (status = 401, description = "Missing or invalid credential", body = LukhasError),
+        (status = 403, description = "The key lacks a scope the stages need", body = LukhasError),
+        (status = 404, description = "No stage has this name", body = LukhasError),
+        (status = 429, description = "More than 60 pipeline requests in a minute", body = LukhasError),
+        (status = 502, description = "The language model failed", body = LukhasError),
+    )
+)]
+pub async fn stage(
+    State(state): State<AppState>,
+    _: Charged<MatrizRoutes>,
+    Authed { 0: principal, .. }: Authed<Lukhas>,
+    PathParams { 0: name, .. }: PathParams<String, Lukhas>,
+    Body { 0: body, .. }: Body<StageRequest>,
+) -> Result<Json<StageResponse>, Error> {
+    let data = body.input_data;
+    let config = body.stage_config;
+    let context = body.context.unwrap_or_default();
+    let Some(input) = data.input.or(data.query) else {
+        return Err(crate::error::DomainError::invalid(
+            "input_data.input",
+            "input_data.input (or input_data.query) is required",
+        )
+        .into());
+    };
+    let outcome = state
+        .matriz
+        .stage(
+            &principal,
+            &name,
+            PipelineRequest {
+                input,
+                memory_depth: config.memory.depth,
+                attention_focus: config.attention.focus_type,
+                thought_mode: config.thought.reasoning_mode,
+                risk_threshold: config.risk.guardian_threshold,
+                intent_verification: config.intent.lambda_id_verification.unwrap_or(true),
+                action_type: config.action.response_type,
+                response_style: None,
+                detail_level: None,
+                session_id: context.session_id,
+                claimed_user: context.user_id,
+                claimed_lambda_id: context.lambda_id,
+                previous_interaction: context.previous_interaction_id,
+            },
+            StageInputs {
+                memories: data.memories,
+                content: data.content,
+                response: data.response,
+            },
+        )
+        .await?;
+    let trace = outcome.trace;
+    Ok(Json(StageResponse {
+        stage_result: stage_result(trace.stage, outcome.run),
+        next_stage: outcome.next,
+        confidence: trace.confidence,
+        processing_time_ms: trace.duration_ms,
+        constellation_context: StageConstellationContext {
+            current_state: StageState {
+                stage: trace.stage,
+                step: trace.step,
+            },
+            node_utilization: Vec::new(),
+        },
+    }))
+}
+
+string_enum!(
+    /// Whether what a stage depends on passed its self-check.
+    StageStatus { Active = "active", Unavailable = "unavailable" }
+);
+
+#[derive(Serialize, ToSchema)]
+pub struct StageHealthView {
+    #[schema(value_type = StageStatus, example = "active")]
+    status: &'static str,
+    /// The stage's mean time since start; null before it first ran.
+    #[schema(example = 1.8)]
+    latency_ms: Option<f64>,
+    /// The `/health` modules it depends on.
+    #[schema(example = json!(["database", "model_provider.builtin"]))]
+    depends_on: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConstellationFramework {
+    /// The intent stage's state.
+    #[schema(example = "⚛️ active")]
+    identity_pillar: String,
+    /// The attention and thought stages' state.
+    #[schema(example = "🧠 active")]
+    consciousness_pillar: String,
+    /// The risk stage's state.
+    #[schema(example = "🛡️ active")]
+    guardian_pillar: String,
+}
+
+/// Each stage by name.
+#[derive(Serialize, ToSchema)]
+pub struct PipelineHealth {
+    memory: StageHealthView,
+    attention: StageHealthView,
+    thought: StageHealthView,
+    risk: StageHealthView,
+    intent: StageHealthView,
+    action: StageHealthView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MatrizStatusResponse {
+    pipeline_health: PipelineHealth,
+    constellation_framework: ConstellationFramework,
+}
+
+/// Get pipeline status
+///
+/// Each stage's state (what it depends on, from the modules' self-checks, at most 5 s old)
+/// and its mean time since start.
+#[utoipa::path(
+    get, path = "/matriz/status", tag = "matriz", operation_id = "pipeline_status",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The stages' state", body = MatrizStatusResponse),
+        (status = 401, description = "Missing or invalid credential", body = LukhasError),
+        (status = 429, description = "Rate limit exceeded", body = LukhasError),
+    )
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    _: Authed<Lukhas>,
+) -> Result<Json<MatrizStatusResponse>, Error> {
+    let stages = crate::domain::operations::matriz_health(&state).await;
+    let active = |names: &[&str]| {
+        names
+            .iter()
+            .all(|n| stages.iter().any(|s| s.stage == *n && s.active))
+    };
+    let pillar =
+        |symbol: &str, on: bool| format!("{symbol} {}", if on { "active" } else { "unavailable" });
+    let framework = ConstellationFramework {
+        identity_pillar: pillar("⚛️", active(&["intent"])),
+        consciousness_pillar: pillar("🧠", active(&["attention", "thought"])),
+        guardian_pillar: pillar("🛡️", active(&["risk"])),
+    };
+    let mut views = stages.into_iter().map(|s| StageHealthView {
+        status: if s.active { "active" } else { "unavailable" },
+        latency_ms: s.mean_ms.map(|m| (m * 1000.0).round() / 1000.0),
+        depends_on: s.depends_on,
+    });
+    // `matriz_health` answers in the order of STAGES.
+    let mut next = || views.next().expect("six stages");
+    Ok(Json(MatrizStatusResponse {
+        pipeline_health: PipelineHealth {
+            memory: next(),
+            attention: next(),
+            thought: next(),
+            risk: next(),
+            intent: next(),
+            action: next(),
+        },
+        constellation_framework: framework,
+    }))
 }

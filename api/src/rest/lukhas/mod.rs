@@ -145,6 +145,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(memory::repair))
         .routes(routes!(guardian::validate))
         .routes(routes!(matriz::process))
+        .routes(routes!(matriz::stage))
+        .routes(routes!(matriz::status))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

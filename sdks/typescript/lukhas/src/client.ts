@@ -162,6 +162,24 @@ export class LukhasClient extends BaseClient {
   }
 
   /**
+   * Process an individual pipeline stage
+   *
+   * `POST /matriz/stage/{stage_name}`
+   */
+  processStage(stageName: string, params: M.ProcessStageParams = {}, options?: RequestOptions): APIPromise<M.StageResponse> {
+    return this.request<M.StageResponse>("process_stage", { path: { stage_name: stageName }, body: { context: params.context, input_data: params.input_data, stage_config: params.stage_config } }, options);
+  }
+
+  /**
+   * Get pipeline status
+   *
+   * `GET /matriz/status`
+   */
+  pipelineStatus(options?: RequestOptions): APIPromise<M.MatrizStatusResponse> {
+    return this.request<M.MatrizStatusResponse>("pipeline_status", {}, options);
+  }
+
+  /**
    * Detailed system status and metrics
    *
    * `GET /status`

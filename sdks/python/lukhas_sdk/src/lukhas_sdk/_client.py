@@ -20,7 +20,10 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    ActionStageConfig,
     ActionToValidate,
+    AttentionStageConfig,
+    ConstellationFramework,
     ConstellationMetadata,
     ContentChange,
     Context,
@@ -31,11 +34,15 @@ from .models import (
     EmbeddingUsage,
     GuardianFigures,
     Health,
+    IntentStageConfig,
+    MatrizStatusResponse,
     MemoryContent,
     MemoryMetadata,
     MemorySearchResponse,
+    MemoryStageConfig,
     ModuleHealth,
     PerformanceFigures,
+    PipelineHealth,
     PipelineOptions,
     Preferences,
     ProcessMetadata,
@@ -43,12 +50,20 @@ from .models import (
     RecallResponse,
     RefreshedToken,
     RepairResponse,
+    RiskStageConfig,
     SearchFiltersBody,
     SearchHit,
     SearchHitContent,
+    StageConfig,
+    StageConstellationContext,
+    StageHealthView,
+    StageInputData,
+    StageResponse,
+    StageState,
     StatusResponse,
     StoreResponse,
     SystemFigures,
+    ThoughtStageConfig,
     Token,
     TraceStep,
     ValidateResponse,
@@ -454,6 +469,54 @@ class LukhasClient(SyncAPIClient):
                 "pipeline_options": options,
                 "constellation_config": constellation_config,
             },
+            options=request_options,
+        )
+
+    def process_stage(
+        self,
+        stage_name: str,
+        context: Context | None = None,
+        input_data: StageInputData | None = None,
+        stage_config: StageConfig | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StageResponse:
+        """Process an individual pipeline stage
+
+        `POST /matriz/stage/{stage_name}`
+
+        Args:
+            stage_name: `memory`, `attention`, `thought`, `risk`, `intent` or `action`
+            context: `context`
+            input_data: `input_data`
+            stage_config: `stage_config`
+        """
+        return self.request(
+            "process_stage",
+            StageResponse,
+            path={
+                "stage_name": stage_name,
+            },
+            body={
+                "context": context,
+                "input_data": input_data,
+                "stage_config": stage_config,
+            },
+            options=request_options,
+        )
+
+    def pipeline_status(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MatrizStatusResponse:
+        """Get pipeline status
+
+        `GET /matriz/status`
+        """
+        return self.request(
+            "pipeline_status",
+            MatrizStatusResponse,
             options=request_options,
         )
 
@@ -870,6 +933,54 @@ class AsyncLukhasClient(AsyncAPIClient):
                 "pipeline_options": options,
                 "constellation_config": constellation_config,
             },
+            options=request_options,
+        )
+
+    async def process_stage(
+        self,
+        stage_name: str,
+        context: Context | None = None,
+        input_data: StageInputData | None = None,
+        stage_config: StageConfig | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> StageResponse:
+        """Process an individual pipeline stage
+
+        `POST /matriz/stage/{stage_name}`
+
+        Args:
+            stage_name: `memory`, `attention`, `thought`, `risk`, `intent` or `action`
+            context: `context`
+            input_data: `input_data`
+            stage_config: `stage_config`
+        """
+        return await self.request(
+            "process_stage",
+            StageResponse,
+            path={
+                "stage_name": stage_name,
+            },
+            body={
+                "context": context,
+                "input_data": input_data,
+                "stage_config": stage_config,
+            },
+            options=request_options,
+        )
+
+    async def pipeline_status(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MatrizStatusResponse:
+        """Get pipeline status
+
+        `GET /matriz/status`
+        """
+        return await self.request(
+            "pipeline_status",
+            MatrizStatusResponse,
             options=request_options,
         )
 

@@ -27,6 +27,11 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class ActionStageConfig(BaseModel):
+    response_type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class ActionToValidate(BaseModel):
     content: str
     """What the action produces or says."""
@@ -40,6 +45,21 @@ class ActionToValidate(BaseModel):
     below critical).
     """
     target_user: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AttentionStageConfig(BaseModel):
+    focus_type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ConstellationFramework(BaseModel):
+    consciousness_pillar: str
+    """The attention and thought stages' state."""
+    guardian_pillar: str
+    """The risk stage's state."""
+    identity_pillar: str
+    """The intent stage's state."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -134,6 +154,17 @@ class Health(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class IntentStageConfig(BaseModel):
+    lambda_id_verification: bool | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class MatrizStatusResponse(BaseModel):
+    constellation_framework: ConstellationFramework
+    pipeline_health: PipelineHealth
+
+
+@dataclasses.dataclass(kw_only=True)
 class MemoryContent(BaseModel):
     data: str
     """What is remembered; this text is embedded."""
@@ -165,6 +196,11 @@ class MemorySearchResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class MemoryStageConfig(BaseModel):
+    depth: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class ModuleHealth(BaseModel):
     latency_ms: float
     """Measured duration of the module's self-check (cached up to 5 s)."""
@@ -181,6 +217,18 @@ class PerformanceFigures(BaseModel):
     before the first interaction, or beyond the last bound, 5 s).
     """
     p99_response_time_ms: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineHealth(BaseModel):
+    """Each stage by name."""
+
+    action: StageHealthView
+    attention: StageHealthView
+    intent: StageHealthView
+    memory: StageHealthView
+    risk: StageHealthView
+    thought: StageHealthView
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -269,6 +317,11 @@ class RepairResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class RiskStageConfig(BaseModel):
+    guardian_threshold: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class SearchFiltersBody(BaseModel):
     date_range: DateRange | None = None
     min_importance: float | None = None
@@ -289,6 +342,69 @@ class SearchHit(BaseModel):
 class SearchHitContent(BaseModel):
     data: str
     type: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageConfig(BaseModel):
+    """Each stage's settings (the document's keys; others are accepted and have no effect)."""
+
+    action: ActionStageConfig | None = None
+    attention: AttentionStageConfig | None = None
+    intent: IntentStageConfig | None = None
+    memory: MemoryStageConfig | None = None
+    risk: RiskStageConfig | None = None
+    thought: ThoughtStageConfig | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageConstellationContext(BaseModel):
+    current_state: StageState
+    node_utilization: list[str]
+    """Registry nodes the stage used (the registry is not served yet: none)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageHealthView(BaseModel):
+    depends_on: list[str]
+    """The `/health` modules it depends on."""
+    status: Literal["active", "unavailable"]
+    latency_ms: float | None = None
+    """The stage's mean time since start; null before it first ran."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageInputData(BaseModel):
+    """What a stage run alone reads. `input` (or `query`) is what the pipeline's input would be;
+    `memories` stand in for the memory stage's (attention, thought); `content` is what the
+    risk stage validates (default: `input`); `response` is what the action stage stores.
+    """
+
+    content: str | None = None
+    input: str | None = None
+    memories: list[str] | None = None
+    query: str | None = None
+    response: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageResponse(BaseModel):
+    confidence: float
+    constellation_context: StageConstellationContext
+    processing_time_ms: float
+    stage_result: dict[str, Any]
+    """What the stage produced: `memory` → `memories`; `attention` → `focus_terms`;
+    `thought` → `response`, `provider`, `model`, `output_tokens`; `risk` → the guardian's
+    `validation_id`, `decision`, scores and `conditions`; `intent` → `auth_tier` and
+    `claims`; `action` → `memory_fold_created` and `response`.
+    """
+    next_stage: str | None = None
+    """The stage that would run next; null after `action` or a guardian rejection."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StageState(BaseModel):
+    stage: str
+    step: str
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -318,6 +434,11 @@ class SystemFigures(BaseModel):
     """CPU used by the process since the previous status request (percent of one core)."""
     memory_usage_gb: float | None = None
     """The server process's resident memory; null where it cannot be read."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ThoughtStageConfig(BaseModel):
+    reasoning_mode: str | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -378,11 +499,25 @@ class ValidationReasoning(BaseModel):
     key_factors: list[str]
 
 
+ActionStageConfig._fields = (
+    FieldSpec("response_type", "response_type", optional(STR), False),
+)
+
 ActionToValidate._fields = (
     FieldSpec("content", "content", STR, True),
     FieldSpec("context", "context", optional(STR), False),
     FieldSpec("target_user", "target_user", optional(STR), False),
     FieldSpec("type", "type", STR, True),
+)
+
+AttentionStageConfig._fields = (
+    FieldSpec("focus_type", "focus_type", optional(STR), False),
+)
+
+ConstellationFramework._fields = (
+    FieldSpec("consciousness_pillar", "consciousness_pillar", STR, True),
+    FieldSpec("guardian_pillar", "guardian_pillar", STR, True),
+    FieldSpec("identity_pillar", "identity_pillar", STR, True),
 )
 
 ConstellationMetadata._fields = (
@@ -451,6 +586,15 @@ Health._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+IntentStageConfig._fields = (
+    FieldSpec("lambda_id_verification", "lambda_id_verification", optional(BOOL), False),
+)
+
+MatrizStatusResponse._fields = (
+    FieldSpec("constellation_framework", "constellation_framework", model(lambda: ConstellationFramework), True),
+    FieldSpec("pipeline_health", "pipeline_health", model(lambda: PipelineHealth), True),
+)
+
 MemoryContent._fields = (
     FieldSpec("context", "context", optional(OBJECT), False),
     FieldSpec("data", "data", STR, True),
@@ -474,6 +618,10 @@ MemorySearchResponse._fields = (
     FieldSpec("total_matches", "total_matches", INT, True),
 )
 
+MemoryStageConfig._fields = (
+    FieldSpec("depth", "depth", optional(INT), False),
+)
+
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
@@ -483,6 +631,15 @@ PerformanceFigures._fields = (
     FieldSpec("average_response_time_ms", "average_response_time_ms", optional(FLOAT), False),
     FieldSpec("p95_response_time_ms", "p95_response_time_ms", optional(FLOAT), False),
     FieldSpec("p99_response_time_ms", "p99_response_time_ms", optional(FLOAT), False),
+)
+
+PipelineHealth._fields = (
+    FieldSpec("action", "action", model(lambda: StageHealthView), True),
+    FieldSpec("attention", "attention", model(lambda: StageHealthView), True),
+    FieldSpec("intent", "intent", model(lambda: StageHealthView), True),
+    FieldSpec("memory", "memory", model(lambda: StageHealthView), True),
+    FieldSpec("risk", "risk", model(lambda: StageHealthView), True),
+    FieldSpec("thought", "thought", model(lambda: StageHealthView), True),
 )
 
 PipelineOptions._fields = (
@@ -543,6 +700,10 @@ RepairResponse._fields = (
     FieldSpec("repaired", "repaired", BOOL, True),
 )
 
+RiskStageConfig._fields = (
+    FieldSpec("guardian_threshold", "guardian_threshold", optional(FLOAT), False),
+)
+
 SearchFiltersBody._fields = (
     FieldSpec("date_range", "date_range", optional(model(lambda: DateRange)), False),
     FieldSpec("min_importance", "min_importance", optional(FLOAT), False),
@@ -559,6 +720,47 @@ SearchHit._fields = (
 SearchHitContent._fields = (
     FieldSpec("data", "data", STR, True),
     FieldSpec("type", "type", STR, True),
+)
+
+StageConfig._fields = (
+    FieldSpec("action", "action", optional(model(lambda: ActionStageConfig)), False),
+    FieldSpec("attention", "attention", optional(model(lambda: AttentionStageConfig)), False),
+    FieldSpec("intent", "intent", optional(model(lambda: IntentStageConfig)), False),
+    FieldSpec("memory", "memory", optional(model(lambda: MemoryStageConfig)), False),
+    FieldSpec("risk", "risk", optional(model(lambda: RiskStageConfig)), False),
+    FieldSpec("thought", "thought", optional(model(lambda: ThoughtStageConfig)), False),
+)
+
+StageConstellationContext._fields = (
+    FieldSpec("current_state", "current_state", model(lambda: StageState), True),
+    FieldSpec("node_utilization", "node_utilization", list_of(STR), True),
+)
+
+StageHealthView._fields = (
+    FieldSpec("depends_on", "depends_on", list_of(STR), True),
+    FieldSpec("latency_ms", "latency_ms", optional(FLOAT), False),
+    FieldSpec("status", "status", STR, True),
+)
+
+StageInputData._fields = (
+    FieldSpec("content", "content", optional(STR), False),
+    FieldSpec("input", "input", optional(STR), False),
+    FieldSpec("memories", "memories", optional(list_of(STR)), False),
+    FieldSpec("query", "query", optional(STR), False),
+    FieldSpec("response", "response", optional(STR), False),
+)
+
+StageResponse._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("constellation_context", "constellation_context", model(lambda: StageConstellationContext), True),
+    FieldSpec("next_stage", "next_stage", optional(STR), False),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("stage_result", "stage_result", OBJECT, True),
+)
+
+StageState._fields = (
+    FieldSpec("stage", "stage", STR, True),
+    FieldSpec("step", "step", STR, True),
 )
 
 StatusResponse._fields = (
@@ -580,6 +782,10 @@ SystemFigures._fields = (
     FieldSpec("memory_usage_gb", "memory_usage_gb", optional(FLOAT), False),
     FieldSpec("total_interactions", "total_interactions", INT, True),
     FieldSpec("uptime_seconds", "uptime_seconds", INT, True),
+)
+
+ThoughtStageConfig._fields = (
+    FieldSpec("reasoning_mode", "reasoning_mode", optional(STR), False),
 )
 
 Token._fields = (
@@ -623,7 +829,10 @@ ValidationReasoning._fields = (
 )
 
 __all__ = [
+    "ActionStageConfig",
     "ActionToValidate",
+    "AttentionStageConfig",
+    "ConstellationFramework",
     "ConstellationMetadata",
     "ContentChange",
     "Context",
@@ -634,11 +843,15 @@ __all__ = [
     "EmbeddingUsage",
     "GuardianFigures",
     "Health",
+    "IntentStageConfig",
+    "MatrizStatusResponse",
     "MemoryContent",
     "MemoryMetadata",
     "MemorySearchResponse",
+    "MemoryStageConfig",
     "ModuleHealth",
     "PerformanceFigures",
+    "PipelineHealth",
     "PipelineOptions",
     "Preferences",
     "ProcessMetadata",
@@ -646,12 +859,20 @@ __all__ = [
     "RecallResponse",
     "RefreshedToken",
     "RepairResponse",
+    "RiskStageConfig",
     "SearchFiltersBody",
     "SearchHit",
     "SearchHitContent",
+    "StageConfig",
+    "StageConstellationContext",
+    "StageHealthView",
+    "StageInputData",
+    "StageResponse",
+    "StageState",
     "StatusResponse",
     "StoreResponse",
     "SystemFigures",
+    "ThoughtStageConfig",
     "Token",
     "TraceStep",
     "ValidateResponse",

@@ -9,24 +9,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::json;
-
-use super::guardian::{Guardian, ProposedAction, Verdict};
-use crate::domain::ai::{AiService, ChatCall};
+use super::guardian::{Guardian, Verdict};
+use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
 use crate::domain::identity::{Actor, Principal, Scope};
-use crate::domain::memory::{Found, MemoryService, NewMemory, SearchFilters};
+use crate::domain::memory::MemoryService;
 use crate::error::{DomainError, DomainResult};
-use crate::providers::{
-    self, builtin_key_terms, ChatMessage, ChatRole, FinishReason, GenerationOptions,
-};
+use crate::providers::builtin_key_terms;
 
 pub const MAX_INPUT_CHARS: usize = 8_000;
 pub const MAX_MEMORY_DEPTH: usize = 20;
-const DEFAULT_MEMORY_DEPTH: usize = 3;
+
 const MAX_FOCUS_TERMS: usize = 8;
 const MAX_OPTION_CHARS: usize = 200;
 const MAX_OUTPUT_TOKENS: u32 = 512;
+
+mod stages;
+
+use stages::{attention_stage, intent_stage};
 
 pub const STAGES: [&str; 6] = ["memory", "attention", "thought", "risk", "intent", "action"];
 
@@ -70,6 +70,96 @@ pub struct FocusTerm {
     pub weight: f64,
 }
 
+/// A memory the memory stage retrieved (or one given to a later stage run alone, with no
+/// id).
+#[derive(Clone, Debug)]
+pub struct Recalled {
+    pub id: String,
+    pub relevance: f64,
+    pub data: String,
+}
+
+/// The thought stage's answer.
+#[derive(Clone, Debug)]
+pub struct Thought {
+    pub text: String,
+    /// The model ended it (not the token limit).
+    pub finished: bool,
+    pub output_tokens: Option<u32>,
+    pub provider: String,
+    pub model: String,
+}
+
+impl Thought {
+    /// A response given to a later stage run alone.
+    fn given(text: String) -> Self {
+        Self {
+            text,
+            finished: true,
+            output_tokens: None,
+            provider: String::new(),
+            model: String::new(),
+        }
+    }
+}
+
+/// What the stages found so far in one run.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    pub memories: Vec<Recalled>,
+    pub focus: Vec<FocusTerm>,
+    pub thought: Option<Thought>,
+    pub validation: Option<super::Validation>,
+    /// The intent stage's claims and whether each held.
+    pub claims: Vec<(String, bool)>,
+    pub fold: Option<String>,
+}
+
+/// What a stage run alone needs that earlier stages would have produced.
+#[derive(Clone, Debug, Default)]
+pub struct StageInputs {
+    /// Memories' texts for attention and thought.
+    pub memories: Vec<String>,
+    /// What the risk stage validates (default: the input).
+    pub content: Option<String>,
+    /// What the action stage stores (required there).
+    pub response: Option<String>,
+}
+
+impl StageInputs {
+    fn checked(&self) -> DomainResult<()> {
+        if self.memories.len() > MAX_MEMORY_DEPTH {
+            return Err(DomainError::invalid(
+                "input_data.memories",
+                format!("at most {MAX_MEMORY_DEPTH} memories"),
+            ));
+        }
+        let texts = self
+            .memories
+            .iter()
+            .map(|m| ("input_data.memories", m))
+            .chain(self.content.iter().map(|c| ("input_data.content", c)))
+            .chain(self.response.iter().map(|r| ("input_data.response", r)));
+        for (field, text) in texts {
+            if text.chars().count() > MAX_INPUT_CHARS || text.contains('\0') {
+                return Err(DomainError::invalid(
+                    field,
+                    format!("{field} must be at most {MAX_INPUT_CHARS} characters without NUL"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One stage run alone: its trace, the stage that would come next (none after action or a
+/// rejection), and what it produced.
+pub struct StageOutcome {
+    pub trace: StageTrace,
+    pub next: Option<&'static str>,
+    pub run: Run,
+}
+
 #[derive(Clone, Debug)]
 pub struct PipelineResult {
     pub interaction_id: String,
@@ -91,6 +181,9 @@ pub struct PipelineCounters {
     pub rejections: AtomicU64,
     /// Processing time of the interactions that completed, in milliseconds.
     pub response_time: Histogram,
+    /// Each stage's own time, in the order of [`STAGES`], whether it ran in the pipeline
+    /// or alone.
+    pub stage_time: [Histogram; 6],
 }
 
 impl Default for PipelineCounters {
@@ -99,7 +192,29 @@ impl Default for PipelineCounters {
             interactions: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
             response_time: Histogram::new(BOUNDS_MS),
+            stage_time: std::array::from_fn(|_| Histogram::new(BOUNDS_MS)),
         }
+    }
+}
+
+impl PipelineCounters {
+    fn record(&self, trace: &StageTrace) {
+        if let Some(i) = STAGES.iter().position(|s| *s == trace.stage) {
+            self.stage_time[i].record(trace.duration_ms);
+        }
+    }
+
+    /// Each stage's mean time since start (`None` before it first ran).
+    pub fn stage_means(&self) -> Vec<(&'static str, Option<f64>)> {
+        STAGES
+            .iter()
+            .zip(&self.stage_time)
+            .map(|(stage, histogram)| {
+                let snapshot = histogram.snapshot();
+                let mean = (snapshot.count > 0).then(|| snapshot.sum / snapshot.count as f64);
+                (*stage, mean)
+            })
+            .collect()
     }
 }
 
@@ -262,262 +377,147 @@ impl Matriz {
         principal: &Principal,
         request: PipelineRequest,
     ) -> DomainResult<PipelineResult> {
-        let actor = principal.actor()?;
-        // What the stages need, before any of them works.
-        for scope in [
-            Scope::MemoryRead,
-            Scope::MemoryWrite,
-            Scope::GovernanceDecide,
-        ] {
-            actor.require(scope)?;
-        }
+        let actor = required(principal)?;
         checked(&request)?;
         let started = Instant::now();
+        let mut run = Run::default();
         let mut trace = Vec::with_capacity(STAGES.len());
-
-        // memory
-        let at = Instant::now();
-        let depth = request.memory_depth.unwrap_or(DEFAULT_MEMORY_DEPTH);
-        let found: Vec<Found> = if depth == 0 {
-            Vec::new()
-        } else {
-            self.memory
-                .search(principal, &request.input, SearchFilters::default(), depth)
-                .await?
-                .results
-        };
-        let best = found.iter().map(|f| f.relevance).fold(0.0, f64::max);
-        trace.push(StageTrace {
-            stage: "memory",
-            step: if found.is_empty() {
-                format!("No stored memory retrieved (depth {depth})")
-            } else {
-                format!(
-                    "Retrieved {} of {depth} requested memories (best relevance {:.2})",
-                    found.len(),
-                    best
-                )
-            },
-            confidence: round3(best),
-            duration_ms: ms(at),
-            ethics_score: None,
-            auth_tier: None,
-        });
-
-        // attention
-        let at = Instant::now();
-        let texts: Vec<&str> = found.iter().map(|f| f.memory.data.as_str()).collect();
-        let (focus, focused) =
-            attention(&request.input, &texts, request.attention_focus.as_deref());
-        let listed: Vec<&str> = focus.iter().take(5).map(|t| t.term.as_str()).collect();
-        trace.push(StageTrace {
-            stage: "attention",
-            step: if focus.is_empty() {
-                "No content words to focus on".into()
-            } else {
-                format!("Focused on {} ({} terms)", listed.join(", "), focus.len())
-            },
-            confidence: round3(focused),
-            duration_ms: ms(at),
-            ethics_score: None,
-            auth_tier: None,
-        });
-
-        // thought
-        let at = Instant::now();
-        let mode = request.thought_mode.as_deref().unwrap_or("analytical");
-        let mut system = format!(
-            "You are the thought stage of LUKHAS' MATRIZ pipeline. Answer the user in {mode} mode"
-        );
-        if let Some(style) = &request.response_style {
-            system.push_str(&format!(", in a {style} style"));
+        trace.push(self.memory_stage(principal, &request, &mut run).await?);
+        trace.push(attention_stage(&request, &mut run));
+        trace.push(self.thought_stage(actor, &request, &mut run).await?);
+        trace.push(self.risk_stage(principal, &request, &mut run).await?);
+        for step in &trace {
+            self.counters.record(step);
         }
-        if let Some(detail) = &request.detail_level {
-            system.push_str(&format!(", with {detail} detail"));
-        }
-        system.push('.');
-        if !listed.is_empty() {
-            system.push_str(&format!(" Focus on: {}.", listed.join(", ")));
-        }
-        let mut messages = vec![ChatMessage::new(ChatRole::System, system)];
-        if !found.is_empty() {
-            let remembered: Vec<String> = found
-                .iter()
-                .map(|f| format!("- {}", f.memory.data))
-                .collect();
-            messages.push(ChatMessage::new(
-                ChatRole::System,
-                format!("What the user's memories say:\n{}", remembered.join("\n")),
-            ));
-        }
-        messages.push(ChatMessage::new(ChatRole::User, request.input.clone()));
-        let generation = self
-            .ai
-            .chat_as(
-                actor,
-                ChatCall {
-                    provider: None,
-                    model: None,
-                    messages,
-                    options: GenerationOptions {
-                        max_tokens: Some(MAX_OUTPUT_TOKENS),
-                        ..Default::default()
-                    },
-                },
-            )
-            .await?;
-        let (provider, model) = (generation.provider.clone(), generation.model.clone());
-        let completion = providers::collect(generation.stream).await?;
-        let answer = completion.text.trim().to_string();
-        if answer.is_empty() {
-            return Err(DomainError::Upstream(format!(
-                "{provider}/{model} answered nothing"
-            )));
-        }
-        let covered = coverage(&answer, &focus);
-        trace.push(StageTrace {
-            stage: "thought",
-            step: format!(
-                "Generated {} in {mode} mode with {provider}/{model}",
-                match completion.usage {
-                    Some(usage) => format!("{} tokens", usage.output_tokens),
-                    None => format!("{} characters", answer.chars().count()),
-                }
-            ),
-            confidence: round3(covered),
-            duration_ms: ms(at),
-            ethics_score: None,
-            auth_tier: None,
-        });
-
-        // risk
-        let at = Instant::now();
-        let validation = self
-            .guardian
-            .validate(
-                principal,
-                ProposedAction {
-                    kind: "response_generation".into(),
-                    content: format!("{}\n\n{answer}", request.input),
-                    target_user: None,
-                    context: request.attention_focus.clone(),
-                },
-                request.risk_threshold,
-            )
-            .await?;
+        let validation = run.validation.clone().expect("the risk stage validated");
         if validation.verdict != Verdict::Approved {
             self.counters.rejections.fetch_add(1, Ordering::Relaxed);
-            return Err(DomainError::GuardianRejection {
-                validation_id: validation.id,
-                decision: validation.verdict.as_str().into(),
-                risk_score: validation.risk,
-                reason: validation.key_factors.join("; "),
-            });
+            return Err(rejection(validation));
         }
-        trace.push(StageTrace {
-            stage: "risk",
-            step: if validation.conditions.is_empty() {
-                format!("Guardian approved (risk {:.2})", validation.risk)
-            } else {
-                format!(
-                    "Guardian approved with conditions: {} (risk {:.2})",
-                    validation.conditions.join("; "),
-                    validation.risk
-                )
-            },
-            confidence: round3(1.0 - validation.risk),
-            duration_ms: ms(at),
-            ethics_score: Some(validation.ethics_score),
-            auth_tier: None,
-        });
-
-        // intent
-        let at = Instant::now();
-        let claims = intent_claims(actor, &request);
-        let held = claims.iter().filter(|(_, held)| *held).count();
-        let said: Vec<&str> = claims.iter().map(|(what, _)| what.as_str()).collect();
-        trace.push(StageTrace {
-            stage: "intent",
-            step: format!(
-                "Tier {} verified; {held} of {} identity claims hold ({})",
-                actor.tier.as_str(),
-                claims.len(),
-                said.join("; ")
-            ),
-            confidence: round3(held as f64 / claims.len() as f64),
-            duration_ms: ms(at),
-            ethics_score: None,
-            auth_tier: Some(actor.tier.as_str().to_string()),
-        });
-
-        // action
-        let at = Instant::now();
+        trace.push(intent_stage(actor, &request, &mut run));
         let interaction_id = format!(
             "interaction_{}",
             ulid::Ulid::new().to_string().to_lowercase()
         );
-        let action_type = request
-            .action_type
-            .clone()
-            .unwrap_or_else(|| "cognitive_response".into());
-        let fold = self
-            .memory
-            .store(
-                principal,
-                NewMemory {
-                    kind: "episodic".into(),
-                    data: format!("{}\n\n{answer}", request.input),
-                    context: json!({
-                        "source": "matriz",
-                        "interaction_id": interaction_id,
-                        "session_id": request.session_id,
-                        "previous_interaction_id": request.previous_interaction,
-                        "focus": listed,
-                        "validation_id": validation.id,
-                        "memories_used": found.iter().map(|f| f.memory.id.clone()).collect::<Vec<_>>(),
-                    }),
-                    tags: vec!["matriz".into()],
-                    importance: None,
-                },
-            )
-            .await?;
-        let finished = match completion.reason {
-            FinishReason::Stop => 1.0,
-            FinishReason::Length => 0.5,
-        };
-        trace.push(StageTrace {
-            stage: "action",
-            step: format!(
-                "Composed a {action_type} of {} characters{}; stored as memory fold {}",
-                answer.chars().count(),
-                if finished < 1.0 {
-                    " (cut at the token limit)"
-                } else {
-                    ""
-                },
-                fold.id
-            ),
-            confidence: finished,
-            duration_ms: ms(at),
-            ethics_score: None,
-            auth_tier: None,
-        });
-
+        trace.push(
+            self.action_stage(principal, &request, &mut run, &interaction_id)
+                .await?,
+        );
+        for step in &trace[4..] {
+            self.counters.record(step);
+        }
         self.counters.interactions.fetch_add(1, Ordering::Relaxed);
         self.counters.response_time.record_time(started.elapsed());
+        let thought = run.thought.expect("the thought stage answered");
         Ok(PipelineResult {
             interaction_id,
-            response: answer,
-            confidence: round3(overall(&trace, !found.is_empty())),
+            response: thought.text,
+            confidence: round3(overall(&trace, !run.memories.is_empty())),
             duration_ms: ms(started),
             trace,
-            attention: focus,
-            memories_used: found.into_iter().map(|f| f.memory.id).collect(),
+            attention: run.focus,
+            memories_used: run.memories.into_iter().map(|m| m.id).collect(),
             validation_id: validation.id,
-            memory_fold: fold.id,
-            provider,
-            model,
+            memory_fold: run.fold.expect("the action stage stored a fold"),
+            provider: thought.provider,
+            model: thought.model,
         })
+    }
+
+    /// Runs one stage on its own, with what it needs from `inputs` (the earlier stages'
+    /// work is not redone: memories and a response are taken as given).
+    pub async fn stage(
+        &self,
+        principal: &Principal,
+        name: &str,
+        request: PipelineRequest,
+        inputs: StageInputs,
+    ) -> DomainResult<StageOutcome> {
+        let actor = required(principal)?;
+        let Some(index) = STAGES.iter().position(|s| *s == name) else {
+            return Err(DomainError::NotFound(format!(
+                "stage '{name}' (the stages are {})",
+                STAGES.join(", ")
+            )));
+        };
+        checked(&request)?;
+        inputs.checked()?;
+        let mut run = Run {
+            memories: inputs
+                .memories
+                .into_iter()
+                .map(|data| Recalled {
+                    id: String::new(),
+                    relevance: 0.0,
+                    data,
+                })
+                .collect(),
+            ..Run::default()
+        };
+        if index > 1 {
+            // Later stages read the focus the attention stage would have found.
+            attention_stage(&request, &mut run);
+        }
+        let trace = match STAGES[index] {
+            "memory" => self.memory_stage(principal, &request, &mut run).await?,
+            "attention" => attention_stage(&request, &mut run),
+            "thought" => self.thought_stage(actor, &request, &mut run).await?,
+            "risk" => {
+                if let Some(content) = inputs.content {
+                    run.thought = Some(Thought::given(content));
+                }
+                self.risk_stage(principal, &request, &mut run).await?
+            }
+            "intent" => intent_stage(actor, &request, &mut run),
+            _ => {
+                let Some(response) = inputs.response else {
+                    return Err(DomainError::invalid(
+                        "input_data.response",
+                        "the action stage stores a response: input_data.response is required",
+                    ));
+                };
+                run.thought = Some(Thought::given(response));
+                let id = format!(
+                    "interaction_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                self.action_stage(principal, &request, &mut run, &id)
+                    .await?
+            }
+        };
+        self.counters.record(&trace);
+        let stopped = run
+            .validation
+            .as_ref()
+            .is_some_and(|v| v.verdict != Verdict::Approved);
+        let next = if stopped {
+            None
+        } else {
+            STAGES.get(index + 1).copied()
+        };
+        Ok(StageOutcome { trace, next, run })
+    }
+}
+
+fn required(principal: &Principal) -> DomainResult<&Actor> {
+    let actor = principal.actor()?;
+    // What the stages need, before any of them works.
+    for scope in [
+        Scope::MemoryRead,
+        Scope::MemoryWrite,
+        Scope::GovernanceDecide,
+    ] {
+        actor.require(scope)?;
+    }
+    Ok(actor)
+}
+
+fn rejection(validation: super::Validation) -> DomainError {
+    DomainError::GuardianRejection {
+        validation_id: validation.id,
+        decision: validation.verdict.as_str().into(),
+        risk_score: validation.risk,
+        reason: validation.key_factors.join("; "),
     }
 }
 
