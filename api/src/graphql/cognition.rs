@@ -279,3 +279,113 @@ impl MatrizMutation {
         })
     }
 }
+
+#[derive(InputObject)]
+pub struct ObservationInput {
+    event: String,
+    /// A date (`2024-01-10`) or an RFC 3339 time.
+    timestamp: String,
+}
+
+#[derive(InputObject)]
+pub struct CausalInferenceInput {
+    /// At most 10 000.
+    observations: Vec<ObservationInput>,
+    /// `cause_causes_effect`, `cause causes effect` or `cause -> effect`.
+    hypothesis: String,
+    /// How long after a cause an effect still counts as following it (default 30).
+    window_days: Option<i64>,
+}
+
+#[derive(SimpleObject)]
+pub struct CausalAlternative {
+    event: String,
+    /// The share of the effects it came before within the window.
+    probability: f64,
+}
+
+/// Causal inference over timed observations (docs/DECISIONS.md, "Causal inference").
+#[derive(SimpleObject)]
+pub struct CausalInference {
+    cause: String,
+    effect: String,
+    /// ΔP = P(effect follows | cause) − P(effect follows | another observation).
+    causal_strength: f64,
+    /// Newcombe's 95 % interval: `[lower, upper]`.
+    confidence_interval: Vec<f64>,
+    temporal_precedence: f64,
+    cause_observations: u32,
+    effect_observations: u32,
+    causes_followed_by_effect: u32,
+    other_observations: u32,
+    others_followed_by_effect: u32,
+    effects_without_cause: u32,
+    alternatives: Vec<CausalAlternative>,
+    uncertainty: Vec<String>,
+    recommendation: String,
+    window_days: i64,
+}
+
+impl From<crate::domain::cognition::causal::CausalAnalysis> for CausalInference {
+    fn from(a: crate::domain::cognition::causal::CausalAnalysis) -> Self {
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        Self {
+            cause: a.cause,
+            effect: a.effect,
+            causal_strength: a.causal_strength,
+            confidence_interval: vec![a.interval.0, a.interval.1],
+            temporal_precedence: a.temporal_precedence,
+            cause_observations: n(a.causes_seen),
+            effect_observations: n(a.effects_seen),
+            causes_followed_by_effect: n(a.causes_followed),
+            other_observations: n(a.others_seen),
+            others_followed_by_effect: n(a.others_followed),
+            effects_without_cause: n(a.effects_without_cause),
+            alternatives: a
+                .alternatives
+                .into_iter()
+                .map(|alt| CausalAlternative {
+                    event: alt.event,
+                    probability: alt.probability,
+                })
+                .collect(),
+            uncertainty: a.uncertainty,
+            recommendation: a.recommendation,
+            window_days: a.window_days,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct CognitionQuery;
+
+#[Object]
+impl CognitionQuery {
+    /// How strongly the observations support "cause → effect", with the interval and the
+    /// counts behind it.
+    async fn causal_inference(
+        &self,
+        ctx: &Context<'_>,
+        input: CausalInferenceInput,
+    ) -> async_graphql::Result<CausalInference> {
+        require_user(ctx)?;
+        use crate::domain::cognition::causal;
+        causal::infer(
+            principal(ctx),
+            causal::CausalRequest {
+                observations: input
+                    .observations
+                    .into_iter()
+                    .map(|o| causal::Observation {
+                        event: o.event,
+                        timestamp: o.timestamp,
+                    })
+                    .collect(),
+                hypothesis: input.hypothesis,
+                window_days: input.window_days,
+            },
+        )
+        .map(Into::into)
+        .map_err(super::errors::to_gql)
+    }
+}

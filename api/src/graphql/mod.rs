@@ -37,6 +37,7 @@ pub struct Query(
     identity::IdentityQuery,
     agents::AgentsQuery,
     chat::ChatQuery,
+    cognition::CognitionQuery,
     governance::GovernanceQuery,
     models::ModelsQuery,
     memory::MemoryQuery,

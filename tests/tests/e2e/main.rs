@@ -20,6 +20,7 @@ mod postgres;
 mod rag;
 mod rate_limits;
 mod readme;
+mod reasoning;
 mod rest_identity;
 mod scopes;
 mod sdk_contract;

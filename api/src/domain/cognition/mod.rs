@@ -1,6 +1,7 @@
 //! LUKHAS cognition: the guardian that validates actions (its content rules and policy),
-//! and the MATRIZ pipeline that runs on it.
+//! the MATRIZ pipeline that runs on it, and causal inference.
 
+pub mod causal;
 pub mod content;
 pub mod guardian;
 pub mod matriz;

@@ -49,6 +49,10 @@ string_enum!(
         ApiKeyCreated = "api_key_created",
         ApiKeyRevoked = "api_key_revoked",
         AccountUpdated = "account_updated",
+        // Recorded by other domains through `GovernanceService::record` (their names are
+        // in the hashed entries, so they stay as written).
+        TerminalCommand = "terminal.command",
+        GuardianValidation = "guardian.validation",
     }
 );
 

@@ -8,6 +8,7 @@ mod guardian;
 mod health;
 mod matriz;
 mod memory;
+mod reasoning;
 mod stream;
 
 use axum::response::{IntoResponse, Response};
@@ -147,6 +148,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::process))
         .routes(routes!(matriz::stage))
         .routes(routes!(matriz::status))
+        .routes(routes!(reasoning::causal))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -84,7 +84,7 @@ export interface LedgerEntry {
   decision_id?: string | null;
   entry_hash: string;
   entry_id: string;
-  event_type: 'genesis' | 'policy_loaded' | 'decision_made' | 'review_resolved' | 'token_revoked' | 'signed_up' | 'logged_in' | 'login_failed' | 'token_refreshed' | 'refresh_token_reused' | 'api_key_created' | 'api_key_revoked' | 'account_updated';
+  event_type: 'genesis' | 'policy_loaded' | 'decision_made' | 'review_resolved' | 'token_revoked' | 'signed_up' | 'logged_in' | 'login_failed' | 'token_refreshed' | 'refresh_token_reused' | 'api_key_created' | 'api_key_revoked' | 'account_updated' | 'terminal.command' | 'guardian.validation';
   policy_version?: string | null;
   prev_hash: string;
   signature: string;

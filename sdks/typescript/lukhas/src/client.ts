@@ -115,6 +115,20 @@ export class MemoryResource {
   }
 }
 
+/** `client.reasoning` */
+export class ReasoningResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Causal inference
+   *
+   * `POST /reasoning/causal`
+   */
+  causal(params: M.ReasoningCausalParams, options?: RequestOptions): APIPromise<M.CausalInferenceResponse> {
+    return this.client.request<M.CausalInferenceResponse>("causal", { body: { hypothesis: params.hypothesis, observations: params.observations, window_days: params.window_days } }, options);
+  }
+}
+
 /**
  * The client for the LUKHAS API.
  *
@@ -141,6 +155,10 @@ export class LukhasClient extends BaseClient {
 
   get memory(): MemoryResource {
     return new MemoryResource(this);
+  }
+
+  get reasoning(): ReasoningResource {
+    return new ReasoningResource(this);
   }
 
   /**

@@ -21,8 +21,43 @@ export interface ActionToValidate {
   type: string;
 }
 
+export interface AlternativeExplanation {
+  /** Another observed event. */
+  hypothesis: string;
+  /** The share of the effects it came before within the window. */
+  probability: number;
+}
+
 export interface AttentionStageConfig {
   focus_type?: string | null;
+}
+
+export interface CausalEvidence {
+  cause: string;
+  cause_observations: number;
+  /** Causes an effect followed within the window. */
+  causes_followed_by_effect: number;
+  effect: string;
+  effect_observations: number;
+  /** Effects no cause came before: the count against the hypothesis. */
+  effects_without_cause: number;
+  other_observations: number;
+  others_followed_by_effect: number;
+  /** The share of effects a cause came before within the window. */
+  temporal_precedence: number;
+  window_days: number;
+}
+
+export interface CausalInferenceResponse {
+  alternative_explanations: Array<AlternativeExplanation>;
+  /** ΔP = P(effect follows | cause) − P(effect follows | another observation), −1 to 1. */
+  causal_strength: number;
+  /** Newcombe's 95 % interval for the causal strength. */
+  confidence_interval: Array<number>;
+  evidence: CausalEvidence;
+  recommendation: string;
+  /** What limits the inference. */
+  uncertainty: Array<string>;
 }
 
 export interface ConstellationFramework {
@@ -166,6 +201,12 @@ export interface ModuleHealth {
   latency_ms: number;
   /** `active` or `unavailable`. */
   status: 'active' | 'unavailable';
+}
+
+export interface ObservationInput {
+  event: string;
+  /** A date (`2024-01-10`, midnight UTC) or an RFC 3339 time. */
+  timestamp: string;
 }
 
 export interface PerformanceFigures {
@@ -520,4 +561,17 @@ export interface MemoryUpdateParams {
   content?: ContentChange | null;
   importance?: number | null;
   tags?: Array<string> | null;
+}
+
+/** Parameters of `POST /reasoning/causal`. */
+export interface ReasoningCausalParams {
+  /**
+   * `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are
+   * matched to each side by the words their names share with it.
+   */
+  hypothesis: string;
+  /** At most 10 000. */
+  observations: Array<ObservationInput>;
+  /** How long after a cause an effect still counts as following it (1 to 3650, default 30). */
+  window_days?: number | null;
 }

@@ -168,6 +168,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    causal: {
+      id: "causal",
+      method: "POST",
+      path: "/reasoning/causal",
+      auth: true,
+      status: 200,
+      requiredBody: ["hypothesis", "observations"],
+      mockResponse: {"alternative_explanations":[{"hypothesis":"external_tutoring","probability":0.15}],"causal_strength":1.0,"confidence_interval":[-0.277,1.0],"evidence":{"cause":"study_time","cause_observations":1,"causes_followed_by_effect":1,"effect":"better_scores","effect_observations":1,"effects_without_cause":0,"other_observations":0,"others_followed_by_effect":0,"temporal_precedence":1.0,"window_days":30},"recommendation":"Gather more data points for stronger inference (the 95 % interval is 1.28 wide)","uncertainty":["Observational data: 1 cause and 1 effect observations, 0 others; association in time is not proof of causation"]},
+      idempotencyField: null,
+      unwrap: null,
+    },
     status: {
       id: "status",
       method: "GET",

@@ -22,7 +22,10 @@ from ._runtime import (
 from .models import (
     ActionStageConfig,
     ActionToValidate,
+    AlternativeExplanation,
     AttentionStageConfig,
+    CausalEvidence,
+    CausalInferenceResponse,
     ConstellationFramework,
     ConstellationMetadata,
     ContentChange,
@@ -41,6 +44,7 @@ from .models import (
     MemorySearchResponse,
     MemoryStageConfig,
     ModuleHealth,
+    ObservationInput,
     PerformanceFigures,
     PipelineHealth,
     PipelineOptions,
@@ -373,6 +377,41 @@ class MemoryResource:
         )
 
 
+class ReasoningResource:
+    """`client.reasoning`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def causal(
+        self,
+        hypothesis: str,
+        observations: Sequence[ObservationInput],
+        window_days: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CausalInferenceResponse:
+        """Causal inference
+
+        `POST /reasoning/causal`
+
+        Args:
+            hypothesis: `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are matched to each side by the words their names share with it.
+            observations: At most 10 000.
+            window_days: How long after a cause an effect still counts as following it (1 to 3650, default 30).
+        """
+        return self._client.request(
+            "causal",
+            CausalInferenceResponse,
+            body={
+                "hypothesis": hypothesis,
+                "observations": observations,
+                "window_days": window_days,
+            },
+            options=request_options,
+        )
+
+
 class LukhasClient(SyncAPIClient):
     """The client for the LUKHAS API.
 
@@ -425,6 +464,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def memory(self) -> MemoryResource:
         return MemoryResource(self)
+
+    @property
+    def reasoning(self) -> ReasoningResource:
+        return ReasoningResource(self)
 
     def health(
         self,
@@ -837,6 +880,41 @@ class AsyncMemoryResource:
         )
 
 
+class AsyncReasoningResource:
+    """`client.reasoning`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def causal(
+        self,
+        hypothesis: str,
+        observations: Sequence[ObservationInput],
+        window_days: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CausalInferenceResponse:
+        """Causal inference
+
+        `POST /reasoning/causal`
+
+        Args:
+            hypothesis: `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are matched to each side by the words their names share with it.
+            observations: At most 10 000.
+            window_days: How long after a cause an effect still counts as following it (1 to 3650, default 30).
+        """
+        return await self._client.request(
+            "causal",
+            CausalInferenceResponse,
+            body={
+                "hypothesis": hypothesis,
+                "observations": observations,
+                "window_days": window_days,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLukhasClient(AsyncAPIClient):
     """The asynchronous client for the LUKHAS API.
 
@@ -889,6 +967,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def memory(self) -> AsyncMemoryResource:
         return AsyncMemoryResource(self)
+
+    @property
+    def reasoning(self) -> AsyncReasoningResource:
+        return AsyncReasoningResource(self)
 
     async def health(
         self,

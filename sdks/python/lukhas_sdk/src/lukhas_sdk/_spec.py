@@ -176,6 +176,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "causal": OperationSpec(
+        name="causal",
+        method="POST",
+        path="/reasoning/causal",
+        auth=True,
+        status=200,
+        required_body=("hypothesis", "observations",),
+        mock_response={"alternative_explanations": [{"hypothesis": "external_tutoring", "probability": 0.15}], "causal_strength": 1.0, "confidence_interval": [-0.277, 1.0], "evidence": {"cause": "study_time", "cause_observations": 1, "causes_followed_by_effect": 1, "effect": "better_scores", "effect_observations": 1, "effects_without_cause": 0, "other_observations": 0, "others_followed_by_effect": 0, "temporal_precedence": 1.0, "window_days": 30}, "recommendation": "Gather more data points for stronger inference (the 95 % interval is 1.28 wide)", "uncertainty": ["Observational data: 1 cause and 1 effect observations, 0 others; association in time is not proof of causation"]},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "status": OperationSpec(
         name="status",
         method="GET",

@@ -48,8 +48,46 @@ class ActionToValidate(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class AlternativeExplanation(BaseModel):
+    hypothesis: str
+    """Another observed event."""
+    probability: float
+    """The share of the effects it came before within the window."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class AttentionStageConfig(BaseModel):
     focus_type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class CausalEvidence(BaseModel):
+    cause: str
+    cause_observations: int
+    causes_followed_by_effect: int
+    """Causes an effect followed within the window."""
+    effect: str
+    effect_observations: int
+    effects_without_cause: int
+    """Effects no cause came before: the count against the hypothesis."""
+    other_observations: int
+    others_followed_by_effect: int
+    temporal_precedence: float
+    """The share of effects a cause came before within the window."""
+    window_days: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class CausalInferenceResponse(BaseModel):
+    alternative_explanations: list[AlternativeExplanation]
+    causal_strength: float
+    """ΔP = P(effect follows | cause) − P(effect follows | another observation), −1 to 1."""
+    confidence_interval: list[float]
+    """Newcombe's 95 % interval for the causal strength."""
+    evidence: CausalEvidence
+    recommendation: str
+    uncertainty: list[str]
+    """What limits the inference."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -206,6 +244,13 @@ class ModuleHealth(BaseModel):
     """Measured duration of the module's self-check (cached up to 5 s)."""
     status: Literal["active", "unavailable"]
     """`active` or `unavailable`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ObservationInput(BaseModel):
+    event: str
+    timestamp: str
+    """A date (`2024-01-10`, midnight UTC) or an RFC 3339 time."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -510,8 +555,35 @@ ActionToValidate._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
+AlternativeExplanation._fields = (
+    FieldSpec("hypothesis", "hypothesis", STR, True),
+    FieldSpec("probability", "probability", FLOAT, True),
+)
+
 AttentionStageConfig._fields = (
     FieldSpec("focus_type", "focus_type", optional(STR), False),
+)
+
+CausalEvidence._fields = (
+    FieldSpec("cause", "cause", STR, True),
+    FieldSpec("cause_observations", "cause_observations", INT, True),
+    FieldSpec("causes_followed_by_effect", "causes_followed_by_effect", INT, True),
+    FieldSpec("effect", "effect", STR, True),
+    FieldSpec("effect_observations", "effect_observations", INT, True),
+    FieldSpec("effects_without_cause", "effects_without_cause", INT, True),
+    FieldSpec("other_observations", "other_observations", INT, True),
+    FieldSpec("others_followed_by_effect", "others_followed_by_effect", INT, True),
+    FieldSpec("temporal_precedence", "temporal_precedence", FLOAT, True),
+    FieldSpec("window_days", "window_days", INT, True),
+)
+
+CausalInferenceResponse._fields = (
+    FieldSpec("alternative_explanations", "alternative_explanations", list_of(model(lambda: AlternativeExplanation)), True),
+    FieldSpec("causal_strength", "causal_strength", FLOAT, True),
+    FieldSpec("confidence_interval", "confidence_interval", list_of(FLOAT), True),
+    FieldSpec("evidence", "evidence", model(lambda: CausalEvidence), True),
+    FieldSpec("recommendation", "recommendation", STR, True),
+    FieldSpec("uncertainty", "uncertainty", list_of(STR), True),
 )
 
 ConstellationFramework._fields = (
@@ -625,6 +697,11 @@ MemoryStageConfig._fields = (
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
+)
+
+ObservationInput._fields = (
+    FieldSpec("event", "event", STR, True),
+    FieldSpec("timestamp", "timestamp", STR, True),
 )
 
 PerformanceFigures._fields = (
@@ -831,7 +908,10 @@ ValidationReasoning._fields = (
 __all__ = [
     "ActionStageConfig",
     "ActionToValidate",
+    "AlternativeExplanation",
     "AttentionStageConfig",
+    "CausalEvidence",
+    "CausalInferenceResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
     "ContentChange",
@@ -850,6 +930,7 @@ __all__ = [
     "MemorySearchResponse",
     "MemoryStageConfig",
     "ModuleHealth",
+    "ObservationInput",
     "PerformanceFigures",
     "PipelineHealth",
     "PipelineOptions",
