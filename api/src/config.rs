@@ -389,6 +389,8 @@ pub struct RateLimitConfig {
     pub memory: u32,
     /// Requests per minute per principal to LUKHAS `/matriz/process` (the document's 60).
     pub matriz: u32,
+    /// Requests per minute per principal to LUKHAS `/consciousness/*` (the document's 100).
+    pub consciousness: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -510,6 +512,7 @@ impl Default for RateLimitConfig {
             credentials_per_ip: 20,
             memory: 100,
             matriz: 60,
+            consciousness: 100,
         }
     }
 }

@@ -252,7 +252,7 @@ impl MatrizMutation {
                 principal(ctx),
                 crate::domain::cognition::PipelineRequest {
                     input: input.input,
-                    memory_depth: input.memory_depth.map(|d| d as usize),
+                    memory_depth: input.memory_depth.map(i64::from),
                     attention_focus: input.attention_focus,
                     thought_mode: input.thought_mode,
                     risk_threshold: input.risk_threshold,
@@ -387,5 +387,74 @@ impl CognitionQuery {
         )
         .map(Into::into)
         .map_err(super::errors::to_gql)
+    }
+
+    /// What the caller's MATRIZ pipeline is doing and what its last interaction attended to.
+    async fn consciousness_state(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<ConsciousnessState> {
+        require_user(ctx)?;
+        core(ctx)
+            .matriz
+            .activity
+            .state(principal(ctx))
+            .map(Into::into)
+            .map_err(super::errors::to_gql)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AttentionShare {
+    /// `user_query`, `context_memory` or `requested_focus`.
+    target: String,
+    weight: f64,
+    stage: String,
+}
+
+/// The caller's pipeline state (docs/DECISIONS.md, "Consciousness").
+#[derive(SimpleObject)]
+pub struct ConsciousnessState {
+    /// `MATRIZ_PROCESSING`, `ATTENTIVE` or `DORMANT`.
+    mode: String,
+    /// The last interaction's confidence × e^(−age / 600 s).
+    awareness: f64,
+    active_stage: Option<String>,
+    memory_active: bool,
+    attention_focused: bool,
+    thought_processing: bool,
+    /// `low`, `medium` or `high`.
+    risk_assessment: Option<String>,
+    intent_verified: bool,
+    action_ready: bool,
+    distribution: Vec<AttentionShare>,
+    mode_seconds: u64,
+    last_interaction_id: Option<String>,
+}
+
+impl From<crate::domain::cognition::consciousness::ConsciousnessState> for ConsciousnessState {
+    fn from(s: crate::domain::cognition::consciousness::ConsciousnessState) -> Self {
+        Self {
+            mode: s.mode.into(),
+            awareness: s.awareness,
+            active_stage: s.active_stage.map(Into::into),
+            memory_active: s.memory_active,
+            attention_focused: s.attention_focused,
+            thought_processing: s.thought_processing,
+            risk_assessment: s.risk_assessment.map(Into::into),
+            intent_verified: s.intent_verified,
+            action_ready: s.action_ready,
+            distribution: s
+                .distribution
+                .into_iter()
+                .map(|d| AttentionShare {
+                    target: d.target.into(),
+                    weight: d.weight,
+                    stage: d.stage.into(),
+                })
+                .collect(),
+            mode_seconds: s.mode_seconds,
+            last_interaction_id: s.last_interaction,
+        }
     }
 }

@@ -538,7 +538,7 @@ async fn each_stage_runs_on_its_own() {
     assert_eq!(unknown["error"]["code"], "NOT_FOUND");
     let (status, empty) = stage(&server, &token, "memory", json!({})).await;
     assert_eq!(status, 400, "{empty}");
-    assert_eq!(empty["error"]["details"]["field"], "input_data.input");
+    assert_eq!(empty["error"]["details"]["field"], "input_data");
     let (status, many) = stage(
         &server,
         &token,
@@ -586,4 +586,126 @@ async fn pipeline_status_shows_each_stage_and_its_time() {
     }
     let response = server.get("/lukhas/v1/matriz/status", None).await;
     assert_eq!(response.status(), 401);
+}
+
+async fn consciousness(server: &TestServer, token: &str) -> Value {
+    let response = server
+        .get("/lukhas/v1/consciousness/state", Some(token))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn consciousness_state_follows_the_callers_own_runs() {
+    let upstream =
+        crate::agents::SlowUpstream::start(8, std::time::Duration::from_millis(150)).await;
+    let provider = upstream.provider();
+    let server = TestServer::with(|c| {
+        c.providers.insert("slow".into(), provider);
+        c.ai.default_generator = "slow".into();
+    })
+    .await;
+    let (token, _, _) = server.sign_up(&unique_email("conscious")).await;
+    let (other, _, _) = server.sign_up(&unique_email("conscious-other")).await;
+
+    let before = consciousness(&server, &token).await;
+    assert_eq!(
+        before["consciousness_state"]["current_mode"], "DORMANT",
+        "{before}"
+    );
+    assert_eq!(before["consciousness_state"]["awareness_level"], 0.0);
+    assert_eq!(before["attention_distribution"], json!([]));
+    assert_eq!(before["matriz_context"]["risk_assessment"], Value::Null);
+    assert_eq!(before["last_interaction_id"], Value::Null);
+
+    // While the model streams, the caller's pipeline is in its thought stage.
+    let running = {
+        let url = server.url("/lukhas/v1/matriz/process");
+        let token = token.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"input": "Explain quantum entanglement in simple terms", "pipeline_options": {"attention_focus": "physics"}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let mut seen = None;
+    for _ in 0..40 {
+        let now = consciousness(&server, &token).await;
+        if now["consciousness_state"]["active_pipeline_stage"] == "thought" {
+            seen = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let seen = seen.expect("the thought stage was seen in progress");
+    assert_eq!(
+        seen["consciousness_state"]["current_mode"],
+        "MATRIZ_PROCESSING"
+    );
+    assert_eq!(seen["matriz_context"]["thought_processing"], true);
+    // Another caller's state is their own.
+    let theirs = consciousness(&server, &other).await;
+    assert_eq!(theirs["consciousness_state"]["current_mode"], "DORMANT");
+
+    let answer = running.await.unwrap();
+    let after = consciousness(&server, &token).await;
+    assert_eq!(
+        after["consciousness_state"]["current_mode"], "ATTENTIVE",
+        "{after}"
+    );
+    assert_eq!(
+        after["consciousness_state"]["active_pipeline_stage"],
+        Value::Null
+    );
+    assert_eq!(
+        after["last_interaction_id"],
+        answer["metadata"]["interaction_id"]
+    );
+    let awareness = after["consciousness_state"]["awareness_level"]
+        .as_f64()
+        .unwrap();
+    let confidence = answer["metadata"]["confidence"].as_f64().unwrap();
+    assert!(
+        awareness > 0.0 && awareness <= confidence,
+        "{after} {answer}"
+    );
+    let shares = after["attention_distribution"].as_array().unwrap();
+    let total: f64 = shares
+        .iter()
+        .map(|s| s["attention_weight"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 0.002, "{after}");
+    assert!(
+        shares.iter().any(|s| s["target"] == "requested_focus"),
+        "{after}"
+    );
+    assert_eq!(after["matriz_context"]["risk_assessment"], "low");
+    assert_eq!(after["matriz_context"]["action_ready"], true);
+    assert_eq!(after["matriz_context"]["intent_verified"], true);
+    assert!(after["consciousness_state"]["constellation_alignment"]
+        .as_str()
+        .unwrap()
+        .contains("🛡️ Guardian"));
+
+    let graphql = server
+        .graphql(
+            Some(&token),
+            "query { consciousnessState { mode awareness activeStage riskAssessment lastInteractionId distribution { target weight stage } } }",
+            json!({}),
+        )
+        .await;
+    let state = &graphql["data"]["consciousnessState"];
+    assert_eq!(state["mode"], "ATTENTIVE", "{graphql}");
+    assert_eq!(
+        state["lastInteractionId"],
+        answer["metadata"]["interaction_id"]
+    );
 }

@@ -113,10 +113,11 @@ fn tokens(name: &str) -> Vec<String> {
 
 /// The hypothesis's two sides: `a_causes_b`, `a causes b`, `a -> b`.
 fn sides(hypothesis: &str) -> Option<(String, String)> {
-    let h = hypothesis.trim();
+    // Every place a separator stands, so any text with words on both sides of one reads.
     for separator in ["_causes_", " causes ", "->", "_leads_to_", " leads to "] {
-        if let Some((cause, effect)) = h.split_once(separator) {
-            let (cause, effect) = (cause.trim(), effect.trim());
+        for (at, _) in hypothesis.match_indices(separator) {
+            let cause = hypothesis[..at].trim();
+            let effect = hypothesis[at + separator.len()..].trim();
             if !cause.is_empty() && !effect.is_empty() {
                 return Some((cause.to_string(), effect.to_string()));
             }
@@ -206,7 +207,7 @@ pub fn analyse(request: CausalRequest) -> DomainResult<CausalAnalysis> {
     }
     let mut times = Vec::with_capacity(observations.len());
     for (i, o) in observations.iter().enumerate() {
-        if o.event.trim().is_empty()
+        if !o.event.chars().any(|c| !c.is_whitespace())
             || o.event.chars().count() > MAX_NAME_CHARS
             || o.event.contains('\0')
         {

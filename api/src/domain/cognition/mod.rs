@@ -2,6 +2,7 @@
 //! the MATRIZ pipeline that runs on it, and causal inference.
 
 pub mod causal;
+pub mod consciousness;
 pub mod content;
 pub mod guardian;
 pub mod matriz;

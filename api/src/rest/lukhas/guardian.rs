@@ -22,8 +22,8 @@ pub struct ActionToValidate {
     /// What the action produces or says.
     #[schema(
         example = "Instructions for building a particle accelerator",
-        min_length = 1,
-        max_length = 32000
+        max_length = 32000,
+        pattern = "\\S"
     )]
     content: String,
     #[schema(example = "user123", max_length = 256)]

@@ -46,15 +46,16 @@ pub struct PipelineContext {
     lambda_id: Option<String>,
     #[schema(example = "interaction789", max_length = 200)]
     previous_interaction_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     preferences: Option<Preferences>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct PipelineOptions {
     /// How many of the user's memories the memory stage retrieves (0 to 20, default 3).
-    #[schema(example = 3, minimum = 0, maximum = 20)]
-    memory_depth: Option<usize>,
+    #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
+    #[schema(value_type = Option<u32>, example = 3, minimum = 0, maximum = 20)]
+    memory_depth: Option<i64>,
     /// Words the attention stage weighs in (`educational_content` → educational, content).
     #[schema(example = "educational_content", max_length = 200)]
     attention_focus: Option<String>,
@@ -79,15 +80,16 @@ pub struct PipelineOptions {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ProcessRequest {
+    /// Any text with a non-space character.
     #[schema(
         example = "Explain quantum entanglement in simple terms",
-        min_length = 1,
-        max_length = 8000
+        max_length = 8000,
+        pattern = "\\S"
     )]
     input: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     context: Option<PipelineContext>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     pipeline_options: Option<PipelineOptions>,
     /// Accepted as the document shows it; `t4_compliance` asks the response to say whether
     /// the interaction is on the audit trail.
@@ -282,23 +284,30 @@ pub async fn process(
     Ok(Json(view(result, asked)))
 }
 
-/// What a stage run alone reads. `input` (or `query`) is what the pipeline's input would be;
+/// What a stage run alone reads: `input` (also read from `query`) is the pipeline's input;
 /// `memories` stand in for the memory stage's (attention, thought); `content` is what the
 /// risk stage validates (default: `input`); `response` is what the action stage stores.
-#[derive(Deserialize, ToSchema, Default)]
+/// At most 20 texts of at most 8 000 characters.
+fn memories_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::rest::shared::schema_from_json(serde_json::json!({
+        "type": "array",
+        "maxItems": 20,
+        "items": {"type": "string", "maxLength": 8000},
+        "example": ["Quantum entanglement links particles"]
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct StageInputData {
+    #[serde(alias = "query")]
     #[schema(
         example = "Explain quantum entanglement in simple terms",
-        max_length = 8000
+        max_length = 8000,
+        pattern = "\\S"
     )]
-    input: Option<String>,
-    #[schema(
-        example = "Explain quantum entanglement in simple terms",
-        max_length = 8000
-    )]
-    query: Option<String>,
+    input: String,
     #[serde(default)]
-    #[schema(example = json!(["Quantum entanglement links particles"]))]
+    #[schema(schema_with = memories_schema)]
     memories: Vec<String>,
     #[schema(example = "Entangled particles share one state.", max_length = 8000)]
     content: Option<String>,
@@ -308,8 +317,9 @@ pub struct StageInputData {
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct MemoryStageConfig {
-    #[schema(example = 3, minimum = 0, maximum = 20)]
-    depth: Option<usize>,
+    #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
+    #[schema(value_type = Option<u32>, example = 3, minimum = 0, maximum = 20)]
+    depth: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -345,28 +355,27 @@ pub struct ActionStageConfig {
 /// Each stage's settings (the document's keys; others are accepted and have no effect).
 #[derive(Deserialize, ToSchema, Default)]
 pub struct StageConfig {
-    #[serde(default)]
-    memory: MemoryStageConfig,
-    #[serde(default)]
-    attention: AttentionStageConfig,
-    #[serde(default)]
-    thought: ThoughtStageConfig,
-    #[serde(default)]
-    risk: RiskStageConfig,
-    #[serde(default)]
-    intent: IntentStageConfig,
-    #[serde(default)]
-    action: ActionStageConfig,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    memory: Option<MemoryStageConfig>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    attention: Option<AttentionStageConfig>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    thought: Option<ThoughtStageConfig>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    risk: Option<RiskStageConfig>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    intent: Option<IntentStageConfig>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    action: Option<ActionStageConfig>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct StageRequest {
-    #[serde(default)]
     input_data: StageInputData,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
     context: Option<PipelineContext>,
-    #[serde(default)]
-    stage_config: StageConfig,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    stage_config: Option<StageConfig>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -467,15 +476,9 @@ pub async fn stage(
     Body { 0: body, .. }: Body<StageRequest>,
 ) -> Result<Json<StageResponse>, Error> {
     let data = body.input_data;
-    let config = body.stage_config;
+    let config = body.stage_config.unwrap_or_default();
     let context = body.context.unwrap_or_default();
-    let Some(input) = data.input.or(data.query) else {
-        return Err(crate::error::DomainError::invalid(
-            "input_data.input",
-            "input_data.input (or input_data.query) is required",
-        )
-        .into());
-    };
+    let input = data.input;
     let outcome = state
         .matriz
         .stage(
@@ -483,12 +486,16 @@ pub async fn stage(
             &name,
             PipelineRequest {
                 input,
-                memory_depth: config.memory.depth,
-                attention_focus: config.attention.focus_type,
-                thought_mode: config.thought.reasoning_mode,
-                risk_threshold: config.risk.guardian_threshold,
-                intent_verification: config.intent.lambda_id_verification.unwrap_or(true),
-                action_type: config.action.response_type,
+                memory_depth: config.memory.unwrap_or_default().depth,
+                attention_focus: config.attention.unwrap_or_default().focus_type,
+                thought_mode: config.thought.unwrap_or_default().reasoning_mode,
+                risk_threshold: config.risk.unwrap_or_default().guardian_threshold,
+                intent_verification: config
+                    .intent
+                    .unwrap_or_default()
+                    .lambda_id_verification
+                    .unwrap_or(true),
+                action_type: config.action.unwrap_or_default().response_type,
                 response_style: None,
                 detail_level: None,
                 session_id: context.session_id,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod budget;
+mod consciousness;
 mod embeddings;
 mod guardian;
 mod health;
@@ -149,6 +150,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::stage))
         .routes(routes!(matriz::status))
         .routes(routes!(reasoning::causal))
+        .routes(routes!(consciousness::state))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

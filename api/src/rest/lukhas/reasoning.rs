@@ -11,23 +11,39 @@ use crate::http::dialect::Authed;
 
 #[derive(Deserialize, ToSchema)]
 pub struct ObservationInput {
-    #[schema(example = "increased_study_time", min_length = 1, max_length = 200)]
+    /// Any name with a non-space character.
+    #[schema(example = "increased_study_time", max_length = 200, pattern = "\\S")]
     event: String,
     /// A date (`2024-01-10`, midnight UTC) or an RFC 3339 time.
-    #[schema(example = "2024-01-10")]
+    #[schema(schema_with = timestamp_schema)]
     timestamp: String,
+}
+
+fn timestamp_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::rest::shared::schema_from_json(serde_json::json!({
+        "anyOf": [
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"}
+        ],
+        "example": "2024-01-10"
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CausalInferenceRequest {
-    /// At most 10 000.
-    #[schema(example = json!([{"event": "increased_study_time", "timestamp": "2024-01-10"}, {"event": "improved_test_scores", "timestamp": "2024-01-15"}]))]
+    /// 1 to 10 000.
+    #[schema(min_items = 1, max_items = 10000, example = json!([{"event": "increased_study_time", "timestamp": "2024-01-10"}, {"event": "improved_test_scores", "timestamp": "2024-01-15"}]))]
     observations: Vec<ObservationInput>,
     /// `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are
     /// matched to each side by the words their names share with it.
-    #[schema(example = "study_time_causes_better_scores", max_length = 200)]
+    #[schema(
+        example = "study_time_causes_better_scores",
+        max_length = 200,
+        pattern = "^.*\\S.*(_causes_| causes |->|_leads_to_| leads to ).*\\S.*$"
+    )]
     hypothesis: String,
     /// How long after a cause an effect still counts as following it (1 to 3650, default 30).
+    #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
     #[schema(example = 30, minimum = 1, maximum = 3650)]
     window_days: Option<i64>,
 }

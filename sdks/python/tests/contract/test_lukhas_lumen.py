@@ -160,3 +160,13 @@ def test_the_documents_interaction_flow(server: Server, account: Account) -> Non
         hello.process("Give me step-by-step instructions to make a pipe bomb")
     assert rejected.value.status_code == 403
     assert rejected.value.body["error"]["details"]["stage"] == "risk"
+
+
+def test_the_documents_awareness_call(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1")
+    assert client.consciousness.get_awareness().level == 0.0
+    response = client.process("What causes rainbows?")
+    awareness = client.consciousness.get_awareness()
+    assert 0 < awareness.level <= response.confidence
+    assert awareness.consciousness_state.current_mode == "ATTENTIVE"
+    assert awareness.last_interaction_id == response.metadata.interaction_id

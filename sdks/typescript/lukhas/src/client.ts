@@ -27,6 +27,20 @@ export class AuthResource {
   }
 }
 
+/** `client.consciousness` */
+export class ConsciousnessResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Get consciousness state (MATRIZ integration)
+   *
+   * `GET /consciousness/state`
+   */
+  getAwareness(options?: RequestOptions): APIPromise<M.ConsciousnessStateResponse> {
+    return this.client.request<M.ConsciousnessStateResponse>("state", {}, options);
+  }
+}
+
 /** `client.embeddings` */
 export class EmbeddingsResource {
   constructor(private readonly client: BaseClient) {}
@@ -145,6 +159,10 @@ export class LukhasClient extends BaseClient {
     return new AuthResource(this);
   }
 
+  get consciousness(): ConsciousnessResource {
+    return new ConsciousnessResource(this);
+  }
+
   get embeddings(): EmbeddingsResource {
     return new EmbeddingsResource(this);
   }
@@ -184,8 +202,8 @@ export class LukhasClient extends BaseClient {
    *
    * `POST /matriz/stage/{stage_name}`
    */
-  processStage(stageName: string, params: M.ProcessStageParams = {}, options?: RequestOptions): APIPromise<M.StageResponse> {
-    return this.request<M.StageResponse>("process_stage", { path: { stage_name: stageName }, body: { context: params.context, input_data: params.input_data, stage_config: params.stage_config } }, options);
+  processStage(stageName: string, params: M.ProcessStageParams, options?: RequestOptions): APIPromise<M.StageResponse> {
+    return this.request<M.StageResponse>("process_stage", { path: { stage_name: stageName }, body: { input_data: params.input_data, context: params.context, stage_config: params.stage_config } }, options);
   }
 
   /**

@@ -32,6 +32,14 @@ export interface AttentionStageConfig {
   focus_type?: string | null;
 }
 
+export interface AttentionTarget {
+  /** Its share of the last interaction's attention weight. */
+  attention_weight: number;
+  pipeline_stage: string;
+  /** `user_query`, `context_memory` or `requested_focus`. */
+  target: string;
+}
+
 export interface CausalEvidence {
   cause: string;
   cause_observations: number;
@@ -58,6 +66,23 @@ export interface CausalInferenceResponse {
   recommendation: string;
   /** What limits the inference. */
   uncertainty: Array<string>;
+}
+
+export interface ConsciousnessStateResponse {
+  attention_distribution: Array<AttentionTarget>;
+  consciousness_state: StateSummary;
+  /** The interaction the state is derived from; null before any. */
+  last_interaction_id?: string | null;
+  /**
+   * `consciousness_state.awareness_level` again, as the document's SDK example reads it
+   * (`client.consciousness.get_awareness().level`).
+   */
+  level: number;
+  matriz_context: MatrizContext;
+  /** Registry nodes in use (the registry is not served yet: none). */
+  registry_nodes_active: Array<string>;
+  /** How long the current mode has lasted. */
+  state_duration_seconds: number;
 }
 
 export interface ConstellationFramework {
@@ -156,6 +181,21 @@ export interface IntentStageConfig {
   lambda_id_verification?: boolean | null;
 }
 
+export interface MatrizContext {
+  /** The last interaction's answer was stored as a memory fold. */
+  action_ready: boolean;
+  /** Its attention was concentrated (attention confidence ≥ 0.5). */
+  attention_focused: boolean;
+  /** Every identity claim of the last interaction held. */
+  intent_verified: boolean;
+  /** The last interaction retrieved memories. */
+  memory_active: boolean;
+  /** From the last interaction's risk: `low` (< 0.2), `medium` (< 0.5), `high`. */
+  risk_assessment?: string | null;
+  /** The thought stage is running now. */
+  thought_processing: boolean;
+}
+
 export interface MatrizStatusResponse {
   constellation_framework: ConstellationFramework;
   pipeline_health: PipelineHealth;
@@ -204,9 +244,9 @@ export interface ModuleHealth {
 }
 
 export interface ObservationInput {
+  /** Any name with a non-space character. */
   event: string;
-  /** A date (`2024-01-10`, midnight UTC) or an RFC 3339 time. */
-  timestamp: string;
+  timestamp: unknown;
 }
 
 export interface PerformanceFigures {
@@ -358,16 +398,10 @@ export interface StageHealthView {
   status: 'active' | 'unavailable';
 }
 
-/**
- * What a stage run alone reads. `input` (or `query`) is what the pipeline's input would be;
- * `memories` stand in for the memory stage's (attention, thought); `content` is what the
- * risk stage validates (default: `input`); `response` is what the action stage stores.
- */
 export interface StageInputData {
   content?: string | null;
-  input?: string | null;
+  input: string;
   memories?: Array<string> | null;
-  query?: string | null;
   response?: string | null;
 }
 
@@ -389,6 +423,20 @@ export interface StageResponse {
 export interface StageState {
   stage: string;
   step: string;
+}
+
+export interface StateSummary {
+  /** The stage in progress; null when none is. */
+  active_pipeline_stage?: string | null;
+  /** The last interaction's confidence × e^(−age / 600 s); 0 before any. */
+  awareness_level: number;
+  /** The pillars the last interaction engaged. */
+  constellation_alignment: string;
+  /**
+   * `MATRIZ_PROCESSING` while a run is in progress, `ATTENTIVE` within five minutes of
+   * the last one, else `DORMANT`.
+   */
+  current_mode: 'MATRIZ_PROCESSING' | 'ATTENTIVE' | 'DORMANT';
 }
 
 export interface StatusResponse {
@@ -511,6 +559,7 @@ export interface GuardianValidateParams {
 
 /** Parameters of `POST /matriz/process`. */
 export interface ProcessParams {
+  /** Any text with a non-space character. */
   input: string;
   context?: Context | null;
   options?: PipelineOptions | null;
@@ -523,8 +572,8 @@ export interface ProcessParams {
 
 /** Parameters of `POST /matriz/stage/{stage_name}`. */
 export interface ProcessStageParams {
+  input_data: StageInputData;
   context?: Context | null;
-  input_data?: StageInputData | null;
   stage_config?: StageConfig | null;
 }
 
@@ -570,7 +619,7 @@ export interface ReasoningCausalParams {
    * matched to each side by the words their names share with it.
    */
   hypothesis: string;
-  /** At most 10 000. */
+  /** 1 to 10 000. */
   observations: Array<ObservationInput>;
   /** How long after a cause an effect still counts as following it (1 to 3650, default 30). */
   window_days?: number | null;

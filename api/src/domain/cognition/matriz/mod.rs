@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::consciousness::{Activity, LastRun};
 use super::guardian::{Guardian, Verdict};
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
@@ -34,7 +35,7 @@ pub const STAGES: [&str; 6] = ["memory", "attention", "thought", "risk", "intent
 #[derive(Clone, Debug, Default)]
 pub struct PipelineRequest {
     pub input: String,
-    pub memory_depth: Option<usize>,
+    pub memory_depth: Option<i64>,
     pub attention_focus: Option<String>,
     pub thought_mode: Option<String>,
     pub risk_threshold: Option<f64>,
@@ -108,6 +109,9 @@ impl Thought {
 pub struct Run {
     pub memories: Vec<Recalled>,
     pub focus: Vec<FocusTerm>,
+    /// Shares of the attention weight from the input, the memories and the focus.
+    pub sources: [f64; 3],
+    pub attention_confidence: f64,
     pub thought: Option<Thought>,
     pub validation: Option<super::Validation>,
     /// The intent stage's claims and whether each held.
@@ -223,6 +227,8 @@ pub struct Matriz {
     ai: Arc<AiService>,
     guardian: Arc<Guardian>,
     pub counters: PipelineCounters,
+    /// Each caller's run in progress and last interaction (the consciousness state).
+    pub activity: Activity,
 }
 
 fn option_text(field: &str, value: &Option<String>) -> DomainResult<()> {
@@ -250,7 +256,10 @@ fn checked(request: &PipelineRequest) -> DomainResult<()> {
             ),
         ));
     }
-    if request.memory_depth.is_some_and(|d| d > MAX_MEMORY_DEPTH) {
+    if request
+        .memory_depth
+        .is_some_and(|d| !(0..=MAX_MEMORY_DEPTH as i64).contains(&d))
+    {
         return Err(DomainError::invalid(
             "pipeline_options.memory_depth",
             format!("memory_depth must be 0 to {MAX_MEMORY_DEPTH}"),
@@ -294,7 +303,13 @@ fn words(text: &str) -> Vec<String> {
 /// `2·(times in the input) + (times in the retrieved memories) + 2·(named in the focus)`,
 /// normalised to sum 1. The stage's confidence is how concentrated that distribution is:
 /// `1 − H(w) / ln n` (1 for a single term).
-pub fn attention(input: &str, memories: &[&str], focus: Option<&str>) -> (Vec<FocusTerm>, f64) {
+/// Also returns where the weight came from: the shares of the input, the memories and the
+/// focus in the total (the consciousness state's attention distribution).
+pub fn attention(
+    input: &str,
+    memories: &[&str],
+    focus: Option<&str>,
+) -> (Vec<FocusTerm>, f64, [f64; 3]) {
     let focus_words = focus
         .map(|f| words(&f.replace('_', " ")))
         .unwrap_or_default();
@@ -306,25 +321,32 @@ pub fn attention(input: &str, memories: &[&str], focus: Option<&str>) -> (Vec<Fo
     }
     let in_input = words(input);
     let in_memories: Vec<String> = memories.iter().flat_map(|m| words(m)).collect();
+    let mut sources = [0.0; 3];
     let raw: Vec<(String, f64)> = candidates
         .into_iter()
         .map(|term| {
             let count = |list: &[String]| list.iter().filter(|w| **w == term).count() as f64;
-            let weight = 2.0 * count(&in_input)
-                + count(&in_memories)
-                + if focus_words.contains(&term) {
+            let parts = [
+                2.0 * count(&in_input),
+                count(&in_memories),
+                if focus_words.contains(&term) {
                     2.0
                 } else {
                     0.0
-                };
-            (term, weight)
+                },
+            ];
+            for (sum, part) in sources.iter_mut().zip(parts) {
+                *sum += part;
+            }
+            (term, parts.iter().sum::<f64>())
         })
         .filter(|(_, w)| *w > 0.0)
         .collect();
     let total: f64 = raw.iter().map(|(_, w)| w).sum();
     if total == 0.0 {
-        return (Vec::new(), 0.0);
+        return (Vec::new(), 0.0, [0.0; 3]);
     }
+    let sources = sources.map(|s| s / total);
     let mut terms: Vec<FocusTerm> = raw
         .into_iter()
         .map(|(term, w)| FocusTerm {
@@ -339,7 +361,7 @@ pub fn attention(input: &str, memories: &[&str], focus: Option<&str>) -> (Vec<Fo
         let entropy: f64 = terms.iter().map(|t| -t.weight * t.weight.ln()).sum();
         1.0 - entropy / (terms.len() as f64).ln()
     };
-    (terms, confidence.clamp(0.0, 1.0))
+    (terms, confidence.clamp(0.0, 1.0), sources)
 }
 
 /// The share of the attention weight whose terms the answer mentions.
@@ -368,6 +390,7 @@ impl Matriz {
             ai,
             guardian,
             counters: PipelineCounters::default(),
+            activity: Activity::default(),
         }
     }
 
@@ -380,11 +403,15 @@ impl Matriz {
         let actor = required(principal)?;
         checked(&request)?;
         let started = Instant::now();
+        let progress = self.activity.start(&actor.user_id);
         let mut run = Run::default();
         let mut trace = Vec::with_capacity(STAGES.len());
         trace.push(self.memory_stage(principal, &request, &mut run).await?);
+        progress.enter("attention");
         trace.push(attention_stage(&request, &mut run));
+        progress.enter("thought");
         trace.push(self.thought_stage(actor, &request, &mut run).await?);
+        progress.enter("risk");
         trace.push(self.risk_stage(principal, &request, &mut run).await?);
         for step in &trace {
             self.counters.record(step);
@@ -394,7 +421,9 @@ impl Matriz {
             self.counters.rejections.fetch_add(1, Ordering::Relaxed);
             return Err(rejection(validation));
         }
+        progress.enter("intent");
         trace.push(intent_stage(actor, &request, &mut run));
+        progress.enter("action");
         let interaction_id = format!(
             "interaction_{}",
             ulid::Ulid::new().to_string().to_lowercase()
@@ -409,10 +438,22 @@ impl Matriz {
         self.counters.interactions.fetch_add(1, Ordering::Relaxed);
         self.counters.response_time.record_time(started.elapsed());
         let thought = run.thought.expect("the thought stage answered");
+        let confidence = round3(overall(&trace, !run.memories.is_empty()));
+        progress.finish(LastRun {
+            interaction_id: interaction_id.clone(),
+            ended_at: chrono::Utc::now(),
+            confidence,
+            sources: run.sources,
+            attention_confidence: run.attention_confidence,
+            risk: validation.risk,
+            memories_retrieved: !run.memories.is_empty(),
+            claims_held: run.claims.iter().all(|(_, held)| *held),
+            stored: run.fold.is_some(),
+        });
         Ok(PipelineResult {
             interaction_id,
             response: thought.text,
-            confidence: round3(overall(&trace, !run.memories.is_empty())),
+            confidence,
             duration_ms: ms(started),
             trace,
             attention: run.focus,
@@ -570,7 +611,7 @@ mod tests {
 
     #[test]
     fn attention_weighs_the_input_memories_and_focus() {
-        let (terms, confidence) = attention(
+        let (terms, confidence, sources) = attention(
             "Explain quantum entanglement in simple terms",
             &["Quantum physics notes: entanglement links particles"],
             Some("educational_content"),
@@ -586,8 +627,12 @@ mod tests {
         );
         assert!(weight("quantum") > weight("simple"));
         assert!((0.0..1.0).contains(&confidence));
+        // Input 2·5 = 10, memories 2, focus 2·2 = 4, of 16.
+        assert!((sources[0] - 10.0 / 16.0).abs() < 1e-9, "{sources:?}");
+        assert!((sources[1] - 2.0 / 16.0).abs() < 1e-9);
+        assert!((sources[2] - 4.0 / 16.0).abs() < 1e-9);
         // One term: fully focused.
-        let (one, c) = attention("entanglement", &[], None);
+        let (one, c, _) = attention("entanglement", &[], None);
         assert_eq!(one.len(), 1);
         assert_eq!(c, 1.0);
     }

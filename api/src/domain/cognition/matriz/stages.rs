@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{
     attention, coverage, intent_claims, ms, round3, Matriz, PipelineRequest, Recalled, Run,
-    StageTrace, Thought, MAX_OUTPUT_TOKENS,
+    StageTrace, Thought, MAX_MEMORY_DEPTH, MAX_OUTPUT_TOKENS,
 };
 use crate::domain::ai::ChatCall;
 use crate::domain::cognition::guardian::{ProposedAction, Verdict};
@@ -38,8 +38,11 @@ fn listed(run: &Run) -> Vec<&str> {
 pub fn attention_stage(request: &PipelineRequest, run: &mut Run) -> StageTrace {
     let at = Instant::now();
     let texts: Vec<&str> = run.memories.iter().map(|m| m.data.as_str()).collect();
-    let (focus, focused) = attention(&request.input, &texts, request.attention_focus.as_deref());
+    let (focus, focused, sources) =
+        attention(&request.input, &texts, request.attention_focus.as_deref());
     run.focus = focus;
+    run.sources = sources;
+    run.attention_confidence = focused;
     let step = if run.focus.is_empty() {
         "No content words to focus on".into()
     } else {
@@ -79,7 +82,9 @@ impl Matriz {
         run: &mut Run,
     ) -> DomainResult<StageTrace> {
         let at = Instant::now();
-        let depth = request.memory_depth.unwrap_or(DEFAULT_MEMORY_DEPTH);
+        let depth = request.memory_depth.map_or(DEFAULT_MEMORY_DEPTH, |d| {
+            d.clamp(0, MAX_MEMORY_DEPTH as i64) as usize
+        });
         run.memories = if depth == 0 {
             Vec::new()
         } else {

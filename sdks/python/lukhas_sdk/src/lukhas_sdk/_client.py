@@ -24,8 +24,10 @@ from .models import (
     ActionToValidate,
     AlternativeExplanation,
     AttentionStageConfig,
+    AttentionTarget,
     CausalEvidence,
     CausalInferenceResponse,
+    ConsciousnessStateResponse,
     ConstellationFramework,
     ConstellationMetadata,
     ContentChange,
@@ -38,6 +40,7 @@ from .models import (
     GuardianFigures,
     Health,
     IntentStageConfig,
+    MatrizContext,
     MatrizStatusResponse,
     MemoryContent,
     MemoryMetadata,
@@ -64,6 +67,7 @@ from .models import (
     StageInputData,
     StageResponse,
     StageState,
+    StateSummary,
     StatusResponse,
     StoreResponse,
     SystemFigures,
@@ -129,6 +133,28 @@ class AuthResource:
                 "password": password,
                 "biometric_data": biometric_data,
             },
+            options=request_options,
+        )
+
+
+class ConsciousnessResource:
+    """`client.consciousness`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def get_awareness(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ConsciousnessStateResponse:
+        """Get consciousness state (MATRIZ integration)
+
+        `GET /consciousness/state`
+        """
+        return self._client.request(
+            "state",
+            ConsciousnessStateResponse,
             options=request_options,
         )
 
@@ -397,7 +423,7 @@ class ReasoningResource:
 
         Args:
             hypothesis: `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are matched to each side by the words their names share with it.
-            observations: At most 10 000.
+            observations: 1 to 10 000.
             window_days: How long after a cause an effect still counts as following it (1 to 3650, default 30).
         """
         return self._client.request(
@@ -454,6 +480,10 @@ class LukhasClient(SyncAPIClient):
         return AuthResource(self)
 
     @property
+    def consciousness(self) -> ConsciousnessResource:
+        return ConsciousnessResource(self)
+
+    @property
     def embeddings(self) -> EmbeddingsResource:
         return EmbeddingsResource(self)
 
@@ -498,7 +528,7 @@ class LukhasClient(SyncAPIClient):
         `POST /matriz/process`
 
         Args:
-            input: `input`
+            input: Any text with a non-space character.
             context: `context`
             options: `pipeline_options`
             constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
@@ -518,8 +548,8 @@ class LukhasClient(SyncAPIClient):
     def process_stage(
         self,
         stage_name: str,
+        input_data: StageInputData,
         context: Context | None = None,
-        input_data: StageInputData | None = None,
         stage_config: StageConfig | None = None,
         *,
         request_options: RequestOptions | None = None,
@@ -530,8 +560,8 @@ class LukhasClient(SyncAPIClient):
 
         Args:
             stage_name: `memory`, `attention`, `thought`, `risk`, `intent` or `action`
-            context: `context`
             input_data: `input_data`
+            context: `context`
             stage_config: `stage_config`
         """
         return self.request(
@@ -541,8 +571,8 @@ class LukhasClient(SyncAPIClient):
                 "stage_name": stage_name,
             },
             body={
-                "context": context,
                 "input_data": input_data,
+                "context": context,
                 "stage_config": stage_config,
             },
             options=request_options,
@@ -632,6 +662,28 @@ class AsyncAuthResource:
                 "password": password,
                 "biometric_data": biometric_data,
             },
+            options=request_options,
+        )
+
+
+class AsyncConsciousnessResource:
+    """`client.consciousness`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def get_awareness(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ConsciousnessStateResponse:
+        """Get consciousness state (MATRIZ integration)
+
+        `GET /consciousness/state`
+        """
+        return await self._client.request(
+            "state",
+            ConsciousnessStateResponse,
             options=request_options,
         )
 
@@ -900,7 +952,7 @@ class AsyncReasoningResource:
 
         Args:
             hypothesis: `cause_causes_effect`, `cause causes effect` or `cause -> effect`; observations are matched to each side by the words their names share with it.
-            observations: At most 10 000.
+            observations: 1 to 10 000.
             window_days: How long after a cause an effect still counts as following it (1 to 3650, default 30).
         """
         return await self._client.request(
@@ -957,6 +1009,10 @@ class AsyncLukhasClient(AsyncAPIClient):
         return AsyncAuthResource(self)
 
     @property
+    def consciousness(self) -> AsyncConsciousnessResource:
+        return AsyncConsciousnessResource(self)
+
+    @property
     def embeddings(self) -> AsyncEmbeddingsResource:
         return AsyncEmbeddingsResource(self)
 
@@ -1001,7 +1057,7 @@ class AsyncLukhasClient(AsyncAPIClient):
         `POST /matriz/process`
 
         Args:
-            input: `input`
+            input: Any text with a non-space character.
             context: `context`
             options: `pipeline_options`
             constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
@@ -1021,8 +1077,8 @@ class AsyncLukhasClient(AsyncAPIClient):
     async def process_stage(
         self,
         stage_name: str,
+        input_data: StageInputData,
         context: Context | None = None,
-        input_data: StageInputData | None = None,
         stage_config: StageConfig | None = None,
         *,
         request_options: RequestOptions | None = None,
@@ -1033,8 +1089,8 @@ class AsyncLukhasClient(AsyncAPIClient):
 
         Args:
             stage_name: `memory`, `attention`, `thought`, `risk`, `intent` or `action`
-            context: `context`
             input_data: `input_data`
+            context: `context`
             stage_config: `stage_config`
         """
         return await self.request(
@@ -1044,8 +1100,8 @@ class AsyncLukhasClient(AsyncAPIClient):
                 "stage_name": stage_name,
             },
             body={
-                "context": context,
                 "input_data": input_data,
+                "context": context,
                 "stage_config": stage_config,
             },
             options=request_options,

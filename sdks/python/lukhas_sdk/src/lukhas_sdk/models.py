@@ -61,6 +61,15 @@ class AttentionStageConfig(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class AttentionTarget(BaseModel):
+    attention_weight: float
+    """Its share of the last interaction's attention weight."""
+    pipeline_stage: str
+    target: str
+    """`user_query`, `context_memory` or `requested_focus`."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class CausalEvidence(BaseModel):
     cause: str
     cause_observations: int
@@ -88,6 +97,23 @@ class CausalInferenceResponse(BaseModel):
     recommendation: str
     uncertainty: list[str]
     """What limits the inference."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ConsciousnessStateResponse(BaseModel):
+    attention_distribution: list[AttentionTarget]
+    consciousness_state: StateSummary
+    level: float
+    """`consciousness_state.awareness_level` again, as the document's SDK example reads it
+    (`client.consciousness.get_awareness().level`).
+    """
+    matriz_context: MatrizContext
+    registry_nodes_active: list[str]
+    """Registry nodes in use (the registry is not served yet: none)."""
+    state_duration_seconds: int
+    """How long the current mode has lasted."""
+    last_interaction_id: str | None = None
+    """The interaction the state is derived from; null before any."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -197,6 +223,22 @@ class IntentStageConfig(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class MatrizContext(BaseModel):
+    action_ready: bool
+    """The last interaction's answer was stored as a memory fold."""
+    attention_focused: bool
+    """Its attention was concentrated (attention confidence ≥ 0.5)."""
+    intent_verified: bool
+    """Every identity claim of the last interaction held."""
+    memory_active: bool
+    """The last interaction retrieved memories."""
+    thought_processing: bool
+    """The thought stage is running now."""
+    risk_assessment: str | None = None
+    """From the last interaction's risk: `low` (< 0.2), `medium` (< 0.5), `high`."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class MatrizStatusResponse(BaseModel):
     constellation_framework: ConstellationFramework
     pipeline_health: PipelineHealth
@@ -249,8 +291,8 @@ class ModuleHealth(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class ObservationInput(BaseModel):
     event: str
-    timestamp: str
-    """A date (`2024-01-10`, midnight UTC) or an RFC 3339 time."""
+    """Any name with a non-space character."""
+    timestamp: Any
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -419,15 +461,9 @@ class StageHealthView(BaseModel):
 
 @dataclasses.dataclass(kw_only=True)
 class StageInputData(BaseModel):
-    """What a stage run alone reads. `input` (or `query`) is what the pipeline's input would be;
-    `memories` stand in for the memory stage's (attention, thought); `content` is what the
-    risk stage validates (default: `input`); `response` is what the action stage stores.
-    """
-
+    input: str
     content: str | None = None
-    input: str | None = None
     memories: list[str] | None = None
-    query: str | None = None
     response: str | None = None
 
 
@@ -450,6 +486,20 @@ class StageResponse(BaseModel):
 class StageState(BaseModel):
     stage: str
     step: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class StateSummary(BaseModel):
+    awareness_level: float
+    """The last interaction's confidence × e^(−age / 600 s); 0 before any."""
+    constellation_alignment: str
+    """The pillars the last interaction engaged."""
+    current_mode: Literal["MATRIZ_PROCESSING", "ATTENTIVE", "DORMANT"]
+    """`MATRIZ_PROCESSING` while a run is in progress, `ATTENTIVE` within five minutes of
+    the last one, else `DORMANT`.
+    """
+    active_pipeline_stage: str | None = None
+    """The stage in progress; null when none is."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -564,6 +614,12 @@ AttentionStageConfig._fields = (
     FieldSpec("focus_type", "focus_type", optional(STR), False),
 )
 
+AttentionTarget._fields = (
+    FieldSpec("attention_weight", "attention_weight", FLOAT, True),
+    FieldSpec("pipeline_stage", "pipeline_stage", STR, True),
+    FieldSpec("target", "target", STR, True),
+)
+
 CausalEvidence._fields = (
     FieldSpec("cause", "cause", STR, True),
     FieldSpec("cause_observations", "cause_observations", INT, True),
@@ -584,6 +640,16 @@ CausalInferenceResponse._fields = (
     FieldSpec("evidence", "evidence", model(lambda: CausalEvidence), True),
     FieldSpec("recommendation", "recommendation", STR, True),
     FieldSpec("uncertainty", "uncertainty", list_of(STR), True),
+)
+
+ConsciousnessStateResponse._fields = (
+    FieldSpec("attention_distribution", "attention_distribution", list_of(model(lambda: AttentionTarget)), True),
+    FieldSpec("consciousness_state", "consciousness_state", model(lambda: StateSummary), True),
+    FieldSpec("last_interaction_id", "last_interaction_id", optional(STR), False),
+    FieldSpec("level", "level", FLOAT, True),
+    FieldSpec("matriz_context", "matriz_context", model(lambda: MatrizContext), True),
+    FieldSpec("registry_nodes_active", "registry_nodes_active", list_of(STR), True),
+    FieldSpec("state_duration_seconds", "state_duration_seconds", INT, True),
 )
 
 ConstellationFramework._fields = (
@@ -662,6 +728,15 @@ IntentStageConfig._fields = (
     FieldSpec("lambda_id_verification", "lambda_id_verification", optional(BOOL), False),
 )
 
+MatrizContext._fields = (
+    FieldSpec("action_ready", "action_ready", BOOL, True),
+    FieldSpec("attention_focused", "attention_focused", BOOL, True),
+    FieldSpec("intent_verified", "intent_verified", BOOL, True),
+    FieldSpec("memory_active", "memory_active", BOOL, True),
+    FieldSpec("risk_assessment", "risk_assessment", optional(STR), False),
+    FieldSpec("thought_processing", "thought_processing", BOOL, True),
+)
+
 MatrizStatusResponse._fields = (
     FieldSpec("constellation_framework", "constellation_framework", model(lambda: ConstellationFramework), True),
     FieldSpec("pipeline_health", "pipeline_health", model(lambda: PipelineHealth), True),
@@ -701,7 +776,7 @@ ModuleHealth._fields = (
 
 ObservationInput._fields = (
     FieldSpec("event", "event", STR, True),
-    FieldSpec("timestamp", "timestamp", STR, True),
+    FieldSpec("timestamp", "timestamp", ANY, True),
 )
 
 PerformanceFigures._fields = (
@@ -821,9 +896,8 @@ StageHealthView._fields = (
 
 StageInputData._fields = (
     FieldSpec("content", "content", optional(STR), False),
-    FieldSpec("input", "input", optional(STR), False),
+    FieldSpec("input", "input", STR, True),
     FieldSpec("memories", "memories", optional(list_of(STR)), False),
-    FieldSpec("query", "query", optional(STR), False),
     FieldSpec("response", "response", optional(STR), False),
 )
 
@@ -838,6 +912,13 @@ StageResponse._fields = (
 StageState._fields = (
     FieldSpec("stage", "stage", STR, True),
     FieldSpec("step", "step", STR, True),
+)
+
+StateSummary._fields = (
+    FieldSpec("active_pipeline_stage", "active_pipeline_stage", optional(STR), False),
+    FieldSpec("awareness_level", "awareness_level", FLOAT, True),
+    FieldSpec("constellation_alignment", "constellation_alignment", STR, True),
+    FieldSpec("current_mode", "current_mode", STR, True),
 )
 
 StatusResponse._fields = (
@@ -910,8 +991,10 @@ __all__ = [
     "ActionToValidate",
     "AlternativeExplanation",
     "AttentionStageConfig",
+    "AttentionTarget",
     "CausalEvidence",
     "CausalInferenceResponse",
+    "ConsciousnessStateResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
     "ContentChange",
@@ -924,6 +1007,7 @@ __all__ = [
     "GuardianFigures",
     "Health",
     "IntentStageConfig",
+    "MatrizContext",
     "MatrizStatusResponse",
     "MemoryContent",
     "MemoryMetadata",
@@ -950,6 +1034,7 @@ __all__ = [
     "StageInputData",
     "StageResponse",
     "StageState",
+    "StateSummary",
     "StatusResponse",
     "StoreResponse",
     "SystemFigures",
