@@ -215,7 +215,7 @@ pub struct ProcessInputInput {
     /// At most 8 000 characters.
     input: String,
     /// Memories to retrieve (0 to 20, default 3).
-    memory_depth: Option<u32>,
+    memory_depth: Option<i32>,
     attention_focus: Option<String>,
     thought_mode: Option<String>,
     /// A stricter guardian threshold (0–1).
@@ -456,5 +456,100 @@ impl From<crate::domain::cognition::consciousness::ConsciousnessState> for Consc
             mode_seconds: s.mode_seconds,
             last_interaction_id: s.last_interaction,
         }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ReflectInput {
+    /// `recent_interactions`, or words an interaction's input must share to be read.
+    topic: String,
+    /// Insights at most (1 to 10, default 3).
+    depth: Option<i32>,
+    include_emotions: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct ReflectionInsight {
+    insight: String,
+    /// The share of the interactions read that show it.
+    confidence: f64,
+    /// The interactions that show it.
+    evidence: Vec<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct EmotionalAssessment {
+    /// 0 (negative) to 1 (positive); 0.5 when no emotion word was found.
+    valence: f64,
+    emotions: Vec<String>,
+    words_found: u32,
+}
+
+/// A reflection on the caller's recent MATRIZ interactions.
+#[derive(SimpleObject)]
+pub struct Reflection {
+    id: String,
+    interactions_read: u32,
+    insights: Vec<ReflectionInsight>,
+    emotional_assessment: Option<EmotionalAssessment>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ReflectPayload {
+    reflection: Option<Reflection>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct ReflectionMutation;
+
+#[Object]
+impl ReflectionMutation {
+    /// Insights from the caller's recent MATRIZ interactions (needs `memory:read`).
+    async fn reflect(
+        &self,
+        ctx: &Context<'_>,
+        input: ReflectInput,
+    ) -> async_graphql::Result<ReflectPayload> {
+        require_user(ctx)?;
+        let reflected = core(ctx)
+            .matriz
+            .reflect(
+                principal(ctx),
+                crate::domain::cognition::reflection::ReflectRequest {
+                    topic: input.topic,
+                    depth: input.depth.map(i64::from),
+                    include_emotions: input.include_emotions.unwrap_or(false),
+                },
+            )
+            .await;
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        Ok(match reflected {
+            Ok(r) => ReflectPayload {
+                reflection: Some(Reflection {
+                    id: r.id,
+                    interactions_read: n(r.interactions_read),
+                    insights: r
+                        .insights
+                        .into_iter()
+                        .map(|i| ReflectionInsight {
+                            insight: i.insight,
+                            confidence: i.confidence,
+                            evidence: i.evidence,
+                        })
+                        .collect(),
+                    emotional_assessment: r.emotions.map(|e| EmotionalAssessment {
+                        valence: e.valence,
+                        emotions: e.emotions,
+                        words_found: n(e.words_found),
+                    }),
+                }),
+                user_errors: vec![],
+            },
+            Err(err) => ReflectPayload {
+                reflection: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
     }
 }

@@ -54,6 +54,7 @@ pub struct Mutation(
     governance::GovernanceMutation,
     cognition::GuardianMutation,
     cognition::MatrizMutation,
+    cognition::ReflectionMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,

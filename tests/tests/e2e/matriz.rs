@@ -709,3 +709,108 @@ async fn consciousness_state_follows_the_callers_own_runs() {
         answer["metadata"]["interaction_id"]
     );
 }
+
+#[tokio::test]
+async fn reflection_reads_the_callers_own_interactions() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("reflect")).await;
+    let (other, _, _) = server.sign_up(&unique_email("reflect-other")).await;
+    let mut ids = Vec::new();
+    for input in [
+        "Why do quantum particles tunnel? Thanks, great",
+        "Explain quantum entanglement",
+        "This gardening advice is broken again",
+    ] {
+        let (code, answer) = process(&server, &token, json!({"input": input})).await;
+        assert_eq!(code, 200, "{answer}");
+        ids.push(
+            answer["metadata"]["interaction_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let response = server
+        .post(
+            "/lukhas/v1/consciousness/reflect",
+            Some(&token),
+            json!({"topic": "recent_interactions", "depth": 3, "include_emotions": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let reflection: Value = response.json().await.unwrap();
+    assert!(reflection["reflection_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("ref_"));
+    assert_eq!(reflection["interactions_read"], 3, "{reflection}");
+    let first = &reflection["insights"][0];
+    assert_eq!(
+        first["insight"], "Recurring interest in \"quantum\" (2 of 3 interactions)",
+        "{reflection}"
+    );
+    assert_eq!(first["supporting_evidence"], json!([ids[1], ids[0]]));
+    let emotions = &reflection["emotional_assessment"];
+    // why, thanks, great, explain against broken, again: (1 + 2/6) / 2.
+    assert_eq!(emotions["overall_valence"], 0.667, "{reflection}");
+    assert!(emotions["detected_emotions"]
+        .to_string()
+        .contains("frustration"));
+
+    // A topic narrows what is read; another caller has nothing to reflect on.
+    let narrowed: Value = server
+        .post(
+            "/lukhas/v1/consciousness/reflect",
+            Some(&token),
+            json!({"topic": "gardening"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(narrowed["interactions_read"], 1, "{narrowed}");
+    assert!(narrowed.get("emotional_assessment").is_none());
+    let theirs: Value = server
+        .post(
+            "/lukhas/v1/consciousness/reflect",
+            Some(&other),
+            json!({"topic": "recent_interactions"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["interactions_read"], 0);
+    assert_eq!(theirs["insights"], json!([]));
+    let bad = server
+        .post(
+            "/lukhas/v1/consciousness/reflect",
+            Some(&token),
+            json!({"topic": "recent_interactions", "depth": 11}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+
+    let answer = server
+        .graphql(
+            Some(&token),
+            "mutation { reflect(input: {topic: \"recent_interactions\", depth: 1}) { reflection { interactionsRead insights { insight evidence } } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    let reflection = &answer["data"]["reflect"]["reflection"];
+    assert_eq!(reflection["interactionsRead"], 3, "{answer}");
+    assert_eq!(reflection["insights"].as_array().unwrap().len(), 1);
+    let wrong = server
+        .graphql(
+            Some(&token),
+            "mutation { reflect(input: {topic: \"recent_interactions\", depth: 0}) { reflection { id } userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        wrong["data"]["reflect"]["userErrors"],
+        json!([{"field": "depth", "code": "BAD_USER_INPUT"}]),
+        "{wrong}"
+    );
+}

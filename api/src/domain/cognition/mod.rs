@@ -6,6 +6,7 @@ pub mod consciousness;
 pub mod content;
 pub mod guardian;
 pub mod matriz;
+pub mod reflection;
 
 pub use guardian::{Guardian, ProposedAction, Validation, Verdict};
 pub use matriz::{Matriz, PipelineRequest, PipelineResult};

@@ -1,14 +1,15 @@
-//! `/consciousness/state`: the caller's pipeline state, in the document's shape; 100
+//! `/consciousness/state` and `/consciousness/reflect`, in the document's shapes; 100
 //! requests a minute per principal (`/consciousness/*` in the document's table).
 
 use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::budget::{Budget, Charged};
-use super::{Error, Lukhas, LukhasError};
+use super::{Body, Error, Lukhas, LukhasError};
 use crate::domain::cognition::consciousness::ConsciousnessState;
+use crate::domain::cognition::reflection::ReflectRequest;
 use crate::http::dialect::Authed;
 use crate::state::AppState;
 
@@ -157,5 +158,109 @@ pub async fn state(
         state_duration_seconds: s.mode_seconds,
         registry_nodes_active: Vec::new(),
         last_interaction_id: s.last_interaction,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReflectBody {
+    /// `recent_interactions`, or words an interaction's input must share to be read.
+    #[schema(example = "recent_interactions", max_length = 200, pattern = "\\S")]
+    topic: String,
+    /// Insights at most (1 to 10, default 3).
+    #[serde(default, deserialize_with = "crate::http::json_int::optional_integer")]
+    #[schema(value_type = Option<u32>, example = 3, minimum = 1, maximum = 10)]
+    depth: Option<i64>,
+    /// Add an emotional assessment of what the caller wrote.
+    #[schema(example = true)]
+    include_emotions: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InsightView {
+    #[schema(example = "Recurring interest in \"quantum\" (2 of 3 interactions)")]
+    insight: String,
+    /// The share of the interactions read that show it.
+    #[schema(example = 0.667)]
+    confidence: f64,
+    /// The interactions that show it.
+    #[schema(example = json!(["interaction_01jew8q2v7g6y5t4r3e2w1q0pz"]))]
+    supporting_evidence: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmotionalAssessmentView {
+    /// 0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
+    /// none was found.
+    #[schema(example = 0.7)]
+    overall_valence: f64,
+    #[schema(example = json!(["curiosity", "satisfaction"]))]
+    detected_emotions: Vec<String>,
+    #[schema(example = 4)]
+    emotion_words_found: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReflectResponse {
+    #[schema(example = "ref_01jew8q2v7g6y5t4r3e2w1q0pz")]
+    reflection_id: String,
+    /// The caller's interactions the reflection read (the newest, at most 50).
+    #[schema(example = 3)]
+    interactions_read: usize,
+    insights: Vec<InsightView>,
+    /// Present when `include_emotions` was true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emotional_assessment: Option<EmotionalAssessmentView>,
+}
+
+/// Trigger reflection
+///
+/// Insights computed from the caller's own recent MATRIZ interactions, each with the
+/// interactions that support it (docs/DECISIONS.md, "Reflection").
+#[utoipa::path(
+    post, path = "/consciousness/reflect", tag = "consciousness",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = ReflectBody,
+    responses(
+        (status = 200, description = "The reflection", body = ReflectResponse),
+        (status = 400, description = "A field is missing or out of range", body = LukhasError),
+        (status = 401, description = "Missing or invalid credential", body = LukhasError),
+        (status = 403, description = "The key lacks memory:read", body = LukhasError),
+        (status = 429, description = "More than 100 consciousness requests in a minute", body = LukhasError),
+    )
+)]
+pub async fn reflect(
+    State(state): State<AppState>,
+    _: Charged<ConsciousnessRoutes>,
+    Authed { 0: principal, .. }: Authed<Lukhas>,
+    Body { 0: body, .. }: Body<ReflectBody>,
+) -> Result<Json<ReflectResponse>, Error> {
+    let reflection = state
+        .matriz
+        .reflect(
+            &principal,
+            ReflectRequest {
+                topic: body.topic,
+                depth: body.depth,
+                include_emotions: body.include_emotions.unwrap_or(false),
+            },
+        )
+        .await?;
+    Ok(Json(ReflectResponse {
+        reflection_id: reflection.id,
+        interactions_read: reflection.interactions_read,
+        insights: reflection
+            .insights
+            .into_iter()
+            .map(|i| InsightView {
+                insight: i.insight,
+                confidence: i.confidence,
+                supporting_evidence: i.evidence,
+            })
+            .collect(),
+        emotional_assessment: reflection.emotions.map(|e| EmotionalAssessmentView {
+            overall_valence: e.valence,
+            detected_emotions: e.emotions,
+            emotion_words_found: e.words_found,
+        }),
     }))
 }

@@ -151,6 +151,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::status))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))
+        .routes(routes!(consciousness::reflect))
         // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -32,6 +32,15 @@ export class ConsciousnessResource {
   constructor(private readonly client: BaseClient) {}
 
   /**
+   * Trigger reflection
+   *
+   * `POST /consciousness/reflect`
+   */
+  reflect(params: M.ConsciousnessReflectParams, options?: RequestOptions): APIPromise<M.ReflectResponse> {
+    return this.client.request<M.ReflectResponse>("reflect", { body: { topic: params.topic, depth: params.depth, include_emotions: params.include_emotions } }, options);
+  }
+
+  /**
    * Get consciousness state (MATRIZ integration)
    *
    * `GET /consciousness/state`

@@ -156,6 +156,16 @@ export interface EmbeddingUsage {
   total_tokens: number;
 }
 
+export interface EmotionalAssessmentView {
+  detected_emotions: Array<string>;
+  emotion_words_found: number;
+  /**
+   * 0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
+   * none was found.
+   */
+  overall_valence: number;
+}
+
 export interface GuardianFigures {
   /** approvals / total_validations; null before the first validation. */
   approval_rate?: number | null;
@@ -175,6 +185,14 @@ export interface Health {
   /** RFC 3339 date-time. */
   timestamp: string;
   version: string;
+}
+
+export interface InsightView {
+  /** The share of the interactions read that show it. */
+  confidence: number;
+  insight: string;
+  /** The interactions that show it. */
+  supporting_evidence: Array<string>;
 }
 
 export interface IntentStageConfig {
@@ -333,6 +351,15 @@ export interface RecallResponse {
   metadata: MemoryMetadata;
   /** Up to three of your memories most similar to this one, most similar first. */
   related_memories: Array<string>;
+}
+
+export interface ReflectResponse {
+  /** Present when `include_emotions` was true. */
+  emotional_assessment?: EmotionalAssessmentView | null;
+  insights: Array<InsightView>;
+  /** The caller's interactions the reflection read (the newest, at most 50). */
+  interactions_read: number;
+  reflection_id: string;
 }
 
 export interface RefreshedToken {
@@ -535,6 +562,16 @@ export interface AuthTokenParams {
   password: string;
   /** Reserved for a WebAuthn assertion of a registered passkey. */
   biometric_data?: string | null;
+}
+
+/** Parameters of `POST /consciousness/reflect`. */
+export interface ConsciousnessReflectParams {
+  /** `recent_interactions`, or words an interaction's input must share to be read. */
+  topic: string;
+  /** Insights at most (1 to 10, default 3). */
+  depth?: number | null;
+  /** Add an emotional assessment of what the caller wrote. */
+  include_emotions?: boolean | null;
 }
 
 /** Parameters of `POST /embeddings`. */

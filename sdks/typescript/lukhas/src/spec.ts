@@ -36,6 +36,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    reflect: {
+      id: "reflect",
+      method: "POST",
+      path: "/consciousness/reflect",
+      auth: true,
+      status: 200,
+      requiredBody: ["topic"],
+      mockResponse: {"emotional_assessment":{"detected_emotions":["curiosity","satisfaction"],"emotion_words_found":4,"overall_valence":0.7},"insights":[{"confidence":0.667,"insight":"Recurring interest in \"quantum\" (2 of 3 interactions)","supporting_evidence":["interaction_01jew8q2v7g6y5t4r3e2w1q0pz"]}],"interactions_read":3,"reflection_id":"ref_01jew8q2v7g6y5t4r3e2w1q0pz"},
+      idempotencyField: null,
+      unwrap: null,
+    },
     state: {
       id: "state",
       method: "GET",

@@ -223,7 +223,7 @@ impl PipelineCounters {
 }
 
 pub struct Matriz {
-    memory: Arc<MemoryService>,
+    pub(super) memory: Arc<MemoryService>,
     ai: Arc<AiService>,
     guardian: Arc<Guardian>,
     pub counters: PipelineCounters,

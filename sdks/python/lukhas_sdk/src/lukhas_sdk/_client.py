@@ -37,8 +37,10 @@ from .models import (
     EmbeddingItem,
     EmbeddingList,
     EmbeddingUsage,
+    EmotionalAssessmentView,
     GuardianFigures,
     Health,
+    InsightView,
     IntentStageConfig,
     MatrizContext,
     MatrizStatusResponse,
@@ -55,6 +57,7 @@ from .models import (
     ProcessMetadata,
     ProcessResponse,
     RecallResponse,
+    ReflectResponse,
     RefreshedToken,
     RepairResponse,
     RiskStageConfig,
@@ -142,6 +145,34 @@ class ConsciousnessResource:
 
     def __init__(self, client: SyncAPIClient) -> None:
         self._client = client
+
+    def reflect(
+        self,
+        topic: str,
+        depth: int | None = None,
+        include_emotions: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ReflectResponse:
+        """Trigger reflection
+
+        `POST /consciousness/reflect`
+
+        Args:
+            topic: `recent_interactions`, or words an interaction's input must share to be read.
+            depth: Insights at most (1 to 10, default 3).
+            include_emotions: Add an emotional assessment of what the caller wrote.
+        """
+        return self._client.request(
+            "reflect",
+            ReflectResponse,
+            body={
+                "topic": topic,
+                "depth": depth,
+                "include_emotions": include_emotions,
+            },
+            options=request_options,
+        )
 
     def get_awareness(
         self,
@@ -671,6 +702,34 @@ class AsyncConsciousnessResource:
 
     def __init__(self, client: AsyncAPIClient) -> None:
         self._client = client
+
+    async def reflect(
+        self,
+        topic: str,
+        depth: int | None = None,
+        include_emotions: bool | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ReflectResponse:
+        """Trigger reflection
+
+        `POST /consciousness/reflect`
+
+        Args:
+            topic: `recent_interactions`, or words an interaction's input must share to be read.
+            depth: Insights at most (1 to 10, default 3).
+            include_emotions: Add an emotional assessment of what the caller wrote.
+        """
+        return await self._client.request(
+            "reflect",
+            ReflectResponse,
+            body={
+                "topic": topic,
+                "depth": depth,
+                "include_emotions": include_emotions,
+            },
+            options=request_options,
+        )
 
     async def get_awareness(
         self,

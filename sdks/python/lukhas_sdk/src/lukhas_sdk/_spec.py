@@ -32,6 +32,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "reflect": OperationSpec(
+        name="reflect",
+        method="POST",
+        path="/consciousness/reflect",
+        auth=True,
+        status=200,
+        required_body=("topic",),
+        mock_response={"emotional_assessment": {"detected_emotions": ["curiosity", "satisfaction"], "emotion_words_found": 4, "overall_valence": 0.7}, "insights": [{"confidence": 0.667, "insight": "Recurring interest in \"quantum\" (2 of 3 interactions)", "supporting_evidence": ["interaction_01jew8q2v7g6y5t4r3e2w1q0pz"]}], "interactions_read": 3, "reflection_id": "ref_01jew8q2v7g6y5t4r3e2w1q0pz"},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "state": OperationSpec(
         name="state",
         method="GET",

@@ -196,6 +196,16 @@ class EmbeddingUsage(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class EmotionalAssessmentView(BaseModel):
+    detected_emotions: list[str]
+    emotion_words_found: int
+    overall_valence: float
+    """0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
+    none was found.
+    """
+
+
+@dataclasses.dataclass(kw_only=True)
 class GuardianFigures(BaseModel):
     approvals: int
     rejections: int
@@ -215,6 +225,15 @@ class Health(BaseModel):
     """`healthy` or `degraded`."""
     timestamp: datetime
     version: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class InsightView(BaseModel):
+    confidence: float
+    """The share of the interactions read that show it."""
+    insight: str
+    supporting_evidence: list[str]
+    """The interactions that show it."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -384,6 +403,16 @@ class RecallResponse(BaseModel):
     metadata: MemoryMetadata
     related_memories: list[str]
     """Up to three of your memories most similar to this one, most similar first."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ReflectResponse(BaseModel):
+    insights: list[InsightView]
+    interactions_read: int
+    """The caller's interactions the reflection read (the newest, at most 50)."""
+    reflection_id: str
+    emotional_assessment: EmotionalAssessmentView | None = None
+    """Present when `include_emotions` was true."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -708,6 +737,12 @@ EmbeddingUsage._fields = (
     FieldSpec("total_tokens", "total_tokens", INT, True),
 )
 
+EmotionalAssessmentView._fields = (
+    FieldSpec("detected_emotions", "detected_emotions", list_of(STR), True),
+    FieldSpec("emotion_words_found", "emotion_words_found", INT, True),
+    FieldSpec("overall_valence", "overall_valence", FLOAT, True),
+)
+
 GuardianFigures._fields = (
     FieldSpec("approval_rate", "approval_rate", optional(FLOAT), False),
     FieldSpec("approvals", "approvals", INT, True),
@@ -722,6 +757,12 @@ Health._fields = (
     FieldSpec("status", "status", STR, True),
     FieldSpec("timestamp", "timestamp", DATETIME, True),
     FieldSpec("version", "version", STR, True),
+)
+
+InsightView._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("insight", "insight", STR, True),
+    FieldSpec("supporting_evidence", "supporting_evidence", list_of(STR), True),
 )
 
 IntentStageConfig._fields = (
@@ -836,6 +877,13 @@ RecallResponse._fields = (
     FieldSpec("memory_id", "memory_id", STR, True),
     FieldSpec("metadata", "metadata", model(lambda: MemoryMetadata), True),
     FieldSpec("related_memories", "related_memories", list_of(STR), True),
+)
+
+ReflectResponse._fields = (
+    FieldSpec("emotional_assessment", "emotional_assessment", optional(model(lambda: EmotionalAssessmentView)), False),
+    FieldSpec("insights", "insights", list_of(model(lambda: InsightView)), True),
+    FieldSpec("interactions_read", "interactions_read", INT, True),
+    FieldSpec("reflection_id", "reflection_id", STR, True),
 )
 
 RefreshedToken._fields = (
@@ -1004,8 +1052,10 @@ __all__ = [
     "EmbeddingItem",
     "EmbeddingList",
     "EmbeddingUsage",
+    "EmotionalAssessmentView",
     "GuardianFigures",
     "Health",
+    "InsightView",
     "IntentStageConfig",
     "MatrizContext",
     "MatrizStatusResponse",
@@ -1022,6 +1072,7 @@ __all__ = [
     "ProcessMetadata",
     "ProcessResponse",
     "RecallResponse",
+    "ReflectResponse",
     "RefreshedToken",
     "RepairResponse",
     "RiskStageConfig",
