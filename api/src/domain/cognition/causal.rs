@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::round3;
 use crate::domain::identity::Principal;
 use crate::error::{DomainError, DomainResult};
 
@@ -179,10 +180,6 @@ fn ratio(k: usize, n: usize) -> f64 {
     } else {
         k as f64 / n as f64
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// [`analyse`] for an authenticated caller (the inference reads no stored data).

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use super::round3;
 use crate::domain::identity::Principal;
 use crate::error::DomainResult;
 
@@ -155,14 +156,14 @@ impl Activity {
             .filter(|(_, w, _)| *w > 0.0)
             .map(|(target, weight, stage)| AttentionShare {
                 target,
-                weight: (weight * 1000.0).round() / 1000.0,
+                weight: round3(weight),
                 stage,
             })
             .collect()
         });
         Ok(ConsciousnessState {
             mode,
-            awareness: (awareness * 1000.0).round() / 1000.0,
+            awareness: round3(awareness),
             active_stage: in_flight,
             memory_active: last.as_ref().is_some_and(|l| l.memories_retrieved),
             attention_focused: last.as_ref().is_some_and(|l| l.attention_confidence >= 0.5),

@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::content::{self, Assessment, Dimension, Severity};
+use super::round3;
 use crate::domain::governance::policy::{
-    self, ActionTerm, ActorTerm, Condition, DataClassTerm, Forbid, Mode, Outcome, Policy,
-    Relations, Require, Terms,
+    self, ActionTerm, ActorTerm, DataClassTerm, Forbid, Mode, Outcome, Policy, Relations, Require,
+    Terms,
 };
 use crate::domain::governance::GovernanceService;
 use crate::domain::identity::tokens::sha256_hex;
@@ -99,17 +100,8 @@ pub struct Guardian {
 /// secrets in any action, a reviewer before code runs or data leaves, and a review for
 /// anything at risk level 5 (critical findings are rejected before the policy is asked).
 pub fn builtin_policy() -> Policy {
-    let action = |id: &str, risk: u8, description: &str| ActionTerm {
-        id: id.into(),
-        description: Some(description.into()),
-        risk_level: Some(risk),
-    };
-    let review = |action: &str| Require {
-        action: action.into(),
-        conditions: vec![Condition::Approval {
-            approver: "reviewer".into(),
-        }],
-    };
+    let action = ActionTerm::rated;
+    let review = Require::reviewed;
     Policy {
         policy_id: "pol_lukhas_guardian".into(),
         version: "1.0.0".into(),
@@ -130,14 +122,10 @@ pub fn builtin_policy() -> Policy {
                 description: Some("The principal the action is for".into()),
                 trust_level: None,
             }],
-            data_classes: [("pii", 4), ("credentials", 5)]
-                .into_iter()
-                .map(|(id, sensitivity)| DataClassTerm {
-                    id: id.into(),
-                    description: None,
-                    sensitivity: Some(sensitivity.into()),
-                })
-                .collect(),
+            data_classes: vec![
+                DataClassTerm::rated("pii", 4),
+                DataClassTerm::rated("credentials", 5),
+            ],
         },
         relations: Relations {
             permits: vec![],
@@ -360,9 +348,9 @@ impl Guardian {
         Validation {
             id: format!("val_{}", ulid::Ulid::new()),
             verdict,
-            ethics_score: round(ethics),
-            safety_score: round(safety),
-            risk: round(risk),
+            ethics_score: round3(ethics),
+            safety_score: round3(safety),
+            risk: round3(risk),
             threshold,
             conditions,
             framework,
@@ -418,11 +406,6 @@ impl Guardian {
             .record("guardian.validation", user_id, data)
             .await
     }
-}
-
-/// Scores are shown to three decimals: more would be noise from the products.
-fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

@@ -9,4 +9,10 @@ pub mod matriz;
 pub mod reflection;
 
 pub use guardian::{Guardian, ProposedAction, Validation, Verdict};
+
+/// Scores, weights and times are shown to three decimals: more would be noise from the
+/// products and sums they come from.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
 pub use matriz::{Matriz, PipelineRequest, PipelineResult};

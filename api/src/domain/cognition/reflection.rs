@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::matriz::Matriz;
+use super::round3;
 use crate::domain::identity::Principal;
 use crate::domain::memory::SearchFilters;
 use crate::error::{DomainError, DomainResult};
@@ -126,10 +127,6 @@ fn interaction(data: &str, context: &Value) -> Option<Interaction> {
             .and_then(Value::as_array)
             .is_some_and(|m| !m.is_empty()),
     })
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn insights(read: &[Interaction], depth: usize) -> Vec<Insight> {

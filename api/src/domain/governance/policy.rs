@@ -156,6 +156,40 @@ pub enum Condition {
     },
 }
 
+impl ActionTerm {
+    /// An action with its risk level, as built-in policies define them.
+    pub fn rated(id: &str, risk: u8, description: &str) -> Self {
+        Self {
+            id: id.into(),
+            description: Some(description.into()),
+            risk_level: Some(risk),
+        }
+    }
+}
+
+impl DataClassTerm {
+    /// A data class with its sensitivity, as built-in policies define them.
+    pub fn rated(id: &str, sensitivity: u8) -> Self {
+        Self {
+            id: id.into(),
+            description: None,
+            sensitivity: Some(Value::from(sensitivity)),
+        }
+    }
+}
+
+impl Require {
+    /// `action` waits for a reviewer's approval.
+    pub fn reviewed(action: &str) -> Self {
+        Self {
+            action: action.into(),
+            conditions: vec![Condition::Approval {
+                approver: "reviewer".into(),
+            }],
+        }
+    }
+}
+
 fn utc() -> String {
     "UTC".into()
 }
@@ -407,23 +441,14 @@ impl Policy {
     /// The built-in policy the server decides with from first start: strict, permitting a
     /// few read-only actions, forbidding credential handling, reviewing destructive actions.
     pub fn builtin() -> Self {
-        let action = |id: &str, risk: u8, description: &str| ActionTerm {
-            id: id.into(),
-            description: Some(description.into()),
-            risk_level: Some(risk),
-        };
+        let action = ActionTerm::rated;
         let permit = |action: &str| Permit {
             actor: WILDCARD.into(),
             action: action.into(),
             data_class: None,
             conditions: vec![],
         };
-        let review = |action: &str| Require {
-            action: action.into(),
-            conditions: vec![Condition::Approval {
-                approver: "reviewer".into(),
-            }],
-        };
+        let review = Require::reviewed;
         Policy {
             policy_id: "pol_orrery_default".into(),
             version: "1.0.0".into(),
@@ -449,7 +474,7 @@ impl Policy {
                     .collect(),
                 data_classes: [("public", 1), ("internal", 2), ("pii", 4), ("credentials", 5)]
                     .into_iter()
-                    .map(|(id, s)| DataClassTerm { id: id.into(), description: None, sensitivity: Some(Value::from(s)) })
+                    .map(|(id, s)| DataClassTerm::rated(id, s))
                     .collect(),
             },
             relations: Relations {

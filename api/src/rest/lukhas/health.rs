@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Error, Lukhas};
+use crate::domain::cognition::round3;
 use crate::http::dialect::Authed;
 use crate::state::AppState;
 
@@ -129,10 +130,6 @@ pub struct StatusResponse {
     system: SystemFigures,
     guardian: GuardianFigures,
     performance: PerformanceFigures,
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// Detailed system status and metrics

@@ -605,7 +605,7 @@ pub async fn status(
     };
     let mut views = stages.into_iter().map(|s| StageHealthView {
         status: if s.active { "active" } else { "unavailable" },
-        latency_ms: s.mean_ms.map(|m| (m * 1000.0).round() / 1000.0),
+        latency_ms: s.mean_ms.map(crate::domain::cognition::round3),
         depends_on: s.depends_on,
     });
     // `matriz_health` answers in the order of STAGES.

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::consciousness::{Activity, LastRun};
 use super::guardian::{Guardian, Verdict};
+pub(crate) use super::round3;
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
 use crate::domain::identity::{Actor, Principal, Scope};
@@ -377,10 +378,6 @@ pub fn coverage(answer: &str, focus: &[FocusTerm]) -> f64 {
 
 fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 impl Matriz {
