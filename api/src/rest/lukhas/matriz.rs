@@ -285,8 +285,9 @@ pub async fn process(
 }
 
 /// What a stage run alone reads: `input` (also read from `query`) is the pipeline's input;
-/// `memories` stand in for the memory stage's (attention, thought); `content` is what the
-/// risk stage validates (default: `input`); `response` is what the action stage stores.
+/// `memories` stand in for the memory stage's (attention, thought); `content` is the answer
+/// the risk stage validates together with `input` (without it, `input` alone); `response`
+/// is what the action stage stores.
 /// At most 20 texts of at most 8 000 characters.
 fn memories_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     crate::rest::shared::schema_from_json(serde_json::json!({

@@ -421,10 +421,7 @@ impl Matriz {
         progress.enter("intent");
         trace.push(intent_stage(actor, &request, &mut run));
         progress.enter("action");
-        let interaction_id = format!(
-            "interaction_{}",
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
+        let interaction_id = new_interaction_id();
         trace.push(
             self.action_stage(principal, &request, &mut run, &interaction_id)
                 .await?,
@@ -515,10 +512,7 @@ impl Matriz {
                     ));
                 };
                 run.thought = Some(Thought::given(response));
-                let id = format!(
-                    "interaction_{}",
-                    ulid::Ulid::new().to_string().to_lowercase()
-                );
+                let id = new_interaction_id();
                 self.action_stage(principal, &request, &mut run, &id)
                     .await?
             }
@@ -535,6 +529,13 @@ impl Matriz {
         };
         Ok(StageOutcome { trace, next, run })
     }
+}
+
+fn new_interaction_id() -> String {
+    format!(
+        "interaction_{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
 }
 
 fn required(principal: &Principal) -> DomainResult<&Actor> {
