@@ -75,6 +75,10 @@ pub enum Event {
     MemoryDrift(Box<crate::domain::memory::DriftEvent>),
     /// An approved terminal command moved on (started, wrote, finished) or was rejected.
     Command(Box<crate::domain::terminal::CommandUpdate>),
+    /// A MATRIZ run finished a stage, completed, or was stopped.
+    Pipeline(Box<crate::domain::cognition::matriz::PipelineEvent>),
+    /// Someone reflected on their interactions.
+    Reflection(Box<crate::domain::cognition::matriz::ReflectionEvent>),
 }
 
 pub trait EventBus: Send + Sync {

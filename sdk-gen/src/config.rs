@@ -111,6 +111,24 @@ pub struct OperationConfig {
     pub idempotency_field: Option<String>,
     #[serde(default)]
     pub pagination: Option<Pagination>,
+    /// A streaming operation also offered as a session (`client.stream()`, then
+    /// `send_query(…)` and iterate): the document's own streaming style.
+    #[serde(default)]
+    pub session: Option<SessionConfig>,
+    /// TypeScript: the method also takes this one required body field's value alone
+    /// (`client.process('Hello')`) instead of the params object.
+    #[serde(default)]
+    pub shorthand: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// The client method that opens the session (snake_case).
+    pub method: String,
+    /// The session's method that starts a run with the operation's one required body
+    /// field (snake_case).
+    pub send: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -104,6 +104,19 @@ pub struct Operation {
     /// The success envelope property holding the result.
     pub unwrap: Option<String>,
     pub stream: Option<Events>,
+    pub session: Option<Session>,
+    /// The body field (snake_case) the TypeScript method also takes alone.
+    pub shorthand: Option<String>,
+}
+
+/// A streaming operation offered as a session: `client.<method>(…optional params)` opens
+/// it, `session.<send>(value)` starts a run with `param`, iterating yields the events.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub method: String,
+    pub send: String,
+    /// The sent parameter (the operation's one required parameter).
+    pub param: String,
 }
 
 /// A server-sent-event stream: each event's name and the model its data decodes to.
@@ -508,6 +521,38 @@ impl<'a> Reader<'a> {
                 bail!("error class {class} is not listed in operation_errors");
             }
         }
+        let required: Vec<&Param> = params.iter().filter(|p| p.required).collect();
+        let session = match &config.session {
+            Some(session) => {
+                if stream.is_none() {
+                    bail!("a session needs a streaming operation");
+                }
+                let [param] = required.as_slice() else {
+                    bail!(
+                        "a session sends the operation's one required parameter; it has {}",
+                        required.len()
+                    );
+                };
+                Some(Session {
+                    method: session.method.clone(),
+                    send: session.send.clone(),
+                    param: param.name.clone(),
+                })
+            }
+            None => None,
+        };
+        let shorthand = match &config.shorthand {
+            Some(wire) => {
+                let [param] = required.as_slice() else {
+                    bail!("a shorthand stands for the operation's one required parameter");
+                };
+                if param.wire != *wire || param.location != Location::Body || param.ty != Ty::Str {
+                    bail!("the shorthand {wire} must be the one required body string");
+                }
+                Some(param.name.clone())
+            }
+            None => None,
+        };
         Ok(Operation {
             name: config.name.clone().unwrap_or_else(|| snake_case(&id)),
             resource: config.resource.clone().filter(|r| !r.is_empty()),
@@ -525,6 +570,8 @@ impl<'a> Reader<'a> {
             unwrap: self.config.unwrap.clone().filter(|_| !schema.is_null()),
             mock_response,
             stream,
+            session,
+            shorthand,
             id,
         })
     }

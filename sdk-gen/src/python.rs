@@ -671,7 +671,17 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     let py = &config.python;
     let mut out = header(&format!("The {} clients.", config.title), config);
     out.push_str("\nfrom datetime import datetime\nfrom typing import Any, AsyncIterator, Iterator, Literal, Mapping, Sequence\n\nimport httpx\n\n");
-    out.push_str("from . import _spec\nfrom ._runtime import (\n    AsyncAPIClient,\n    AsyncPage,\n    LogHook,\n    RequestOptions,\n    SyncAPIClient,\n    SyncPage,\n)\n");
+    let sessions: Vec<&Operation> = api
+        .operations
+        .iter()
+        .filter(|op| op.session.is_some())
+        .collect();
+    let session_imports = if sessions.is_empty() {
+        ""
+    } else {
+        "    AsyncStreamSession,\n    StreamSession,\n"
+    };
+    let _ = write!(out, "from . import _spec\nfrom ._runtime import (\n    AsyncAPIClient,\n    AsyncPage,\n{session_imports}    LogHook,\n    RequestOptions,\n    SyncAPIClient,\n    SyncPage,\n)\n");
     let model_names: Vec<&String> = api.models.keys().collect();
     if !model_names.is_empty() {
         let _ = writeln!(
@@ -687,6 +697,11 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     let mut grouped = api.by_resource();
     for channel in &api.channels {
         grouped.entry(Some(channel.resource.clone())).or_default();
+    }
+    for asynchronous in [false, true] {
+        for op in &sessions {
+            out.push_str(&session_class(op, asynchronous));
+        }
     }
     for asynchronous in [false, true] {
         let prefix = if asynchronous { "Async" } else { "" };
@@ -712,6 +727,7 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
                     }
                     .render()?,
                 );
+                out.push_str(&session_method(op, asynchronous));
             }
             for channel in api.channels.iter().filter(|c| &c.resource == resource) {
                 out.push_str(&channel_method(channel, asynchronous));
@@ -790,9 +806,112 @@ class {class}({base}):
                 }
                 .render()?,
             );
+            out.push_str(&session_method(op, asynchronous));
         }
     }
     Ok(out)
+}
+
+fn session_class_name(op: &Operation, asynchronous: bool) -> String {
+    format!(
+        "{}{}Session",
+        if asynchronous { "Async" } else { "" },
+        pascal_case(&op.name)
+    )
+}
+
+/// The session a streaming operation is also offered as: `send_…(value)` starts a run.
+fn session_class(op: &Operation, asynchronous: bool) -> String {
+    let Some(session) = &op.session else {
+        return String::new();
+    };
+    let union = op
+        .stream
+        .iter()
+        .flatten()
+        .map(|(_, model)| model.as_str())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let param = op
+        .params
+        .iter()
+        .find(|p| p.name == session.param)
+        .expect("the session's parameter is the operation's");
+    let name = python_ident(&param.name);
+    let ty = param_annotation(&param.ty);
+    let (base, def, awaiting, iterate) = if asynchronous {
+        ("AsyncStreamSession", "async def", "await ", "async for")
+    } else {
+        ("StreamSession", "def", "", "for")
+    };
+    let mut out = format!(
+        "\n\nclass {}({base}[{union}]):\n",
+        session_class_name(op, asynchronous)
+    );
+    out.push_str(&docstring(
+        &format!(
+            "`client.{}()`: `{} {}` as a session. `{}({name})` starts a run; `{iterate} event in session` yields its events until the run ends.",
+            session.method, op.method, op.path, session.send
+        ),
+        "    ",
+    ));
+    let _ = write!(
+        out,
+        "\n    {def} {}(self, {name}: {ty}) -> None:\n",
+        python_ident(&session.send)
+    );
+    out.push_str(&docstring(
+        &format!("Starts a run with `{name}` (closing one still streaming)."),
+        "        ",
+    ));
+    let _ = writeln!(out, "        {awaiting}self._send({name})");
+    out
+}
+
+/// The method that opens an operation's session, taking the operation's other parameters.
+fn session_method(op: &Operation, asynchronous: bool) -> String {
+    let Some(session) = &op.session else {
+        return String::new();
+    };
+    let others: Vec<Param> = op
+        .params
+        .iter()
+        .filter(|p| p.name != session.param)
+        .cloned()
+        .collect();
+    let class = session_class_name(op, asynchronous);
+    let mut out = format!(
+        "\n    def {}(\n        self,\n",
+        python_ident(&session.method)
+    );
+    out.push_str(&signature(&others));
+    let _ = writeln!(
+        out,
+        "        *,\n        request_options: RequestOptions | None = None,\n    ) -> {class}:"
+    );
+    let mut doc = format!(
+        "Opens a session on `{} {}`: `{}(…)` starts a run and iterating the session yields its events; leaving the `{}with` block closes a run still streaming.",
+        op.method,
+        op.path,
+        session.send,
+        if asynchronous { "async " } else { "" }
+    );
+    doc.push_str(&args_doc(&others));
+    out.push_str(&docstring(&doc, "        "));
+    let sent = python_ident(&session.param);
+    let forwarded: String = others
+        .iter()
+        .map(|p| {
+            let name = python_ident(&p.name);
+            format!("                {name}={name},\n")
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "        return {class}(\n            lambda {sent}: self.{}(\n                {sent},\n{forwarded}                request_options=request_options,\n            )\n        )\n",
+        python_ident(&op.name),
+    );
+    out
 }
 
 fn init(api: &Api, config: &DialectConfig) -> String {
@@ -806,10 +925,21 @@ fn init(api: &Api, config: &DialectConfig) -> String {
     );
     let mut exported: Vec<String> = vec![py.client.clone(), py.async_client.clone()];
     exported.extend(py.aliases.iter().cloned());
+    let sessions: Vec<String> = api
+        .operations
+        .iter()
+        .filter(|op| op.session.is_some())
+        .flat_map(|op| [session_class_name(op, true), session_class_name(op, false)])
+        .collect();
+    let mut from_client = vec![py.async_client.clone()];
+    from_client.extend(sessions.iter().cloned());
+    from_client.push(py.client.clone());
+    from_client.sort();
+    exported.extend(sessions);
     let _ = writeln!(
         out,
-        "\nfrom . import exceptions, models\nfrom ._client import {}, {}",
-        py.async_client, py.client
+        "\nfrom . import exceptions, models\nfrom ._client import {}",
+        from_client.join(", ")
     );
     out.push_str("from ._runtime import (\n    AsyncPage,\n    LogEvent,\n    RawResponse,\n    RequestOptions,\n    ServerSentEvent,\n    SSEDecoder,\n    SyncPage,\n)\n");
     let mut error_names: Vec<String> = vec![

@@ -481,7 +481,9 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
     if !rest.is_empty() {
         let any_required = rest.iter().any(|p| p.required);
         let name = params_type_name(op);
-        args.push(if any_required {
+        args.push(if op.shorthand.is_some() {
+            format!("params: M.{name} | string")
+        } else if any_required {
             format!("params: M.{name}")
         } else {
             format!("params: M.{name} = {{}}")
@@ -512,6 +514,14 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
                 args.join(", ")
             );
         }
+    }
+    if let Some(field) = &op.shorthand {
+        // `client.process('Hello')`: the one required field alone.
+        let _ = writeln!(
+            out,
+            "    params = typeof params === 'string' ? {{ {}: params }} : params;",
+            ts_key(field)
+        );
     }
     let section = |location: Location| -> Option<String> {
         let entries: Vec<String> = op
@@ -603,6 +613,14 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     if !api.channels.is_empty() {
         out.push_str(", type ChannelOptions");
     }
+    let sessions: Vec<&Operation> = api
+        .operations
+        .iter()
+        .filter(|op| op.session.is_some())
+        .collect();
+    if !sessions.is_empty() {
+        out.push_str(", StreamSession");
+    }
     out.push_str(" } from './core.js';\n");
     let channels: Vec<String> = api
         .channels
@@ -619,6 +637,9 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
             .collect::<String>()
     );
     out.push_str("import type * as M from './models.js';\n");
+    for op in &sessions {
+        out.push_str(&session_class(op));
+    }
     let mut grouped = api.by_resource();
     for channel in &api.channels {
         grouped.entry(Some(channel.resource.clone())).or_default();
@@ -628,6 +649,7 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
         let _ = write!(out, "\n/** `client.{}` */\nexport class {}Resource {{\n  constructor(private readonly client: BaseClient) {{}}\n", ts_ident(resource), pascal_case(resource));
         for op in ops {
             out.push_str(&method(op, "this.client")?);
+            out.push_str(&session_method(op));
         }
         for channel in api.channels.iter().filter(|c| &c.resource == resource) {
             out.push_str(&channel_method(channel));
@@ -651,9 +673,84 @@ fn client(api: &Api, config: &DialectConfig) -> Result<String> {
     }
     for op in grouped.get(&None).into_iter().flatten() {
         out.push_str(&method(op, "this")?);
+        out.push_str(&session_method(op));
     }
     out.push_str("}\n");
     Ok(out)
+}
+
+fn event_union(op: &Operation) -> String {
+    op.stream
+        .iter()
+        .flatten()
+        .map(|(_, model)| format!("M.{model}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The session a streaming operation is also offered as: `sendQuery(value)` starts a run.
+fn session_class(op: &Operation) -> String {
+    let Some(session) = &op.session else {
+        return String::new();
+    };
+    let param = op
+        .params
+        .iter()
+        .find(|p| p.name == session.param)
+        .expect("the session's parameter is the operation's");
+    let mut out = String::from("\n");
+    out.push_str(&comment(
+        &format!(
+            "`client.{}()`: `{} {}` as a session. `{}({})` starts a run; `for await (const event of session)` yields its events until the run ends.",
+            ts_ident(&session.method),
+            op.method,
+            op.path,
+            ts_ident(&session.send),
+            ts_ident(&param.name)
+        ),
+        "",
+    ));
+    let _ = write!(
+        out,
+        "export class {}Session extends StreamSession<{}> {{\n  /** Starts a run with `{}` (closing one still streaming). */\n  {}({}: {}): void {{\n    this.send({});\n  }}\n}}\n",
+        pascal_case(&op.name),
+        event_union(op),
+        ts_ident(&param.name),
+        ts_ident(&session.send),
+        ts_ident(&param.name),
+        param_type(&param.ty),
+        ts_ident(&param.name),
+    );
+    out
+}
+
+/// The method that opens an operation's session, taking the operation's other parameters.
+fn session_method(op: &Operation) -> String {
+    let Some(session) = &op.session else {
+        return String::new();
+    };
+    let mut out = String::from("\n");
+    out.push_str(&comment(
+        &format!(
+            "Opens a session on `{} {}`: `{}(…)` starts a run and `for await` over the session yields its events.",
+            op.method,
+            op.path,
+            ts_ident(&session.send)
+        ),
+        "  ",
+    ));
+    let class = format!("{}Session", pascal_case(&op.name));
+    let key = &session.param;
+    let _ = writeln!(
+        out,
+        "  {}(params: Omit<M.{}, {key:?}> = {{}}, options?: RequestOptions): {class} {{\n    return new {class}((value: M.{}[{key:?}]) => this.{}({{ ...params, {}: value }}, options));\n  }}",
+        ts_ident(&session.method),
+        params_type_name(op),
+        params_type_name(op),
+        ts_ident(&op.name),
+        ts_key(key),
+    );
+    out
 }
 
 fn index(config: &DialectConfig) -> String {

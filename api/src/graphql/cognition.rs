@@ -1,12 +1,13 @@
-//! LUKHAS cognition in GraphQL: the guardian's `validateAction` and the MATRIZ pipeline's
-//! `processInput`.
+//! LUKHAS cognition in GraphQL: the guardian's `validateAction`, the MATRIZ pipeline's
+//! `processInput` and `processBatch`, causal inference, consciousness and reflection.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
-use super::errors::{user_error, UserError};
+use super::errors::{to_gql, user_error, UserError};
 use super::identity::require_user;
 use super::{core, principal};
-use crate::domain::cognition::{ProposedAction, Validation};
+use crate::domain::cognition::matriz::{MAX_BATCH, PIPELINE_BUDGET};
+use crate::domain::cognition::{PipelineRequest, ProposedAction, Validation};
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 #[graphql(remote = "crate::domain::cognition::Verdict")]
@@ -210,10 +211,9 @@ impl From<crate::domain::cognition::PipelineResult> for PipelineInteraction {
     }
 }
 
-#[derive(InputObject)]
-pub struct ProcessInputInput {
-    /// At most 8 000 characters.
-    input: String,
+/// How the pipeline runs (`processInput`, and every query of `processBatch`).
+#[derive(InputObject, Clone, Default)]
+pub struct PipelineOptionsInput {
     /// Memories to retrieve (0 to 20, default 3).
     memory_depth: Option<i32>,
     attention_focus: Option<String>,
@@ -227,10 +227,87 @@ pub struct ProcessInputInput {
     previous_interaction_id: Option<String>,
 }
 
+impl PipelineOptionsInput {
+    fn request(self, input: String) -> PipelineRequest {
+        PipelineRequest {
+            input,
+            memory_depth: self.memory_depth.map(i64::from),
+            attention_focus: self.attention_focus,
+            thought_mode: self.thought_mode,
+            risk_threshold: self.risk_threshold,
+            intent_verification: true,
+            action_type: self.action_type,
+            response_style: self.response_style,
+            detail_level: self.detail_level,
+            session_id: self.session_id,
+            claimed_user: None,
+            claimed_lambda_id: None,
+            previous_interaction: self.previous_interaction_id,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProcessInputInput {
+    /// At most 8 000 characters.
+    input: String,
+    #[graphql(flatten)]
+    options: PipelineOptionsInput,
+}
+
 #[derive(SimpleObject, Default)]
 pub struct ProcessInputPayload {
     interaction: Option<PipelineInteraction>,
     user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct ProcessBatchInput {
+    /// 1 to 20 inputs, each charged to the 60-a-minute pipeline budget.
+    queries: Vec<String>,
+    /// Run up to four at once (default: one after another).
+    parallel: Option<bool>,
+    /// What every query runs with.
+    options: Option<PipelineOptionsInput>,
+}
+
+/// One query of a batch: its interaction, or why it failed.
+#[derive(SimpleObject)]
+pub struct BatchEntry {
+    index: u32,
+    query: String,
+    interaction: Option<PipelineInteraction>,
+    error: Option<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct PipelineBatch {
+    id: String,
+    /// In the queries' order.
+    entries: Vec<BatchEntry>,
+    /// Queries that ran at once.
+    concurrency: u32,
+    duration_ms: f64,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ProcessBatchPayload {
+    batch: Option<PipelineBatch>,
+    user_errors: Vec<UserError>,
+}
+
+/// Spends `units` of the caller's pipeline budget (shared with the LUKHAS endpoints).
+async fn charge_pipeline(ctx: &Context<'_>, units: usize) -> async_graphql::Result<()> {
+    let core = core(ctx);
+    crate::http::auth::charge_budget(
+        core,
+        PIPELINE_BUDGET,
+        core.config.rate_limit.matriz,
+        principal(ctx),
+        u32::try_from(units).unwrap_or(u32::MAX),
+    )
+    .await
+    .map_err(to_gql)
 }
 
 #[derive(Default)]
@@ -239,33 +316,18 @@ pub struct MatrizMutation;
 #[Object]
 impl MatrizMutation {
     /// Runs the MATRIZ pipeline (needs `memory:read`, `memory:write`, `governance:decide`);
-    /// a guardian rejection is a `GUARDIAN_REJECTION` user error.
+    /// a guardian rejection is a `GUARDIAN_REJECTION` user error. Charged to the 60-a-minute
+    /// pipeline budget.
     async fn process_input(
         &self,
         ctx: &Context<'_>,
         input: ProcessInputInput,
     ) -> async_graphql::Result<ProcessInputPayload> {
         require_user(ctx)?;
+        charge_pipeline(ctx, 1).await?;
         let processed = core(ctx)
             .matriz
-            .process(
-                principal(ctx),
-                crate::domain::cognition::PipelineRequest {
-                    input: input.input,
-                    memory_depth: input.memory_depth.map(i64::from),
-                    attention_focus: input.attention_focus,
-                    thought_mode: input.thought_mode,
-                    risk_threshold: input.risk_threshold,
-                    intent_verification: true,
-                    action_type: input.action_type,
-                    response_style: input.response_style,
-                    detail_level: input.detail_level,
-                    session_id: input.session_id,
-                    claimed_user: None,
-                    claimed_lambda_id: None,
-                    previous_interaction: input.previous_interaction_id,
-                },
-            )
+            .process(principal(ctx), input.options.request(input.input))
             .await;
         Ok(match processed {
             Ok(result) => ProcessInputPayload {
@@ -276,6 +338,61 @@ impl MatrizMutation {
                 interaction: None,
                 user_errors: vec![user_error(err)?],
             },
+        })
+    }
+
+    /// Runs the pipeline for each query (checked all first); one query's rejection or
+    /// failure is its entry's `error`, not the batch's. Each query is charged to the
+    /// pipeline budget.
+    async fn process_batch(
+        &self,
+        ctx: &Context<'_>,
+        input: ProcessBatchInput,
+    ) -> async_graphql::Result<ProcessBatchPayload> {
+        require_user(ctx)?;
+        if (1..=MAX_BATCH).contains(&input.queries.len()) {
+            charge_pipeline(ctx, input.queries.len()).await?;
+        }
+        let options = input.options.unwrap_or_default();
+        let requests = input
+            .queries
+            .iter()
+            .map(|q| options.clone().request(q.clone()))
+            .collect();
+        let outcome = core(ctx)
+            .matriz
+            .process_batch(principal(ctx), requests, input.parallel.unwrap_or(false))
+            .await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                return Ok(ProcessBatchPayload {
+                    batch: None,
+                    user_errors: vec![user_error(err)?],
+                })
+            }
+        };
+        let mut entries = Vec::with_capacity(outcome.results.len());
+        for (index, (query, result)) in input.queries.into_iter().zip(outcome.results).enumerate() {
+            let (interaction, error) = match result {
+                Ok(done) => (Some(done.into()), None),
+                Err(err) => (None, Some(user_error(err)?)),
+            };
+            entries.push(BatchEntry {
+                index: index as u32,
+                query,
+                interaction,
+                error,
+            });
+        }
+        Ok(ProcessBatchPayload {
+            batch: Some(PipelineBatch {
+                id: outcome.batch_id,
+                entries,
+                concurrency: outcome.concurrency as u32,
+                duration_ms: outcome.duration_ms,
+            }),
+            user_errors: vec![],
         })
     }
 }

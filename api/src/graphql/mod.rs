@@ -4,6 +4,7 @@
 mod agents;
 mod chat;
 mod cognition;
+mod cognition_events;
 mod errors;
 mod governance;
 mod guard;
@@ -69,6 +70,7 @@ pub struct Subscription(
     governance::GovernanceSubscription,
     memory::MemorySubscription,
     terminal::TerminalSubscription,
+    cognition_events::CognitionSubscription,
 );
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;

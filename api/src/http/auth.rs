@@ -115,7 +115,35 @@ pub async fn rate_limit<D: Dialect>(
 /// Spends one request from a named budget beside the principal's own (a route's or an
 /// address's), refusing with the budget's rate-limit details when it is empty.
 pub async fn charge(core: &Core, key: &str, quota: Quota) -> Result<(), DomainError> {
-    let decision = core.limiter.check(key, quota, 1).await;
+    charge_units(core, key, quota, 1).await
+}
+
+/// Spends `units` of the principal's share of a named budget (a LUKHAS endpoint's
+/// requests a minute, whichever transport asks); anonymous callers are refused elsewhere.
+pub async fn charge_budget(
+    core: &Core,
+    budget: &str,
+    per_minute: u32,
+    principal: &crate::domain::identity::Principal,
+    units: u32,
+) -> Result<(), DomainError> {
+    match principal.rate_key() {
+        Some(key) if units > 0 => {
+            let quota = Quota::per_minute(per_minute);
+            charge_units(core, &format!("{budget}:{key}"), quota, units).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`charge`] for a request that is several units of work at once (a batch).
+pub async fn charge_units(
+    core: &Core,
+    key: &str,
+    quota: Quota,
+    units: u32,
+) -> Result<(), DomainError> {
+    let decision = core.limiter.check(key, quota, units).await;
     if decision.allowed {
         Ok(())
     } else {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use orrery_api::config::{ProviderConfig, ProviderKind};
-use orrery_tests::TestServer;
+use orrery_tests::{sse_events as events, TestServer};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -82,6 +82,11 @@ impl SlowUpstream {
         Self { addr, gone, served }
     }
 
+    /// How many times a client left mid-stream.
+    pub(crate) fn clients_gone(&self) -> usize {
+        self.gone.lock().unwrap().len()
+    }
+
     pub(crate) fn provider(&self) -> ProviderConfig {
         ProviderConfig {
             kind: ProviderKind::Openai,
@@ -96,24 +101,6 @@ impl SlowUpstream {
             max_streams: None,
         }
     }
-}
-
-/// `(event name, data)` of each SSE event in `body`.
-fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter_map(|block| {
-            let mut name = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = Some(n.to_string());
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            Some((name?, serde_json::from_str(&data).ok()?))
-        })
-        .collect()
 }
 
 async fn execute(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {

@@ -13,6 +13,7 @@ mod ledger_integrity;
 mod local_models;
 mod lumen;
 mod matriz;
+mod matriz_live;
 mod memory;
 mod models;
 mod openapi;

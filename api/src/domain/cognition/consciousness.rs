@@ -36,7 +36,10 @@ pub struct LastRun {
 
 #[derive(Default)]
 struct UserActivity {
+    /// The stage the newest run reached, while any run is in progress.
     in_flight: Option<&'static str>,
+    /// Runs in progress (a batch runs several at once).
+    running: usize,
     /// When the current mode began.
     since: Option<DateTime<Utc>>,
     last: Option<LastRun>,
@@ -57,7 +60,8 @@ impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         let mut users = self.activity.lock();
         if let Some(entry) = users.get_mut(&self.user) {
-            if entry.in_flight.take().is_some() {
+            entry.running = entry.running.saturating_sub(1);
+            if entry.running == 0 && entry.in_flight.take().is_some() {
                 entry.since = Some(Utc::now());
             }
         }
@@ -121,8 +125,11 @@ impl Activity {
             users.retain(|_, a| a.in_flight.is_some() || a.since.is_some_and(|s| s > cutoff));
         }
         let entry = users.entry(user.to_string()).or_default();
+        if entry.running == 0 {
+            entry.since = Some(Utc::now());
+        }
+        entry.running += 1;
         entry.in_flight = Some("memory");
-        entry.since = Some(Utc::now());
         RunGuard {
             activity: self,
             user: user.to_string(),
@@ -179,5 +186,24 @@ impl Activity {
             mode_seconds: since.map_or(0, |s| age(s) as u64),
             last_interaction: last.map(|l| l.interaction_id),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_is_processing_until_their_last_run_ends() {
+        let activity = Activity::default();
+        let in_flight = || activity.lock().get("u").and_then(|e| e.in_flight);
+        let first = activity.start("u");
+        let second = activity.start("u");
+        second.enter("thought");
+        drop(first);
+        assert_eq!(in_flight(), Some("thought"), "one run is still going");
+        drop(second);
+        assert_eq!(in_flight(), None);
+        assert_eq!(activity.lock()["u"].running, 0);
     }
 }

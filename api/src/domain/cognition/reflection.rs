@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
-use super::matriz::Matriz;
+use super::matriz::{Matriz, ReflectionEvent};
 use super::round3;
+use crate::bus::Event;
 use crate::domain::identity::Principal;
 use crate::domain::memory::SearchFilters;
 use crate::error::{DomainError, DomainResult};
@@ -236,12 +237,22 @@ impl Matriz {
             .take(WINDOW)
             .collect();
         let texts: Vec<&str> = read.iter().map(|i| i.input.as_str()).collect();
-        Ok(Reflection {
+        let reflection = Reflection {
             id: format!("ref_{}", ulid::Ulid::new().to_string().to_lowercase()),
             interactions_read: read.len(),
             insights: insights(&read, depth as usize),
             emotions: request.include_emotions.then(|| emotions(&texts)),
-        })
+        };
+        self.publish(Event::Reflection(Box::new(ReflectionEvent {
+            owner: principal.actor()?.user_id.clone(),
+            reflection_id: reflection.id.clone(),
+            topic,
+            insights: reflection.insights.len(),
+            interactions_read: reflection.interactions_read,
+            valence: reflection.emotions.as_ref().map(|e| e.valence),
+            at: chrono::Utc::now(),
+        })));
+        Ok(reflection)
     }
 }
 

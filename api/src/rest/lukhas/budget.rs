@@ -7,8 +7,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::Lukhas;
+use crate::http::auth::charge_budget;
 use crate::http::dialect::ApiError;
-use crate::http::rate_limit::Quota;
 use crate::state::AppState;
 
 pub trait Budget {
@@ -26,15 +26,19 @@ impl<B: Budget> FromRequestParts<AppState> for Charged<B> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = parts
-            .extensions
-            .get::<crate::domain::identity::Principal>()
-            .and_then(|p| p.rate_key());
-        let Some(key) = principal else {
-            return Ok(Self(PhantomData)); // anonymous calls are refused by `Authed` next
-        };
-        let quota = Quota::per_minute(B::per_minute(state));
-        crate::http::auth::charge(state, &format!("{}:{key}", B::NAME), quota).await?;
+        if let Some(principal) = parts.extensions.get::<crate::domain::identity::Principal>() {
+            charge_budget(state, B::NAME, B::per_minute(state), principal, 1).await?;
+        }
         Ok(Self(PhantomData))
     }
+}
+
+/// Spends `units` more from `B`'s budget, for a request that turned out to ask for several
+/// units of work (a batch: one per input, the first spent by [`Charged`]).
+pub async fn charge_more<B: Budget>(
+    state: &AppState,
+    principal: &crate::domain::identity::Principal,
+    units: u32,
+) -> Result<(), crate::error::DomainError> {
+    charge_budget(state, B::NAME, B::per_minute(state), principal, units).await
 }

@@ -14,10 +14,10 @@ use crate::domain::cognition::{PipelineRequest, PipelineResult};
 use crate::http::dialect::{Authed, PathParams};
 use crate::state::AppState;
 
-pub struct MatrizRoutes;
+pub(super) struct MatrizRoutes;
 
 impl Budget for MatrizRoutes {
-    const NAME: &'static str = "lukhas-matriz";
+    const NAME: &'static str = crate::domain::cognition::matriz::PIPELINE_BUDGET;
 
     fn per_minute(state: &AppState) -> u32 {
         state.config.rate_limit.matriz
@@ -86,16 +86,16 @@ pub struct ProcessRequest {
         max_length = 8000,
         pattern = "\\S"
     )]
-    input: String,
+    pub(super) input: String,
     #[serde(default, deserialize_with = "crate::http::json_object::optional")]
-    context: Option<PipelineContext>,
+    pub(super) context: Option<PipelineContext>,
     #[serde(default, deserialize_with = "crate::http::json_object::optional")]
-    pipeline_options: Option<PipelineOptions>,
+    pub(super) pipeline_options: Option<PipelineOptions>,
     /// Accepted as the document shows it; `t4_compliance` asks the response to say whether
     /// the interaction is on the audit trail.
-    #[serde(default)]
-    #[schema(value_type = Object, example = json!({"t4_compliance": true}))]
-    constellation_config: Option<Value>,
+    #[serde(default, deserialize_with = "crate::http::json_object::optional")]
+    #[schema(value_type = Option<Object>, example = json!({"t4_compliance": true}))]
+    pub(super) constellation_config: Option<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -175,7 +175,7 @@ pub struct ProcessResponse {
     memory_fold_created: String,
 }
 
-fn view(result: PipelineResult, audited: bool) -> ProcessResponse {
+pub(super) fn view(result: PipelineResult, audited: bool) -> ProcessResponse {
     let ran = |stage: &str| result.trace.iter().any(|t| t.stage == stage);
     let identity = ran("intent");
     let consciousness = ran("attention") && ran("thought");
@@ -242,46 +242,54 @@ pub async fn process(
     Authed { 0: principal, .. }: Authed<Lukhas>,
     Body { 0: body, .. }: Body<ProcessRequest>,
 ) -> Result<Json<ProcessResponse>, Error> {
-    let context = body.context.unwrap_or_default();
-    let preferences = context.preferences.unwrap_or_default();
-    let options = body.pipeline_options.unwrap_or_default();
-    let body_config = body.constellation_config;
-    let result = state
-        .matriz
-        .process(
-            &principal,
-            PipelineRequest {
-                input: body.input,
-                memory_depth: match options.use_memory {
-                    Some(false) => Some(0),
-                    _ => options.memory_depth,
-                },
-                attention_focus: options.attention_focus,
-                thought_mode: match (options.thought_mode, options.creative_mode) {
-                    (Some(mode), _) => Some(mode),
-                    (None, Some(true)) => Some("creative".into()),
-                    (None, _) => None,
-                },
-                risk_threshold: options.risk_threshold,
-                intent_verification: options.intent_verification.unwrap_or(true),
-                action_type: options.action_type,
-                response_style: preferences.response_style,
-                detail_level: preferences.detail_level,
-                session_id: context.session_id,
-                claimed_user: context.user_id,
-                claimed_lambda_id: context.lambda_id,
-                previous_interaction: context.previous_interaction_id,
-            },
-        )
-        .await?;
-    // A result means the guardian's validation is in the ledger (it is written before the
-    // pipeline goes on), so the trail exists whenever the client asked for it.
-    let asked = body_config
+    let asked = asks_t4(&body.constellation_config);
+    let request = pipeline_request(body.input, body.context, body.pipeline_options);
+    let result = state.matriz.process(&principal, request).await?;
+    Ok(Json(view(result, asked)))
+}
+
+/// Whether `constellation_config.t4_compliance` asks the response to say the interaction is
+/// on the audit trail. A result means it is: the guardian's validation is in the ledger
+/// before the pipeline goes on.
+pub(super) fn asks_t4(config: &Option<Value>) -> bool {
+    config
         .as_ref()
         .and_then(|c| c.get("t4_compliance"))
         .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(Json(view(result, asked)))
+        .unwrap_or(false)
+}
+
+/// The pipeline's request from the document's `input`, `context` and `pipeline_options`.
+pub(super) fn pipeline_request(
+    input: String,
+    context: Option<PipelineContext>,
+    options: Option<PipelineOptions>,
+) -> PipelineRequest {
+    let context = context.unwrap_or_default();
+    let preferences = context.preferences.unwrap_or_default();
+    let options = options.unwrap_or_default();
+    PipelineRequest {
+        input,
+        memory_depth: match options.use_memory {
+            Some(false) => Some(0),
+            _ => options.memory_depth,
+        },
+        attention_focus: options.attention_focus,
+        thought_mode: match (options.thought_mode, options.creative_mode) {
+            (Some(mode), _) => Some(mode),
+            (None, Some(true)) => Some("creative".into()),
+            (None, _) => None,
+        },
+        risk_threshold: options.risk_threshold,
+        intent_verification: options.intent_verification.unwrap_or(true),
+        action_type: options.action_type,
+        response_style: preferences.response_style,
+        detail_level: preferences.detail_level,
+        session_id: context.session_id,
+        claimed_user: context.user_id,
+        claimed_lambda_id: context.lambda_id,
+        previous_interaction: context.previous_interaction_id,
+    }
 }
 
 /// What a stage run alone reads: `input` (also read from `query`) is the pipeline's input;

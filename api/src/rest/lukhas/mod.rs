@@ -8,6 +8,8 @@ mod embeddings;
 mod guardian;
 mod health;
 mod matriz;
+mod matriz_batch;
+mod matriz_stream;
 mod memory;
 mod reasoning;
 mod stream;
@@ -54,68 +56,73 @@ impl Dialect for Lukhas {
     const ERROR_SCHEMA: Option<&'static str> = Some("LukhasError");
 
     fn render(err: &DomainError) -> Response {
-        let code = match err {
-            DomainError::Invalid { .. } | DomainError::Malformed { .. } => "VALIDATION_ERROR",
-            DomainError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            DomainError::Unauthenticated(_) => "INVALID_TOKEN",
-            DomainError::Forbidden(_)
-            | DomainError::QuotaExceeded(_)
-            | DomainError::ExecutionQuota { .. }
-            | DomainError::TierRequired { .. } => "INSUFFICIENT_PERMISSIONS",
-            DomainError::GuardianRejection { .. } => "GUARDIAN_REJECTION",
-            DomainError::NotFound(_) => "NOT_FOUND",
-            DomainError::Conflict(_) => "CONFLICT",
-            DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
-            DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
-            // The document has no code of its own for a failing model provider.
-            DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
-            DomainError::Unprocessable(_) => "VALIDATION_ERROR",
-            DomainError::MemoryDrift { .. } => "MEMORY_DRIFT_EXCESSIVE",
-            DomainError::Internal(_) => "INTERNAL_ERROR",
-        };
-        let details = match err {
-            DomainError::Invalid {
-                field: Some(field), ..
-            } => serde_json::json!({ "field": field }),
-            DomainError::MemoryDrift {
-                memory_id,
-                drift_score,
-                limit,
-            } => serde_json::json!({
-                "memory_id": memory_id,
-                "drift_level": drift_score,
-                "limit": limit,
-                "suggested_method": "partial_heal",
-            }),
-            DomainError::GuardianRejection {
-                validation_id,
-                decision,
-                risk_score,
-                reason,
-            } => serde_json::json!({
-                "validation_id": validation_id,
-                "decision": decision,
-                "risk_score": risk_score,
-                "reason": reason,
-                "stage": "risk",
-            }),
-            DomainError::RateLimited(info) => serde_json::json!({
-                "limit": info.limit,
-                "retry_after": info.retry_after.as_secs().max(1),
-            }),
-            _ => serde_json::json!({}),
-        };
-        let body = LukhasError {
-            error: LukhasErrorBody {
-                code: code.into(),
-                message: dialect::public_message(err),
-                details,
-                trace_id: crate::http::request_id::current(),
-                timestamp: Utc::now(),
-            },
-        };
-        (dialect::status_of(err), Json(body)).into_response()
+        (dialect::status_of(err), Json(error_body(err))).into_response()
+    }
+}
+
+/// The document's error envelope for `err`, for the current request (a response's body, or
+/// an error inside a stream or a batch).
+pub fn error_body(err: &DomainError) -> LukhasError {
+    let code = match err {
+        DomainError::Invalid { .. } | DomainError::Malformed { .. } => "VALIDATION_ERROR",
+        DomainError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        DomainError::Unauthenticated(_) => "INVALID_TOKEN",
+        DomainError::Forbidden(_)
+        | DomainError::QuotaExceeded(_)
+        | DomainError::ExecutionQuota { .. }
+        | DomainError::TierRequired { .. } => "INSUFFICIENT_PERMISSIONS",
+        DomainError::GuardianRejection { .. } => "GUARDIAN_REJECTION",
+        DomainError::NotFound(_) => "NOT_FOUND",
+        DomainError::Conflict(_) => "CONFLICT",
+        DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
+        DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+        DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
+        // The document has no code of its own for a failing model provider.
+        DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
+        DomainError::Unprocessable(_) => "VALIDATION_ERROR",
+        DomainError::MemoryDrift { .. } => "MEMORY_DRIFT_EXCESSIVE",
+        DomainError::Internal(_) => "INTERNAL_ERROR",
+    };
+    let details = match err {
+        DomainError::Invalid {
+            field: Some(field), ..
+        } => serde_json::json!({ "field": field }),
+        DomainError::MemoryDrift {
+            memory_id,
+            drift_score,
+            limit,
+        } => serde_json::json!({
+            "memory_id": memory_id,
+            "drift_level": drift_score,
+            "limit": limit,
+            "suggested_method": "partial_heal",
+        }),
+        DomainError::GuardianRejection {
+            validation_id,
+            decision,
+            risk_score,
+            reason,
+        } => serde_json::json!({
+            "validation_id": validation_id,
+            "decision": decision,
+            "risk_score": risk_score,
+            "reason": reason,
+            "stage": "risk",
+        }),
+        DomainError::RateLimited(info) => serde_json::json!({
+            "limit": info.limit,
+            "retry_after": info.retry_after.as_secs().max(1),
+        }),
+        _ => serde_json::json!({}),
+    };
+    LukhasError {
+        error: LukhasErrorBody {
+            code: code.into(),
+            message: dialect::public_message(err),
+            details,
+            trace_id: crate::http::request_id::current(),
+            timestamp: Utc::now(),
+        },
     }
 }
 
@@ -149,13 +156,19 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::process))
         .routes(routes!(matriz::stage))
         .routes(routes!(matriz::status))
+        .routes(routes!(matriz_stream::stream))
+        .routes(routes!(matriz_batch::batch))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))
         .routes(routes!(consciousness::reflect))
-        // A WebSocket: not an OpenAPI operation (its messages are in docs/DECISIONS.md).
+        // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",
             axum::routing::get(stream::memory_drift),
+        )
+        .route(
+            "/stream/consciousness",
+            axum::routing::get(stream::consciousness),
         );
     dialect_router::<Lukhas>(
         state,

@@ -334,3 +334,52 @@ def test_sse_decoder() -> None:
     )
     assert [(e.event, e.data, e.id) for e in events] == [("token", '{"a":\n1}', "7"), (None, "tail", "7")]
     assert json.loads(events[1].data.replace("tail", '"tail"')) == "tail"
+
+
+def test_a_stream_session_runs_one_send_at_a_time() -> None:
+    closed: list[str] = []
+
+    def start(query: str) -> Any:
+        try:
+            yield f"{query}:1"
+            yield f"{query}:2"
+        finally:
+            closed.append(query)
+
+    session = lukhas_sdk.ProcessStreamSession(start)
+    with pytest.raises(RuntimeError):
+        next(session)
+    with session:
+        session.send_query("a")
+        assert next(session) == "a:1"
+        # A second send closes the first run, still streaming.
+        session.send_query("b")
+        assert closed == ["a"]
+        assert list(session) == ["b:1", "b:2"]
+        session.send_query("c")
+        assert next(session) == "c:1"
+    assert closed == ["a", "b", "c"], "leaving the block closed the run"
+
+
+def test_an_async_stream_session_closes_its_run() -> None:
+    closed: list[str] = []
+
+    async def start(query: str) -> Any:
+        try:
+            yield f"{query}:1"
+            yield f"{query}:2"
+        finally:
+            closed.append(query)
+
+    async def run() -> list[str]:
+        async with lukhas_sdk.AsyncProcessStreamSession(start) as session:
+            await session.send_query("a")
+            seen = [event async for event in session]
+            await session.send_query("b")
+            async for event in session:
+                seen.append(event)
+                break
+        return seen
+
+    assert asyncio.run(run()) == ["a:1", "a:2", "b:1"]
+    assert closed == ["a", "b"]

@@ -388,6 +388,47 @@ export interface ServerSentEvent {
   retry: number | null;
 }
 
+/**
+ * A streaming operation held open as a session: the generated subclass's send method starts
+ * a run, `for await (const event of session)` yields that run's events until it ends (then
+ * the session takes the next send). Leaving the loop early, or `close()`, closes a run still
+ * streaming, which cancels its work.
+ */
+export class StreamSession<E> implements AsyncIterable<E> {
+  #start: (value: never) => AsyncGenerator<E, void, undefined>;
+  #events: AsyncGenerator<E, void, undefined> | null = null;
+
+  constructor(start: (value: never) => AsyncGenerator<E, void, undefined>) {
+    this.#start = start;
+  }
+
+  protected send(value: unknown): void {
+    void this.close();
+    this.#events = this.#start(value as never);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<E> {
+    return {
+      next: async () => {
+        if (this.#events === null) throw new Error('nothing sent yet: send a query before iterating');
+        const result = await this.#events.next();
+        if (result.done) this.#events = null;
+        return result;
+      },
+      return: async () => {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const events = this.#events;
+    this.#events = null;
+    if (events !== null) await events.return(undefined);
+  }
+}
+
 /** Decodes a `text/event-stream` line by line (the WHATWG algorithm). */
 export class SSEDecoder {
   private event: string | null = null;

@@ -40,6 +40,31 @@ export interface AttentionTarget {
   target: string;
 }
 
+export interface BatchItem {
+  /** Why the query failed, in the document's error shape (null when it completed). */
+  error?: LukhasErrorBody | null;
+  /** The query's position in `queries`. */
+  index: number;
+  query: string;
+  /** The whole answer, as `/matriz/process` gives it (null when the query failed). */
+  response?: ProcessResponse | null;
+  status: 'completed' | 'failed';
+  /** The answer's first sentence (at most 200 characters), or the error's message. */
+  summary: string;
+}
+
+export interface BatchResponse {
+  batch_id: string;
+  completed: number;
+  /** Queries that ran at once. */
+  concurrency: number;
+  failed: number;
+  /** One per query, in the queries' order. */
+  responses: Array<BatchItem>;
+  /** The whole batch, measured inside the server. */
+  total_processing_time_ms: number;
+}
+
 export interface CausalEvidence {
   cause: string;
   cause_observations: number;
@@ -66,6 +91,17 @@ export interface CausalInferenceResponse {
   recommendation: string;
   /** What limits the inference. */
   uncertainty: Array<string>;
+}
+
+/** `complete`: the answer is stored; the stream ends. */
+export interface CompleteEvent {
+  confidence: number;
+  interaction_id: string;
+  memory_fold_created: string;
+  pipeline_stages_used: Array<string>;
+  /** Measured inside the server, all six stages. */
+  processing_time_ms: number;
+  type: 'complete';
 }
 
 export interface ConsciousnessStateResponse {
@@ -107,6 +143,12 @@ export interface ContentChange {
   /** New text: re-embedded, and its drift from the stored original measured. */
   data?: string | null;
   type?: string | null;
+}
+
+/** `content`: a piece of the answer, in the pieces the model produced it in. */
+export interface ContentEvent {
+  text: string;
+  type: 'content';
 }
 
 export interface Context {
@@ -166,6 +208,13 @@ export interface EmotionalAssessmentView {
   overall_valence: number;
 }
 
+/** `error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored. */
+export interface ErrorEvent {
+  /** In the document's error shape. */
+  error: LukhasErrorBody;
+  type: 'error';
+}
+
 export interface GuardianFigures {
   /** approvals / total_validations; null before the first validation. */
   approval_rate?: number | null;
@@ -197,6 +246,22 @@ export interface InsightView {
 
 export interface IntentStageConfig {
   lambda_id_verification?: boolean | null;
+}
+
+export interface LukhasErrorBody {
+  /**
+   * `VALIDATION_ERROR`, `INVALID_TOKEN`, `INSUFFICIENT_PERMISSIONS`, `GUARDIAN_REJECTION`,
+   * `NOT_FOUND`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `MEMORY_DRIFT_EXCESSIVE`,
+   * `RATE_LIMIT_EXCEEDED`, `FEATURE_DISABLED`, `SERVICE_UNAVAILABLE`, `MODULE_TIMEOUT`,
+   * `INTERNAL_ERROR`.
+   */
+  code: string;
+  details: Record<string, unknown>;
+  message: string;
+  /** RFC 3339 date-time. */
+  timestamp: string;
+  /** The request id (also in `X-Request-Id`). */
+  trace_id: string;
 }
 
 export interface MatrizContext {
@@ -252,6 +317,17 @@ export interface MemorySearchResponse {
 
 export interface MemoryStageConfig {
   depth?: number | null;
+}
+
+/** `metadata`: the guardian approved the answer; what made it. */
+export interface MetadataEvent {
+  /** The memories the answer drew on. */
+  memories_used: Array<string>;
+  model: string;
+  /** The stages that ran so far (the SDK example's `chunk.modules`). */
+  modules: Array<string>;
+  provider: string;
+  type: 'metadata';
 }
 
 export interface ModuleHealth {
@@ -415,6 +491,16 @@ export interface StageConstellationContext {
   current_state: StageState;
   /** Registry nodes the stage used (the registry is not served yet: none). */
   node_utilization: Array<string>;
+}
+
+/** `stage`: a stage finished (the same step the response's trace lists). */
+export interface StageEvent {
+  confidence: number;
+  interaction_id: string;
+  processing_time_ms: number;
+  stage: string;
+  step: string;
+  type: 'stage';
 }
 
 export interface StageHealthView {
@@ -594,6 +680,17 @@ export interface GuardianValidateParams {
   risk_threshold?: number | null;
 }
 
+/** Parameters of `POST /matriz/batch`. */
+export interface BatchProcessParams {
+  queries: Array<string>;
+  /** The context every query runs with. */
+  common_context?: Context | null;
+  /** Run up to four queries at once (default: one after another). */
+  parallel?: boolean | null;
+  options?: PipelineOptions | null;
+  constellation_config?: Record<string, unknown> | null;
+}
+
 /** Parameters of `POST /matriz/process`. */
 export interface ProcessParams {
   /** Any text with a non-space character. */
@@ -612,6 +709,19 @@ export interface ProcessStageParams {
   input_data: StageInputData;
   context?: Context | null;
   stage_config?: StageConfig | null;
+}
+
+/** Parameters of `POST /matriz/stream`. */
+export interface ProcessStreamParams {
+  /** Any text with a non-space character. */
+  input: string;
+  context?: Context | null;
+  options?: PipelineOptions | null;
+  /**
+   * Accepted as the document shows it; `t4_compliance` asks the response to say whether
+   * the interaction is on the audit trail.
+   */
+  constellation_config?: Record<string, unknown> | null;
 }
 
 /** Parameters of `POST /memory/repair/{memory_id}`. */

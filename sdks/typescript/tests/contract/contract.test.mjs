@@ -114,6 +114,29 @@ test('LUKHAS: the guardian validates the document\'s action', { skip }, async ()
   await assert.rejects(client.guardian.validate({ action: { type: 'BAD', content: 'x' } }), (e) => e.status === 400 && e.code === 'VALIDATION_ERROR');
 });
 
+test('LUKHAS: the JavaScript quick start, streaming sessions and batches', { skip }, async () => {
+  // The document's quick start, with this server's address.
+  const client = new lukhas.LukhasClient({
+    apiKey: account.apiKey,
+    baseURL: `${SERVER}/lukhas/v1`,
+  });
+  const response = await client.process('Hello, LUKHAS!');
+  assert.ok(response.text.length > 0);
+  const session = client.stream({ options: { memory_depth: 0 } });
+  session.sendQuery('Explain consciousness');
+  const kinds = [];
+  let text = '';
+  for await (const event of session) {
+    kinds.push(event.type);
+    if (event.type === 'content') text += event.text;
+  }
+  assert.equal(kinds.at(-1), 'complete');
+  assert.ok(kinds.includes('metadata') && text.includes('[builtin]'));
+  const batch = await client.batchProcess({ queries: ['What is memory?', 'What is attention?'], parallel: true });
+  assert.deepEqual(batch.responses.map((r) => r.status), ['completed', 'completed']);
+  assert.ok(batch.responses.every((r) => r.summary.length > 0));
+});
+
 test('Lumen: health and docs', { skip }, async () => {
   const client = new lumen.LumenClient({ baseURL: `${SERVER}/lumen`, apiKey: account.apiKey });
   assert.equal((await client.health()).service, 'Lumen Core API');

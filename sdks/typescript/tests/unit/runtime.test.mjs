@@ -187,3 +187,27 @@ test('mock mode streams one example of each event; a missing credential is a typ
     for await (const _ of new lunaos.LunaosClient({ mock: true }).agents.execute({ agent: 'code-review', context: 'x' })) void _;
   }, lunaos.AuthenticationError);
 });
+
+test('a stream session runs one send at a time and closes what it leaves', async () => {
+  const closed = [];
+  async function* start(query) {
+    try {
+      yield `${query}:1`;
+      yield `${query}:2`;
+    } finally {
+      closed.push(query);
+    }
+  }
+  const session = new lukhas.ProcessStreamSession(start);
+  await assert.rejects(session[Symbol.asyncIterator]().next(), /nothing sent yet/);
+  session.sendQuery('a');
+  const seen = [];
+  for await (const event of session) seen.push(event);
+  session.sendQuery('b');
+  for await (const event of session) {
+    seen.push(event);
+    break;
+  }
+  assert.deepEqual(seen, ['a:1', 'a:2', 'b:1']);
+  assert.deepEqual(closed, ['a', 'b'], 'leaving the loop closed the run');
+});

@@ -9,9 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::sync::mpsc;
+
 use super::consciousness::{Activity, LastRun};
 use super::guardian::{Guardian, Verdict};
 pub(crate) use super::round3;
+use crate::bus::EventBus;
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
 use crate::domain::identity::{Actor, Principal, Scope};
@@ -26,9 +29,18 @@ const MAX_FOCUS_TERMS: usize = 8;
 const MAX_OPTION_CHARS: usize = 200;
 const MAX_OUTPUT_TOKENS: u32 = 512;
 
+mod batch;
+mod progress;
 mod stages;
 
+pub use batch::{BatchOutcome, MAX_BATCH, PARALLEL_RUNS};
+use progress::Reporter;
+pub use progress::{PipelineEvent, PipelineEventKind, ReflectionEvent, StreamUpdate};
 use stages::{attention_stage, intent_stage};
+
+/// The rate-limit budget every transport charges pipeline runs to (60 a minute by default,
+/// `rate_limit.matriz`).
+pub const PIPELINE_BUDGET: &str = "lukhas-matriz";
 
 pub const STAGES: [&str; 6] = ["memory", "attention", "thought", "risk", "intent", "action"];
 
@@ -90,6 +102,8 @@ pub struct Thought {
     pub output_tokens: Option<u32>,
     pub provider: String,
     pub model: String,
+    /// The text in the pieces the model produced it in, kept for a streaming caller.
+    pub pieces: Vec<String>,
 }
 
 impl Thought {
@@ -101,6 +115,7 @@ impl Thought {
             output_tokens: None,
             provider: String::new(),
             model: String::new(),
+            pieces: Vec::new(),
         }
     }
 }
@@ -227,6 +242,7 @@ pub struct Matriz {
     pub(super) memory: Arc<MemoryService>,
     ai: Arc<AiService>,
     guardian: Arc<Guardian>,
+    bus: Arc<dyn EventBus>,
     pub counters: PipelineCounters,
     /// Each caller's run in progress and last interaction (the consciousness state).
     pub activity: Activity,
@@ -381,11 +397,21 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl Matriz {
-    pub fn new(memory: Arc<MemoryService>, ai: Arc<AiService>, guardian: Arc<Guardian>) -> Self {
+    pub(super) fn publish(&self, event: crate::bus::Event) {
+        self.bus.publish(event);
+    }
+
+    pub fn new(
+        memory: Arc<MemoryService>,
+        ai: Arc<AiService>,
+        guardian: Arc<Guardian>,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
         Self {
             memory,
             ai,
             guardian,
+            bus,
             counters: PipelineCounters::default(),
             activity: Activity::default(),
         }
@@ -397,42 +423,114 @@ impl Matriz {
         principal: &Principal,
         request: PipelineRequest,
     ) -> DomainResult<PipelineResult> {
+        self.process_observed(principal, request, None).await
+    }
+
+    /// What refuses a request before any stage works (its scopes, its fields): a streaming
+    /// caller learns these as an error response, not as an event.
+    pub fn admit(&self, principal: &Principal, request: &PipelineRequest) -> DomainResult<()> {
+        required(principal)?;
+        checked(request)
+    }
+
+    /// [`Self::process`], with the run's stages and its approved answer also sent to
+    /// `direct` as they happen.
+    pub async fn process_observed(
+        &self,
+        principal: &Principal,
+        request: PipelineRequest,
+        direct: Option<mpsc::UnboundedSender<StreamUpdate>>,
+    ) -> DomainResult<PipelineResult> {
         let actor = required(principal)?;
         checked(&request)?;
+        let reporter = Reporter::new(
+            self.bus.clone(),
+            &actor.user_id,
+            new_interaction_id(),
+            direct,
+        );
+        let result = self.run(principal, actor, request, &reporter).await;
+        reporter.publish(match &result {
+            Ok(done) => PipelineEventKind::Completed {
+                confidence: done.confidence,
+                duration_ms: done.duration_ms,
+                memory_fold: done.memory_fold.clone(),
+            },
+            Err(DomainError::GuardianRejection {
+                validation_id,
+                decision,
+                risk_score,
+                ..
+            }) => PipelineEventKind::Rejected {
+                validation_id: validation_id.clone(),
+                decision: decision.clone(),
+                risk_score: *risk_score,
+            },
+            Err(err) => PipelineEventKind::Failed {
+                message: err.to_string(),
+            },
+        });
+        result
+    }
+
+    async fn run(
+        &self,
+        principal: &Principal,
+        actor: &Actor,
+        request: PipelineRequest,
+        reporter: &Reporter,
+    ) -> DomainResult<PipelineResult> {
         let started = Instant::now();
         let progress = self.activity.start(&actor.user_id);
         let mut run = Run::default();
         let mut trace = Vec::with_capacity(STAGES.len());
-        trace.push(self.memory_stage(principal, &request, &mut run).await?);
+        let done = |step: StageTrace, trace: &mut Vec<StageTrace>, retrieved: bool| {
+            self.counters.record(&step);
+            trace.push(step);
+            let so_far = round3(overall(trace, retrieved));
+            reporter.stage(trace.last().expect("just pushed"), so_far);
+        };
+        let step = self.memory_stage(principal, &request, &mut run).await?;
+        let retrieved = !run.memories.is_empty();
+        done(step, &mut trace, retrieved);
         progress.enter("attention");
-        trace.push(attention_stage(&request, &mut run));
+        done(attention_stage(&request, &mut run), &mut trace, retrieved);
         progress.enter("thought");
-        trace.push(self.thought_stage(actor, &request, &mut run).await?);
+        let step = self
+            .thought_stage(actor, &request, &mut run, reporter.streaming())
+            .await?;
+        done(step, &mut trace, retrieved);
         progress.enter("risk");
-        trace.push(self.risk_stage(principal, &request, &mut run).await?);
-        for step in &trace {
-            self.counters.record(step);
-        }
+        let step = self.risk_stage(principal, &request, &mut run).await?;
+        done(step, &mut trace, retrieved);
         let validation = run.validation.clone().expect("the risk stage validated");
         if validation.verdict != Verdict::Approved {
             self.counters.rejections.fetch_add(1, Ordering::Relaxed);
             return Err(rejection(validation));
         }
+        let thought = run.thought.as_mut().expect("the thought stage answered");
+        reporter.direct(StreamUpdate::Approved {
+            pieces: std::mem::take(&mut thought.pieces),
+            memories_used: run.memories.iter().map(|m| m.id.clone()).collect(),
+            provider: thought.provider.clone(),
+            model: thought.model.clone(),
+        });
         progress.enter("intent");
-        trace.push(intent_stage(actor, &request, &mut run));
-        progress.enter("action");
-        let interaction_id = new_interaction_id();
-        trace.push(
-            self.action_stage(principal, &request, &mut run, &interaction_id)
-                .await?,
+        done(
+            intent_stage(actor, &request, &mut run),
+            &mut trace,
+            retrieved,
         );
-        for step in &trace[4..] {
-            self.counters.record(step);
-        }
+        progress.enter("action");
+        let interaction_id = reporter.interaction_id.clone();
+        let step = self
+            .action_stage(principal, &request, &mut run, &interaction_id)
+            .await?;
+        done(step, &mut trace, retrieved);
         self.counters.interactions.fetch_add(1, Ordering::Relaxed);
         self.counters.response_time.record_time(started.elapsed());
         let thought = run.thought.expect("the thought stage answered");
-        let confidence = round3(overall(&trace, !run.memories.is_empty()));
+        let confidence = round3(overall(&trace, retrieved));
         progress.finish(LastRun {
             interaction_id: interaction_id.clone(),
             ended_at: chrono::Utc::now(),
@@ -496,7 +594,7 @@ impl Matriz {
         let trace = match STAGES[index] {
             "memory" => self.memory_stage(principal, &request, &mut run).await?,
             "attention" => attention_stage(&request, &mut run),
-            "thought" => self.thought_stage(actor, &request, &mut run).await?,
+            "thought" => self.thought_stage(actor, &request, &mut run, false).await?,
             "risk" => {
                 if let Some(content) = inputs.content {
                     run.thought = Some(Thought::given(content));

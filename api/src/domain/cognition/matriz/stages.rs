@@ -14,9 +14,64 @@ use crate::domain::cognition::guardian::{ProposedAction, Verdict};
 use crate::domain::identity::{Actor, Principal};
 use crate::domain::memory::{NewMemory, SearchFilters};
 use crate::error::{DomainError, DomainResult};
-use crate::providers::{self, ChatMessage, ChatRole, FinishReason, GenerationOptions};
+use futures::StreamExt;
+
+use crate::providers::{self, ChatMessage, ChatRole, FinishReason, GenerationOptions, StreamItem};
 
 const DEFAULT_MEMORY_DEPTH: usize = 3;
+
+/// The model's whole answer, and its pieces when asked for them. The pieces are the trimmed
+/// text's: leading and trailing whitespace is dropped as from the answer.
+async fn collect(
+    mut stream: providers::TokenStream,
+    keep_pieces: bool,
+) -> DomainResult<(providers::Completion, Vec<String>)> {
+    if !keep_pieces {
+        return Ok((providers::collect(stream).await?, Vec::new()));
+    }
+    let mut pieces: Vec<String> = Vec::new();
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        match item? {
+            StreamItem::Delta(delta) => {
+                text.push_str(&delta);
+                pieces.push(delta);
+            }
+            StreamItem::Finished { reason, usage } => {
+                let trimmed = trim_pieces(pieces);
+                return Ok((
+                    providers::Completion {
+                        text,
+                        reason,
+                        usage,
+                    },
+                    trimmed,
+                ));
+            }
+        }
+    }
+    Err(DomainError::Upstream(
+        "the model's stream ended without finishing".into(),
+    ))
+}
+
+/// The pieces of `text.trim()`: the leading whitespace off the first non-blank pieces and
+/// the trailing off the last, blank pieces at either end dropped.
+fn trim_pieces(mut pieces: Vec<String>) -> Vec<String> {
+    while pieces.first().is_some_and(|p| p.trim().is_empty()) {
+        pieces.remove(0);
+    }
+    while pieces.last().is_some_and(|p| p.trim().is_empty()) {
+        pieces.pop();
+    }
+    if let Some(first) = pieces.first_mut() {
+        *first = first.trim_start().to_string();
+    }
+    if let Some(last) = pieces.last_mut() {
+        *last = last.trim_end().to_string();
+    }
+    pieces
+}
 
 fn trace(stage: &'static str, step: String, confidence: f64, at: Instant) -> StageTrace {
     StageTrace {
@@ -112,12 +167,14 @@ impl Matriz {
         Ok(trace("memory", step, best, at))
     }
 
-    /// The default generator's answer, with the focus and the memories as context.
+    /// The default generator's answer, with the focus and the memories as context (and, for
+    /// a streaming caller, in the pieces the model produced it in).
     pub(super) async fn thought_stage(
         &self,
         actor: &Actor,
         request: &PipelineRequest,
         run: &mut Run,
+        keep_pieces: bool,
     ) -> DomainResult<StageTrace> {
         let at = Instant::now();
         let mode = request.thought_mode.as_deref().unwrap_or("analytical");
@@ -164,7 +221,7 @@ impl Matriz {
             )
             .await?;
         let (provider, model) = (generation.provider, generation.model);
-        let completion = providers::collect(generation.stream).await?;
+        let (completion, pieces) = collect(generation.stream, keep_pieces).await?;
         let text = completion.text.trim().to_string();
         if text.is_empty() {
             return Err(DomainError::Upstream(format!(
@@ -185,6 +242,7 @@ impl Matriz {
             output_tokens: completion.usage.map(|u| u.output_tokens),
             provider,
             model,
+            pieces,
         });
         Ok(trace("thought", step, covered, at))
     }
@@ -248,27 +306,28 @@ impl Matriz {
             .clone()
             .unwrap_or_else(|| "cognitive_response".into());
         let thought = run.thought.as_ref().expect("a response to act on");
-        let fold = self
-            .memory
-            .store(
-                principal,
-                NewMemory {
-                    kind: "episodic".into(),
-                    data: format!("{}\n\n{}", request.input, thought.text),
-                    context: json!({
-                        "source": "matriz",
-                        "interaction_id": interaction_id,
-                        "session_id": request.session_id,
-                        "previous_interaction_id": request.previous_interaction,
-                        "focus": listed(run),
-                        "validation_id": run.validation.as_ref().map(|v| v.id.clone()),
-                        "memories_used": run.memories.iter().filter(|m| !m.id.is_empty()).map(|m| m.id.clone()).collect::<Vec<_>>(),
-                    }),
-                    tags: vec!["matriz".into()],
-                    importance: None,
-                },
-            )
-            .await?;
+        let memory = self.memory.clone();
+        let owner = principal.clone();
+        let fold = NewMemory {
+            kind: "episodic".into(),
+            data: format!("{}\n\n{}", request.input, thought.text),
+            context: json!({
+                "source": "matriz",
+                "interaction_id": interaction_id,
+                "session_id": request.session_id,
+                "previous_interaction_id": request.previous_interaction,
+                "focus": listed(run),
+                "validation_id": run.validation.as_ref().map(|v| v.id.clone()),
+                "memories_used": run.memories.iter().filter(|m| !m.id.is_empty()).map(|m| m.id.clone()).collect::<Vec<_>>(),
+            }),
+            tags: vec!["matriz".into()],
+            importance: None,
+        };
+        // Stored on a task of its own: a streaming caller who leaves mid-store drops the run
+        // but not the store, so the fold is written whole.
+        let fold = tokio::spawn(async move { memory.store(&owner, fold).await })
+            .await
+            .map_err(|err| DomainError::Internal(format!("storing the memory fold: {err}")))??;
         let finished = if thought.finished { 1.0 } else { 0.5 };
         let step = format!(
             "Composed a {action_type} of {} characters{}; stored as memory fold {}",
@@ -282,5 +341,21 @@ impl Matriz {
         );
         run.fold = Some(fold.id);
         Ok(trace("action", step, finished, at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim_pieces;
+
+    #[test]
+    fn pieces_are_the_trimmed_answer() {
+        let pieces: Vec<String> = ["\n", "  Quantum", " states", " link.", " \n", "\n"]
+            .map(String::from)
+            .into();
+        let trimmed = trim_pieces(pieces.clone());
+        assert_eq!(trimmed, ["Quantum", " states", " link."]);
+        assert_eq!(trimmed.concat(), pieces.concat().trim());
+        assert!(trim_pieces(vec![" ".into()]).is_empty());
     }
 }

@@ -14,6 +14,8 @@ from . import _spec
 from ._runtime import (
     AsyncAPIClient,
     AsyncPage,
+    AsyncStreamSession,
+    StreamSession,
     LogHook,
     RequestOptions,
     SyncAPIClient,
@@ -25,12 +27,16 @@ from .models import (
     AlternativeExplanation,
     AttentionStageConfig,
     AttentionTarget,
+    BatchItem,
+    BatchResponse,
     CausalEvidence,
     CausalInferenceResponse,
+    CompleteEvent,
     ConsciousnessStateResponse,
     ConstellationFramework,
     ConstellationMetadata,
     ContentChange,
+    ContentEvent,
     Context,
     DateRange,
     DeleteResponse,
@@ -38,16 +44,19 @@ from .models import (
     EmbeddingList,
     EmbeddingUsage,
     EmotionalAssessmentView,
+    ErrorEvent,
     GuardianFigures,
     Health,
     InsightView,
     IntentStageConfig,
+    LukhasErrorBody,
     MatrizContext,
     MatrizStatusResponse,
     MemoryContent,
     MemoryMetadata,
     MemorySearchResponse,
     MemoryStageConfig,
+    MetadataEvent,
     ModuleHealth,
     ObservationInput,
     PerformanceFigures,
@@ -66,6 +75,7 @@ from .models import (
     SearchHitContent,
     StageConfig,
     StageConstellationContext,
+    StageEvent,
     StageHealthView,
     StageInputData,
     StageResponse,
@@ -81,6 +91,22 @@ from .models import (
     ValidationFinding,
     ValidationReasoning,
 )
+
+
+class ProcessStreamSession(StreamSession[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]):
+    """`client.stream()`: `POST /matriz/stream` as a session. `send_query(input)` starts a run; `for event in session` yields its events until the run ends."""
+
+    def send_query(self, input: str) -> None:
+        """Starts a run with `input` (closing one still streaming)."""
+        self._send(input)
+
+
+class AsyncProcessStreamSession(AsyncStreamSession[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]):
+    """`client.stream()`: `POST /matriz/stream` as a session. `send_query(input)` starts a run; `async for event in session` yields its events until the run ends."""
+
+    async def send_query(self, input: str) -> None:
+        """Starts a run with `input` (closing one still streaming)."""
+        await self._send(input)
 
 
 class AuthResource:
@@ -545,6 +571,40 @@ class LukhasClient(SyncAPIClient):
             options=request_options,
         )
 
+    def batch_process(
+        self,
+        queries: Sequence[str],
+        common_context: Context | None = None,
+        parallel: bool | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BatchResponse:
+        """Process several inputs through the MATRIZ pipeline
+
+        `POST /matriz/batch`
+
+        Args:
+            queries: `queries`
+            common_context: The context every query runs with.
+            parallel: Run up to four queries at once (default: one after another).
+            options: `pipeline_options`
+            constellation_config: `constellation_config`
+        """
+        return self.request(
+            "batch_process",
+            BatchResponse,
+            body={
+                "queries": queries,
+                "common_context": common_context,
+                "parallel": parallel,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
+            options=request_options,
+        )
+
     def process(
         self,
         input: str,
@@ -622,6 +682,64 @@ class LukhasClient(SyncAPIClient):
             "pipeline_status",
             MatrizStatusResponse,
             options=request_options,
+        )
+
+    def process_stream(
+        self,
+        input: str,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Iterator[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]:
+        """Process input through the MATRIZ pipeline, streamed
+
+        `POST /matriz/stream`
+
+        Args:
+            input: Any text with a non-space character.
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        """
+        return self.request_stream(
+            "process_stream",
+            {"stage": StageEvent, "metadata": MetadataEvent, "content": ContentEvent, "complete": CompleteEvent, "error": ErrorEvent},
+            body={
+                "input": input,
+                "context": context,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
+            options=request_options,
+        )
+
+    def stream(
+        self,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ProcessStreamSession:
+        """Opens a session on `POST /matriz/stream`: `send_query(…)` starts a run and iterating the session yields its events; leaving the `with` block closes a run still streaming.
+
+        Args:
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+        """
+        return ProcessStreamSession(
+            lambda input: self.process_stream(
+                input,
+                context=context,
+                options=options,
+                constellation_config=constellation_config,
+                request_options=request_options,
+            )
         )
 
     def status(
@@ -1102,6 +1220,40 @@ class AsyncLukhasClient(AsyncAPIClient):
             options=request_options,
         )
 
+    async def batch_process(
+        self,
+        queries: Sequence[str],
+        common_context: Context | None = None,
+        parallel: bool | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BatchResponse:
+        """Process several inputs through the MATRIZ pipeline
+
+        `POST /matriz/batch`
+
+        Args:
+            queries: `queries`
+            common_context: The context every query runs with.
+            parallel: Run up to four queries at once (default: one after another).
+            options: `pipeline_options`
+            constellation_config: `constellation_config`
+        """
+        return await self.request(
+            "batch_process",
+            BatchResponse,
+            body={
+                "queries": queries,
+                "common_context": common_context,
+                "parallel": parallel,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
+            options=request_options,
+        )
+
     async def process(
         self,
         input: str,
@@ -1179,6 +1331,64 @@ class AsyncLukhasClient(AsyncAPIClient):
             "pipeline_status",
             MatrizStatusResponse,
             options=request_options,
+        )
+
+    def process_stream(
+        self,
+        input: str,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]:
+        """Process input through the MATRIZ pipeline, streamed
+
+        `POST /matriz/stream`
+
+        Args:
+            input: Any text with a non-space character.
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        """
+        return self.request_stream(
+            "process_stream",
+            {"stage": StageEvent, "metadata": MetadataEvent, "content": ContentEvent, "complete": CompleteEvent, "error": ErrorEvent},
+            body={
+                "input": input,
+                "context": context,
+                "pipeline_options": options,
+                "constellation_config": constellation_config,
+            },
+            options=request_options,
+        )
+
+    def stream(
+        self,
+        context: Context | None = None,
+        options: PipelineOptions | None = None,
+        constellation_config: Mapping[str, Any] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncProcessStreamSession:
+        """Opens a session on `POST /matriz/stream`: `send_query(…)` starts a run and iterating the session yields its events; leaving the `async with` block closes a run still streaming.
+
+        Args:
+            context: `context`
+            options: `pipeline_options`
+            constellation_config: Accepted as the document shows it; `t4_compliance` asks the response to say whether the interaction is on the audit trail.
+        """
+        return AsyncProcessStreamSession(
+            lambda input: self.process_stream(
+                input,
+                context=context,
+                options=options,
+                constellation_config=constellation_config,
+                request_options=request_options,
+            )
         )
 
     async def status(

@@ -70,6 +70,33 @@ class AttentionTarget(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class BatchItem(BaseModel):
+    index: int
+    """The query's position in `queries`."""
+    query: str
+    status: Literal["completed", "failed"]
+    summary: str
+    """The answer's first sentence (at most 200 characters), or the error's message."""
+    error: LukhasErrorBody | None = None
+    """Why the query failed, in the document's error shape (null when it completed)."""
+    response: ProcessResponse | None = None
+    """The whole answer, as `/matriz/process` gives it (null when the query failed)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class BatchResponse(BaseModel):
+    batch_id: str
+    completed: int
+    concurrency: int
+    """Queries that ran at once."""
+    failed: int
+    responses: list[BatchItem]
+    """One per query, in the queries' order."""
+    total_processing_time_ms: float
+    """The whole batch, measured inside the server."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class CausalEvidence(BaseModel):
     cause: str
     cause_observations: int
@@ -97,6 +124,19 @@ class CausalInferenceResponse(BaseModel):
     recommendation: str
     uncertainty: list[str]
     """What limits the inference."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class CompleteEvent(BaseModel):
+    """`complete`: the answer is stored; the stream ends."""
+
+    confidence: float
+    interaction_id: str
+    memory_fold_created: str
+    pipeline_stages_used: list[str]
+    processing_time_ms: float
+    """Measured inside the server, all six stages."""
+    type: Literal["complete"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -141,6 +181,14 @@ class ContentChange(BaseModel):
     data: str | None = None
     """New text: re-embedded, and its drift from the stored original measured."""
     type: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class ContentEvent(BaseModel):
+    """`content`: a piece of the answer, in the pieces the model produced it in."""
+
+    text: str
+    type: Literal["content"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -206,6 +254,15 @@ class EmotionalAssessmentView(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ErrorEvent(BaseModel):
+    """`error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored."""
+
+    error: LukhasErrorBody
+    """In the document's error shape."""
+    type: Literal["error"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class GuardianFigures(BaseModel):
     approvals: int
     rejections: int
@@ -239,6 +296,21 @@ class InsightView(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class IntentStageConfig(BaseModel):
     lambda_id_verification: bool | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class LukhasErrorBody(BaseModel):
+    code: str
+    """`VALIDATION_ERROR`, `INVALID_TOKEN`, `INSUFFICIENT_PERMISSIONS`, `GUARDIAN_REJECTION`,
+    `NOT_FOUND`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `MEMORY_DRIFT_EXCESSIVE`,
+    `RATE_LIMIT_EXCEEDED`, `FEATURE_DISABLED`, `SERVICE_UNAVAILABLE`, `MODULE_TIMEOUT`,
+    `INTERNAL_ERROR`.
+    """
+    details: dict[str, Any]
+    message: str
+    timestamp: datetime
+    trace_id: str
+    """The request id (also in `X-Request-Id`)."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -297,6 +369,19 @@ class MemorySearchResponse(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class MemoryStageConfig(BaseModel):
     depth: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class MetadataEvent(BaseModel):
+    """`metadata`: the guardian approved the answer; what made it."""
+
+    memories_used: list[str]
+    """The memories the answer drew on."""
+    model: str
+    modules: list[str]
+    """The stages that ran so far (the SDK example's `chunk.modules`)."""
+    provider: str
+    type: Literal["metadata"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -480,6 +565,18 @@ class StageConstellationContext(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class StageEvent(BaseModel):
+    """`stage`: a stage finished (the same step the response's trace lists)."""
+
+    confidence: float
+    interaction_id: str
+    processing_time_ms: float
+    stage: str
+    step: str
+    type: Literal["stage"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class StageHealthView(BaseModel):
     depends_on: list[str]
     """The `/health` modules it depends on."""
@@ -649,6 +746,24 @@ AttentionTarget._fields = (
     FieldSpec("target", "target", STR, True),
 )
 
+BatchItem._fields = (
+    FieldSpec("error", "error", optional(model(lambda: LukhasErrorBody)), False),
+    FieldSpec("index", "index", INT, True),
+    FieldSpec("query", "query", STR, True),
+    FieldSpec("response", "response", optional(model(lambda: ProcessResponse)), False),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("summary", "summary", STR, True),
+)
+
+BatchResponse._fields = (
+    FieldSpec("batch_id", "batch_id", STR, True),
+    FieldSpec("completed", "completed", INT, True),
+    FieldSpec("concurrency", "concurrency", INT, True),
+    FieldSpec("failed", "failed", INT, True),
+    FieldSpec("responses", "responses", list_of(model(lambda: BatchItem)), True),
+    FieldSpec("total_processing_time_ms", "total_processing_time_ms", FLOAT, True),
+)
+
 CausalEvidence._fields = (
     FieldSpec("cause", "cause", STR, True),
     FieldSpec("cause_observations", "cause_observations", INT, True),
@@ -669,6 +784,15 @@ CausalInferenceResponse._fields = (
     FieldSpec("evidence", "evidence", model(lambda: CausalEvidence), True),
     FieldSpec("recommendation", "recommendation", STR, True),
     FieldSpec("uncertainty", "uncertainty", list_of(STR), True),
+)
+
+CompleteEvent._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("interaction_id", "interaction_id", STR, True),
+    FieldSpec("memory_fold_created", "memory_fold_created", STR, True),
+    FieldSpec("pipeline_stages_used", "pipeline_stages_used", list_of(STR), True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 ConsciousnessStateResponse._fields = (
@@ -698,6 +822,11 @@ ContentChange._fields = (
     FieldSpec("context", "context", optional(OBJECT), False),
     FieldSpec("data", "data", optional(STR), False),
     FieldSpec("type", "type", optional(STR), False),
+)
+
+ContentEvent._fields = (
+    FieldSpec("text", "text", STR, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 Context._fields = (
@@ -743,6 +872,11 @@ EmotionalAssessmentView._fields = (
     FieldSpec("overall_valence", "overall_valence", FLOAT, True),
 )
 
+ErrorEvent._fields = (
+    FieldSpec("error", "error", model(lambda: LukhasErrorBody), True),
+    FieldSpec("type", "type", STR, True),
+)
+
 GuardianFigures._fields = (
     FieldSpec("approval_rate", "approval_rate", optional(FLOAT), False),
     FieldSpec("approvals", "approvals", INT, True),
@@ -767,6 +901,14 @@ InsightView._fields = (
 
 IntentStageConfig._fields = (
     FieldSpec("lambda_id_verification", "lambda_id_verification", optional(BOOL), False),
+)
+
+LukhasErrorBody._fields = (
+    FieldSpec("code", "code", STR, True),
+    FieldSpec("details", "details", OBJECT, True),
+    FieldSpec("message", "message", STR, True),
+    FieldSpec("timestamp", "timestamp", DATETIME, True),
+    FieldSpec("trace_id", "trace_id", STR, True),
 )
 
 MatrizContext._fields = (
@@ -808,6 +950,14 @@ MemorySearchResponse._fields = (
 
 MemoryStageConfig._fields = (
     FieldSpec("depth", "depth", optional(INT), False),
+)
+
+MetadataEvent._fields = (
+    FieldSpec("memories_used", "memories_used", list_of(STR), True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("modules", "modules", list_of(STR), True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 ModuleHealth._fields = (
@@ -936,6 +1086,15 @@ StageConstellationContext._fields = (
     FieldSpec("node_utilization", "node_utilization", list_of(STR), True),
 )
 
+StageEvent._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("interaction_id", "interaction_id", STR, True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("stage", "stage", STR, True),
+    FieldSpec("step", "step", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
 StageHealthView._fields = (
     FieldSpec("depends_on", "depends_on", list_of(STR), True),
     FieldSpec("latency_ms", "latency_ms", optional(FLOAT), False),
@@ -1040,12 +1199,16 @@ __all__ = [
     "AlternativeExplanation",
     "AttentionStageConfig",
     "AttentionTarget",
+    "BatchItem",
+    "BatchResponse",
     "CausalEvidence",
     "CausalInferenceResponse",
+    "CompleteEvent",
     "ConsciousnessStateResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
     "ContentChange",
+    "ContentEvent",
     "Context",
     "DateRange",
     "DeleteResponse",
@@ -1053,16 +1216,19 @@ __all__ = [
     "EmbeddingList",
     "EmbeddingUsage",
     "EmotionalAssessmentView",
+    "ErrorEvent",
     "GuardianFigures",
     "Health",
     "InsightView",
     "IntentStageConfig",
+    "LukhasErrorBody",
     "MatrizContext",
     "MatrizStatusResponse",
     "MemoryContent",
     "MemoryMetadata",
     "MemorySearchResponse",
     "MemoryStageConfig",
+    "MetadataEvent",
     "ModuleHealth",
     "ObservationInput",
     "PerformanceFigures",
@@ -1081,6 +1247,7 @@ __all__ = [
     "SearchHitContent",
     "StageConfig",
     "StageConstellationContext",
+    "StageEvent",
     "StageHealthView",
     "StageInputData",
     "StageResponse",

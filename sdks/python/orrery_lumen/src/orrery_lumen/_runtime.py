@@ -643,6 +643,88 @@ class Pagination:
 
 
 # ---------------------------------------------------------------------------------------------
+# Streaming sessions
+
+E = TypeVar("E")
+
+
+class StreamSession(Generic[E]):
+    """A streaming operation held open as a session: the generated subclass's send method
+    starts a run, iterating the session yields that run's events until it ends (then the
+    session takes the next send). Leaving a `with` block, or `close()`, closes a run still
+    streaming, which cancels its work."""
+
+    def __init__(self, start: Callable[[Any], Iterator[E]]) -> None:
+        self._start = start
+        self._events: Iterator[E] | None = None
+
+    def __enter__(self) -> StreamSession[E]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, value: Any) -> None:
+        self.close()
+        self._events = self._start(value)
+
+    def __iter__(self) -> Iterator[E]:
+        return self
+
+    def __next__(self) -> E:
+        if self._events is None:
+            raise RuntimeError("nothing sent yet: send a query before iterating")
+        try:
+            return next(self._events)
+        except StopIteration:
+            self._events = None
+            raise
+
+    def close(self) -> None:
+        events, self._events = self._events, None
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+class AsyncStreamSession(Generic[E]):
+    """The asynchronous `StreamSession`: `async with`, `await session.send_…(…)`,
+    `async for event in session`."""
+
+    def __init__(self, start: Callable[[Any], AsyncIterator[E]]) -> None:
+        self._start = start
+        self._events: AsyncIterator[E] | None = None
+
+    async def __aenter__(self) -> AsyncStreamSession[E]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(self, value: Any) -> None:
+        await self.aclose()
+        self._events = self._start(value)
+
+    def __aiter__(self) -> AsyncIterator[E]:
+        return self
+
+    async def __anext__(self) -> E:
+        if self._events is None:
+            raise RuntimeError("nothing sent yet: send a query before iterating")
+        try:
+            return await self._events.__anext__()
+        except StopAsyncIteration:
+            self._events = None
+            raise
+
+    async def aclose(self) -> None:
+        events, self._events = self._events, None
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+# ---------------------------------------------------------------------------------------------
 # Server-Sent Events
 
 
