@@ -391,6 +391,9 @@ pub struct RateLimitConfig {
     pub matriz: u32,
     /// Requests per minute per principal to LUKHAS `/consciousness/*` (the document's 100).
     pub consciousness: u32,
+    /// Requests per minute per principal to LUKHAS `/reasoning/analyze` (the document sets
+    /// none; it asks the language model, like a pipeline run).
+    pub reasoning: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -513,6 +516,7 @@ impl Default for RateLimitConfig {
             memory: 100,
             matriz: 60,
             consciousness: 100,
+            reasoning: 60,
         }
     }
 }

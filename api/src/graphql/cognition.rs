@@ -670,3 +670,131 @@ impl ReflectionMutation {
         })
     }
 }
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+pub enum AnalysisDepth {
+    /// Two steps at most.
+    Shallow,
+    Moderate,
+    Deep,
+}
+
+#[derive(InputObject)]
+pub struct AnalyzeQueryInput {
+    /// 1 to 4 000 characters.
+    query: String,
+    /// The mode to reason in (`hypothetical`, `deductive`, …).
+    reasoning_type: Option<String>,
+    /// Default `MODERATE`.
+    depth: Option<AnalysisDepth>,
+}
+
+#[derive(SimpleObject)]
+pub struct ReasoningStep {
+    step: u32,
+    description: String,
+    conclusions: Vec<String>,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::cognition::analysis::Method")]
+pub enum AnalysisMethod {
+    /// The model's structured steps.
+    Model,
+    /// The model's numbered list, one step a line.
+    ModelList,
+    /// No model reasoned: the question's terms, parts and your memories.
+    Decomposition,
+}
+
+#[derive(SimpleObject)]
+pub struct QueryAnalysis {
+    id: String,
+    query_type: String,
+    steps: Vec<ReasoningStep>,
+    /// The model's steps: the share of the key terms they address; a decomposition: how
+    /// well your memories cover the question.
+    confidence: f64,
+    uncertainty_factors: Vec<String>,
+    method: AnalysisMethod,
+    provider: String,
+    model: String,
+    memories_used: Vec<String>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct AnalyzeQueryPayload {
+    analysis: Option<QueryAnalysis>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct ReasoningMutation;
+
+#[Object]
+impl ReasoningMutation {
+    /// Reasoning steps for a question (needs `memory:read`; 60 a minute, shared with
+    /// LUKHAS `/reasoning/analyze`).
+    async fn analyze_query(
+        &self,
+        ctx: &Context<'_>,
+        input: AnalyzeQueryInput,
+    ) -> async_graphql::Result<AnalyzeQueryPayload> {
+        require_user(ctx)?;
+        let core = core(ctx);
+        crate::http::auth::charge_budget(
+            core,
+            crate::domain::cognition::analysis::BUDGET,
+            core.config.rate_limit.reasoning,
+            principal(ctx),
+            1,
+        )
+        .await
+        .map_err(to_gql)?;
+        let depth = input.depth.map(|d| match d {
+            AnalysisDepth::Shallow => "shallow",
+            AnalysisDepth::Moderate => "moderate",
+            AnalysisDepth::Deep => "deep",
+        });
+        let analyzed = core
+            .matriz
+            .analyze(
+                principal(ctx),
+                crate::domain::cognition::analysis::AnalysisRequest {
+                    query: input.query,
+                    reasoning_type: input.reasoning_type,
+                    depth: depth.map(str::to_string),
+                },
+            )
+            .await;
+        Ok(match analyzed {
+            Ok(a) => AnalyzeQueryPayload {
+                analysis: Some(QueryAnalysis {
+                    id: a.id,
+                    query_type: a.query_type,
+                    steps: a
+                        .steps
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, s)| ReasoningStep {
+                            step: i as u32 + 1,
+                            description: s.description,
+                            conclusions: s.conclusions,
+                        })
+                        .collect(),
+                    confidence: a.confidence,
+                    uncertainty_factors: a.uncertainty,
+                    method: a.method.into(),
+                    provider: a.provider,
+                    model: a.model,
+                    memories_used: a.memories_used,
+                }),
+                user_errors: vec![],
+            },
+            Err(err) => AnalyzeQueryPayload {
+                analysis: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
+    }
+}

@@ -56,6 +56,7 @@ pub struct Mutation(
     cognition::GuardianMutation,
     cognition::MatrizMutation,
     cognition::ReflectionMutation,
+    cognition::ReasoningMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,

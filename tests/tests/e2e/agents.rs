@@ -23,6 +23,12 @@ pub(crate) struct SlowUpstream {
 
 impl SlowUpstream {
     pub(crate) async fn start(chunks: usize, every: Duration) -> Self {
+        Self::start_with((0..chunks).map(|i| format!("w{i} ")).collect(), every).await
+    }
+
+    /// An upstream that streams `pieces` as its answer, one every `every`.
+    pub(crate) async fn start_with(pieces: Vec<String>, every: Duration) -> Self {
+        let pieces = Arc::new(pieces);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let gone = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +36,7 @@ impl SlowUpstream {
         let (g, s) = (gone.clone(), served.clone());
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (gone, served) = (g.clone(), s.clone());
+                let (gone, served, pieces) = (g.clone(), s.clone(), pieces.clone());
                 tokio::spawn(async move {
                     let mut request = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -62,8 +68,8 @@ impl SlowUpstream {
                         gone.lock().unwrap().push(Instant::now());
                         return;
                     }
-                    for i in 0..chunks {
-                        let piece = json!({"choices": [{"index": 0, "delta": {"content": format!("w{i} ")}}]});
+                    for piece in pieces.iter() {
+                        let piece = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
                         let frame = format!("data: {piece}\n\n");
                         if socket.write_all(frame.as_bytes()).await.is_err() {
                             gone.lock().unwrap().push(Instant::now());
@@ -72,7 +78,7 @@ impl SlowUpstream {
                         tokio::time::sleep(every).await;
                     }
                     let last = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": chunks}});
+                        "usage": {"prompt_tokens": 11, "completion_tokens": pieces.len()}});
                     let _ = socket
                         .write_all(format!("data: {last}\n\ndata: [DONE]\n\n").as_bytes())
                         .await;

@@ -592,3 +592,110 @@ async fn lumen_chat_and_the_war_room_run_on_the_local_model() {
         "{review}"
     );
 }
+
+/// LUKHAS on the local model: the MATRIZ pipeline thinks with it (and stores what it
+/// said), the stream releases that answer after the guardian, and an analysis asks it for
+/// numbered steps — read as steps when it writes them, said to be a decomposition when not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lukhas_runs_the_pipeline_and_analysis_on_the_local_model() {
+    let Some(dir) = models_dir() else { return };
+    let server = TestServer::with(|c| {
+        c.providers.insert("local".into(), local(dir, 2));
+        c.ai.default_generator = "local".into();
+        c.ai.default_embedder = "local".into();
+        c.http.request_timeout_secs = 120;
+    })
+    .await;
+    let (token, _, _) = server.sign_up("local-lukhas@example.com").await;
+    let processed: Value = server
+        .post(
+            "/lukhas/v1/matriz/process",
+            Some(&token),
+            json!({"input": "What is the capital of France?", "pipeline_options": {"memory_depth": 0}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(processed["metadata"]["provider"], "local", "{processed}");
+    assert_eq!(processed["metadata"]["model"], "smollm2-135m-instruct");
+    let answer = processed["response"].as_str().unwrap();
+    assert!(
+        !answer.is_empty() && !answer.contains("[builtin]"),
+        "{answer}"
+    );
+    let fold: Value = server
+        .get(
+            &format!(
+                "/lukhas/v1/memory/recall/{}",
+                processed["memory_fold_created"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(fold["content"]["data"].as_str().unwrap().ends_with(answer));
+
+    let streamed = server
+        .post(
+            "/lukhas/v1/matriz/stream",
+            Some(&token),
+            json!({"input": "Name a planet.", "pipeline_options": {"memory_depth": 0}}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = orrery_tests::sse_events(&streamed);
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "content")
+        .map(|(_, e)| e["text"].as_str().unwrap())
+        .collect();
+    let (last, complete) = events.last().unwrap();
+    assert_eq!(last, "complete", "{streamed}");
+    assert!(!text.is_empty());
+    let fold: Value = server
+        .get(
+            &format!(
+                "/lukhas/v1/memory/recall/{}",
+                complete["memory_fold_created"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        fold["content"]["data"].as_str().unwrap(),
+        format!("Name a planet.\n\n{text}"),
+        "the streamed pieces are the stored answer"
+    );
+
+    let analysis: Value = server
+        .post(
+            "/lukhas/v1/reasoning/analyze",
+            Some(&token),
+            json!({"query": "Why is the sky blue?", "depth": "shallow"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(analysis["provider"], "local", "{analysis}");
+    let steps = analysis["reasoning_steps"].as_array().unwrap();
+    match analysis["method"].as_str().unwrap() {
+        "model_list" => assert!((1..=2).contains(&steps.len()), "{analysis}"),
+        "decomposition" => assert!(
+            analysis["uncertainty_factors"][0]
+                .as_str()
+                .unwrap()
+                .contains("without numbered steps"),
+            "{analysis}"
+        ),
+        other => panic!("a local model writes no structured output: {other}"),
+    }
+}

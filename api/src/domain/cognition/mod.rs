@@ -1,6 +1,7 @@
 //! LUKHAS cognition: the guardian that validates actions (its content rules and policy),
 //! the MATRIZ pipeline that runs on it, and causal inference.
 
+pub mod analysis;
 pub mod awareness;
 pub mod causal;
 pub mod consciousness;

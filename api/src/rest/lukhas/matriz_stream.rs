@@ -30,29 +30,29 @@ use crate::state::AppState;
 
 string_enum!(
     /// The `stage` event's name.
-    StageType { Stage = "stage" }
+    PipelineStageType { Stage = "stage" }
 );
 string_enum!(
     /// The `metadata` event's name.
-    MetadataType { Metadata = "metadata" }
+    PipelineMetadataType { Metadata = "metadata" }
 );
 string_enum!(
     /// The `content` event's name.
-    ContentType { Content = "content" }
+    PipelineContentType { Content = "content" }
 );
 string_enum!(
     /// The `complete` event's name.
-    CompleteType { Complete = "complete" }
+    PipelineCompleteType { Complete = "complete" }
 );
 string_enum!(
     /// The `error` event's name.
-    ErrorType { Error = "error" }
+    PipelineErrorType { Error = "error" }
 );
 
 /// `stage`: a stage finished (the same step the response's trace lists).
 #[derive(Serialize, ToSchema)]
-pub struct StageEvent {
-    #[schema(value_type = StageType, example = "stage")]
+pub struct PipelineStageEvent {
+    #[schema(value_type = PipelineStageType, example = "stage")]
     r#type: &'static str,
     #[schema(example = "interaction_01jew8q2v7g6y5t4r3e2w1q0pz")]
     interaction_id: String,
@@ -68,8 +68,8 @@ pub struct StageEvent {
 
 /// `metadata`: the guardian approved the answer; what made it.
 #[derive(Serialize, ToSchema)]
-pub struct MetadataEvent {
-    #[schema(value_type = MetadataType, example = "metadata")]
+pub struct PipelineMetadataEvent {
+    #[schema(value_type = PipelineMetadataType, example = "metadata")]
     r#type: &'static str,
     /// The stages that ran so far (the SDK example's `chunk.modules`).
     #[schema(example = json!(["memory", "attention", "thought", "risk"]))]
@@ -85,8 +85,8 @@ pub struct MetadataEvent {
 
 /// `content`: a piece of the answer, in the pieces the model produced it in.
 #[derive(Serialize, ToSchema)]
-pub struct ContentEvent {
-    #[schema(value_type = ContentType, example = "content")]
+pub struct PipelineContentEvent {
+    #[schema(value_type = PipelineContentType, example = "content")]
     r#type: &'static str,
     #[schema(example = "Consciousness is")]
     text: String,
@@ -94,8 +94,8 @@ pub struct ContentEvent {
 
 /// `complete`: the answer is stored; the stream ends.
 #[derive(Serialize, ToSchema)]
-pub struct CompleteEvent {
-    #[schema(value_type = CompleteType, example = "complete")]
+pub struct PipelineCompleteEvent {
+    #[schema(value_type = PipelineCompleteType, example = "complete")]
     r#type: &'static str,
     #[schema(example = "interaction_01jew8q2v7g6y5t4r3e2w1q0pz")]
     interaction_id: String,
@@ -112,8 +112,8 @@ pub struct CompleteEvent {
 
 /// `error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored.
 #[derive(Serialize, ToSchema)]
-pub struct ErrorEvent {
-    #[schema(value_type = ErrorType, example = "error")]
+pub struct PipelineErrorEvent {
+    #[schema(value_type = PipelineErrorType, example = "error")]
     r#type: &'static str,
     /// In the document's error shape.
     error: LukhasErrorBody,
@@ -123,11 +123,11 @@ pub struct ErrorEvent {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum PipelineStreamEvent {
-    Stage(StageEvent),
-    Metadata(MetadataEvent),
-    Content(ContentEvent),
-    Complete(CompleteEvent),
-    Error(ErrorEvent),
+    Stage(PipelineStageEvent),
+    Metadata(PipelineMetadataEvent),
+    Content(PipelineContentEvent),
+    Complete(PipelineCompleteEvent),
+    Error(PipelineErrorEvent),
 }
 
 impl PipelineStreamEvent {
@@ -246,8 +246,8 @@ fn frames(
     .flat_map(futures::stream::iter)
 }
 
-fn stage_event(trace: StageTrace, interaction_id: String) -> StageEvent {
-    StageEvent {
+fn stage_event(trace: StageTrace, interaction_id: String) -> PipelineStageEvent {
+    PipelineStageEvent {
         r#type: "stage",
         interaction_id,
         stage: trace.stage,
@@ -275,7 +275,7 @@ fn translate(update: StreamUpdate, ran: &mut Vec<&'static str>) -> Vec<PipelineS
             provider,
             model,
         } => {
-            let mut events = vec![PipelineStreamEvent::Metadata(MetadataEvent {
+            let mut events = vec![PipelineStreamEvent::Metadata(PipelineMetadataEvent {
                 r#type: "metadata",
                 modules: ran.clone(),
                 memories_used,
@@ -283,7 +283,7 @@ fn translate(update: StreamUpdate, ran: &mut Vec<&'static str>) -> Vec<PipelineS
                 model,
             })];
             events.extend(pieces.into_iter().map(|text| {
-                PipelineStreamEvent::Content(ContentEvent {
+                PipelineStreamEvent::Content(PipelineContentEvent {
                     r#type: "content",
                     text,
                 })
@@ -295,7 +295,7 @@ fn translate(update: StreamUpdate, ran: &mut Vec<&'static str>) -> Vec<PipelineS
 
 fn finish(result: DomainResult<PipelineResult>, trace_id: &str) -> PipelineStreamEvent {
     match result {
-        Ok(done) => PipelineStreamEvent::Complete(CompleteEvent {
+        Ok(done) => PipelineStreamEvent::Complete(PipelineCompleteEvent {
             r#type: "complete",
             pipeline_stages_used: done.trace.iter().map(|t| t.stage).collect(),
             interaction_id: done.interaction_id,
@@ -303,7 +303,7 @@ fn finish(result: DomainResult<PipelineResult>, trace_id: &str) -> PipelineStrea
             confidence: done.confidence,
             memory_fold_created: done.memory_fold,
         }),
-        Err(err) => PipelineStreamEvent::Error(ErrorEvent {
+        Err(err) => PipelineStreamEvent::Error(PipelineErrorEvent {
             r#type: "error",
             error: request_id::as_request(trace_id, || error_body(&err).error),
         }),

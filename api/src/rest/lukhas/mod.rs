@@ -158,6 +158,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::status))
         .routes(routes!(matriz_stream::stream))
         .routes(routes!(matriz_batch::batch))
+        .routes(routes!(reasoning::analyze))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))
         .routes(routes!(consciousness::reflect))

@@ -1,13 +1,155 @@
-//! `/reasoning/causal`: causal inference over timed observations, in the document's shape
-//! plus the counts it was computed from.
+//! `/reasoning/analyze` (reasoning steps for a question) and `/reasoning/causal` (causal
+//! inference over timed observations), in the document's shapes plus what they were
+//! computed from.
 
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::budget::{Budget, Charged};
 use super::{Body, Error, Lukhas, LukhasError};
+use crate::domain::cognition::analysis::{Analysis, AnalysisRequest};
 use crate::domain::cognition::causal::{self, CausalAnalysis, CausalRequest, Observation};
 use crate::http::dialect::Authed;
+use crate::state::AppState;
+
+pub(super) struct AnalyzeRoute;
+
+impl Budget for AnalyzeRoute {
+    const NAME: &'static str = crate::domain::cognition::analysis::BUDGET;
+
+    fn per_minute(state: &AppState) -> u32 {
+        state.config.rate_limit.reasoning
+    }
+}
+
+string_enum!(
+    /// How far the analysis goes: `shallow` (two steps), `moderate` (default), `deep`.
+    AnalysisDepth { Shallow = "shallow", Moderate = "moderate", Deep = "deep" }
+);
+
+#[derive(Deserialize, ToSchema)]
+pub struct AnalyzeRequest {
+    /// The question (1 to 4 000 characters).
+    #[schema(
+        example = "What would happen if gravity was 10% stronger?",
+        max_length = 4000,
+        pattern = "\\S"
+    )]
+    query: String,
+    /// The mode to reason in (`hypothetical`, `deductive`, …): a word or two.
+    #[schema(example = "hypothetical", max_length = 50, pattern = "^[\\w ]*$")]
+    reasoning_type: Option<String>,
+    #[schema(value_type = Option<AnalysisDepth>, example = "deep")]
+    depth: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReasoningStep {
+    #[schema(example = 1)]
+    step: usize,
+    #[schema(example = "Separate the premise from what is asked")]
+    description: String,
+    #[schema(example = json!(["premise: gravity was 10% stronger", "asks: What would happen"]))]
+    conclusions: Vec<String>,
+}
+
+string_enum!(
+    /// Who made the steps: the model's structured steps, its numbered list, or a
+    /// decomposition of the question when no model reasoned.
+    AnalysisMethod { Model = "model", ModelList = "model_list", Decomposition = "decomposition" }
+);
+
+#[derive(Serialize, ToSchema)]
+pub struct AnalyzeResponse {
+    #[schema(example = "analysis_01jew8q2v7g6y5t4r3e2w1q0pz")]
+    analysis_id: String,
+    /// `counterfactual`, `comparative`, `causal_explanation`, `procedural`,
+    /// `definitional`, `evaluative` or `open_question`, from the question's wording.
+    #[schema(example = "counterfactual")]
+    query_type: String,
+    reasoning_steps: Vec<ReasoningStep>,
+    /// The model's steps: the share of the question's key terms they address. A
+    /// decomposition: how well your memories cover the question (docs/DECISIONS.md).
+    #[schema(example = 0.0)]
+    confidence: f64,
+    #[schema(example = json!(["No language model is configured: this is a decomposition of the question (its terms, parts and your memories), not reasoning about it", "Hypothetical premise: what follows depends on assumptions no data here can check"]))]
+    uncertainty_factors: Vec<String>,
+    #[schema(value_type = AnalysisMethod, example = "decomposition")]
+    method: &'static str,
+    #[schema(example = "builtin")]
+    provider: String,
+    #[schema(example = "builtin")]
+    model: String,
+    /// Your memories the analysis read.
+    #[schema(example = json!([]))]
+    memories_used: Vec<String>,
+}
+
+impl From<Analysis> for AnalyzeResponse {
+    fn from(a: Analysis) -> Self {
+        Self {
+            analysis_id: a.id,
+            query_type: a.query_type,
+            reasoning_steps: a
+                .steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| ReasoningStep {
+                    step: i + 1,
+                    description: s.description,
+                    conclusions: s.conclusions,
+                })
+                .collect(),
+            confidence: a.confidence,
+            uncertainty_factors: a.uncertainty,
+            method: a.method.as_str(),
+            provider: a.provider,
+            model: a.model,
+            memories_used: a.memories_used,
+        }
+    }
+}
+
+/// Analyze a query
+///
+/// Reasoning steps for a question, each with its conclusions, and what makes them
+/// uncertain. A language model reasons when one is configured; otherwise (the builtin
+/// provider) the question is decomposed — its key terms, its parts, what your memories say
+/// — and `method` and `uncertainty_factors` say so. Needs `memory:read`; 60 a minute.
+#[utoipa::path(
+    post, path = "/reasoning/analyze", tag = "reasoning",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = AnalyzeRequest,
+    responses(
+        (status = 200, description = "The steps, their confidence and uncertainty", body = AnalyzeResponse),
+        (status = 400, description = "A field is missing or out of range", body = LukhasError),
+        (status = 401, description = "Missing or invalid credential", body = LukhasError),
+        (status = 403, description = "The key lacks memory:read", body = LukhasError),
+        (status = 429, description = "More than 60 analyses in a minute", body = LukhasError),
+        (status = 502, description = "The language model failed", body = LukhasError),
+    )
+)]
+pub async fn analyze(
+    State(state): State<AppState>,
+    _: Charged<AnalyzeRoute>,
+    Authed { 0: principal, .. }: Authed<Lukhas>,
+    Body { 0: body, .. }: Body<AnalyzeRequest>,
+) -> Result<Json<AnalyzeResponse>, Error> {
+    let analysis = state
+        .matriz
+        .analyze(
+            &principal,
+            AnalysisRequest {
+                query: body.query,
+                reasoning_type: body.reasoning_type,
+                depth: body.depth,
+            },
+        )
+        .await?;
+    Ok(Json(analysis.into()))
+}
 
 #[derive(Deserialize, ToSchema)]
 pub struct ObservationInput {

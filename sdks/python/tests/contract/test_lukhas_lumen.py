@@ -235,3 +235,16 @@ def test_the_documents_batch_processing(server: Server, account: Account) -> Non
     assert batch_response.concurrency == 3
     with pytest.raises(lukhas_sdk.BadRequestError):
         client.batch_process(queries=[])
+
+
+def test_the_documents_analysis(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1")
+    analysis = client.reasoning.analyze(
+        query="What would happen if gravity was 10% stronger?",
+        reasoning_type="hypothetical",
+        depth="deep",
+    )
+    assert analysis.query_type == "counterfactual"
+    assert analysis.method == "decomposition" and analysis.provider == "builtin"
+    assert [s.step for s in analysis.reasoning_steps] == [1, 2, 3, 4]
+    assert analysis.uncertainty_factors[0].startswith("No language model")

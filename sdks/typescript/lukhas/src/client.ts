@@ -5,7 +5,7 @@ import { SPEC } from './spec.js';
 import type * as M from './models.js';
 
 /** `client.stream()`: `POST /matriz/stream` as a session. `sendQuery(input)` starts a run; `for await (const event of session)` yields its events until the run ends. */
-export class ProcessStreamSession extends StreamSession<M.StageEvent | M.MetadataEvent | M.ContentEvent | M.CompleteEvent | M.ErrorEvent> {
+export class ProcessStreamSession extends StreamSession<M.PipelineStageEvent | M.PipelineMetadataEvent | M.PipelineContentEvent | M.PipelineCompleteEvent | M.PipelineErrorEvent> {
   /** Starts a run with `input` (closing one still streaming). */
   sendQuery(input: string): void {
     this.send(input);
@@ -151,6 +151,15 @@ export class ReasoningResource {
   constructor(private readonly client: BaseClient) {}
 
   /**
+   * Analyze a query
+   *
+   * `POST /reasoning/analyze`
+   */
+  analyze(params: M.ReasoningAnalyzeParams, options?: RequestOptions): APIPromise<M.AnalyzeResponse> {
+    return this.client.request<M.AnalyzeResponse>("analyze", { body: { query: params.query, reasoning_type: params.reasoning_type, depth: params.depth } }, options);
+  }
+
+  /**
    * Causal inference
    *
    * `POST /reasoning/causal`
@@ -249,8 +258,8 @@ export class LukhasClient extends BaseClient {
    *
    * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).
    */
-  processStream(params: M.ProcessStreamParams, options?: RequestOptions): AsyncGenerator<M.StageEvent | M.MetadataEvent | M.ContentEvent | M.CompleteEvent | M.ErrorEvent, void, undefined> {
-    return this.requestStream<M.StageEvent | M.MetadataEvent | M.ContentEvent | M.CompleteEvent | M.ErrorEvent>("process_stream", ["stage", "metadata", "content", "complete", "error"], { body: { input: params.input, context: params.context, pipeline_options: params.options, constellation_config: params.constellation_config } }, options);
+  processStream(params: M.ProcessStreamParams, options?: RequestOptions): AsyncGenerator<M.PipelineStageEvent | M.PipelineMetadataEvent | M.PipelineContentEvent | M.PipelineCompleteEvent | M.PipelineErrorEvent, void, undefined> {
+    return this.requestStream<M.PipelineStageEvent | M.PipelineMetadataEvent | M.PipelineContentEvent | M.PipelineCompleteEvent | M.PipelineErrorEvent>("process_stream", ["stage", "metadata", "content", "complete", "error"], { body: { input: params.input, context: params.context, pipeline_options: params.options, constellation_config: params.constellation_config } }, options);
   }
 
   /** Opens a session on `POST /matriz/stream`: `sendQuery(…)` starts a run and `for await` over the session yields its events. */

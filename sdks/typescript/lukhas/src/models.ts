@@ -28,6 +28,27 @@ export interface AlternativeExplanation {
   probability: number;
 }
 
+export interface AnalyzeResponse {
+  analysis_id: string;
+  /**
+   * The model's steps: the share of the question's key terms they address. A
+   * decomposition: how well your memories cover the question (docs/DECISIONS.md).
+   */
+  confidence: number;
+  /** Your memories the analysis read. */
+  memories_used: Array<string>;
+  method: 'model' | 'model_list' | 'decomposition';
+  model: string;
+  provider: string;
+  /**
+   * `counterfactual`, `comparative`, `causal_explanation`, `procedural`,
+   * `definitional`, `evaluative` or `open_question`, from the question's wording.
+   */
+  query_type: string;
+  reasoning_steps: Array<ReasoningStep>;
+  uncertainty_factors: Array<string>;
+}
+
 export interface AttentionStageConfig {
   focus_type?: string | null;
 }
@@ -93,17 +114,6 @@ export interface CausalInferenceResponse {
   uncertainty: Array<string>;
 }
 
-/** `complete`: the answer is stored; the stream ends. */
-export interface CompleteEvent {
-  confidence: number;
-  interaction_id: string;
-  memory_fold_created: string;
-  pipeline_stages_used: Array<string>;
-  /** Measured inside the server, all six stages. */
-  processing_time_ms: number;
-  type: 'complete';
-}
-
 export interface ConsciousnessStateResponse {
   attention_distribution: Array<AttentionTarget>;
   consciousness_state: StateSummary;
@@ -143,12 +153,6 @@ export interface ContentChange {
   /** New text: re-embedded, and its drift from the stored original measured. */
   data?: string | null;
   type?: string | null;
-}
-
-/** `content`: a piece of the answer, in the pieces the model produced it in. */
-export interface ContentEvent {
-  text: string;
-  type: 'content';
 }
 
 export interface Context {
@@ -206,13 +210,6 @@ export interface EmotionalAssessmentView {
    * none was found.
    */
   overall_valence: number;
-}
-
-/** `error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored. */
-export interface ErrorEvent {
-  /** In the document's error shape. */
-  error: LukhasErrorBody;
-  type: 'error';
 }
 
 export interface GuardianFigures {
@@ -319,17 +316,6 @@ export interface MemoryStageConfig {
   depth?: number | null;
 }
 
-/** `metadata`: the guardian approved the answer; what made it. */
-export interface MetadataEvent {
-  /** The memories the answer drew on. */
-  memories_used: Array<string>;
-  model: string;
-  /** The stages that ran so far (the SDK example's `chunk.modules`). */
-  modules: Array<string>;
-  provider: string;
-  type: 'metadata';
-}
-
 export interface ModuleHealth {
   /** Measured duration of the module's self-check (cached up to 5 s). */
   latency_ms: number;
@@ -354,6 +340,30 @@ export interface PerformanceFigures {
   p99_response_time_ms?: number | null;
 }
 
+/** `complete`: the answer is stored; the stream ends. */
+export interface PipelineCompleteEvent {
+  confidence: number;
+  interaction_id: string;
+  memory_fold_created: string;
+  pipeline_stages_used: Array<string>;
+  /** Measured inside the server, all six stages. */
+  processing_time_ms: number;
+  type: 'complete';
+}
+
+/** `content`: a piece of the answer, in the pieces the model produced it in. */
+export interface PipelineContentEvent {
+  text: string;
+  type: 'content';
+}
+
+/** `error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored. */
+export interface PipelineErrorEvent {
+  /** In the document's error shape. */
+  error: LukhasErrorBody;
+  type: 'error';
+}
+
 /** Each stage by name. */
 export interface PipelineHealth {
   action: StageHealthView;
@@ -362,6 +372,17 @@ export interface PipelineHealth {
   memory: StageHealthView;
   risk: StageHealthView;
   thought: StageHealthView;
+}
+
+/** `metadata`: the guardian approved the answer; what made it. */
+export interface PipelineMetadataEvent {
+  /** The memories the answer drew on. */
+  memories_used: Array<string>;
+  model: string;
+  /** The stages that ran so far (the SDK example's `chunk.modules`). */
+  modules: Array<string>;
+  provider: string;
+  type: 'metadata';
 }
 
 export interface PipelineOptions {
@@ -382,6 +403,16 @@ export interface PipelineOptions {
   thought_mode?: string | null;
   /** The SDK example's switch: `false` is `memory_depth: 0`. */
   use_memory?: boolean | null;
+}
+
+/** `stage`: a stage finished (the same step the response's trace lists). */
+export interface PipelineStageEvent {
+  confidence: number;
+  interaction_id: string;
+  processing_time_ms: number;
+  stage: string;
+  step: string;
+  type: 'stage';
 }
 
 export interface Preferences {
@@ -419,6 +450,12 @@ export interface ProcessResponse {
   response: string;
   /** `response` again, under the name the document's SDK example reads (`response.text`). */
   text: string;
+}
+
+export interface ReasoningStep {
+  conclusions: Array<string>;
+  description: string;
+  step: number;
 }
 
 export interface RecallResponse {
@@ -491,16 +528,6 @@ export interface StageConstellationContext {
   current_state: StageState;
   /** Registry nodes the stage used (the registry is not served yet: none). */
   node_utilization: Array<string>;
-}
-
-/** `stage`: a stage finished (the same step the response's trace lists). */
-export interface StageEvent {
-  confidence: number;
-  interaction_id: string;
-  processing_time_ms: number;
-  stage: string;
-  step: string;
-  type: 'stage';
 }
 
 export interface StageHealthView {
@@ -757,6 +784,15 @@ export interface MemoryUpdateParams {
   content?: ContentChange | null;
   importance?: number | null;
   tags?: Array<string> | null;
+}
+
+/** Parameters of `POST /reasoning/analyze`. */
+export interface ReasoningAnalyzeParams {
+  /** The question (1 to 4 000 characters). */
+  query: string;
+  /** The mode to reason in (`hypothetical`, `deductive`, …): a word or two. */
+  reasoning_type?: string | null;
+  depth?: 'shallow' | 'moderate' | 'deep' | null;
 }
 
 /** Parameters of `POST /reasoning/causal`. */

@@ -213,6 +213,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    analyze: {
+      id: "analyze",
+      method: "POST",
+      path: "/reasoning/analyze",
+      auth: true,
+      status: 200,
+      requiredBody: ["query"],
+      mockResponse: {"analysis_id":"analysis_01jew8q2v7g6y5t4r3e2w1q0pz","confidence":0.0,"memories_used":[],"method":"model","model":"builtin","provider":"builtin","query_type":"counterfactual","reasoning_steps":[{"conclusions":["premise: gravity was 10% stronger","asks: What would happen"],"description":"Separate the premise from what is asked","step":1}],"uncertainty_factors":["No language model is configured: this is a decomposition of the question (its terms, parts and your memories), not reasoning about it","Hypothetical premise: what follows depends on assumptions no data here can check"]},
+      idempotencyField: null,
+      unwrap: null,
+    },
     causal: {
       id: "causal",
       method: "POST",

@@ -240,7 +240,7 @@ impl PipelineCounters {
 
 pub struct Matriz {
     pub(super) memory: Arc<MemoryService>,
-    ai: Arc<AiService>,
+    pub(super) ai: Arc<AiService>,
     guardian: Arc<Guardian>,
     bus: Arc<dyn EventBus>,
     pub counters: PipelineCounters,

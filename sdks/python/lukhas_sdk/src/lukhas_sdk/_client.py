@@ -25,18 +25,17 @@ from .models import (
     ActionStageConfig,
     ActionToValidate,
     AlternativeExplanation,
+    AnalyzeResponse,
     AttentionStageConfig,
     AttentionTarget,
     BatchItem,
     BatchResponse,
     CausalEvidence,
     CausalInferenceResponse,
-    CompleteEvent,
     ConsciousnessStateResponse,
     ConstellationFramework,
     ConstellationMetadata,
     ContentChange,
-    ContentEvent,
     Context,
     DateRange,
     DeleteResponse,
@@ -44,7 +43,6 @@ from .models import (
     EmbeddingList,
     EmbeddingUsage,
     EmotionalAssessmentView,
-    ErrorEvent,
     GuardianFigures,
     Health,
     InsightView,
@@ -56,15 +54,20 @@ from .models import (
     MemoryMetadata,
     MemorySearchResponse,
     MemoryStageConfig,
-    MetadataEvent,
     ModuleHealth,
     ObservationInput,
     PerformanceFigures,
+    PipelineCompleteEvent,
+    PipelineContentEvent,
+    PipelineErrorEvent,
     PipelineHealth,
+    PipelineMetadataEvent,
     PipelineOptions,
+    PipelineStageEvent,
     Preferences,
     ProcessMetadata,
     ProcessResponse,
+    ReasoningStep,
     RecallResponse,
     ReflectResponse,
     RefreshedToken,
@@ -75,7 +78,6 @@ from .models import (
     SearchHitContent,
     StageConfig,
     StageConstellationContext,
-    StageEvent,
     StageHealthView,
     StageInputData,
     StageResponse,
@@ -93,7 +95,7 @@ from .models import (
 )
 
 
-class ProcessStreamSession(StreamSession[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]):
+class ProcessStreamSession(StreamSession[PipelineStageEvent | PipelineMetadataEvent | PipelineContentEvent | PipelineCompleteEvent | PipelineErrorEvent]):
     """`client.stream()`: `POST /matriz/stream` as a session. `send_query(input)` starts a run; `for event in session` yields its events until the run ends."""
 
     def send_query(self, input: str) -> None:
@@ -101,7 +103,7 @@ class ProcessStreamSession(StreamSession[StageEvent | MetadataEvent | ContentEve
         self._send(input)
 
 
-class AsyncProcessStreamSession(AsyncStreamSession[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]):
+class AsyncProcessStreamSession(AsyncStreamSession[PipelineStageEvent | PipelineMetadataEvent | PipelineContentEvent | PipelineCompleteEvent | PipelineErrorEvent]):
     """`client.stream()`: `POST /matriz/stream` as a session. `send_query(input)` starts a run; `async for event in session` yields its events until the run ends."""
 
     async def send_query(self, input: str) -> None:
@@ -466,6 +468,34 @@ class ReasoningResource:
     def __init__(self, client: SyncAPIClient) -> None:
         self._client = client
 
+    def analyze(
+        self,
+        query: str,
+        reasoning_type: str | None = None,
+        depth: Literal["shallow", "moderate", "deep"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AnalyzeResponse:
+        """Analyze a query
+
+        `POST /reasoning/analyze`
+
+        Args:
+            query: The question (1 to 4 000 characters).
+            reasoning_type: The mode to reason in (`hypothetical`, `deductive`, …): a word or two.
+            depth: `depth`
+        """
+        return self._client.request(
+            "analyze",
+            AnalyzeResponse,
+            body={
+                "query": query,
+                "reasoning_type": reasoning_type,
+                "depth": depth,
+            },
+            options=request_options,
+        )
+
     def causal(
         self,
         hypothesis: str,
@@ -692,7 +722,7 @@ class LukhasClient(SyncAPIClient):
         constellation_config: Mapping[str, Any] | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> Iterator[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]:
+    ) -> Iterator[PipelineStageEvent | PipelineMetadataEvent | PipelineContentEvent | PipelineCompleteEvent | PipelineErrorEvent]:
         """Process input through the MATRIZ pipeline, streamed
 
         `POST /matriz/stream`
@@ -707,7 +737,7 @@ class LukhasClient(SyncAPIClient):
         """
         return self.request_stream(
             "process_stream",
-            {"stage": StageEvent, "metadata": MetadataEvent, "content": ContentEvent, "complete": CompleteEvent, "error": ErrorEvent},
+            {"stage": PipelineStageEvent, "metadata": PipelineMetadataEvent, "content": PipelineContentEvent, "complete": PipelineCompleteEvent, "error": PipelineErrorEvent},
             body={
                 "input": input,
                 "context": context,
@@ -1115,6 +1145,34 @@ class AsyncReasoningResource:
     def __init__(self, client: AsyncAPIClient) -> None:
         self._client = client
 
+    async def analyze(
+        self,
+        query: str,
+        reasoning_type: str | None = None,
+        depth: Literal["shallow", "moderate", "deep"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AnalyzeResponse:
+        """Analyze a query
+
+        `POST /reasoning/analyze`
+
+        Args:
+            query: The question (1 to 4 000 characters).
+            reasoning_type: The mode to reason in (`hypothetical`, `deductive`, …): a word or two.
+            depth: `depth`
+        """
+        return await self._client.request(
+            "analyze",
+            AnalyzeResponse,
+            body={
+                "query": query,
+                "reasoning_type": reasoning_type,
+                "depth": depth,
+            },
+            options=request_options,
+        )
+
     async def causal(
         self,
         hypothesis: str,
@@ -1341,7 +1399,7 @@ class AsyncLukhasClient(AsyncAPIClient):
         constellation_config: Mapping[str, Any] | None = None,
         *,
         request_options: RequestOptions | None = None,
-    ) -> AsyncIterator[StageEvent | MetadataEvent | ContentEvent | CompleteEvent | ErrorEvent]:
+    ) -> AsyncIterator[PipelineStageEvent | PipelineMetadataEvent | PipelineContentEvent | PipelineCompleteEvent | PipelineErrorEvent]:
         """Process input through the MATRIZ pipeline, streamed
 
         `POST /matriz/stream`
@@ -1356,7 +1414,7 @@ class AsyncLukhasClient(AsyncAPIClient):
         """
         return self.request_stream(
             "process_stream",
-            {"stage": StageEvent, "metadata": MetadataEvent, "content": ContentEvent, "complete": CompleteEvent, "error": ErrorEvent},
+            {"stage": PipelineStageEvent, "metadata": PipelineMetadataEvent, "content": PipelineContentEvent, "complete": PipelineCompleteEvent, "error": PipelineErrorEvent},
             body={
                 "input": input,
                 "context": context,

@@ -224,6 +224,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "analyze": OperationSpec(
+        name="analyze",
+        method="POST",
+        path="/reasoning/analyze",
+        auth=True,
+        status=200,
+        required_body=("query",),
+        mock_response={"analysis_id": "analysis_01jew8q2v7g6y5t4r3e2w1q0pz", "confidence": 0.0, "memories_used": [], "method": "model", "model": "builtin", "provider": "builtin", "query_type": "counterfactual", "reasoning_steps": [{"conclusions": ["premise: gravity was 10% stronger", "asks: What would happen"], "description": "Separate the premise from what is asked", "step": 1}], "uncertainty_factors": ["No language model is configured: this is a decomposition of the question (its terms, parts and your memories), not reasoning about it", "Hypothetical premise: what follows depends on assumptions no data here can check"]},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "causal": OperationSpec(
         name="causal",
         method="POST",

@@ -56,6 +56,26 @@ class AlternativeExplanation(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class AnalyzeResponse(BaseModel):
+    analysis_id: str
+    confidence: float
+    """The model's steps: the share of the question's key terms they address. A
+    decomposition: how well your memories cover the question (docs/DECISIONS.md).
+    """
+    memories_used: list[str]
+    """Your memories the analysis read."""
+    method: Literal["model", "model_list", "decomposition"]
+    model: str
+    provider: str
+    query_type: str
+    """`counterfactual`, `comparative`, `causal_explanation`, `procedural`,
+    `definitional`, `evaluative` or `open_question`, from the question's wording.
+    """
+    reasoning_steps: list[ReasoningStep]
+    uncertainty_factors: list[str]
+
+
+@dataclasses.dataclass(kw_only=True)
 class AttentionStageConfig(BaseModel):
     focus_type: str | None = None
 
@@ -127,19 +147,6 @@ class CausalInferenceResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
-class CompleteEvent(BaseModel):
-    """`complete`: the answer is stored; the stream ends."""
-
-    confidence: float
-    interaction_id: str
-    memory_fold_created: str
-    pipeline_stages_used: list[str]
-    processing_time_ms: float
-    """Measured inside the server, all six stages."""
-    type: Literal["complete"]
-
-
-@dataclasses.dataclass(kw_only=True)
 class ConsciousnessStateResponse(BaseModel):
     attention_distribution: list[AttentionTarget]
     consciousness_state: StateSummary
@@ -181,14 +188,6 @@ class ContentChange(BaseModel):
     data: str | None = None
     """New text: re-embedded, and its drift from the stored original measured."""
     type: str | None = None
-
-
-@dataclasses.dataclass(kw_only=True)
-class ContentEvent(BaseModel):
-    """`content`: a piece of the answer, in the pieces the model produced it in."""
-
-    text: str
-    type: Literal["content"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -251,15 +250,6 @@ class EmotionalAssessmentView(BaseModel):
     """0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
     none was found.
     """
-
-
-@dataclasses.dataclass(kw_only=True)
-class ErrorEvent(BaseModel):
-    """`error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored."""
-
-    error: LukhasErrorBody
-    """In the document's error shape."""
-    type: Literal["error"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -372,19 +362,6 @@ class MemoryStageConfig(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
-class MetadataEvent(BaseModel):
-    """`metadata`: the guardian approved the answer; what made it."""
-
-    memories_used: list[str]
-    """The memories the answer drew on."""
-    model: str
-    modules: list[str]
-    """The stages that ran so far (the SDK example's `chunk.modules`)."""
-    provider: str
-    type: Literal["metadata"]
-
-
-@dataclasses.dataclass(kw_only=True)
 class ModuleHealth(BaseModel):
     latency_ms: float
     """Measured duration of the module's self-check (cached up to 5 s)."""
@@ -411,6 +388,36 @@ class PerformanceFigures(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class PipelineCompleteEvent(BaseModel):
+    """`complete`: the answer is stored; the stream ends."""
+
+    confidence: float
+    interaction_id: str
+    memory_fold_created: str
+    pipeline_stages_used: list[str]
+    processing_time_ms: float
+    """Measured inside the server, all six stages."""
+    type: Literal["complete"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineContentEvent(BaseModel):
+    """`content`: a piece of the answer, in the pieces the model produced it in."""
+
+    text: str
+    type: Literal["content"]
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineErrorEvent(BaseModel):
+    """`error`: the run stopped (`GUARDIAN_REJECTION`, a failing model); nothing was stored."""
+
+    error: LukhasErrorBody
+    """In the document's error shape."""
+    type: Literal["error"]
+
+
+@dataclasses.dataclass(kw_only=True)
 class PipelineHealth(BaseModel):
     """Each stage by name."""
 
@@ -420,6 +427,19 @@ class PipelineHealth(BaseModel):
     memory: StageHealthView
     risk: StageHealthView
     thought: StageHealthView
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineMetadataEvent(BaseModel):
+    """`metadata`: the guardian approved the answer; what made it."""
+
+    memories_used: list[str]
+    """The memories the answer drew on."""
+    model: str
+    modules: list[str]
+    """The stages that ran so far (the SDK example's `chunk.modules`)."""
+    provider: str
+    type: Literal["metadata"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -440,6 +460,18 @@ class PipelineOptions(BaseModel):
     thought_mode: str | None = None
     use_memory: bool | None = None
     """The SDK example's switch: `false` is `memory_depth: 0`."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineStageEvent(BaseModel):
+    """`stage`: a stage finished (the same step the response's trace lists)."""
+
+    confidence: float
+    interaction_id: str
+    processing_time_ms: float
+    stage: str
+    step: str
+    type: Literal["stage"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -479,6 +511,13 @@ class ProcessResponse(BaseModel):
     response: str
     text: str
     """`response` again, under the name the document's SDK example reads (`response.text`)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ReasoningStep(BaseModel):
+    conclusions: list[str]
+    description: str
+    step: int
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -562,18 +601,6 @@ class StageConstellationContext(BaseModel):
     current_state: StageState
     node_utilization: list[str]
     """Registry nodes the stage used (the registry is not served yet: none)."""
-
-
-@dataclasses.dataclass(kw_only=True)
-class StageEvent(BaseModel):
-    """`stage`: a stage finished (the same step the response's trace lists)."""
-
-    confidence: float
-    interaction_id: str
-    processing_time_ms: float
-    stage: str
-    step: str
-    type: Literal["stage"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -736,6 +763,18 @@ AlternativeExplanation._fields = (
     FieldSpec("probability", "probability", FLOAT, True),
 )
 
+AnalyzeResponse._fields = (
+    FieldSpec("analysis_id", "analysis_id", STR, True),
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("memories_used", "memories_used", list_of(STR), True),
+    FieldSpec("method", "method", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("query_type", "query_type", STR, True),
+    FieldSpec("reasoning_steps", "reasoning_steps", list_of(model(lambda: ReasoningStep)), True),
+    FieldSpec("uncertainty_factors", "uncertainty_factors", list_of(STR), True),
+)
+
 AttentionStageConfig._fields = (
     FieldSpec("focus_type", "focus_type", optional(STR), False),
 )
@@ -786,15 +825,6 @@ CausalInferenceResponse._fields = (
     FieldSpec("uncertainty", "uncertainty", list_of(STR), True),
 )
 
-CompleteEvent._fields = (
-    FieldSpec("confidence", "confidence", FLOAT, True),
-    FieldSpec("interaction_id", "interaction_id", STR, True),
-    FieldSpec("memory_fold_created", "memory_fold_created", STR, True),
-    FieldSpec("pipeline_stages_used", "pipeline_stages_used", list_of(STR), True),
-    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
-    FieldSpec("type", "type", STR, True),
-)
-
 ConsciousnessStateResponse._fields = (
     FieldSpec("attention_distribution", "attention_distribution", list_of(model(lambda: AttentionTarget)), True),
     FieldSpec("consciousness_state", "consciousness_state", model(lambda: StateSummary), True),
@@ -822,11 +852,6 @@ ContentChange._fields = (
     FieldSpec("context", "context", optional(OBJECT), False),
     FieldSpec("data", "data", optional(STR), False),
     FieldSpec("type", "type", optional(STR), False),
-)
-
-ContentEvent._fields = (
-    FieldSpec("text", "text", STR, True),
-    FieldSpec("type", "type", STR, True),
 )
 
 Context._fields = (
@@ -870,11 +895,6 @@ EmotionalAssessmentView._fields = (
     FieldSpec("detected_emotions", "detected_emotions", list_of(STR), True),
     FieldSpec("emotion_words_found", "emotion_words_found", INT, True),
     FieldSpec("overall_valence", "overall_valence", FLOAT, True),
-)
-
-ErrorEvent._fields = (
-    FieldSpec("error", "error", model(lambda: LukhasErrorBody), True),
-    FieldSpec("type", "type", STR, True),
 )
 
 GuardianFigures._fields = (
@@ -952,14 +972,6 @@ MemoryStageConfig._fields = (
     FieldSpec("depth", "depth", optional(INT), False),
 )
 
-MetadataEvent._fields = (
-    FieldSpec("memories_used", "memories_used", list_of(STR), True),
-    FieldSpec("model", "model", STR, True),
-    FieldSpec("modules", "modules", list_of(STR), True),
-    FieldSpec("provider", "provider", STR, True),
-    FieldSpec("type", "type", STR, True),
-)
-
 ModuleHealth._fields = (
     FieldSpec("latency_ms", "latency_ms", FLOAT, True),
     FieldSpec("status", "status", STR, True),
@@ -976,6 +988,25 @@ PerformanceFigures._fields = (
     FieldSpec("p99_response_time_ms", "p99_response_time_ms", optional(FLOAT), False),
 )
 
+PipelineCompleteEvent._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("interaction_id", "interaction_id", STR, True),
+    FieldSpec("memory_fold_created", "memory_fold_created", STR, True),
+    FieldSpec("pipeline_stages_used", "pipeline_stages_used", list_of(STR), True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+PipelineContentEvent._fields = (
+    FieldSpec("text", "text", STR, True),
+    FieldSpec("type", "type", STR, True),
+)
+
+PipelineErrorEvent._fields = (
+    FieldSpec("error", "error", model(lambda: LukhasErrorBody), True),
+    FieldSpec("type", "type", STR, True),
+)
+
 PipelineHealth._fields = (
     FieldSpec("action", "action", model(lambda: StageHealthView), True),
     FieldSpec("attention", "attention", model(lambda: StageHealthView), True),
@@ -983,6 +1014,14 @@ PipelineHealth._fields = (
     FieldSpec("memory", "memory", model(lambda: StageHealthView), True),
     FieldSpec("risk", "risk", model(lambda: StageHealthView), True),
     FieldSpec("thought", "thought", model(lambda: StageHealthView), True),
+)
+
+PipelineMetadataEvent._fields = (
+    FieldSpec("memories_used", "memories_used", list_of(STR), True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("modules", "modules", list_of(STR), True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 PipelineOptions._fields = (
@@ -994,6 +1033,15 @@ PipelineOptions._fields = (
     FieldSpec("risk_threshold", "risk_threshold", optional(FLOAT), False),
     FieldSpec("thought_mode", "thought_mode", optional(STR), False),
     FieldSpec("use_memory", "use_memory", optional(BOOL), False),
+)
+
+PipelineStageEvent._fields = (
+    FieldSpec("confidence", "confidence", FLOAT, True),
+    FieldSpec("interaction_id", "interaction_id", STR, True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("stage", "stage", STR, True),
+    FieldSpec("step", "step", STR, True),
+    FieldSpec("type", "type", STR, True),
 )
 
 Preferences._fields = (
@@ -1020,6 +1068,12 @@ ProcessResponse._fields = (
     FieldSpec("metadata", "metadata", model(lambda: ProcessMetadata), True),
     FieldSpec("response", "response", STR, True),
     FieldSpec("text", "text", STR, True),
+)
+
+ReasoningStep._fields = (
+    FieldSpec("conclusions", "conclusions", list_of(STR), True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("step", "step", INT, True),
 )
 
 RecallResponse._fields = (
@@ -1084,15 +1138,6 @@ StageConfig._fields = (
 StageConstellationContext._fields = (
     FieldSpec("current_state", "current_state", model(lambda: StageState), True),
     FieldSpec("node_utilization", "node_utilization", list_of(STR), True),
-)
-
-StageEvent._fields = (
-    FieldSpec("confidence", "confidence", FLOAT, True),
-    FieldSpec("interaction_id", "interaction_id", STR, True),
-    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
-    FieldSpec("stage", "stage", STR, True),
-    FieldSpec("step", "step", STR, True),
-    FieldSpec("type", "type", STR, True),
 )
 
 StageHealthView._fields = (
@@ -1197,18 +1242,17 @@ __all__ = [
     "ActionStageConfig",
     "ActionToValidate",
     "AlternativeExplanation",
+    "AnalyzeResponse",
     "AttentionStageConfig",
     "AttentionTarget",
     "BatchItem",
     "BatchResponse",
     "CausalEvidence",
     "CausalInferenceResponse",
-    "CompleteEvent",
     "ConsciousnessStateResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
     "ContentChange",
-    "ContentEvent",
     "Context",
     "DateRange",
     "DeleteResponse",
@@ -1216,7 +1260,6 @@ __all__ = [
     "EmbeddingList",
     "EmbeddingUsage",
     "EmotionalAssessmentView",
-    "ErrorEvent",
     "GuardianFigures",
     "Health",
     "InsightView",
@@ -1228,15 +1271,20 @@ __all__ = [
     "MemoryMetadata",
     "MemorySearchResponse",
     "MemoryStageConfig",
-    "MetadataEvent",
     "ModuleHealth",
     "ObservationInput",
     "PerformanceFigures",
+    "PipelineCompleteEvent",
+    "PipelineContentEvent",
+    "PipelineErrorEvent",
     "PipelineHealth",
+    "PipelineMetadataEvent",
     "PipelineOptions",
+    "PipelineStageEvent",
     "Preferences",
     "ProcessMetadata",
     "ProcessResponse",
+    "ReasoningStep",
     "RecallResponse",
     "ReflectResponse",
     "RefreshedToken",
@@ -1247,7 +1295,6 @@ __all__ = [
     "SearchHitContent",
     "StageConfig",
     "StageConstellationContext",
-    "StageEvent",
     "StageHealthView",
     "StageInputData",
     "StageResponse",
