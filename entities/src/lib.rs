@@ -16,6 +16,7 @@ pub mod gov_revocation;
 pub mod memory;
 pub mod rag_chunk;
 pub mod refresh_token;
+pub mod registry_node;
 pub mod subscription;
 pub mod terminal_run;
 pub mod usage_counter;

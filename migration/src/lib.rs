@@ -12,6 +12,7 @@ mod m20261201_000007_rag;
 mod m20261202_000008_agents;
 mod m20261203_000009_chat;
 mod m20261203_000010_terminal_runs;
+mod m20261206_000011_registry;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_agents::Migration),
             Box::new(m20261203_000009_chat::Migration),
             Box::new(m20261203_000010_terminal_runs::Migration),
+            Box::new(m20261206_000011_registry::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod operations;
 pub mod process_stats;
 pub mod rag;
+pub mod registry;
 pub mod review;
 pub mod search;
 pub mod terminal;

@@ -369,6 +369,8 @@ pub enum ApiKeyScope {
     AgentsRun,
     /// Chat with Lumen's agents (sessions, their memory) and ask for war-room reviews.
     Chat,
+    /// Register nodes in the LUKHAS registry and list them.
+    Registry,
 }
 
 #[derive(InputObject)]

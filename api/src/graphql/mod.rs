@@ -15,6 +15,7 @@ mod models;
 mod node;
 mod paging;
 mod rag;
+mod registry;
 mod review;
 mod scalars;
 mod terminal;
@@ -43,6 +44,7 @@ pub struct Query(
     models::ModelsQuery,
     memory::MemoryQuery,
     rag::RagQuery,
+    registry::RegistryQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
 );
@@ -60,6 +62,7 @@ pub struct Mutation(
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,
+    registry::RegistryMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );

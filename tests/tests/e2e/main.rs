@@ -22,6 +22,7 @@ mod rag;
 mod rate_limits;
 mod readme;
 mod reasoning;
+mod registry;
 mod rest_identity;
 mod scopes;
 mod sdk_contract;

@@ -66,7 +66,8 @@ async fn keys_do_what_their_scopes_allow() {
             "rag:read",
             "rag:write",
             "agents:run",
-            "chat"
+            "chat",
+            "registry"
         ])
     );
 

@@ -41,10 +41,12 @@ pub enum Scope {
     AgentsRun,
     /// Chat with Lumen's agents (sessions, their memory) and ask for war-room reviews.
     Chat,
+    /// Register nodes in the LUKHAS registry and list them.
+    Registry,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 14] = [
+    pub const ALL: [Scope; 15] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -59,6 +61,7 @@ impl Scope {
         Scope::RagWrite,
         Scope::AgentsRun,
         Scope::Chat,
+        Scope::Registry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Scope {
             Scope::RagWrite => "rag:write",
             Scope::AgentsRun => "agents:run",
             Scope::Chat => "chat",
+            Scope::Registry => "registry",
         }
     }
 
@@ -196,7 +200,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

@@ -11,6 +11,7 @@ use super::budget::{Budget, Charged};
 use super::{Body, Error, Lukhas, LukhasError};
 use crate::domain::cognition::matriz::StageInputs;
 use crate::domain::cognition::{PipelineRequest, PipelineResult};
+use crate::domain::registry;
 use crate::http::dialect::{Authed, PathParams};
 use crate::state::AppState;
 
@@ -148,8 +149,8 @@ pub struct ConstellationMetadata {
     identity_pillar_active: bool,
     consciousness_pillar_active: bool,
     guardian_pillar_active: bool,
-    /// Registry nodes the stages used (the registry is not served yet: none).
-    #[schema(example = json!([]))]
+    /// The registry's module nodes that ran the stages (`GET /constellation/registry/nodes`).
+    #[schema(example = json!(["memory_module", "attention_module", "thought_module", "risk_module", "intent_module", "action_module"]))]
     registry_nodes_utilized: Vec<String>,
 }
 
@@ -177,6 +178,11 @@ pub struct ProcessResponse {
 
 pub(super) fn view(result: PipelineResult, audited: bool) -> ProcessResponse {
     let ran = |stage: &str| result.trace.iter().any(|t| t.stage == stage);
+    let modules = result
+        .trace
+        .iter()
+        .map(|t| registry::module(t.stage).0)
+        .collect();
     let identity = ran("intent");
     let consciousness = ran("attention") && ran("thought");
     let guardian = ran("risk");
@@ -210,7 +216,7 @@ pub(super) fn view(result: PipelineResult, audited: bool) -> ProcessResponse {
             identity_pillar_active: identity,
             consciousness_pillar_active: consciousness,
             guardian_pillar_active: guardian,
-            registry_nodes_utilized: Vec::new(),
+            registry_nodes_utilized: modules,
         },
         memory_fold_created: result.memory_fold,
     }
@@ -398,8 +404,8 @@ pub struct StageState {
 #[derive(Serialize, ToSchema)]
 pub struct StageConstellationContext {
     current_state: StageState,
-    /// Registry nodes the stage used (the registry is not served yet: none).
-    #[schema(example = json!([]))]
+    /// The registry's module node that ran the stage.
+    #[schema(example = json!(["attention_module"]))]
     node_utilization: Vec<String>,
 }
 
@@ -530,7 +536,7 @@ pub async fn stage(
                 stage: trace.stage,
                 step: trace.step,
             },
-            node_utilization: Vec::new(),
+            node_utilization: vec![registry::module(trace.stage).0],
         },
     }))
 }

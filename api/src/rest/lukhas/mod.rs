@@ -12,6 +12,7 @@ mod matriz_batch;
 mod matriz_stream;
 mod memory;
 mod reasoning;
+mod registry;
 mod stream;
 
 use axum::response::{IntoResponse, Response};
@@ -158,6 +159,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz::status))
         .routes(routes!(matriz_stream::stream))
         .routes(routes!(matriz_batch::batch))
+        .routes(routes!(registry::register, registry::list))
         .routes(routes!(reasoning::analyze))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))

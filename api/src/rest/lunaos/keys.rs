@@ -40,6 +40,7 @@ string_enum!(
         RagWrite = "rag:write",
         AgentsRun = "agents:run",
         Chat = "chat",
+        Registry = "registry",
     }
 );
 

@@ -248,3 +248,24 @@ def test_the_documents_analysis(server: Server, account: Account) -> None:
     assert analysis.method == "decomposition" and analysis.provider == "builtin"
     assert [s.step for s in analysis.reasoning_steps] == [1, 2, 3, 4]
     assert analysis.uncertainty_factors[0].startswith("No language model")
+
+
+def test_the_documents_registry(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1")
+    registered = client.registry.register_node(
+        node_id="sdk_analytics_node",
+        node_type="cognitive_processor",
+        capabilities=["data_analysis", "pattern_recognition"],
+        constructor_config={
+            "t4_compliant": True,
+            "instantiation_pattern": "constructor_aware",
+            "dependencies": ["memory_module", "attention_module"],
+        },
+        constellation_metadata={"compatible_pillars": ["🧠"], "pipeline_stages": ["attention", "thought"]},
+    )
+    assert registered.validation_results.constellation_compatibility == "verified"
+    listing = client.registry.list_nodes(stage="attention", pillar="consciousness")
+    assert [n.node_id for n in listing.nodes] == ["attention_module", "sdk_analytics_node"]
+    assert listing.registry_health == "optimal"
+    with pytest.raises(lukhas_sdk.ConflictError):
+        client.registry.register_node(node_id="sdk_analytics_node", node_type="t", capabilities=["c"])

@@ -169,6 +169,29 @@ export class ReasoningResource {
   }
 }
 
+/** `client.registry` */
+export class RegistryResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List available nodes
+   *
+   * `GET /constellation/registry/nodes`
+   */
+  listNodes(params: M.RegistryListNodesParams = {}, options?: RequestOptions): APIPromise<M.NodeList> {
+    return this.client.request<M.NodeList>("list_nodes", { query: { stage: params.stage, pillar: params.pillar } }, options);
+  }
+
+  /**
+   * Register node
+   *
+   * `POST /constellation/registry/nodes`
+   */
+  registerNode(params: M.RegistryRegisterNodeParams, options?: RequestOptions): APIPromise<M.RegisterNodeResponse> {
+    return this.client.request<M.RegisterNodeResponse>("register_node", { body: { node_id: params.node_id, node_type: params.node_type, capabilities: params.capabilities, constructor_config: params.constructor_config, constellation_metadata: params.constellation_metadata } }, options);
+  }
+}
+
 /**
  * The client for the LUKHAS API.
  *
@@ -203,6 +226,10 @@ export class LukhasClient extends BaseClient {
 
   get reasoning(): ReasoningResource {
     return new ReasoningResource(this);
+  }
+
+  get registry(): RegistryResource {
+    return new RegistryResource(this);
   }
 
   /**

@@ -144,8 +144,15 @@ export interface ConstellationMetadata {
   consciousness_pillar_active: boolean;
   guardian_pillar_active: boolean;
   identity_pillar_active: boolean;
-  /** Registry nodes the stages used (the registry is not served yet: none). */
+  /** The registry's module nodes that ran the stages (`GET /constellation/registry/nodes`). */
   registry_nodes_utilized: Array<string>;
+}
+
+export interface ConstructorConfig {
+  dependencies?: Array<string> | null;
+  instantiation_pattern?: string | null;
+  /** What the node declares; the registry checks its dependencies are compliant too. */
+  t4_compliant?: boolean | null;
 }
 
 export interface ContentChange {
@@ -323,6 +330,18 @@ export interface ModuleHealth {
   status: 'active' | 'unavailable';
 }
 
+/** Where the node fits (named apart from the pipeline response's `ConstellationMetadata`). */
+export interface NodeConstellationMetadata {
+  compatible_pillars?: Array<'identity' | 'consciousness' | 'guardian' | 'memory' | 'vision' | 'bio' | 'dream' | 'ethics' | 'quantum' | '⚛️' | '🧠' | '🛡️' | '✦' | '🔬' | '🌱' | '🌙' | '⚖️'> | null;
+  pipeline_stages?: Array<'memory' | 'attention' | 'thought' | 'risk' | 'intent' | 'action'> | null;
+}
+
+export interface NodeList {
+  nodes: Array<RegistryNode>;
+  registry_health: 'optimal' | 'degraded' | 'empty';
+  total_count: number;
+}
+
 export interface ObservationInput {
   /** Any name with a non-space character. */
   event: string;
@@ -482,6 +501,34 @@ export interface RefreshedToken {
   refresh_token: string;
 }
 
+export interface RegisterNodeResponse {
+  node_id: string;
+  registration_id: string;
+  status: string;
+  validation_results: ValidationResults;
+}
+
+export interface RegistryNode {
+  availability: 'active' | 'unavailable';
+  /** One of the six MATRIZ stage modules. */
+  builtin: boolean;
+  capabilities: Array<string>;
+  compatible_pillars: Array<string>;
+  dependencies: Array<string>;
+  /** What its validation found. */
+  issues: Array<string>;
+  node_id: string;
+  node_type: string;
+  pipeline_stages: Array<string>;
+  /** RFC 3339 date-time. */
+  registered_at?: string | null;
+  /** The owner's user id (null for the modules). */
+  registered_by?: string | null;
+  /** Null for the modules, which are not registered. */
+  registration_id?: string | null;
+  t4_compliant: boolean;
+}
+
 export interface RepairResponse {
   drift_after: number;
   drift_before: number;
@@ -526,7 +573,7 @@ export interface StageConfig {
 
 export interface StageConstellationContext {
   current_state: StageState;
-  /** Registry nodes the stage used (the registry is not served yet: none). */
+  /** The registry's module node that ran the stage. */
   node_utilization: Array<string>;
 }
 
@@ -663,6 +710,15 @@ export interface ValidationReasoning {
   key_factors: Array<string>;
 }
 
+export interface ValidationResults {
+  constellation_compatibility: 'verified' | 'incompatible' | 'unspecified';
+  constructor_validation: 'passed' | 'failed';
+  /** What failed, if anything. */
+  issues: Array<string>;
+  /** Declared, and every dependency compliant too. */
+  t4_compliance: boolean;
+}
+
 /** Parameters of `POST /auth/refresh`. */
 export interface AuthRefreshParams {
   refresh_token: string;
@@ -685,6 +741,23 @@ export interface ConsciousnessReflectParams {
   depth?: number | null;
   /** Add an emotional assessment of what the caller wrote. */
   include_emotions?: boolean | null;
+}
+
+/** Parameters of `GET /constellation/registry/nodes`. */
+export interface RegistryListNodesParams {
+  /** Only nodes that serve this stage. */
+  stage?: 'memory' | 'attention' | 'thought' | 'risk' | 'intent' | 'action' | null;
+  /** Only nodes compatible with this pillar (its name or symbol). */
+  pillar?: 'identity' | 'consciousness' | 'guardian' | 'memory' | 'vision' | 'bio' | 'dream' | 'ethics' | 'quantum' | '⚛️' | '🧠' | '🛡️' | '✦' | '🔬' | '🌱' | '🌙' | '⚖️' | null;
+}
+
+/** Parameters of `POST /constellation/registry/nodes`. */
+export interface RegistryRegisterNodeParams {
+  node_id: string;
+  node_type: string;
+  capabilities: Array<string>;
+  constructor_config?: ConstructorConfig | null;
+  constellation_metadata?: NodeConstellationMetadata | null;
 }
 
 /** Parameters of `POST /embeddings`. */

@@ -35,6 +35,7 @@ from .models import (
     ConsciousnessStateResponse,
     ConstellationFramework,
     ConstellationMetadata,
+    ConstructorConfig,
     ContentChange,
     Context,
     DateRange,
@@ -55,6 +56,8 @@ from .models import (
     MemorySearchResponse,
     MemoryStageConfig,
     ModuleHealth,
+    NodeConstellationMetadata,
+    NodeList,
     ObservationInput,
     PerformanceFigures,
     PipelineCompleteEvent,
@@ -71,6 +74,8 @@ from .models import (
     RecallResponse,
     ReflectResponse,
     RefreshedToken,
+    RegisterNodeResponse,
+    RegistryNode,
     RepairResponse,
     RiskStageConfig,
     SearchFiltersBody,
@@ -92,6 +97,7 @@ from .models import (
     ValidateResponse,
     ValidationFinding,
     ValidationReasoning,
+    ValidationResults,
 )
 
 
@@ -525,6 +531,72 @@ class ReasoningResource:
         )
 
 
+class RegistryResource:
+    """`client.registry`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list_nodes(
+        self,
+        stage: Literal["memory", "attention", "thought", "risk", "intent", "action"] | None = None,
+        pillar: Literal["identity", "consciousness", "guardian", "memory", "vision", "bio", "dream", "ethics", "quantum", "⚛️", "🧠", "🛡️", "✦", "🔬", "🌱", "🌙", "⚖️"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> NodeList:
+        """List available nodes
+
+        `GET /constellation/registry/nodes`
+
+        Args:
+            stage: Only nodes that serve this stage.
+            pillar: Only nodes compatible with this pillar (its name or symbol).
+        """
+        return self._client.request(
+            "list_nodes",
+            NodeList,
+            query={
+                "stage": stage,
+                "pillar": pillar,
+            },
+            options=request_options,
+        )
+
+    def register_node(
+        self,
+        node_id: str,
+        node_type: str,
+        capabilities: Sequence[str],
+        constructor_config: ConstructorConfig | None = None,
+        constellation_metadata: NodeConstellationMetadata | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RegisterNodeResponse:
+        """Register node
+
+        `POST /constellation/registry/nodes`
+
+        Args:
+            node_id: `node_id`
+            node_type: `node_type`
+            capabilities: `capabilities`
+            constructor_config: `constructor_config`
+            constellation_metadata: `constellation_metadata`
+        """
+        return self._client.request(
+            "register_node",
+            RegisterNodeResponse,
+            body={
+                "node_id": node_id,
+                "node_type": node_type,
+                "capabilities": capabilities,
+                "constructor_config": constructor_config,
+                "constellation_metadata": constellation_metadata,
+            },
+            options=request_options,
+        )
+
+
 class LukhasClient(SyncAPIClient):
     """The client for the LUKHAS API.
 
@@ -585,6 +657,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def reasoning(self) -> ReasoningResource:
         return ReasoningResource(self)
+
+    @property
+    def registry(self) -> RegistryResource:
+        return RegistryResource(self)
 
     def health(
         self,
@@ -1202,6 +1278,72 @@ class AsyncReasoningResource:
         )
 
 
+class AsyncRegistryResource:
+    """`client.registry`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list_nodes(
+        self,
+        stage: Literal["memory", "attention", "thought", "risk", "intent", "action"] | None = None,
+        pillar: Literal["identity", "consciousness", "guardian", "memory", "vision", "bio", "dream", "ethics", "quantum", "⚛️", "🧠", "🛡️", "✦", "🔬", "🌱", "🌙", "⚖️"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> NodeList:
+        """List available nodes
+
+        `GET /constellation/registry/nodes`
+
+        Args:
+            stage: Only nodes that serve this stage.
+            pillar: Only nodes compatible with this pillar (its name or symbol).
+        """
+        return await self._client.request(
+            "list_nodes",
+            NodeList,
+            query={
+                "stage": stage,
+                "pillar": pillar,
+            },
+            options=request_options,
+        )
+
+    async def register_node(
+        self,
+        node_id: str,
+        node_type: str,
+        capabilities: Sequence[str],
+        constructor_config: ConstructorConfig | None = None,
+        constellation_metadata: NodeConstellationMetadata | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> RegisterNodeResponse:
+        """Register node
+
+        `POST /constellation/registry/nodes`
+
+        Args:
+            node_id: `node_id`
+            node_type: `node_type`
+            capabilities: `capabilities`
+            constructor_config: `constructor_config`
+            constellation_metadata: `constellation_metadata`
+        """
+        return await self._client.request(
+            "register_node",
+            RegisterNodeResponse,
+            body={
+                "node_id": node_id,
+                "node_type": node_type,
+                "capabilities": capabilities,
+                "constructor_config": constructor_config,
+                "constellation_metadata": constellation_metadata,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLukhasClient(AsyncAPIClient):
     """The asynchronous client for the LUKHAS API.
 
@@ -1262,6 +1404,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def reasoning(self) -> AsyncReasoningResource:
         return AsyncReasoningResource(self)
+
+    @property
+    def registry(self) -> AsyncRegistryResource:
+        return AsyncRegistryResource(self)
 
     async def health(
         self,

@@ -179,7 +179,15 @@ class ConstellationMetadata(BaseModel):
     guardian_pillar_active: bool
     identity_pillar_active: bool
     registry_nodes_utilized: list[str]
-    """Registry nodes the stages used (the registry is not served yet: none)."""
+    """The registry's module nodes that ran the stages (`GET /constellation/registry/nodes`)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ConstructorConfig(BaseModel):
+    dependencies: list[str] | None = None
+    instantiation_pattern: str | None = None
+    t4_compliant: bool | None = None
+    """What the node declares; the registry checks its dependencies are compliant too."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -370,6 +378,21 @@ class ModuleHealth(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class NodeConstellationMetadata(BaseModel):
+    """Where the node fits (named apart from the pipeline response's `ConstellationMetadata`)."""
+
+    compatible_pillars: list[Literal["identity", "consciousness", "guardian", "memory", "vision", "bio", "dream", "ethics", "quantum", "⚛️", "🧠", "🛡️", "✦", "🔬", "🌱", "🌙", "⚖️"]] | None = None
+    pipeline_stages: list[Literal["memory", "attention", "thought", "risk", "intent", "action"]] | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class NodeList(BaseModel):
+    nodes: list[RegistryNode]
+    registry_health: Literal["optimal", "degraded", "empty"]
+    total_count: int
+
+
+@dataclasses.dataclass(kw_only=True)
 class ObservationInput(BaseModel):
     event: str
     """Any name with a non-space character."""
@@ -548,6 +571,35 @@ class RefreshedToken(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class RegisterNodeResponse(BaseModel):
+    node_id: str
+    registration_id: str
+    status: str
+    validation_results: ValidationResults
+
+
+@dataclasses.dataclass(kw_only=True)
+class RegistryNode(BaseModel):
+    availability: Literal["active", "unavailable"]
+    builtin: bool
+    """One of the six MATRIZ stage modules."""
+    capabilities: list[str]
+    compatible_pillars: list[str]
+    dependencies: list[str]
+    issues: list[str]
+    """What its validation found."""
+    node_id: str
+    node_type: str
+    pipeline_stages: list[str]
+    t4_compliant: bool
+    registered_at: datetime | None = None
+    registered_by: str | None = None
+    """The owner's user id (null for the modules)."""
+    registration_id: str | None = None
+    """Null for the modules, which are not registered."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class RepairResponse(BaseModel):
     drift_after: float
     drift_before: float
@@ -600,7 +652,7 @@ class StageConfig(BaseModel):
 class StageConstellationContext(BaseModel):
     current_state: StageState
     node_utilization: list[str]
-    """Registry nodes the stage used (the registry is not served yet: none)."""
+    """The registry's module node that ran the stage."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -747,6 +799,16 @@ class ValidationReasoning(BaseModel):
     key_factors: list[str]
 
 
+@dataclasses.dataclass(kw_only=True)
+class ValidationResults(BaseModel):
+    constellation_compatibility: Literal["verified", "incompatible", "unspecified"]
+    constructor_validation: Literal["passed", "failed"]
+    issues: list[str]
+    """What failed, if anything."""
+    t4_compliance: bool
+    """Declared, and every dependency compliant too."""
+
+
 ActionStageConfig._fields = (
     FieldSpec("response_type", "response_type", optional(STR), False),
 )
@@ -846,6 +908,12 @@ ConstellationMetadata._fields = (
     FieldSpec("guardian_pillar_active", "guardian_pillar_active", BOOL, True),
     FieldSpec("identity_pillar_active", "identity_pillar_active", BOOL, True),
     FieldSpec("registry_nodes_utilized", "registry_nodes_utilized", list_of(STR), True),
+)
+
+ConstructorConfig._fields = (
+    FieldSpec("dependencies", "dependencies", optional(list_of(STR)), False),
+    FieldSpec("instantiation_pattern", "instantiation_pattern", optional(STR), False),
+    FieldSpec("t4_compliant", "t4_compliant", optional(BOOL), False),
 )
 
 ContentChange._fields = (
@@ -977,6 +1045,17 @@ ModuleHealth._fields = (
     FieldSpec("status", "status", STR, True),
 )
 
+NodeConstellationMetadata._fields = (
+    FieldSpec("compatible_pillars", "compatible_pillars", optional(list_of(STR)), False),
+    FieldSpec("pipeline_stages", "pipeline_stages", optional(list_of(STR)), False),
+)
+
+NodeList._fields = (
+    FieldSpec("nodes", "nodes", list_of(model(lambda: RegistryNode)), True),
+    FieldSpec("registry_health", "registry_health", STR, True),
+    FieldSpec("total_count", "total_count", INT, True),
+)
+
 ObservationInput._fields = (
     FieldSpec("event", "event", STR, True),
     FieldSpec("timestamp", "timestamp", ANY, True),
@@ -1094,6 +1173,29 @@ RefreshedToken._fields = (
     FieldSpec("access_token", "access_token", STR, True),
     FieldSpec("expires_in", "expires_in", INT, True),
     FieldSpec("refresh_token", "refresh_token", STR, True),
+)
+
+RegisterNodeResponse._fields = (
+    FieldSpec("node_id", "node_id", STR, True),
+    FieldSpec("registration_id", "registration_id", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("validation_results", "validation_results", model(lambda: ValidationResults), True),
+)
+
+RegistryNode._fields = (
+    FieldSpec("availability", "availability", STR, True),
+    FieldSpec("builtin", "builtin", BOOL, True),
+    FieldSpec("capabilities", "capabilities", list_of(STR), True),
+    FieldSpec("compatible_pillars", "compatible_pillars", list_of(STR), True),
+    FieldSpec("dependencies", "dependencies", list_of(STR), True),
+    FieldSpec("issues", "issues", list_of(STR), True),
+    FieldSpec("node_id", "node_id", STR, True),
+    FieldSpec("node_type", "node_type", STR, True),
+    FieldSpec("pipeline_stages", "pipeline_stages", list_of(STR), True),
+    FieldSpec("registered_at", "registered_at", optional(DATETIME), False),
+    FieldSpec("registered_by", "registered_by", optional(STR), False),
+    FieldSpec("registration_id", "registration_id", optional(STR), False),
+    FieldSpec("t4_compliant", "t4_compliant", BOOL, True),
 )
 
 RepairResponse._fields = (
@@ -1238,6 +1340,13 @@ ValidationReasoning._fields = (
     FieldSpec("key_factors", "key_factors", list_of(STR), True),
 )
 
+ValidationResults._fields = (
+    FieldSpec("constellation_compatibility", "constellation_compatibility", STR, True),
+    FieldSpec("constructor_validation", "constructor_validation", STR, True),
+    FieldSpec("issues", "issues", list_of(STR), True),
+    FieldSpec("t4_compliance", "t4_compliance", BOOL, True),
+)
+
 __all__ = [
     "ActionStageConfig",
     "ActionToValidate",
@@ -1252,6 +1361,7 @@ __all__ = [
     "ConsciousnessStateResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
+    "ConstructorConfig",
     "ContentChange",
     "Context",
     "DateRange",
@@ -1272,6 +1382,8 @@ __all__ = [
     "MemorySearchResponse",
     "MemoryStageConfig",
     "ModuleHealth",
+    "NodeConstellationMetadata",
+    "NodeList",
     "ObservationInput",
     "PerformanceFigures",
     "PipelineCompleteEvent",
@@ -1288,6 +1400,8 @@ __all__ = [
     "RecallResponse",
     "ReflectResponse",
     "RefreshedToken",
+    "RegisterNodeResponse",
+    "RegistryNode",
     "RepairResponse",
     "RiskStageConfig",
     "SearchFiltersBody",
@@ -1309,4 +1423,5 @@ __all__ = [
     "ValidateResponse",
     "ValidationFinding",
     "ValidationReasoning",
+    "ValidationResults",
 ]
