@@ -23,10 +23,12 @@ data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 # Rate limits out of the way: this run measures contracts, not quotas (those have their tests).
-# The terminal on (in its sandbox, 5 s a command): runCommand is fuzzed for real.
+# The terminal on (in its sandbox, 5 s a command): runCommand is fuzzed for real; so are
+# the LUKHAS dreams and GLYPHs, switched on by their documented flags.
 ORRERY_RATE_LIMIT__FREE=100000000 ORRERY_RATE_LIMIT__PRO=100000000 \
 ORRERY_RATE_LIMIT__TEAM=100000000 ORRERY_RATE_LIMIT__ANONYMOUS=100000000 \
-ORRERY_RATE_LIMIT__CREDENTIALS_PER_IP=100000000 ORRERY_RATE_LIMIT__MATRIZ=100000000 ORRERY_RATE_LIMIT__REASONING=100000000 \
+ORRERY_RATE_LIMIT__CREDENTIALS_PER_IP=100000000 ORRERY_RATE_LIMIT__MATRIZ=100000000 ORRERY_RATE_LIMIT__REASONING=100000000 ORRERY_RATE_LIMIT__DREAMS=100000000 \
+LUKHAS_DREAMS_ENABLED=1 LUKHAS_PARALLEL_DREAMS=1 LUKHAS_GLYPHS_ENABLED=1 \
 ORRERY_ADMIN_EMAIL=fuzz-admin@example.com ORRERY_ADMIN_PASSWORD='fuzz admin password' \
 ORRERY_TERMINAL__ENABLED=true ORRERY_TERMINAL__TIMEOUT_SECS=5 \
 RUST_LOG=warn \

@@ -10,6 +10,45 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The LUKHAS document's feature flags. Also read from the environment under the
+/// document's own names: `LUKHAS_DREAMS_ENABLED`, `LUKHAS_PARALLEL_DREAMS`,
+/// `LUKHAS_GLYPHS_ENABLED` (`1`/`true` switch on).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LukhasConfig {
+    /// `POST /dream/generate`; off: 503 `FEATURE_DISABLED`.
+    #[serde(deserialize_with = "flag")]
+    pub dreams_enabled: bool,
+    /// Generate a dream's realities concurrently rather than one after another.
+    #[serde(deserialize_with = "flag")]
+    pub parallel_dreams: bool,
+    /// The GLYPH token API; off: 503 `FEATURE_DISABLED`.
+    #[serde(deserialize_with = "flag")]
+    pub glyphs_enabled: bool,
+}
+
+/// A switch written as a boolean, `1`/`0`, or `true`/`false`/`yes`/`no`/`on`/`off`.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Number(i64),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(on) => Ok(on),
+        Flag::Number(n) => Ok(n != 0),
+        Flag::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a switch (1/0, true/false), got '{other}'"
+            ))),
+        },
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -42,6 +81,7 @@ pub struct Config {
     pub chat: ChatConfig,
     pub terminal: TerminalConfig,
     pub billing: BillingConfig,
+    pub lukhas: LukhasConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
 }
@@ -394,6 +434,8 @@ pub struct RateLimitConfig {
     /// Requests per minute per principal to LUKHAS `/reasoning/analyze` (the document sets
     /// none; it asks the language model, like a pipeline run).
     pub reasoning: u32,
+    /// Requests per minute per principal to LUKHAS `/dream/generate` (the document's 10).
+    pub dreams: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -486,6 +528,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             terminal: TerminalConfig::default(),
             billing: BillingConfig::default(),
+            lukhas: LukhasConfig::default(),
             providers: Default::default(),
         }
     }
@@ -517,6 +560,7 @@ impl Default for RateLimitConfig {
             matriz: 60,
             consciousness: 100,
             reasoning: 60,
+            dreams: 10,
         }
     }
 }
@@ -630,6 +674,21 @@ impl Config {
         }
         figment = figment.merge(Env::prefixed("ORRERY_").split("__"));
         figment = figment.merge(Env::raw().only(&["DATABASE_URL"]));
+        // The LUKHAS document's flags under their own names.
+        figment = figment.merge(
+            Env::raw()
+                .only(&[
+                    "LUKHAS_DREAMS_ENABLED",
+                    "LUKHAS_PARALLEL_DREAMS",
+                    "LUKHAS_GLYPHS_ENABLED",
+                ])
+                .map(|key| {
+                    key.as_str()
+                        .to_ascii_lowercase()
+                        .replacen("lukhas_", "lukhas.", 1)
+                        .into()
+                }),
+        );
         Ok(figment.extract().map_err(Box::new)?)
     }
 
@@ -668,6 +727,8 @@ mod tests {
             )?;
             jail.set_env("ORRERY_RATE_LIMIT__PRO", "30");
             jail.set_env("DATABASE_URL", "postgres://db/x");
+            jail.set_env("LUKHAS_DREAMS_ENABLED", "1");
+            jail.set_env("LUKHAS_PARALLEL_DREAMS", "true");
             let config = Config::load(None).map_err(|e| match e {
                 ConfigError::Invalid(e) => *e,
                 other => figment::Error::from(other.to_string()),
@@ -677,6 +738,9 @@ mod tests {
             assert_eq!(config.rate_limit.pro, 30, "env beats the file");
             assert_eq!(config.rate_limit.team, 6000, "defaults fill the rest");
             assert_eq!(config.database_url(), "postgres://db/x");
+            assert!(config.lukhas.dreams_enabled, "the document's flag names");
+            assert!(config.lukhas.parallel_dreams);
+            assert!(!config.lukhas.glyphs_enabled);
             Ok(())
         });
     }

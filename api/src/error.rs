@@ -68,6 +68,10 @@ pub enum DomainError {
     /// of the model validates against the schema it gave.
     #[error("{0}")]
     Unprocessable(String),
+    /// A feature the operator switched off (503), e.g. LUKHAS dreams without
+    /// `LUKHAS_DREAMS_ENABLED`; the message names the switch.
+    #[error("{0}")]
+    FeatureDisabled(String),
     /// The server cannot do this in its configuration (501), e.g. checkout without a payment
     /// provider.
     #[error("{0}")]

@@ -177,8 +177,13 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.governance.guardian_risk_threshold,
     ));
     let memory = Arc::new(memory);
-    let matriz =
-        domain::cognition::Matriz::new(memory.clone(), ai.clone(), guardian.clone(), bus.clone());
+    let matriz = domain::cognition::Matriz::new(
+        memory.clone(),
+        ai.clone(),
+        guardian.clone(),
+        bus.clone(),
+        config.lukhas.clone(),
+    );
     let services = state::Services {
         identity,
         governance,

@@ -798,3 +798,118 @@ impl ReasoningMutation {
         })
     }
 }
+
+#[derive(InputObject)]
+pub struct GenerateDreamInput {
+    /// 1 to 2 000 characters.
+    seed: String,
+    /// At most 20, each at most 300 characters.
+    constraints: Option<Vec<String>>,
+    /// 0 to 1 (default 0.5).
+    creativity_level: Option<f64>,
+    /// 1 to 10 (default 3).
+    num_realities: Option<i32>,
+}
+
+#[derive(SimpleObject)]
+pub struct DreamReality {
+    id: String,
+    angle: String,
+    concept: String,
+    description: String,
+    /// The share of the constraints it addresses.
+    feasibility_score: f64,
+    /// The share of its key terms neither the seed nor another reality used.
+    innovation_score: f64,
+    key_features: Vec<String>,
+    constraints_addressed: Vec<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct Dream {
+    id: String,
+    realities: Vec<DreamReality>,
+    best_elements: Vec<String>,
+    novel_insights: Vec<String>,
+    provider: String,
+    model: String,
+    parallel: bool,
+    duration_ms: f64,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct GenerateDreamPayload {
+    dream: Option<Dream>,
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct DreamMutation;
+
+#[Object]
+impl DreamMutation {
+    /// Imagines realities for a seed, scored against the constraints and each other
+    /// (needs `models:use`; 10 a minute, shared with LUKHAS `/dream/generate`). Off unless
+    /// the server sets `LUKHAS_DREAMS_ENABLED`: a `FEATURE_DISABLED` user error.
+    async fn generate_dream(
+        &self,
+        ctx: &Context<'_>,
+        input: GenerateDreamInput,
+    ) -> async_graphql::Result<GenerateDreamPayload> {
+        require_user(ctx)?;
+        let core = core(ctx);
+        crate::http::auth::charge_budget(
+            core,
+            crate::domain::cognition::dreams::BUDGET,
+            core.config.rate_limit.dreams,
+            principal(ctx),
+            1,
+        )
+        .await
+        .map_err(to_gql)?;
+        let dreamt = core
+            .matriz
+            .dream(
+                principal(ctx),
+                crate::domain::cognition::dreams::DreamRequest {
+                    seed: input.seed,
+                    constraints: input.constraints.unwrap_or_default(),
+                    creativity_level: input.creativity_level,
+                    num_realities: input.num_realities.map(i64::from),
+                },
+            )
+            .await;
+        Ok(match dreamt {
+            Ok(d) => GenerateDreamPayload {
+                dream: Some(Dream {
+                    id: d.id,
+                    realities: d
+                        .realities
+                        .into_iter()
+                        .map(|r| DreamReality {
+                            id: r.id,
+                            angle: r.angle.into(),
+                            concept: r.concept,
+                            description: r.description,
+                            feasibility_score: r.feasibility,
+                            innovation_score: r.innovation,
+                            key_features: r.key_features,
+                            constraints_addressed: r.addressed,
+                        })
+                        .collect(),
+                    best_elements: d.best_elements,
+                    novel_insights: d.novel_insights,
+                    provider: d.provider,
+                    model: d.model,
+                    parallel: d.parallel,
+                    duration_ms: d.duration_ms,
+                }),
+                user_errors: vec![],
+            },
+            Err(err) => GenerateDreamPayload {
+                dream: None,
+                user_errors: vec![user_error(err)?],
+            },
+        })
+    }
+}

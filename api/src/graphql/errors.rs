@@ -46,6 +46,8 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     /// A dependency is temporarily unavailable.
     ServiceUnavailable,
+    /// A feature the server's operator switched off (e.g. LUKHAS dreams).
+    FeatureDisabled,
     /// A model provider failed or answered something unusable.
     UpstreamError,
     /// The memory drifted past the limit; repair it first.
@@ -78,6 +80,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::FeatureDisabled => "FEATURE_DISABLED",
             Self::UpstreamError => "UPSTREAM_ERROR",
             Self::MemoryDriftExcessive => "MEMORY_DRIFT_EXCESSIVE",
             Self::GuardianRejection => "GUARDIAN_REJECTION",
@@ -102,6 +105,7 @@ impl ErrorCode {
             DomainError::TierRequired { .. } => Self::TierRequired,
             DomainError::NotImplemented(_) => Self::NotImplemented,
             DomainError::Unavailable(_) => Self::ServiceUnavailable,
+            DomainError::FeatureDisabled(_) => Self::FeatureDisabled,
             DomainError::Upstream(_) => Self::UpstreamError,
             DomainError::Unprocessable(_) => Self::BadUserInput,
             DomainError::MemoryDrift { .. } => Self::MemoryDriftExcessive,
@@ -155,6 +159,7 @@ pub fn user_error(err: DomainError) -> async_graphql::Result<UserError> {
         // A rejection is an answer about the input, not a failure of the request.
         DomainError::GuardianRejection { .. } => ErrorCode::GuardianRejection,
         DomainError::NotImplemented(_) => ErrorCode::NotImplemented,
+        DomainError::FeatureDisabled(_) => ErrorCode::FeatureDisabled,
         _ => return Err(to_gql(err)),
     };
     let field = match &err {

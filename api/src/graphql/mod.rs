@@ -59,6 +59,7 @@ pub struct Mutation(
     cognition::MatrizMutation,
     cognition::ReflectionMutation,
     cognition::ReasoningMutation,
+    cognition::DreamMutation,
     models::ModelsMutation,
     memory::MemoryMutation,
     rag::RagMutation,

@@ -71,7 +71,9 @@ pub fn status_of(err: &DomainError) -> StatusCode {
         DomainError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DomainError::Unavailable(_) | DomainError::FeatureDisabled(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         DomainError::Upstream(_) => StatusCode::BAD_GATEWAY,
         DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY

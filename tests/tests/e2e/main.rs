@@ -3,6 +3,7 @@
 mod agents;
 mod bad_input;
 mod browser;
+mod dreams;
 mod flows;
 mod governance;
 mod graphql;

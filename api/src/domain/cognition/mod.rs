@@ -6,6 +6,7 @@ pub mod awareness;
 pub mod causal;
 pub mod consciousness;
 pub mod content;
+pub mod dreams;
 pub mod guardian;
 pub mod matriz;
 pub mod reflection;

@@ -68,6 +68,7 @@ impl Dialect for Lexecon {
                 retry_after: Some(info.retry_after.as_secs().max(1)),
             },
             DomainError::Unavailable(m) => LexeconError::new("Service unavailable", m.clone()),
+            DomainError::FeatureDisabled(m) => LexeconError::new("Feature disabled", m.clone()),
             DomainError::NotImplemented(m) => LexeconError::new("Not implemented", m.clone()),
             DomainError::Upstream(m) => LexeconError::new("Upstream error", m.clone()),
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {

@@ -4,6 +4,7 @@
 mod auth;
 mod budget;
 mod consciousness;
+mod dreams;
 mod embeddings;
 mod guardian;
 mod health;
@@ -77,6 +78,7 @@ pub fn error_body(err: &DomainError) -> LukhasError {
         DomainError::Conflict(_) => "CONFLICT",
         DomainError::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
         DomainError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+        DomainError::FeatureDisabled(_) => "FEATURE_DISABLED",
         DomainError::NotImplemented(_) => "NOT_IMPLEMENTED",
         // The document has no code of its own for a failing model provider.
         DomainError::Upstream(_) => "SERVICE_UNAVAILABLE",
@@ -160,6 +162,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz_stream::stream))
         .routes(routes!(matriz_batch::batch))
         .routes(routes!(registry::register, registry::list))
+        .routes(routes!(dreams::generate))
         .routes(routes!(reasoning::analyze))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))

@@ -120,6 +120,7 @@ impl Dialect for Lumen {
                 Some(serde_json::json!({ "retryAfter": info.retry_after.as_secs().max(1) })),
             ),
             DomainError::Unavailable(_) => ("SERVICE_UNAVAILABLE", None),
+            DomainError::FeatureDisabled(_) => ("FEATURE_DISABLED", None),
             DomainError::NotImplemented(_) => ("NOT_IMPLEMENTED", None),
             DomainError::Upstream(_) => ("UPSTREAM_ERROR", None),
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => {

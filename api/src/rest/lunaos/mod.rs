@@ -82,6 +82,7 @@ impl Dialect for LunaOs {
             DomainError::QuotaExceeded(_) | DomainError::ExecutionQuota { .. } => "quota_exceeded",
             DomainError::TierRequired { .. } => "pro_required",
             DomainError::Unavailable(_) => "service_unavailable",
+            DomainError::FeatureDisabled(_) => "feature_disabled",
             DomainError::NotImplemented(_) => "not_implemented",
             DomainError::Upstream(_) => "upstream_error",
             DomainError::Unprocessable(_) | DomainError::MemoryDrift { .. } => "unprocessable",

@@ -83,6 +83,7 @@ impl OpenAiError {
             DomainError::Conflict(_) => ("invalid_request_error", Some("conflict"), None),
             DomainError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded"), None),
             DomainError::Unavailable(_) => ("api_error", Some("service_unavailable"), None),
+            DomainError::FeatureDisabled(_) => ("api_error", Some("feature_disabled"), None),
             DomainError::Upstream(_) => ("api_error", Some("upstream_error"), None),
             DomainError::MemoryDrift { .. } => (
                 "invalid_request_error",

@@ -58,6 +58,20 @@ export class ConsciousnessResource {
   }
 }
 
+/** `client.dream` */
+export class DreamResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Generate creative solution
+   *
+   * `POST /dream/generate`
+   */
+  generate(params: M.DreamGenerateParams, options?: RequestOptions): APIPromise<M.GenerateDreamResponse> {
+    return this.client.request<M.GenerateDreamResponse>("generate", { body: { seed: params.seed, constraints: params.constraints, creativity_level: params.creativity_level, num_realities: params.num_realities } }, options);
+  }
+}
+
 /** `client.embeddings` */
 export class EmbeddingsResource {
   constructor(private readonly client: BaseClient) {}
@@ -210,6 +224,10 @@ export class LukhasClient extends BaseClient {
 
   get consciousness(): ConsciousnessResource {
     return new ConsciousnessResource(this);
+  }
+
+  get dream(): DreamResource {
+    return new DreamResource(this);
   }
 
   get embeddings(): EmbeddingsResource {

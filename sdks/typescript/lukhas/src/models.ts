@@ -187,6 +187,28 @@ export interface DeleteResponse {
   memory_id: string;
 }
 
+export interface DreamReality {
+  /** The angle it was imagined from. */
+  angle: string;
+  concept: string;
+  /** The constraints it addresses. */
+  constraints_addressed: Array<string>;
+  description: string;
+  /** The share of the constraints it addresses. */
+  feasibility_score: number;
+  /** The share of its key terms neither the seed nor another reality used. */
+  innovation_score: number;
+  key_features: Array<string>;
+  reality_id: string;
+}
+
+export interface DreamSynthesis {
+  /** Key features of the two best-scored realities. */
+  best_elements: Array<string>;
+  /** What only one reality brought (realities with innovation ≥ 0.5). */
+  novel_insights: Array<string>;
+}
+
 export interface EmbeddingItem {
   /** Floats, or with `encoding_format: base64` a base64 string of little-endian f32. */
   embedding: unknown;
@@ -217,6 +239,18 @@ export interface EmotionalAssessmentView {
    * none was found.
    */
   overall_valence: number;
+}
+
+export interface GenerateDreamResponse {
+  dream_session_id: string;
+  model: string;
+  /** The realities were generated concurrently (`LUKHAS_PARALLEL_DREAMS`). */
+  parallel: boolean;
+  processing_time_ms: number;
+  /** Which provider and model dreamed (`builtin` answers are templates, not a model's). */
+  provider: string;
+  realities: Array<DreamReality>;
+  synthesis: DreamSynthesis;
 }
 
 export interface GuardianFigures {
@@ -758,6 +792,16 @@ export interface RegistryRegisterNodeParams {
   capabilities: Array<string>;
   constructor_config?: ConstructorConfig | null;
   constellation_metadata?: NodeConstellationMetadata | null;
+}
+
+/** Parameters of `POST /dream/generate`. */
+export interface DreamGenerateParams {
+  seed: string;
+  constraints?: Array<string> | null;
+  /** 0 to 1 (default 0.5): the sampling temperature, 0.3 + 0.9 × the level. */
+  creativity_level?: number | null;
+  /** 1 to 10 (default 3). */
+  num_realities?: number | null;
 }
 
 /** Parameters of `POST /embeddings`. */

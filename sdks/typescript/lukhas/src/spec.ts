@@ -80,6 +80,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    generate: {
+      id: "generate",
+      method: "POST",
+      path: "/dream/generate",
+      auth: true,
+      status: 200,
+      requiredBody: ["seed"],
+      mockResponse: {"dream_session_id":"dream_01jew8q2v7g6y5t4r3e2w1q0pz","model":"builtin","parallel":false,"processing_time_ms":12.5,"provider":"builtin","realities":[{"angle":"biological","concept":"Underground Mushroom City","constraints_addressed":["Limited water","Extreme temperature variations"],"description":"Vast underground caverns with bioluminescent fungi recycle air and water.","feasibility_score":0.667,"innovation_score":0.9,"key_features":["Fungal air recycling","Geothermal energy","Vertical farms"],"reality_id":"reality_1"}],"synthesis":{"best_elements":["Fungal air recycling","Geothermal energy"],"novel_insights":["Only \"Underground Mushroom City\" brings caverns, bioluminescent, fungi"]}},
+      idempotencyField: null,
+      unwrap: null,
+    },
     create_embedding: {
       id: "create_embedding",
       method: "POST",

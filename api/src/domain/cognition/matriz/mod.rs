@@ -243,6 +243,8 @@ pub struct Matriz {
     pub(super) ai: Arc<AiService>,
     guardian: Arc<Guardian>,
     bus: Arc<dyn EventBus>,
+    /// The document's feature flags (dreams, GLYPHs).
+    pub(super) lukhas: crate::config::LukhasConfig,
     pub counters: PipelineCounters,
     /// Each caller's run in progress and last interaction (the consciousness state).
     pub activity: Activity,
@@ -406,12 +408,14 @@ impl Matriz {
         ai: Arc<AiService>,
         guardian: Arc<Guardian>,
         bus: Arc<dyn EventBus>,
+        lukhas: crate::config::LukhasConfig,
     ) -> Self {
         Self {
             memory,
             ai,
             guardian,
             bus,
+            lukhas,
             counters: PipelineCounters::default(),
             activity: Activity::default(),
         }

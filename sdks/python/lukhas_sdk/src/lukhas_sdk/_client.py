@@ -40,10 +40,13 @@ from .models import (
     Context,
     DateRange,
     DeleteResponse,
+    DreamReality,
+    DreamSynthesis,
     EmbeddingItem,
     EmbeddingList,
     EmbeddingUsage,
     EmotionalAssessmentView,
+    GenerateDreamResponse,
     GuardianFigures,
     Health,
     InsightView,
@@ -220,6 +223,44 @@ class ConsciousnessResource:
         return self._client.request(
             "state",
             ConsciousnessStateResponse,
+            options=request_options,
+        )
+
+
+class DreamResource:
+    """`client.dream`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def generate(
+        self,
+        seed: str,
+        constraints: Sequence[str] | None = None,
+        creativity_level: float | None = None,
+        num_realities: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GenerateDreamResponse:
+        """Generate creative solution
+
+        `POST /dream/generate`
+
+        Args:
+            seed: `seed`
+            constraints: `constraints`
+            creativity_level: 0 to 1 (default 0.5): the sampling temperature, 0.3 + 0.9 × the level.
+            num_realities: 1 to 10 (default 3).
+        """
+        return self._client.request(
+            "generate",
+            GenerateDreamResponse,
+            body={
+                "seed": seed,
+                "constraints": constraints,
+                "creativity_level": creativity_level,
+                "num_realities": num_realities,
+            },
             options=request_options,
         )
 
@@ -643,6 +684,10 @@ class LukhasClient(SyncAPIClient):
         return ConsciousnessResource(self)
 
     @property
+    def dream(self) -> DreamResource:
+        return DreamResource(self)
+
+    @property
     def embeddings(self) -> EmbeddingsResource:
         return EmbeddingsResource(self)
 
@@ -967,6 +1012,44 @@ class AsyncConsciousnessResource:
         return await self._client.request(
             "state",
             ConsciousnessStateResponse,
+            options=request_options,
+        )
+
+
+class AsyncDreamResource:
+    """`client.dream`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def generate(
+        self,
+        seed: str,
+        constraints: Sequence[str] | None = None,
+        creativity_level: float | None = None,
+        num_realities: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GenerateDreamResponse:
+        """Generate creative solution
+
+        `POST /dream/generate`
+
+        Args:
+            seed: `seed`
+            constraints: `constraints`
+            creativity_level: 0 to 1 (default 0.5): the sampling temperature, 0.3 + 0.9 × the level.
+            num_realities: 1 to 10 (default 3).
+        """
+        return await self._client.request(
+            "generate",
+            GenerateDreamResponse,
+            body={
+                "seed": seed,
+                "constraints": constraints,
+                "creativity_level": creativity_level,
+                "num_realities": num_realities,
+            },
             options=request_options,
         )
 
@@ -1388,6 +1471,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def consciousness(self) -> AsyncConsciousnessResource:
         return AsyncConsciousnessResource(self)
+
+    @property
+    def dream(self) -> AsyncDreamResource:
+        return AsyncDreamResource(self)
 
     @property
     def embeddings(self) -> AsyncEmbeddingsResource:

@@ -80,6 +80,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "generate": OperationSpec(
+        name="generate",
+        method="POST",
+        path="/dream/generate",
+        auth=True,
+        status=200,
+        required_body=("seed",),
+        mock_response={"dream_session_id": "dream_01jew8q2v7g6y5t4r3e2w1q0pz", "model": "builtin", "parallel": False, "processing_time_ms": 12.5, "provider": "builtin", "realities": [{"angle": "biological", "concept": "Underground Mushroom City", "constraints_addressed": ["Limited water", "Extreme temperature variations"], "description": "Vast underground caverns with bioluminescent fungi recycle air and water.", "feasibility_score": 0.667, "innovation_score": 0.9, "key_features": ["Fungal air recycling", "Geothermal energy", "Vertical farms"], "reality_id": "reality_1"}], "synthesis": {"best_elements": ["Fungal air recycling", "Geothermal energy"], "novel_insights": ["Only \"Underground Mushroom City\" brings caverns, bioluminescent, fungi"]}},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "create_embedding": OperationSpec(
         name="create_embedding",
         method="POST",

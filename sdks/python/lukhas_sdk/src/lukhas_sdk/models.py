@@ -226,6 +226,30 @@ class DeleteResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class DreamReality(BaseModel):
+    angle: str
+    """The angle it was imagined from."""
+    concept: str
+    constraints_addressed: list[str]
+    """The constraints it addresses."""
+    description: str
+    feasibility_score: float
+    """The share of the constraints it addresses."""
+    innovation_score: float
+    """The share of its key terms neither the seed nor another reality used."""
+    key_features: list[str]
+    reality_id: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class DreamSynthesis(BaseModel):
+    best_elements: list[str]
+    """Key features of the two best-scored realities."""
+    novel_insights: list[str]
+    """What only one reality brought (realities with innovation ≥ 0.5)."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class EmbeddingItem(BaseModel):
     embedding: Any
     """Floats, or with `encoding_format: base64` a base64 string of little-endian f32."""
@@ -258,6 +282,19 @@ class EmotionalAssessmentView(BaseModel):
     """0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
     none was found.
     """
+
+
+@dataclasses.dataclass(kw_only=True)
+class GenerateDreamResponse(BaseModel):
+    dream_session_id: str
+    model: str
+    parallel: bool
+    """The realities were generated concurrently (`LUKHAS_PARALLEL_DREAMS`)."""
+    processing_time_ms: float
+    provider: str
+    """Which provider and model dreamed (`builtin` answers are templates, not a model's)."""
+    realities: list[DreamReality]
+    synthesis: DreamSynthesis
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -940,6 +977,22 @@ DeleteResponse._fields = (
     FieldSpec("memory_id", "memory_id", STR, True),
 )
 
+DreamReality._fields = (
+    FieldSpec("angle", "angle", STR, True),
+    FieldSpec("concept", "concept", STR, True),
+    FieldSpec("constraints_addressed", "constraints_addressed", list_of(STR), True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("feasibility_score", "feasibility_score", FLOAT, True),
+    FieldSpec("innovation_score", "innovation_score", FLOAT, True),
+    FieldSpec("key_features", "key_features", list_of(STR), True),
+    FieldSpec("reality_id", "reality_id", STR, True),
+)
+
+DreamSynthesis._fields = (
+    FieldSpec("best_elements", "best_elements", list_of(STR), True),
+    FieldSpec("novel_insights", "novel_insights", list_of(STR), True),
+)
+
 EmbeddingItem._fields = (
     FieldSpec("embedding", "embedding", ANY, True),
     FieldSpec("index", "index", INT, True),
@@ -963,6 +1016,16 @@ EmotionalAssessmentView._fields = (
     FieldSpec("detected_emotions", "detected_emotions", list_of(STR), True),
     FieldSpec("emotion_words_found", "emotion_words_found", INT, True),
     FieldSpec("overall_valence", "overall_valence", FLOAT, True),
+)
+
+GenerateDreamResponse._fields = (
+    FieldSpec("dream_session_id", "dream_session_id", STR, True),
+    FieldSpec("model", "model", STR, True),
+    FieldSpec("parallel", "parallel", BOOL, True),
+    FieldSpec("processing_time_ms", "processing_time_ms", FLOAT, True),
+    FieldSpec("provider", "provider", STR, True),
+    FieldSpec("realities", "realities", list_of(model(lambda: DreamReality)), True),
+    FieldSpec("synthesis", "synthesis", model(lambda: DreamSynthesis), True),
 )
 
 GuardianFigures._fields = (
@@ -1366,10 +1429,13 @@ __all__ = [
     "Context",
     "DateRange",
     "DeleteResponse",
+    "DreamReality",
+    "DreamSynthesis",
     "EmbeddingItem",
     "EmbeddingList",
     "EmbeddingUsage",
     "EmotionalAssessmentView",
+    "GenerateDreamResponse",
     "GuardianFigures",
     "Health",
     "InsightView",
