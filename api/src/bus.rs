@@ -79,6 +79,8 @@ pub enum Event {
     Pipeline(Box<crate::domain::cognition::matriz::PipelineEvent>),
     /// Someone reflected on their interactions.
     Reflection(Box<crate::domain::cognition::matriz::ReflectionEvent>),
+    /// A GLYPH was sent or bound.
+    Glyph(Box<crate::domain::cognition::glyphs::GlyphEvent>),
 }
 
 pub trait EventBus: Send + Sync {

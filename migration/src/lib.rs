@@ -13,6 +13,7 @@ mod m20261202_000008_agents;
 mod m20261203_000009_chat;
 mod m20261203_000010_terminal_runs;
 mod m20261206_000011_registry;
+mod m20261206_000012_glyphs;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_chat::Migration),
             Box::new(m20261203_000010_terminal_runs::Migration),
             Box::new(m20261206_000011_registry::Migration),
+            Box::new(m20261206_000012_glyphs::Migration),
         ]
     }
 }

@@ -454,6 +454,11 @@ impl MemoryService {
     }
 
     /// The memory, without counting an access (GraphQL's `memory(id)` and `node`).
+    /// The database the memories live in (for stores that keep rows beside them).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub async fn get(&self, principal: &Principal, id: &str) -> DomainResult<Memory> {
         let actor = principal.actor()?;
         actor.require(Scope::MemoryRead)?;

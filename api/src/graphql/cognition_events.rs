@@ -228,3 +228,51 @@ impl CognitionSubscription {
         }))
     }
 }
+
+/// A glyph on its way between modules.
+#[derive(SimpleObject)]
+pub struct GlyphTraffic {
+    /// `sent` or `bound` through the API, or `exchanged` between the pipeline's modules.
+    kind: String,
+    /// The stored token (null for glyphs the pipeline's modules exchange).
+    glyph_id: Option<String>,
+    symbol: String,
+    source_module: String,
+    target_module: String,
+    action: String,
+    at: DateTime,
+}
+
+#[derive(Default)]
+pub struct GlyphSubscription;
+
+#[Subscription]
+impl GlyphSubscription {
+    /// Your glyphs as they move: those sent and bound through the API and those your
+    /// pipeline runs' modules exchange (PROTECT, TRUST, REMEMBER).
+    async fn glyph_traffic(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = GlyphTraffic>> {
+        let owner = principal(ctx).actor().map_err(to_gql)?.user_id.clone();
+        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
+            let glyph = match event {
+                Event::Glyph(glyph) if glyph.owner == owner => Some(*glyph),
+                Event::Pipeline(run) if run.owner == owner => {
+                    crate::domain::cognition::glyphs::exchanged(&run)
+                }
+                _ => None,
+            };
+            let item = glyph.map(|g| GlyphTraffic {
+                kind: g.kind.into(),
+                glyph_id: g.glyph_id,
+                symbol: g.symbol.into(),
+                source_module: g.source_module,
+                target_module: g.target_module,
+                action: g.action,
+                at: DateTime(g.at),
+            });
+            async move { item }
+        }))
+    }
+}

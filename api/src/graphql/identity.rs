@@ -371,6 +371,8 @@ pub enum ApiKeyScope {
     Chat,
     /// Register nodes in the LUKHAS registry and list them.
     Registry,
+    /// Send, read and bind LUKHAS GLYPH tokens.
+    Glyphs,
 }
 
 #[derive(InputObject)]

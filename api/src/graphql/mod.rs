@@ -6,6 +6,7 @@ mod chat;
 mod cognition;
 mod cognition_events;
 mod errors;
+mod glyphs;
 mod governance;
 mod guard;
 mod identity;
@@ -45,6 +46,7 @@ pub struct Query(
     memory::MemoryQuery,
     rag::RagQuery,
     registry::RegistryQuery,
+    glyphs::GlyphQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
 );
@@ -64,6 +66,7 @@ pub struct Mutation(
     memory::MemoryMutation,
     rag::RagMutation,
     registry::RegistryMutation,
+    glyphs::GlyphMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );
@@ -76,6 +79,7 @@ pub struct Subscription(
     memory::MemorySubscription,
     terminal::TerminalSubscription,
     cognition_events::CognitionSubscription,
+    cognition_events::GlyphSubscription,
 );
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;

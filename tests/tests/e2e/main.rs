@@ -5,6 +5,7 @@ mod bad_input;
 mod browser;
 mod dreams;
 mod flows;
+mod glyphs;
 mod governance;
 mod graphql;
 mod guardian;

@@ -67,7 +67,8 @@ async fn keys_do_what_their_scopes_allow() {
             "rag:write",
             "agents:run",
             "chat",
-            "registry"
+            "registry",
+            "glyphs"
         ])
     );
 

@@ -7,6 +7,7 @@ pub mod causal;
 pub mod consciousness;
 pub mod content;
 pub mod dreams;
+pub mod glyphs;
 pub mod guardian;
 pub mod matriz;
 pub mod reflection;

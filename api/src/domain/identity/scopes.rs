@@ -43,10 +43,12 @@ pub enum Scope {
     Chat,
     /// Register nodes in the LUKHAS registry and list them.
     Registry,
+    /// Send, read and bind LUKHAS GLYPH tokens.
+    Glyphs,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 15] = [
+    pub const ALL: [Scope; 16] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -62,6 +64,7 @@ impl Scope {
         Scope::AgentsRun,
         Scope::Chat,
         Scope::Registry,
+        Scope::Glyphs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Scope {
             Scope::AgentsRun => "agents:run",
             Scope::Chat => "chat",
             Scope::Registry => "registry",
+            Scope::Glyphs => "glyphs",
         }
     }
 
@@ -200,7 +204,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry glyphs"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

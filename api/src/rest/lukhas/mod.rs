@@ -6,6 +6,7 @@ mod budget;
 mod consciousness;
 mod dreams;
 mod embeddings;
+mod glyphs;
 mod guardian;
 mod health;
 mod matriz;
@@ -163,6 +164,9 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(matriz_batch::batch))
         .routes(routes!(registry::register, registry::list))
         .routes(routes!(dreams::generate))
+        .routes(routes!(glyphs::send, glyphs::list))
+        .routes(routes!(glyphs::get))
+        .routes(routes!(glyphs::bind))
         .routes(routes!(reasoning::analyze))
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))

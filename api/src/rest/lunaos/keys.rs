@@ -41,6 +41,7 @@ string_enum!(
         AgentsRun = "agents:run",
         Chat = "chat",
         Registry = "registry",
+        Glyphs = "glyphs",
     }
 );
 

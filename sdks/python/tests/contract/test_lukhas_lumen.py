@@ -269,3 +269,14 @@ def test_the_documents_registry(server: Server, account: Account) -> None:
     assert listing.registry_health == "optimal"
     with pytest.raises(lukhas_sdk.ConflictError):
         client.registry.register_node(node_id="sdk_analytics_node", node_type="t", capabilities=["c"])
+
+
+def test_switched_off_features_raise_feature_disabled(server: Server, account: Account) -> None:
+    """The contract server runs with the document's default flags: dreams and GLYPHs off."""
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    with pytest.raises(lukhas_sdk.FeatureDisabled) as off:
+        client.dream.generate(seed="Design a sustainable city for Mars", num_realities=2)
+    assert off.value.status_code == 503
+    assert "LUKHAS_DREAMS_ENABLED" in str(off.value)
+    with pytest.raises(lukhas_sdk.FeatureDisabled):
+        client.glyphs.list(symbol="LEARN")

@@ -87,6 +87,47 @@ export class EmbeddingsResource {
   }
 }
 
+/** `client.glyphs` */
+export class GlyphsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List GLYPHs
+   *
+   * `GET /glyphs`
+   */
+  list(params: M.GlyphsListParams = {}, options?: RequestOptions): APIPromise<M.GlyphList> {
+    return this.client.request<M.GlyphList>("list_glyphs", { query: { symbol: params.symbol, target_module: params.target_module, limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Send a GLYPH
+   *
+   * `POST /glyphs`
+   */
+  send(params: M.GlyphsSendParams, options?: RequestOptions): APIPromise<M.GlyphToken> {
+    return this.client.request<M.GlyphToken>("send_glyph", { body: { symbol: params.symbol, source: params.source, target: params.target, payload: params.payload, context: params.context, metadata: params.metadata } }, options);
+  }
+
+  /**
+   * Get a GLYPH
+   *
+   * `GET /glyphs/{glyph_id}`
+   */
+  get(glyphId: string, options?: RequestOptions): APIPromise<M.GlyphToken> {
+    return this.client.request<M.GlyphToken>("get_glyph", { path: { glyph_id: glyphId } }, options);
+  }
+
+  /**
+   * Bind a GLYPH to a memory
+   *
+   * `POST /glyphs/{glyph_id}/bind`
+   */
+  bind(glyphId: string, params: M.GlyphsBindParams, options?: RequestOptions): APIPromise<M.GlyphToken> {
+    return this.client.request<M.GlyphToken>("bind_glyph", { path: { glyph_id: glyphId }, body: { memory_id: params.memory_id } }, options);
+  }
+}
+
 /** `client.guardian` */
 export class GuardianResource {
   constructor(private readonly client: BaseClient) {}
@@ -232,6 +273,10 @@ export class LukhasClient extends BaseClient {
 
   get embeddings(): EmbeddingsResource {
     return new EmbeddingsResource(this);
+  }
+
+  get glyphs(): GlyphsResource {
+    return new GlyphsResource(this);
   }
 
   get guardian(): GuardianResource {

@@ -253,6 +253,81 @@ export interface GenerateDreamResponse {
   synthesis: DreamSynthesis;
 }
 
+export interface GlyphContext {
+  interaction_id?: string | null;
+  session_id?: string | null;
+  /** The sender's user id. */
+  user_id: string;
+}
+
+export interface GlyphContextInput {
+  interaction_id?: string | null;
+  session_id?: string | null;
+}
+
+export interface GlyphList {
+  glyphs: Array<GlyphToken>;
+  /** Live glyphs matching the filters. */
+  total: number;
+}
+
+export interface GlyphMetadata {
+  priority: 'low' | 'normal' | 'high' | 'critical';
+  requires_guardian: boolean;
+  ttl_seconds: number;
+}
+
+export interface GlyphMetadataInput {
+  priority?: 'low' | 'normal' | 'high' | 'critical' | null;
+  /** Validate it with the guardian first (needs `governance:decide`); a rejection refuses it. */
+  requires_guardian?: boolean | null;
+  /** 1 to 86 400 (default 300); the glyph is gone after it. */
+  ttl_seconds?: number | null;
+}
+
+export interface GlyphPayload {
+  action: string;
+  /** Any JSON object (at most 16 KB). */
+  data?: Record<string, unknown> | null;
+}
+
+export interface GlyphPayloadView {
+  action: string;
+  data: Record<string, unknown>;
+}
+
+export interface GlyphSource {
+  component?: string | null;
+  confidence?: number | null;
+  module: string;
+}
+
+export interface GlyphTarget {
+  component?: string | null;
+  module: string;
+}
+
+/**
+ * A GLYPH token in the document's format, with when it expires, the guardian's
+ * validation and the memories it was bound to.
+ */
+export interface GlyphToken {
+  bound_memories: Array<string>;
+  context: GlyphContext;
+  /** RFC 3339 date-time. */
+  expires_at: string;
+  glyph_id: string;
+  /** The guardian's validation (`requires_guardian`), in the ledger. */
+  guardian_validation_id?: string | null;
+  metadata: GlyphMetadata;
+  payload: GlyphPayloadView;
+  source: GlyphSource;
+  symbol: 'TRUST' | 'LEARN' | 'ADAPT' | 'CREATE' | 'PROTECT' | 'REMEMBER' | 'REFLECT' | 'CONNECT';
+  target: GlyphTarget;
+  /** RFC 3339 date-time. */
+  timestamp: string;
+}
+
 export interface GuardianFigures {
   /** approvals / total_validations; null before the first validation. */
   approval_rate?: number | null;
@@ -815,6 +890,31 @@ export interface EmbeddingsCreateParams {
   encoding_format?: 'float' | 'base64' | null;
   /** Orrery: the provider, when `model` does not name it. */
   provider?: string | null;
+}
+
+/** Parameters of `GET /glyphs`. */
+export interface GlyphsListParams {
+  symbol?: 'TRUST' | 'LEARN' | 'ADAPT' | 'CREATE' | 'PROTECT' | 'REMEMBER' | 'REFLECT' | 'CONNECT' | null;
+  target_module?: string | null;
+  /** 1 to 100 (default 20). */
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/** Parameters of `POST /glyphs`. */
+export interface GlyphsSendParams {
+  symbol: 'TRUST' | 'LEARN' | 'ADAPT' | 'CREATE' | 'PROTECT' | 'REMEMBER' | 'REFLECT' | 'CONNECT';
+  source: GlyphSource;
+  target: GlyphTarget;
+  payload: GlyphPayload;
+  context?: GlyphContextInput | null;
+  metadata?: GlyphMetadataInput | null;
+}
+
+/** Parameters of `POST /glyphs/{glyph_id}/bind`. */
+export interface GlyphsBindParams {
+  /** One of your memories: it is tagged `glyph:<symbol>`. */
+  memory_id: string;
 }
 
 /** Parameters of `POST /guardian/validate`. */

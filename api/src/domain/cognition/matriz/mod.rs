@@ -241,7 +241,7 @@ impl PipelineCounters {
 pub struct Matriz {
     pub(super) memory: Arc<MemoryService>,
     pub(super) ai: Arc<AiService>,
-    guardian: Arc<Guardian>,
+    pub(super) guardian: Arc<Guardian>,
     bus: Arc<dyn EventBus>,
     /// The document's feature flags (dreams, GLYPHs).
     pub(super) lukhas: crate::config::LukhasConfig,

@@ -47,6 +47,16 @@ from .models import (
     EmbeddingUsage,
     EmotionalAssessmentView,
     GenerateDreamResponse,
+    GlyphContext,
+    GlyphContextInput,
+    GlyphList,
+    GlyphMetadata,
+    GlyphMetadataInput,
+    GlyphPayload,
+    GlyphPayloadView,
+    GlyphSource,
+    GlyphTarget,
+    GlyphToken,
     GuardianFigures,
     Health,
     InsightView,
@@ -302,6 +312,130 @@ class EmbeddingsResource:
                 "dimensions": dimensions,
                 "encoding_format": encoding_format,
                 "provider": provider,
+            },
+            options=request_options,
+        )
+
+
+class GlyphsResource:
+    """`client.glyphs`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        symbol: Literal["TRUST", "LEARN", "ADAPT", "CREATE", "PROTECT", "REMEMBER", "REFLECT", "CONNECT"] | None = None,
+        target_module: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphList:
+        """List GLYPHs
+
+        `GET /glyphs`
+
+        Args:
+            symbol: `symbol`
+            target_module: `target_module`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return self._client.request(
+            "list_glyphs",
+            GlyphList,
+            query={
+                "symbol": symbol,
+                "target_module": target_module,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def send(
+        self,
+        symbol: Literal["TRUST", "LEARN", "ADAPT", "CREATE", "PROTECT", "REMEMBER", "REFLECT", "CONNECT"],
+        source: GlyphSource,
+        target: GlyphTarget,
+        payload: GlyphPayload,
+        context: GlyphContextInput | None = None,
+        metadata: GlyphMetadataInput | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Send a GLYPH
+
+        `POST /glyphs`
+
+        Args:
+            symbol: `symbol`
+            source: `source`
+            target: `target`
+            payload: `payload`
+            context: `context`
+            metadata: `metadata`
+        """
+        return self._client.request(
+            "send_glyph",
+            GlyphToken,
+            body={
+                "symbol": symbol,
+                "source": source,
+                "target": target,
+                "payload": payload,
+                "context": context,
+                "metadata": metadata,
+            },
+            options=request_options,
+        )
+
+    def get(
+        self,
+        glyph_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Get a GLYPH
+
+        `GET /glyphs/{glyph_id}`
+
+        Args:
+            glyph_id: `glyph_id`
+        """
+        return self._client.request(
+            "get_glyph",
+            GlyphToken,
+            path={
+                "glyph_id": glyph_id,
+            },
+            options=request_options,
+        )
+
+    def bind(
+        self,
+        glyph_id: str,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Bind a GLYPH to a memory
+
+        `POST /glyphs/{glyph_id}/bind`
+
+        Args:
+            glyph_id: `glyph_id`
+            memory_id: One of your memories: it is tagged `glyph:<symbol>`.
+        """
+        return self._client.request(
+            "bind_glyph",
+            GlyphToken,
+            path={
+                "glyph_id": glyph_id,
+            },
+            body={
+                "memory_id": memory_id,
             },
             options=request_options,
         )
@@ -690,6 +824,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def embeddings(self) -> EmbeddingsResource:
         return EmbeddingsResource(self)
+
+    @property
+    def glyphs(self) -> GlyphsResource:
+        return GlyphsResource(self)
 
     @property
     def guardian(self) -> GuardianResource:
@@ -1096,6 +1234,130 @@ class AsyncEmbeddingsResource:
         )
 
 
+class AsyncGlyphsResource:
+    """`client.glyphs`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        symbol: Literal["TRUST", "LEARN", "ADAPT", "CREATE", "PROTECT", "REMEMBER", "REFLECT", "CONNECT"] | None = None,
+        target_module: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphList:
+        """List GLYPHs
+
+        `GET /glyphs`
+
+        Args:
+            symbol: `symbol`
+            target_module: `target_module`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "list_glyphs",
+            GlyphList,
+            query={
+                "symbol": symbol,
+                "target_module": target_module,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def send(
+        self,
+        symbol: Literal["TRUST", "LEARN", "ADAPT", "CREATE", "PROTECT", "REMEMBER", "REFLECT", "CONNECT"],
+        source: GlyphSource,
+        target: GlyphTarget,
+        payload: GlyphPayload,
+        context: GlyphContextInput | None = None,
+        metadata: GlyphMetadataInput | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Send a GLYPH
+
+        `POST /glyphs`
+
+        Args:
+            symbol: `symbol`
+            source: `source`
+            target: `target`
+            payload: `payload`
+            context: `context`
+            metadata: `metadata`
+        """
+        return await self._client.request(
+            "send_glyph",
+            GlyphToken,
+            body={
+                "symbol": symbol,
+                "source": source,
+                "target": target,
+                "payload": payload,
+                "context": context,
+                "metadata": metadata,
+            },
+            options=request_options,
+        )
+
+    async def get(
+        self,
+        glyph_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Get a GLYPH
+
+        `GET /glyphs/{glyph_id}`
+
+        Args:
+            glyph_id: `glyph_id`
+        """
+        return await self._client.request(
+            "get_glyph",
+            GlyphToken,
+            path={
+                "glyph_id": glyph_id,
+            },
+            options=request_options,
+        )
+
+    async def bind(
+        self,
+        glyph_id: str,
+        memory_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> GlyphToken:
+        """Bind a GLYPH to a memory
+
+        `POST /glyphs/{glyph_id}/bind`
+
+        Args:
+            glyph_id: `glyph_id`
+            memory_id: One of your memories: it is tagged `glyph:<symbol>`.
+        """
+        return await self._client.request(
+            "bind_glyph",
+            GlyphToken,
+            path={
+                "glyph_id": glyph_id,
+            },
+            body={
+                "memory_id": memory_id,
+            },
+            options=request_options,
+        )
+
+
 class AsyncGuardianResource:
     """`client.guardian`"""
 
@@ -1479,6 +1741,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def embeddings(self) -> AsyncEmbeddingsResource:
         return AsyncEmbeddingsResource(self)
+
+    @property
+    def glyphs(self) -> AsyncGlyphsResource:
+        return AsyncGlyphsResource(self)
 
     @property
     def guardian(self) -> AsyncGuardianResource:

@@ -298,6 +298,89 @@ class GenerateDreamResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class GlyphContext(BaseModel):
+    user_id: str
+    """The sender's user id."""
+    interaction_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphContextInput(BaseModel):
+    interaction_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphList(BaseModel):
+    glyphs: list[GlyphToken]
+    total: int
+    """Live glyphs matching the filters."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphMetadata(BaseModel):
+    priority: Literal["low", "normal", "high", "critical"]
+    requires_guardian: bool
+    ttl_seconds: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphMetadataInput(BaseModel):
+    priority: Literal["low", "normal", "high", "critical"] | None = None
+    requires_guardian: bool | None = None
+    """Validate it with the guardian first (needs `governance:decide`); a rejection refuses it."""
+    ttl_seconds: int | None = None
+    """1 to 86 400 (default 300); the glyph is gone after it."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphPayload(BaseModel):
+    action: str
+    data: dict[str, Any] | None = None
+    """Any JSON object (at most 16 KB)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphPayloadView(BaseModel):
+    action: str
+    data: dict[str, Any]
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphSource(BaseModel):
+    module: str
+    component: str | None = None
+    confidence: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphTarget(BaseModel):
+    module: str
+    component: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlyphToken(BaseModel):
+    """A GLYPH token in the document's format, with when it expires, the guardian's
+    validation and the memories it was bound to.
+    """
+
+    bound_memories: list[str]
+    context: GlyphContext
+    expires_at: datetime
+    glyph_id: str
+    metadata: GlyphMetadata
+    payload: GlyphPayloadView
+    source: GlyphSource
+    symbol: Literal["TRUST", "LEARN", "ADAPT", "CREATE", "PROTECT", "REMEMBER", "REFLECT", "CONNECT"]
+    target: GlyphTarget
+    timestamp: datetime
+    guardian_validation_id: str | None = None
+    """The guardian's validation (`requires_guardian`), in the ledger."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class GuardianFigures(BaseModel):
     approvals: int
     rejections: int
@@ -1028,6 +1111,69 @@ GenerateDreamResponse._fields = (
     FieldSpec("synthesis", "synthesis", model(lambda: DreamSynthesis), True),
 )
 
+GlyphContext._fields = (
+    FieldSpec("interaction_id", "interaction_id", optional(STR), False),
+    FieldSpec("session_id", "session_id", optional(STR), False),
+    FieldSpec("user_id", "user_id", STR, True),
+)
+
+GlyphContextInput._fields = (
+    FieldSpec("interaction_id", "interaction_id", optional(STR), False),
+    FieldSpec("session_id", "session_id", optional(STR), False),
+)
+
+GlyphList._fields = (
+    FieldSpec("glyphs", "glyphs", list_of(model(lambda: GlyphToken)), True),
+    FieldSpec("total", "total", INT, True),
+)
+
+GlyphMetadata._fields = (
+    FieldSpec("priority", "priority", STR, True),
+    FieldSpec("requires_guardian", "requires_guardian", BOOL, True),
+    FieldSpec("ttl_seconds", "ttl_seconds", INT, True),
+)
+
+GlyphMetadataInput._fields = (
+    FieldSpec("priority", "priority", optional(STR), False),
+    FieldSpec("requires_guardian", "requires_guardian", optional(BOOL), False),
+    FieldSpec("ttl_seconds", "ttl_seconds", optional(INT), False),
+)
+
+GlyphPayload._fields = (
+    FieldSpec("action", "action", STR, True),
+    FieldSpec("data", "data", optional(OBJECT), False),
+)
+
+GlyphPayloadView._fields = (
+    FieldSpec("action", "action", STR, True),
+    FieldSpec("data", "data", OBJECT, True),
+)
+
+GlyphSource._fields = (
+    FieldSpec("component", "component", optional(STR), False),
+    FieldSpec("confidence", "confidence", optional(FLOAT), False),
+    FieldSpec("module", "module", STR, True),
+)
+
+GlyphTarget._fields = (
+    FieldSpec("component", "component", optional(STR), False),
+    FieldSpec("module", "module", STR, True),
+)
+
+GlyphToken._fields = (
+    FieldSpec("bound_memories", "bound_memories", list_of(STR), True),
+    FieldSpec("context", "context", model(lambda: GlyphContext), True),
+    FieldSpec("expires_at", "expires_at", DATETIME, True),
+    FieldSpec("glyph_id", "glyph_id", STR, True),
+    FieldSpec("guardian_validation_id", "guardian_validation_id", optional(STR), False),
+    FieldSpec("metadata", "metadata", model(lambda: GlyphMetadata), True),
+    FieldSpec("payload", "payload", model(lambda: GlyphPayloadView), True),
+    FieldSpec("source", "source", model(lambda: GlyphSource), True),
+    FieldSpec("symbol", "symbol", STR, True),
+    FieldSpec("target", "target", model(lambda: GlyphTarget), True),
+    FieldSpec("timestamp", "timestamp", DATETIME, True),
+)
+
 GuardianFigures._fields = (
     FieldSpec("approval_rate", "approval_rate", optional(FLOAT), False),
     FieldSpec("approvals", "approvals", INT, True),
@@ -1436,6 +1582,16 @@ __all__ = [
     "EmbeddingUsage",
     "EmotionalAssessmentView",
     "GenerateDreamResponse",
+    "GlyphContext",
+    "GlyphContextInput",
+    "GlyphList",
+    "GlyphMetadata",
+    "GlyphMetadataInput",
+    "GlyphPayload",
+    "GlyphPayloadView",
+    "GlyphSource",
+    "GlyphTarget",
+    "GlyphToken",
     "GuardianFigures",
     "Health",
     "InsightView",
