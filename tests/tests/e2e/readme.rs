@@ -145,6 +145,28 @@ async fn the_lukhas_matriz_and_guardian_example_runs_again_and_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lukhas_streams_batches_reasoning_and_registry_example_runs_again_and_again() {
+    let server = TestServer::start().await;
+    sign_up_ada(&server).await;
+    let expected = [
+        "event: stage",
+        "event: content",
+        "event: complete",
+        "\"completed\":2",
+        "\"query_type\":\"counterfactual\"",
+        "\"node_id\":\"attention_module\"",
+        "\"registry_health\":\"optimal\"",
+    ];
+    run_sh_block(
+        &server,
+        "LUKHAS streams, batches, reasoning and the registry",
+        2,
+        &expected,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lunaos_code_search_example_runs_again_and_again() {
     let server = TestServer::start().await;
     sign_up_ada(&server).await;

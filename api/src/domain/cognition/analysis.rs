@@ -346,13 +346,9 @@ impl Matriz {
             system.push_str(" Answer only with a numbered list, one step a line: `1. …`.");
         }
         let mut messages = vec![ChatMessage::new(ChatRole::System, system)];
-        if !memories.is_empty() {
-            let listed: Vec<String> = memories.iter().map(|m| format!("- {}", m.data)).collect();
-            messages.push(ChatMessage::new(
-                ChatRole::System,
-                format!("What the user's memories say:\n{}", listed.join("\n")),
-            ));
-        }
+        messages.extend(super::memory_context(
+            memories.iter().map(|m| m.data.as_str()),
+        ));
         messages.push(ChatMessage::new(ChatRole::User, query.to_string()));
         let generation = self
             .ai

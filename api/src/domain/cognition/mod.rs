@@ -19,4 +19,17 @@ pub use guardian::{Guardian, ProposedAction, Validation, Verdict};
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+/// The system message that gives a model the caller's memories (none without memories).
+pub(crate) fn memory_context<'a>(
+    memories: impl IntoIterator<Item = &'a str>,
+) -> Option<crate::providers::ChatMessage> {
+    let listed: Vec<String> = memories.into_iter().map(|m| format!("- {m}")).collect();
+    (!listed.is_empty()).then(|| {
+        crate::providers::ChatMessage::new(
+            crate::providers::ChatRole::System,
+            format!("What the user's memories say:\n{}", listed.join("\n")),
+        )
+    })
+}
 pub use matriz::{Matriz, PipelineRequest, PipelineResult};

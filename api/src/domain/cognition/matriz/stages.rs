@@ -193,17 +193,9 @@ impl Matriz {
             system.push_str(&format!(" Focus on: {}.", focus.join(", ")));
         }
         let mut messages = vec![ChatMessage::new(ChatRole::System, system)];
-        if !run.memories.is_empty() {
-            let remembered: Vec<String> = run
-                .memories
-                .iter()
-                .map(|m| format!("- {}", m.data))
-                .collect();
-            messages.push(ChatMessage::new(
-                ChatRole::System,
-                format!("What the user's memories say:\n{}", remembered.join("\n")),
-            ));
-        }
+        messages.extend(crate::domain::cognition::memory_context(
+            run.memories.iter().map(|m| m.data.as_str()),
+        ));
         messages.push(ChatMessage::new(ChatRole::User, request.input.clone()));
         let generation = self
             .ai
