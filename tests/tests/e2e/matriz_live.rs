@@ -163,6 +163,16 @@ async fn leaving_the_stream_cancels_the_run() {
     })
     .await;
     let (token, _, _) = server.sign_up(&unique_email("matriz-sse-leave")).await;
+    // A follower of the caller's runs sees the cancelled run end too.
+    let mut gql = connect(&server, "/graphql", "graphql-transport-ws").await;
+    send(
+        &mut gql,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next(&mut gql).await["type"], "connection_ack");
+    send(&mut gql, json!({"id": "p", "type": "subscribe", "payload": {"query": "subscription { pipelineEvents { type stage message } }"}})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let response = server
         .client
         .post(server.url("/lukhas/v1/matriz/stream"))
@@ -207,6 +217,25 @@ async fn leaving_the_stream_cancels_the_run() {
         .await
         .unwrap();
     assert_eq!(status["system"]["total_interactions"], 0, "{status}");
+    let mut seen = Vec::new();
+    loop {
+        let message = next_within(&mut gql, Duration::from_secs(5))
+            .await
+            .expect("the run's events");
+        let event = message["payload"]["data"]["pipelineEvents"].clone();
+        let last = event["type"] != "STAGE";
+        seen.push(event);
+        if last {
+            break;
+        }
+    }
+    let end = seen.last().unwrap();
+    assert_eq!(end["type"], "FAILED", "{seen:?}");
+    assert!(end["message"].as_str().unwrap().contains("cancelled"));
+    assert!(
+        seen.iter().all(|e| e["stage"] != "action"),
+        "no stage after the client left stored anything: {seen:?}"
+    );
 }
 
 #[tokio::test]

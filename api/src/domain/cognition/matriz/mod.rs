@@ -454,7 +454,7 @@ impl Matriz {
             direct,
         );
         let result = self.run(principal, actor, request, &reporter).await;
-        reporter.publish(match &result {
+        reporter.end(match &result {
             Ok(done) => PipelineEventKind::Completed {
                 confidence: done.confidence,
                 duration_ms: done.duration_ms,

@@ -3,6 +3,7 @@
 //! socket); a streaming caller also gets its own run's events, the approved answer piece by
 //! piece, on a channel of its own that no other traffic can crowd out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -81,12 +82,24 @@ pub enum StreamUpdate {
     },
 }
 
-/// Where one run reports to.
+/// Where one run reports to. A run dropped before it reported its end (a streaming caller
+/// left) reports itself failed, so followers of the run see it end either way.
 pub(super) struct Reporter {
     bus: Arc<dyn EventBus>,
     owner: String,
     pub interaction_id: String,
     direct: Option<mpsc::UnboundedSender<StreamUpdate>>,
+    ended: AtomicBool,
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if !self.ended.load(Ordering::Relaxed) {
+            self.publish(PipelineEventKind::Failed {
+                message: "cancelled: the caller left before the run finished".into(),
+            });
+        }
+    }
 }
 
 impl Reporter {
@@ -101,7 +114,14 @@ impl Reporter {
             owner: owner.to_string(),
             interaction_id,
             direct,
+            ended: AtomicBool::new(false),
         }
+    }
+
+    /// The run's last event.
+    pub fn end(&self, kind: PipelineEventKind) {
+        self.ended.store(true, Ordering::Relaxed);
+        self.publish(kind);
     }
 
     pub fn publish(&self, kind: PipelineEventKind) {
