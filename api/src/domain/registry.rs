@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use orrery_entities::registry_node;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 
 use crate::domain::cognition::matriz::STAGES;
@@ -252,15 +251,6 @@ pub async fn register(
 ) -> DomainResult<Registered> {
     let (owner, _) = owned_by(principal)?;
     let (stages, pillars) = checked(&node)?;
-    let count = registry_node::Entity::find()
-        .filter(registry_node::Column::UserId.eq(&owner))
-        .count(&core.db)
-        .await?;
-    if count >= MAX_NODES_PER_OWNER {
-        return Err(DomainError::QuotaExceeded(format!(
-            "at most {MAX_NODES_PER_OWNER} registry nodes per account"
-        )));
-    }
     let mine: HashMap<String, registry_node::Model> = registry_node::Entity::find()
         .filter(registry_node::Column::UserId.eq(&owner))
         .all(&core.db)
@@ -268,6 +258,11 @@ pub async fn register(
         .into_iter()
         .map(|n| (n.node_id.clone(), n))
         .collect();
+    if mine.len() as u64 >= MAX_NODES_PER_OWNER {
+        return Err(DomainError::QuotaExceeded(format!(
+            "at most {MAX_NODES_PER_OWNER} registry nodes per account"
+        )));
+    }
     if mine.contains_key(&node.node_id) {
         return Err(DomainError::Conflict(format!(
             "you already registered a node '{}'",

@@ -162,18 +162,12 @@ fn consciousness_event(
             interaction_id: Some(interaction_id),
             ..empty
         },
-        ConsciousnessUpdate::Reflection {
-            reflection_id,
-            topic,
-            insights,
-            interactions_read,
-            valence,
-        } => ConsciousnessEvent {
-            reflection_id: Some(reflection_id),
-            topic: Some(topic),
-            insights: Some(n(insights)),
-            interactions_read: Some(n(interactions_read)),
-            valence,
+        ConsciousnessUpdate::Reflection(r) => ConsciousnessEvent {
+            reflection_id: Some(r.reflection_id),
+            topic: Some(r.topic),
+            insights: Some(n(r.insights)),
+            interactions_read: Some(n(r.interactions_read)),
+            valence: r.valence,
             ..empty
         },
     }

@@ -9,13 +9,11 @@ use serde_json::{json, Value};
 
 use super::matriz::Matriz;
 use super::round3;
-use crate::domain::ai::ChatCall;
 use crate::domain::identity::{Principal, Scope};
 use crate::domain::memory::SearchFilters;
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{
-    self, builtin_key_terms, ChatMessage, ChatRole, FinishReason, GenerationOptions,
-    JsonSchemaFormat,
+    builtin_key_terms, ChatMessage, ChatRole, FinishReason, GenerationOptions, JsonSchemaFormat,
 };
 
 pub const MAX_QUERY_CHARS: usize = 4_000;
@@ -350,36 +348,22 @@ impl Matriz {
             memories.iter().map(|m| m.data.as_str()),
         ));
         messages.push(ChatMessage::new(ChatRole::User, query.to_string()));
-        let generation = self
-            .ai
-            .chat_as(
-                actor,
-                ChatCall {
-                    provider: None,
-                    model: None,
-                    messages,
-                    options: GenerationOptions {
-                        max_tokens: Some(64 * steps as u32 + 64),
-                        json_schema: structured.then(|| JsonSchemaFormat {
-                            name: "reasoning_analysis".into(),
-                            schema: model_schema(steps),
-                        }),
-                        ..Default::default()
-                    },
-                },
-            )
-            .await?;
-        let (provider, model) = (generation.provider, generation.model);
-        let completion = providers::collect(generation.stream).await?;
+        let options = GenerationOptions {
+            max_tokens: Some(64 * steps as u32 + 64),
+            json_schema: structured.then(|| JsonSchemaFormat {
+                name: "reasoning_analysis".into(),
+                schema: model_schema(steps),
+            }),
+            ..Default::default()
+        };
+        let (provider, model, completion) = self.generate(actor, messages, options).await?;
         let terms = builtin_key_terms(query, MAX_CONCLUSIONS);
         let mut uncertainty = Vec::new();
         if completion.reason != FinishReason::Stop {
             uncertainty.push("The model's answer was cut at its token limit".to_string());
         }
         let (method, steps_found, query_kind) = if structured {
-            let value: Value = serde_json::from_str(completion.text.trim()).map_err(|e| {
-                DomainError::Internal(format!("validated analysis is not JSON: {e}"))
-            })?;
+            let value = super::validated_json(&completion.text, "analysis")?;
             let steps_found: Vec<Step> = value["reasoning_steps"]
                 .as_array()
                 .into_iter()

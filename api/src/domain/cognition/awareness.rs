@@ -43,20 +43,15 @@ pub enum ConsciousnessUpdate {
         attention_shift: &'static str,
         interaction_id: String,
     },
-    Reflection {
-        reflection_id: String,
-        topic: String,
-        insights: usize,
-        interactions_read: usize,
-        valence: Option<f64>,
-    },
+    /// A reflection of the owner's, as it was published.
+    Reflection(ReflectionEvent),
 }
 
 impl ConsciousnessUpdate {
     pub fn stream(&self) -> ConsciousnessStream {
         match self {
             Self::Awareness { .. } => ConsciousnessStream::Awareness,
-            Self::Reflection { .. } => ConsciousnessStream::Reflection,
+            Self::Reflection(_) => ConsciousnessStream::Reflection,
         }
     }
 }
@@ -77,27 +72,10 @@ fn shift(stage: &str) -> &'static str {
 pub fn update_for(event: &Event, owner: &str) -> Option<(DateTime<Utc>, ConsciousnessUpdate)> {
     match event {
         Event::Pipeline(run) if run.owner == owner => awareness(run).map(|u| (run.at, u)),
-        Event::Reflection(reflection) if reflection.owner == owner => {
-            let ReflectionEvent {
-                reflection_id,
-                topic,
-                insights,
-                interactions_read,
-                valence,
-                at,
-                ..
-            } = reflection.as_ref().clone();
-            Some((
-                at,
-                ConsciousnessUpdate::Reflection {
-                    reflection_id,
-                    topic,
-                    insights,
-                    interactions_read,
-                    valence,
-                },
-            ))
-        }
+        Event::Reflection(reflection) if reflection.owner == owner => Some((
+            reflection.at,
+            ConsciousnessUpdate::Reflection(reflection.as_ref().clone()),
+        )),
         _ => None,
     }
 }

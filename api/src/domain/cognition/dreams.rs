@@ -12,11 +12,10 @@ use serde_json::{json, Value};
 
 use super::matriz::Matriz;
 use super::round3;
-use crate::domain::ai::ChatCall;
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{
-    self, builtin_key_terms, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat,
+    builtin_key_terms, ChatMessage, ChatRole, GenerationOptions, JsonSchemaFormat,
 };
 
 pub const MAX_SEED_CHARS: usize = 2_000;
@@ -303,19 +302,12 @@ impl Matriz {
                 structured,
             )
         };
-        let answers: Vec<DomainResult<(String, String, Reality)>> = if parallel {
-            futures::stream::iter(0..count)
-                .map(imagine)
-                .buffered(count)
-                .collect()
-                .await
-        } else {
-            futures::stream::iter(0..count)
-                .map(imagine)
-                .buffered(1)
-                .collect()
-                .await
-        };
+        let at_once = if parallel { count } else { 1 };
+        let answers: Vec<DomainResult<(String, String, Reality)>> = futures::stream::iter(0..count)
+            .map(imagine)
+            .buffered(at_once)
+            .collect()
+            .await;
         let mut realities = Vec::with_capacity(count);
         let (mut provider, mut model) = (chosen.provider, chosen.model);
         for answer in answers {
@@ -364,36 +356,24 @@ impl Matriz {
         } else {
             system.push_str(" Answer in three lines: `Concept: <short name>`, `Description: <two or three sentences>`, `Key features: <a>; <b>; <c>`.");
         }
-        let generation = self
-            .ai
-            .chat_as(
-                actor,
-                ChatCall {
-                    provider: None,
-                    model: None,
-                    messages: vec![
-                        ChatMessage::new(ChatRole::System, system),
-                        ChatMessage::new(ChatRole::User, seed.to_string()),
-                    ],
-                    options: GenerationOptions {
-                        temperature: Some((0.3 + 0.9 * creativity) as f32),
-                        max_tokens: Some(220),
-                        seed: Some(index as u64 + 1),
-                        json_schema: structured.then(|| JsonSchemaFormat {
-                            name: "dream_reality".into(),
-                            schema: schema(),
-                        }),
-                        ..Default::default()
-                    },
-                },
-            )
-            .await?;
-        let (provider, model) = (generation.provider, generation.model);
-        let text = providers::collect(generation.stream).await?.text;
+        let messages = vec![
+            ChatMessage::new(ChatRole::System, system),
+            ChatMessage::new(ChatRole::User, seed.to_string()),
+        ];
+        let options = GenerationOptions {
+            temperature: Some((0.3 + 0.9 * creativity) as f32),
+            max_tokens: Some(220),
+            seed: Some(index as u64 + 1),
+            json_schema: structured.then(|| JsonSchemaFormat {
+                name: "dream_reality".into(),
+                schema: schema(),
+            }),
+            ..Default::default()
+        };
+        let (provider, model, completion) = self.generate(actor, messages, options).await?;
+        let text = completion.text;
         let (concept, description, key_features) = if structured {
-            let value: Value = serde_json::from_str(text.trim()).map_err(|e| {
-                DomainError::Internal(format!("validated reality is not JSON: {e}"))
-            })?;
+            let value = super::validated_json(&text, "reality")?;
             let features: Vec<String> = value["key_features"]
                 .as_array()
                 .into_iter()

@@ -20,6 +20,17 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// A model's answer that the AI service already validated against the JSON schema it asked
+/// for (`what` names it in the error, which would be ours).
+pub(crate) fn validated_json(
+    text: &str,
+    what: &str,
+) -> crate::error::DomainResult<serde_json::Value> {
+    serde_json::from_str(text.trim()).map_err(|e| {
+        crate::error::DomainError::Internal(format!("validated {what} is not JSON: {e}"))
+    })
+}
+
 /// The system message that gives a model the caller's memories (none without memories).
 pub(crate) fn memory_context<'a>(
     memories: impl IntoIterator<Item = &'a str>,

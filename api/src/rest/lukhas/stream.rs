@@ -160,15 +160,9 @@ impl Subscription {
                         "state": state, "level": level, "attention_shift": attention_shift,
                         "interaction_id": interaction_id,
                     }),
-                    ConsciousnessUpdate::Reflection {
-                        reflection_id,
-                        topic,
-                        insights,
-                        interactions_read,
-                        valence,
-                    } => json!({
-                        "reflection_id": reflection_id, "topic": topic, "insights": insights,
-                        "interactions_read": interactions_read, "overall_valence": valence,
+                    ConsciousnessUpdate::Reflection(r) => json!({
+                        "reflection_id": r.reflection_id, "topic": r.topic, "insights": r.insights,
+                        "interactions_read": r.interactions_read, "overall_valence": r.valence,
                     }),
                 };
                 Some(json!({

@@ -403,6 +403,30 @@ impl Matriz {
         self.bus.publish(event);
     }
 
+    /// The default generator's whole answer to `messages`, with the provider and model that
+    /// gave it.
+    pub(super) async fn generate(
+        &self,
+        actor: &Actor,
+        messages: Vec<crate::providers::ChatMessage>,
+        options: crate::providers::GenerationOptions,
+    ) -> DomainResult<(String, String, crate::providers::Completion)> {
+        let generation = self
+            .ai
+            .chat_as(
+                actor,
+                crate::domain::ai::ChatCall {
+                    provider: None,
+                    model: None,
+                    messages,
+                    options,
+                },
+            )
+            .await?;
+        let completion = crate::providers::collect(generation.stream).await?;
+        Ok((generation.provider, generation.model, completion))
+    }
+
     pub fn new(
         memory: Arc<MemoryService>,
         ai: Arc<AiService>,

@@ -43,7 +43,7 @@ pub enum PipelineEventKind {
 }
 
 /// The caller reflected on their interactions (`/consciousness/reflect`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ReflectionEvent {
     pub owner: String,
     pub reflection_id: String,
