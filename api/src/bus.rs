@@ -75,6 +75,8 @@ pub enum Event {
     MemoryDrift(Box<crate::domain::memory::DriftEvent>),
     /// An approved terminal command moved on (started, wrote, finished) or was rejected.
     Command(Box<crate::domain::terminal::CommandUpdate>),
+    /// A security incident was opened, changed status, or recurred.
+    Incident(Box<crate::domain::incidents::IncidentChange>),
     /// A MATRIZ run finished a stage, completed, or was stopped.
     Pipeline(Box<crate::domain::cognition::matriz::PipelineEvent>),
     /// Someone reflected on their interactions.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// The LUKHAS document's feature flags. Also read from the environment under the
 /// document's own names: `LUKHAS_DREAMS_ENABLED`, `LUKHAS_PARALLEL_DREAMS`,
 /// `LUKHAS_GLYPHS_ENABLED` (`1`/`true` switch on).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LukhasConfig {
     /// `POST /dream/generate`; off: 503 `FEATURE_DISABLED`.
@@ -25,6 +25,20 @@ pub struct LukhasConfig {
     /// The GLYPH token API; off: 503 `FEATURE_DISABLED`.
     #[serde(deserialize_with = "flag")]
     pub glyphs_enabled: bool,
+    /// Guardian rejections at or above this severity open a security incident: `low`,
+    /// `medium`, `high` (default), `critical`, or `off`.
+    pub incident_severity: String,
+}
+
+impl Default for LukhasConfig {
+    fn default() -> Self {
+        Self {
+            dreams_enabled: false,
+            parallel_dreams: false,
+            glyphs_enabled: false,
+            incident_severity: "high".into(),
+        }
+    }
 }
 
 /// A switch written as a boolean, `1`/`0`, or `true`/`false`/`yes`/`no`/`on`/`off`.
@@ -681,6 +695,7 @@ impl Config {
                     "LUKHAS_DREAMS_ENABLED",
                     "LUKHAS_PARALLEL_DREAMS",
                     "LUKHAS_GLYPHS_ENABLED",
+                    "LUKHAS_INCIDENT_SEVERITY",
                 ])
                 .map(|key| {
                     key.as_str()

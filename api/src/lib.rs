@@ -172,9 +172,26 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         config.chat.clone(),
     );
     let war_room = domain::review::WarRoom::new(ai.clone(), config.chat.clone());
+    let incident_bar = match config.lukhas.incident_severity.as_str() {
+        "off" => None,
+        level => Some(
+            domain::cognition::content::Severity::parse(level).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "lukhas.incident_severity is low, medium, high, critical or off; got '{level}'"
+                )
+            })?,
+        ),
+    };
+    let incidents = Arc::new(domain::incidents::IncidentService::new(
+        db.clone(),
+        governance.clone(),
+        bus.clone(),
+        incident_bar,
+    ));
     let guardian = Arc::new(domain::cognition::Guardian::new(
         governance.clone(),
         config.governance.guardian_risk_threshold,
+        incidents.clone(),
     ));
     let memory = Arc::new(memory);
     let matriz = domain::cognition::Matriz::new(
@@ -197,6 +214,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         guardian,
         matriz,
         terminal,
+        incidents,
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;
@@ -428,6 +446,7 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
     }
     let timeout = Duration::from_secs(config.http.request_timeout_secs);
     router
+        .route_layer(from_fn_with_state(state.clone(), http::perf::measure))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -31,12 +31,15 @@ pub struct Core {
     pub guardian: Arc<crate::domain::cognition::Guardian>,
     pub matriz: crate::domain::cognition::Matriz,
     pub terminal: Arc<crate::domain::terminal::TerminalService>,
+    pub incidents: Arc<crate::domain::incidents::IncidentService>,
     pub bus: Arc<dyn EventBus>,
     pub limiter: Arc<dyn RateStore>,
     pub started: Instant,
     /// The wall-clock time of `started`.
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub health: crate::domain::operations::HealthCache,
+    /// Per-route latency since start.
+    pub perf: crate::domain::perf::RouteStats,
     /// CPU use between `/status` readings.
     pub cpu: crate::domain::process_stats::CpuMeter,
     draining: AtomicBool,
@@ -57,6 +60,7 @@ pub struct Services {
     pub guardian: Arc<crate::domain::cognition::Guardian>,
     pub matriz: crate::domain::cognition::Matriz,
     pub terminal: Arc<crate::domain::terminal::TerminalService>,
+    pub incidents: Arc<crate::domain::incidents::IncidentService>,
 }
 
 impl Core {
@@ -82,11 +86,13 @@ impl Core {
             guardian: services.guardian,
             matriz: services.matriz,
             terminal: services.terminal,
+            incidents: services.incidents,
             bus,
             limiter,
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             health: Default::default(),
+            perf: Default::default(),
             cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
             shutdown: CancellationToken::new(),

@@ -14,6 +14,8 @@ pub mod gov_decision;
 pub mod gov_ledger;
 pub mod gov_policy;
 pub mod gov_revocation;
+pub mod incident;
+pub mod incident_update;
 pub mod memory;
 pub mod rag_chunk;
 pub mod refresh_token;

@@ -14,6 +14,7 @@ mod m20261203_000009_chat;
 mod m20261203_000010_terminal_runs;
 mod m20261206_000011_registry;
 mod m20261206_000012_glyphs;
+mod m20261206_000013_incidents;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_terminal_runs::Migration),
             Box::new(m20261206_000011_registry::Migration),
             Box::new(m20261206_000012_glyphs::Migration),
+            Box::new(m20261206_000013_incidents::Migration),
         ]
     }
 }

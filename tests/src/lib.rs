@@ -151,6 +151,16 @@ impl TestServer {
         request.send().await.expect("request")
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .json(&body)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Response {
         self.client
             .delete(self.url(path))

@@ -8,8 +8,10 @@ pub mod chat;
 pub mod cognition;
 pub mod governance;
 pub mod identity;
+pub mod incidents;
 pub mod memory;
 pub mod operations;
+pub mod perf;
 pub mod process_stats;
 pub mod rag;
 pub mod registry;
@@ -21,4 +23,27 @@ pub mod terminal;
 #[async_trait::async_trait]
 pub trait AuditSink: Send + Sync {
     async fn record(&self, event: &crate::bus::AccountEvent);
+}
+
+/// A page's `(limit, offset)` from what a caller asked for: `limit` 1 to `max` (default
+/// `default`), `offset` 0 or more.
+pub fn page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: u64,
+    max: u64,
+) -> crate::error::DomainResult<(u64, u64)> {
+    use crate::error::DomainError;
+    let limit = limit.unwrap_or(default as i64);
+    if !(1..=max as i64).contains(&limit) {
+        return Err(DomainError::invalid(
+            "limit",
+            format!("limit is 1 to {max}"),
+        ));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(DomainError::invalid("offset", "offset is 0 or more"));
+    }
+    Ok((limit as u64, offset as u64))
 }

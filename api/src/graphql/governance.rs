@@ -193,6 +193,11 @@ impl LedgerEntry {
     async fn signature(&self) -> &str {
         &self.0.signature
     }
+    /// Whether this entry's hash matches its contents and its signature is the node key's
+    /// (its links to its neighbours: `ledgerVerification`).
+    async fn verified(&self, ctx: &Context<'_>) -> bool {
+        core(ctx).governance.entry_problem(&self.0).is_none()
+    }
 }
 
 /// The active governance policy.
@@ -288,6 +293,8 @@ pub type LedgerEntryConnection = Connection<String, LedgerEntry, ConnectionTotal
 
 #[derive(InputObject, Default)]
 pub struct LedgerFilterInput {
+    /// An event type (`guardian.validation`), or a family of them ending in `*` (`incident.*`).
+    pub event_type: Option<String>,
     pub decision_id: Option<String>,
     pub actor: Option<String>,
     pub start_time: Option<DateTime>,
@@ -381,6 +388,7 @@ impl GovernanceQuery {
         let (first, offset) = super::paging::window(first, after)?;
         let filter = filter.unwrap_or_default();
         let filter = LedgerFilter {
+            event_type: filter.event_type,
             decision_id: filter.decision_id,
             actor: filter.actor,
             start_time: filter.start_time.map(|t| t.0),

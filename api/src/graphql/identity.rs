@@ -373,6 +373,8 @@ pub enum ApiKeyScope {
     Registry,
     /// Send, read and bind LUKHAS GLYPH tokens.
     Glyphs,
+    /// Report security incidents and read the ones that concern the account.
+    Incidents,
 }
 
 #[derive(InputObject)]

@@ -10,11 +10,13 @@ mod glyphs;
 mod governance;
 mod guard;
 mod identity;
+mod incidents;
 mod limits;
 mod memory;
 mod models;
 mod node;
 mod paging;
+mod perf;
 mod rag;
 mod registry;
 mod review;
@@ -47,6 +49,8 @@ pub struct Query(
     rag::RagQuery,
     registry::RegistryQuery,
     glyphs::GlyphQuery,
+    incidents::IncidentQuery,
+    perf::PerfQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
 );
@@ -67,6 +71,7 @@ pub struct Mutation(
     rag::RagMutation,
     registry::RegistryMutation,
     glyphs::GlyphMutation,
+    incidents::IncidentMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );
@@ -80,6 +85,7 @@ pub struct Subscription(
     terminal::TerminalSubscription,
     cognition_events::CognitionSubscription,
     cognition_events::GlyphSubscription,
+    incidents::IncidentSubscription,
 );
 
 pub type OrrerySchema = Schema<Query, Mutation, Subscription>;

@@ -20,6 +20,8 @@ pub struct Histogram {
     pub sum: f64,
     /// The upper bound of the bucket holding the median; null when nothing was recorded.
     pub p50_bound: Option<f64>,
+    /// The upper bound of the bucket holding the 95th percentile.
+    pub p95_bound: Option<f64>,
     /// The upper bound of the bucket holding the 99th percentile.
     pub p99_bound: Option<f64>,
     pub buckets: Vec<HistogramBucket>,
@@ -32,6 +34,7 @@ impl From<Snapshot> for Histogram {
             count: s.count,
             sum: s.sum,
             p50_bound: s.quantile_bound(0.5).and_then(finite),
+            p95_bound: s.quantile_bound(0.95).and_then(finite),
             p99_bound: s.quantile_bound(0.99).and_then(finite),
             buckets: s
                 .buckets

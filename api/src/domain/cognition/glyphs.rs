@@ -379,17 +379,7 @@ impl Matriz {
         self.glyphs_on()?;
         let actor = principal.actor()?;
         actor.require(Scope::Glyphs)?;
-        let limit = filter.limit.unwrap_or(20);
-        if !(1..=MAX_PAGE as i64).contains(&limit) {
-            return Err(DomainError::invalid(
-                "limit",
-                format!("limit is 1 to {MAX_PAGE}"),
-            ));
-        }
-        let offset = filter.offset.unwrap_or(0);
-        if offset < 0 {
-            return Err(DomainError::invalid("offset", "offset is 0 or more"));
-        }
+        let (limit, offset) = crate::domain::page(filter.limit, filter.offset, 20, MAX_PAGE)?;
         let mut query = glyph_token::Entity::find()
             .filter(glyph_token::Column::UserId.eq(&actor.user_id))
             .filter(glyph_token::Column::ExpiresAt.gt(Utc::now()));
@@ -407,8 +397,8 @@ impl Matriz {
         let rows = query
             .order_by_desc(glyph_token::Column::CreatedAt)
             .order_by_desc(glyph_token::Column::Id)
-            .limit(limit as u64)
-            .offset(offset as u64)
+            .limit(limit)
+            .offset(offset)
             .all(self.memory.db())
             .await?;
         Ok((rows.into_iter().map(view).collect(), total))

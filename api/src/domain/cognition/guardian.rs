@@ -20,6 +20,7 @@ use crate::domain::governance::policy::{
 use crate::domain::governance::GovernanceService;
 use crate::domain::identity::tokens::sha256_hex;
 use crate::domain::identity::{Principal, Scope};
+use crate::domain::incidents::{IncidentService, Rejection};
 use crate::error::{DomainError, DomainResult};
 
 pub const MAX_CONTENT_CHARS: usize = 32_000;
@@ -91,6 +92,7 @@ pub struct GuardianCounters {
 
 pub struct Guardian {
     governance: Arc<GovernanceService>,
+    incidents: Arc<IncidentService>,
     policy: Policy,
     threshold: f64,
     pub counters: GuardianCounters,
@@ -190,9 +192,14 @@ fn checked(action: &ProposedAction) -> DomainResult<()> {
 }
 
 impl Guardian {
-    pub fn new(governance: Arc<GovernanceService>, threshold: f64) -> Self {
+    pub fn new(
+        governance: Arc<GovernanceService>,
+        threshold: f64,
+        incidents: Arc<IncidentService>,
+    ) -> Self {
         Self {
             governance,
+            incidents,
             policy: builtin_policy(),
             threshold: threshold.clamp(0.0, 1.0),
             counters: GuardianCounters::default(),
@@ -256,6 +263,18 @@ impl Guardian {
         let validation = self.judge(&action, &assessment, threshold, started);
         self.count(&validation);
         self.record(&actor.user_id, &action, &validation).await?;
+        if let (Verdict::Rejected, Some(severity)) = (validation.verdict, validation.severity) {
+            self.incidents
+                .guardian_rejected(Rejection {
+                    user_id: &actor.user_id,
+                    validation_id: &validation.id,
+                    action_kind: &action.kind,
+                    severity,
+                    rules: validation.findings.iter().map(|f| f.rule).collect(),
+                    key_factors: &validation.key_factors,
+                })
+                .await?;
+        }
         Ok(validation)
     }
 

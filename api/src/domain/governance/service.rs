@@ -70,6 +70,8 @@ pub struct NodeInfo {
 
 #[derive(Clone, Debug, Default)]
 pub struct LedgerFilter {
+    /// An event type (`guardian.validation`), or a family of them (`incident.*`).
+    pub event_type: Option<String>,
     pub decision_id: Option<String>,
     pub actor: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
@@ -844,6 +846,12 @@ impl GovernanceService {
         if !can_see_everything(actor) {
             condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
         }
+        if let Some(kind) = &filter.event_type {
+            condition = condition.add(match kind.strip_suffix('*') {
+                Some(family) => gov_ledger::Column::EventType.starts_with(family),
+                None => gov_ledger::Column::EventType.eq(kind),
+            });
+        }
         if let Some(id) = &filter.decision_id {
             condition = condition.add(gov_ledger::Column::DecisionId.eq(id));
         }
@@ -892,6 +900,11 @@ impl GovernanceService {
         verify::verify_chain(&self.db, self.node.public_key(), |_| {}).await
     }
 
+    /// What is wrong with `entry` on its own (hash, signature), if anything.
+    pub fn entry_problem(&self, entry: &gov_ledger::Model) -> Option<String> {
+        verify::entry_problem(&self.node.public_key(), entry)
+    }
+
     /// The ledger writer's batch timings since this process started (admins and auditors).
     pub fn writer_stats(&self, principal: &Principal) -> DomainResult<&WriterStats> {
         let actor = principal.actor()?;
@@ -925,12 +938,25 @@ impl GovernanceService {
 
     /// Writes an event of another domain (a terminal command, …) into the signed ledger.
     pub async fn record(&self, event_type: &str, user_id: &str, data: Value) -> DomainResult<()> {
+        self.record_as(event_type, &format!("user:{user_id}"), user_id, data)
+            .await
+    }
+
+    /// Writes an event about `owner_id`'s account that `actor` (`user:<id>`, or a module
+    /// such as `guardian`) caused.
+    pub async fn record_as(
+        &self,
+        event_type: &str,
+        actor: &str,
+        owner_id: &str,
+        data: Value,
+    ) -> DomainResult<()> {
         self.ledger
             .append(NewEntry {
                 event_type: event_type.into(),
-                actor: Some(format!("user:{user_id}")),
+                actor: Some(actor.to_string()),
                 data,
-                owner_id: Some(user_id.to_string()),
+                owner_id: Some(owner_id.to_string()),
                 ..NewEntry::default()
             })
             .await?;

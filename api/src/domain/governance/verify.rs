@@ -39,6 +39,12 @@ fn bad(entry: &gov_ledger::Model, problem: impl Into<String>) -> BadEntry {
     }
 }
 
+/// What is wrong with one entry on its own (its hash, its signature), if anything; its
+/// links to its neighbours are the chain's to check.
+pub fn entry_problem(key: &VerifyingKey, entry: &gov_ledger::Model) -> Option<String> {
+    check_entry(key, entry).map(|bad| bad.problem)
+}
+
 /// The CPU-heavy checks of one entry: its hash and its signature.
 fn check_entry(key: &VerifyingKey, entry: &gov_ledger::Model) -> Option<BadEntry> {
     if entry_hash(entry) != entry.entry_hash {

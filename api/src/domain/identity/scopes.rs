@@ -45,10 +45,12 @@ pub enum Scope {
     Registry,
     /// Send, read and bind LUKHAS GLYPH tokens.
     Glyphs,
+    /// Report security incidents and read the ones that concern the account.
+    Incidents,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 16] = [
+    pub const ALL: [Scope; 17] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -65,6 +67,7 @@ impl Scope {
         Scope::Chat,
         Scope::Registry,
         Scope::Glyphs,
+        Scope::Incidents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Scope {
             Scope::Chat => "chat",
             Scope::Registry => "registry",
             Scope::Glyphs => "glyphs",
+            Scope::Incidents => "incidents",
         }
     }
 
@@ -110,18 +114,18 @@ impl fmt::Display for Scope {
 
 /// A set of scopes (a bit set: cheap to copy into every principal).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scopes(u16);
+pub struct Scopes(u32);
 
-fn bit(scope: Scope) -> u16 {
-    1 << (Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0) as u16)
+fn bit(scope: Scope) -> u32 {
+    1 << (Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0) as u32)
 }
 
-// The set is a `u16`: a seventeenth scope needs a wider one.
-const _: () = assert!(Scope::ALL.len() <= 16);
+// The set is a `u32`: a thirty-third scope needs a wider one.
+const _: () = assert!(Scope::ALL.len() <= 32);
 
 impl Scopes {
     pub const fn all() -> Self {
-        Scopes(((1u32 << Scope::ALL.len()) - 1) as u16)
+        Scopes(((1u64 << Scope::ALL.len()) - 1) as u32)
     }
 
     /// What a key gets when it asks for nothing: everything its owner may do except acting
@@ -204,7 +208,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry glyphs"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry glyphs incidents"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

@@ -151,6 +151,7 @@ pub async fn get_ledger(
         return Err(DomainError::invalid("offset", "offset must not be negative").into());
     }
     let filter = LedgerFilter {
+        event_type: None,
         decision_id: query.decision_id,
         actor: query.actor,
         start_time: query

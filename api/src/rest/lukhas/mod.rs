@@ -1,6 +1,7 @@
 //! LUKHAS dialect (`/lukhas/v1`): plain JSON bodies; errors are
 //! `{"error": {"code", "message", "details", "trace_id", "timestamp"}}`.
 
+mod audit;
 mod auth;
 mod budget;
 mod consciousness;
@@ -9,10 +10,12 @@ mod embeddings;
 mod glyphs;
 mod guardian;
 mod health;
+mod incidents;
 mod matriz;
 mod matriz_batch;
 mod matriz_stream;
 mod memory;
+mod perf;
 mod reasoning;
 mod registry;
 mod stream;
@@ -171,6 +174,11 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(reasoning::causal))
         .routes(routes!(consciousness::state))
         .routes(routes!(consciousness::reflect))
+        .routes(routes!(incidents::report, incidents::list))
+        .routes(routes!(incidents::get, incidents::update))
+        .routes(routes!(perf::perf))
+        .routes(routes!(audit::trail))
+        .routes(routes!(audit::verify))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

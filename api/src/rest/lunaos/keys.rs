@@ -42,6 +42,7 @@ string_enum!(
         Chat = "chat",
         Registry = "registry",
         Glyphs = "glyphs",
+        Incidents = "incidents",
     }
 );
 

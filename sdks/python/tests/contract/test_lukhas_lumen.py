@@ -280,3 +280,30 @@ def test_switched_off_features_raise_feature_disabled(server: Server, account: A
     assert "LUKHAS_DREAMS_ENABLED" in str(off.value)
     with pytest.raises(lukhas_sdk.FeatureDisabled):
         client.glyphs.list(symbol="LEARN")
+
+
+def test_incidents_audit_and_perf(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    reported = client.incidents.report("Unrecognised API key used from a new network", "high")
+    assert reported.status == "open" and reported.source == "reported"
+    listing = client.incidents.list(source="reported")
+    assert reported.incident_id in [i.incident_id for i in listing.incidents]
+    detail = client.incidents.get(reported.incident_id)
+    assert [e.to_status for e in detail.timeline] == ["open"]
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.incidents.update(reported.incident_id, status="investigating")
+    with pytest.raises(lukhas_sdk.NotFoundError):
+        client.incidents.get("inc_missing")
+    trail = client.audit.list(event_type="incident.*")
+    assert trail.entries and all(e.verified for e in trail.entries)
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.perf.routes()
+
+    admin = lukhas(server)
+    admin_token = admin.auth.token(server.admin_email, server.password).access_token
+    admin = lukhas_sdk.Client(access_token=admin_token, base_url=f"{server.url}/lukhas/v1")
+    moved = admin.incidents.update(reported.incident_id, status="investigating", note="Looking")
+    assert moved.status == "investigating" and moved.timeline[-1].note == "Looking"
+    assert admin.audit.verify().valid
+    routes = admin.perf.routes(route="/lukhas/v1/incidents")
+    assert any(r.route == "/lukhas/v1/incidents" and r.count >= 1 for r in routes.routes)

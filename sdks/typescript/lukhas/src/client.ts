@@ -12,6 +12,29 @@ export class ProcessStreamSession extends StreamSession<M.PipelineStageEvent | M
   }
 }
 
+/** `client.audit` */
+export class AuditResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Audit trail
+   *
+   * `GET /audit`
+   */
+  list(params: M.AuditListParams = {}, options?: RequestOptions): APIPromise<M.AuditTrail> {
+    return this.client.request<M.AuditTrail>("audit_trail", { query: { event_type: params.event_type, actor: params.actor, since: params.since, until: params.until, limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Verify the audit trail
+   *
+   * `GET /audit/verify`
+   */
+  verify(options?: RequestOptions): APIPromise<M.AuditVerification> {
+    return this.client.request<M.AuditVerification>("verify_audit_trail", {}, options);
+  }
+}
+
 /** `client.auth` */
 export class AuthResource {
   constructor(private readonly client: BaseClient) {}
@@ -142,6 +165,47 @@ export class GuardianResource {
   }
 }
 
+/** `client.incidents` */
+export class IncidentsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List incidents
+   *
+   * `GET /incidents`
+   */
+  list(params: M.IncidentsListParams = {}, options?: RequestOptions): APIPromise<M.IncidentList> {
+    return this.client.request<M.IncidentList>("list_incidents", { query: { status: params.status, severity: params.severity, source: params.source, limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Report an incident
+   *
+   * `POST /incidents`
+   */
+  report(params: M.IncidentsReportParams, options?: RequestOptions): APIPromise<M.IncidentRecord> {
+    return this.client.request<M.IncidentRecord>("report_incident", { body: { title: params.title, severity: params.severity, description: params.description } }, options);
+  }
+
+  /**
+   * Get an incident
+   *
+   * `GET /incidents/{incident_id}`
+   */
+  get(incidentId: string, options?: RequestOptions): APIPromise<M.IncidentDetail> {
+    return this.client.request<M.IncidentDetail>("get_incident", { path: { incident_id: incidentId } }, options);
+  }
+
+  /**
+   * Update an incident's status
+   *
+   * `PATCH /incidents/{incident_id}`
+   */
+  update(incidentId: string, params: M.IncidentsUpdateParams, options?: RequestOptions): APIPromise<M.IncidentDetail> {
+    return this.client.request<M.IncidentDetail>("update_incident", { path: { incident_id: incidentId }, body: { status: params.status, note: params.note } }, options);
+  }
+}
+
 /** `client.memory` */
 export class MemoryResource {
   constructor(private readonly client: BaseClient) {}
@@ -198,6 +262,20 @@ export class MemoryResource {
    */
   update(memoryId: string, params: M.MemoryUpdateParams = {}, options?: RequestOptions): APIPromise<M.RecallResponse> {
     return this.client.request<M.RecallResponse>("update", { path: { memory_id: memoryId }, body: { content: params.content, importance: params.importance, tags: params.tags } }, options);
+  }
+}
+
+/** `client.perf` */
+export class PerfResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Latency per route
+   *
+   * `GET /perf`
+   */
+  routes(params: M.PerfRoutesParams = {}, options?: RequestOptions): APIPromise<M.PerfReport> {
+    return this.client.request<M.PerfReport>("route_performance", { query: { route: params.route, method: params.method } }, options);
   }
 }
 
@@ -259,6 +337,10 @@ export class LukhasClient extends BaseClient {
     super(SPEC, options);
   }
 
+  get audit(): AuditResource {
+    return new AuditResource(this);
+  }
+
   get auth(): AuthResource {
     return new AuthResource(this);
   }
@@ -283,8 +365,16 @@ export class LukhasClient extends BaseClient {
     return new GuardianResource(this);
   }
 
+  get incidents(): IncidentsResource {
+    return new IncidentsResource(this);
+  }
+
   get memory(): MemoryResource {
     return new MemoryResource(this);
+  }
+
+  get perf(): PerfResource {
+    return new PerfResource(this);
   }
 
   get reasoning(): ReasoningResource {

@@ -61,6 +61,43 @@ export interface AttentionTarget {
   target: string;
 }
 
+export interface AuditEntry {
+  actor?: string | null;
+  /** The event's details. */
+  data: Record<string, unknown>;
+  decision_id?: string | null;
+  entry_hash: string;
+  entry_id: string;
+  event_type: string;
+  prev_hash: string;
+  /** What failed, when not verified. */
+  problem?: string | null;
+  seq: number;
+  timestamp: string;
+  /**
+   * The hash matches the entry's contents and the signature is the node key's (links to
+   * the neighbours: `/audit/verify`).
+   */
+  verified: boolean;
+}
+
+export interface AuditTrail {
+  entries: Array<AuditEntry>;
+  /** Entries matching the filters that you may see. */
+  total_count: number;
+}
+
+export interface AuditVerification {
+  /** Milliseconds the verification took. */
+  duration_ms: number;
+  entries_checked: number;
+  first_bad?: FirstBadEntry | null;
+  head_hash?: string | null;
+  head_seq?: number | null;
+  /** Every hash, link and signature checked out. */
+  valid: boolean;
+}
+
 export interface BatchItem {
   /** Why the query failed, in the document's error shape (null when it completed). */
   error?: LukhasErrorBody | null;
@@ -241,6 +278,12 @@ export interface EmotionalAssessmentView {
   overall_valence: number;
 }
 
+export interface FirstBadEntry {
+  entry_id?: string | null;
+  problem: string;
+  seq: number;
+}
+
 export interface GenerateDreamResponse {
   dream_session_id: string;
   model: string;
@@ -349,6 +392,82 @@ export interface Health {
   version: string;
 }
 
+export interface IncidentDetail {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  description: string;
+  /** RFC 3339 date-time. */
+  first_seen_at: string;
+  incident_id: string;
+  /** RFC 3339 date-time. */
+  last_seen_at: string;
+  /** Rejections folded into it while unresolved (1 for a reported incident). */
+  occurrences: number;
+  /** Who reported it (null when the guardian opened it). */
+  reported_by?: string | null;
+  /** RFC 3339 date-time. */
+  resolved_at?: string | null;
+  /** The guardian rules that fired (guardian incidents). */
+  rules: Array<string>;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  source: 'reported' | 'guardian';
+  status: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed';
+  title: string;
+  /** RFC 3339 date-time. */
+  updated_at: string;
+  /** The account it concerns. */
+  user_id: string;
+  /** The latest guardian validation folded into it. */
+  validation_id?: string | null;
+  /** Oldest first: opening, status changes, rejections folded in. */
+  timeline: Array<IncidentTimelineEntry>;
+}
+
+export interface IncidentList {
+  incidents: Array<IncidentRecord>;
+  /** Incidents matching the filters. */
+  total_count: number;
+}
+
+export interface IncidentRecord {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  description: string;
+  /** RFC 3339 date-time. */
+  first_seen_at: string;
+  incident_id: string;
+  /** RFC 3339 date-time. */
+  last_seen_at: string;
+  /** Rejections folded into it while unresolved (1 for a reported incident). */
+  occurrences: number;
+  /** Who reported it (null when the guardian opened it). */
+  reported_by?: string | null;
+  /** RFC 3339 date-time. */
+  resolved_at?: string | null;
+  /** The guardian rules that fired (guardian incidents). */
+  rules: Array<string>;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  source: 'reported' | 'guardian';
+  status: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed';
+  title: string;
+  /** RFC 3339 date-time. */
+  updated_at: string;
+  /** The account it concerns. */
+  user_id: string;
+  /** The latest guardian validation folded into it. */
+  validation_id?: string | null;
+}
+
+export interface IncidentTimelineEntry {
+  /** `user:<id>` or `guardian`. */
+  actor: string;
+  /** RFC 3339 date-time. */
+  at: string;
+  from_status?: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed' | null;
+  note?: string | null;
+  to_status: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed';
+}
+
 export interface InsightView {
   /** The share of the interactions read that show it. */
   confidence: number;
@@ -359,6 +478,23 @@ export interface InsightView {
 
 export interface IntentStageConfig {
   lambda_id_verification?: boolean | null;
+}
+
+export interface LatencyBucket {
+  count: number;
+  /** The bucket's upper bound in milliseconds; null for the last, which has none. */
+  le_ms?: number | null;
+}
+
+/**
+ * Quantiles are the upper bounds of the buckets holding them (null: no requests, or slower
+ * than the last bound).
+ */
+export interface LatencySummary {
+  mean?: number | null;
+  p50?: number | null;
+  p95?: number | null;
+  p99?: number | null;
 }
 
 export interface LukhasErrorBody {
@@ -455,6 +591,15 @@ export interface ObservationInput {
   /** Any name with a non-space character. */
   event: string;
   timestamp: unknown;
+}
+
+export interface PerfReport {
+  /** Busiest first. */
+  routes: Array<RouteLatency>;
+  /** When this instance started measuring. RFC 3339 date-time. */
+  since: string;
+  /** Requests counted over the routes listed. */
+  total_requests: number;
 }
 
 export interface PerformanceFigures {
@@ -650,6 +795,16 @@ export interface RiskStageConfig {
   guardian_threshold?: number | null;
 }
 
+export interface RouteLatency {
+  buckets: Array<LatencyBucket>;
+  count: number;
+  latency_ms: LatencySummary;
+  method: string;
+  /** The route's template. */
+  route: string;
+  status_classes: StatusClasses;
+}
+
 export interface SearchFiltersBody {
   date_range?: DateRange | null;
   min_importance?: number | null;
@@ -733,6 +888,14 @@ export interface StateSummary {
    * the last one, else `DORMANT`.
    */
   current_mode: 'MATRIZ_PROCESSING' | 'ATTENTIVE' | 'DORMANT';
+}
+
+export interface StatusClasses {
+  client_errors: number;
+  redirects: number;
+  server_errors: number;
+  /** 1xx and 2xx responses. */
+  success: number;
 }
 
 export interface StatusResponse {
@@ -826,6 +989,21 @@ export interface ValidationResults {
   issues: Array<string>;
   /** Declared, and every dependency compliant too. */
   t4_compliance: boolean;
+}
+
+/** Parameters of `GET /audit`. */
+export interface AuditListParams {
+  /** An event type, or a family ending in `*`. */
+  event_type?: string | null;
+  /** `user:<id>`, `guardian`, … */
+  actor?: string | null;
+  /** Entries at or after this time. */
+  since?: Date | string | null;
+  /** Entries at or before this time. */
+  until?: Date | string | null;
+  /** 1 to 100 (default 50). */
+  limit?: number | null;
+  offset?: number | null;
 }
 
 /** Parameters of `POST /auth/refresh`. */
@@ -924,6 +1102,30 @@ export interface GuardianValidateParams {
   risk_threshold?: number | null;
 }
 
+/** Parameters of `GET /incidents`. */
+export interface IncidentsListParams {
+  status?: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed' | null;
+  severity?: 'low' | 'medium' | 'high' | 'critical' | null;
+  source?: 'reported' | 'guardian' | null;
+  /** 1 to 100 (default 20). */
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/** Parameters of `POST /incidents`. */
+export interface IncidentsReportParams {
+  title: string;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  description?: string | null;
+}
+
+/** Parameters of `PATCH /incidents/{incident_id}`. */
+export interface IncidentsUpdateParams {
+  status: 'open' | 'investigating' | 'mitigated' | 'resolved' | 'closed';
+  /** What was found or done. */
+  note?: string | null;
+}
+
 /** Parameters of `POST /matriz/batch`. */
 export interface BatchProcessParams {
   queries: Array<string>;
@@ -1001,6 +1203,13 @@ export interface MemoryUpdateParams {
   content?: ContentChange | null;
   importance?: number | null;
   tags?: Array<string> | null;
+}
+
+/** Parameters of `GET /perf`. */
+export interface PerfRoutesParams {
+  /** Only routes whose template starts with this. */
+  route?: string | null;
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | null;
 }
 
 /** Parameters of `POST /reasoning/analyze`. */

@@ -28,6 +28,9 @@ from .models import (
     AnalyzeResponse,
     AttentionStageConfig,
     AttentionTarget,
+    AuditEntry,
+    AuditTrail,
+    AuditVerification,
     BatchItem,
     BatchResponse,
     CausalEvidence,
@@ -46,6 +49,7 @@ from .models import (
     EmbeddingList,
     EmbeddingUsage,
     EmotionalAssessmentView,
+    FirstBadEntry,
     GenerateDreamResponse,
     GlyphContext,
     GlyphContextInput,
@@ -59,8 +63,14 @@ from .models import (
     GlyphToken,
     GuardianFigures,
     Health,
+    IncidentDetail,
+    IncidentList,
+    IncidentRecord,
+    IncidentTimelineEntry,
     InsightView,
     IntentStageConfig,
+    LatencyBucket,
+    LatencySummary,
     LukhasErrorBody,
     MatrizContext,
     MatrizStatusResponse,
@@ -72,6 +82,7 @@ from .models import (
     NodeConstellationMetadata,
     NodeList,
     ObservationInput,
+    PerfReport,
     PerformanceFigures,
     PipelineCompleteEvent,
     PipelineContentEvent,
@@ -91,6 +102,7 @@ from .models import (
     RegistryNode,
     RepairResponse,
     RiskStageConfig,
+    RouteLatency,
     SearchFiltersBody,
     SearchHit,
     SearchHitContent,
@@ -101,6 +113,7 @@ from .models import (
     StageResponse,
     StageState,
     StateSummary,
+    StatusClasses,
     StatusResponse,
     StoreResponse,
     SystemFigures,
@@ -128,6 +141,65 @@ class AsyncProcessStreamSession(AsyncStreamSession[PipelineStageEvent | Pipeline
     async def send_query(self, input: str) -> None:
         """Starts a run with `input` (closing one still streaming)."""
         await self._send(input)
+
+
+class AuditResource:
+    """`client.audit`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        event_type: str | None = None,
+        actor: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuditTrail:
+        """Audit trail
+
+        `GET /audit`
+
+        Args:
+            event_type: An event type, or a family ending in `*`.
+            actor: `user:<id>`, `guardian`, …
+            since: Entries at or after this time.
+            until: Entries at or before this time.
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return self._client.request(
+            "audit_trail",
+            AuditTrail,
+            query={
+                "event_type": event_type,
+                "actor": actor,
+                "since": since,
+                "until": until,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def verify(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuditVerification:
+        """Verify the audit trail
+
+        `GET /audit/verify`
+        """
+        return self._client.request(
+            "verify_audit_trail",
+            AuditVerification,
+            options=request_options,
+        )
 
 
 class AuthResource:
@@ -473,6 +545,127 @@ class GuardianResource:
         )
 
 
+class IncidentsResource:
+    """`client.incidents`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        status: Literal["open", "investigating", "mitigated", "resolved", "closed"] | None = None,
+        severity: Literal["low", "medium", "high", "critical"] | None = None,
+        source: Literal["reported", "guardian"] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentList:
+        """List incidents
+
+        `GET /incidents`
+
+        Args:
+            status: `status`
+            severity: `severity`
+            source: `source`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return self._client.request(
+            "list_incidents",
+            IncidentList,
+            query={
+                "status": status,
+                "severity": severity,
+                "source": source,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def report(
+        self,
+        title: str,
+        severity: Literal["low", "medium", "high", "critical"],
+        description: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentRecord:
+        """Report an incident
+
+        `POST /incidents`
+
+        Args:
+            title: `title`
+            severity: `severity`
+            description: `description`
+        """
+        return self._client.request(
+            "report_incident",
+            IncidentRecord,
+            body={
+                "title": title,
+                "severity": severity,
+                "description": description,
+            },
+            options=request_options,
+        )
+
+    def get(
+        self,
+        incident_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentDetail:
+        """Get an incident
+
+        `GET /incidents/{incident_id}`
+
+        Args:
+            incident_id: `incident_id`
+        """
+        return self._client.request(
+            "get_incident",
+            IncidentDetail,
+            path={
+                "incident_id": incident_id,
+            },
+            options=request_options,
+        )
+
+    def update(
+        self,
+        incident_id: str,
+        status: Literal["open", "investigating", "mitigated", "resolved", "closed"],
+        note: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentDetail:
+        """Update an incident's status
+
+        `PATCH /incidents/{incident_id}`
+
+        Args:
+            incident_id: `incident_id`
+            status: `status`
+            note: What was found or done.
+        """
+        return self._client.request(
+            "update_incident",
+            IncidentDetail,
+            path={
+                "incident_id": incident_id,
+            },
+            body={
+                "status": status,
+                "note": note,
+            },
+            options=request_options,
+        )
+
+
 class MemoryResource:
     """`client.memory`"""
 
@@ -638,6 +831,38 @@ class MemoryResource:
                 "content": content,
                 "importance": importance,
                 "tags": tags,
+            },
+            options=request_options,
+        )
+
+
+class PerfResource:
+    """`client.perf`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def routes(
+        self,
+        route: str | None = None,
+        method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PerfReport:
+        """Latency per route
+
+        `GET /perf`
+
+        Args:
+            route: Only routes whose template starts with this.
+            method: `method`
+        """
+        return self._client.request(
+            "route_performance",
+            PerfReport,
+            query={
+                "route": route,
+                "method": method,
             },
             options=request_options,
         )
@@ -810,6 +1035,10 @@ class LukhasClient(SyncAPIClient):
         )
 
     @property
+    def audit(self) -> AuditResource:
+        return AuditResource(self)
+
+    @property
     def auth(self) -> AuthResource:
         return AuthResource(self)
 
@@ -834,8 +1063,16 @@ class LukhasClient(SyncAPIClient):
         return GuardianResource(self)
 
     @property
+    def incidents(self) -> IncidentsResource:
+        return IncidentsResource(self)
+
+    @property
     def memory(self) -> MemoryResource:
         return MemoryResource(self)
+
+    @property
+    def perf(self) -> PerfResource:
+        return PerfResource(self)
 
     @property
     def reasoning(self) -> ReasoningResource:
@@ -1043,6 +1280,65 @@ class LukhasClient(SyncAPIClient):
         return self.request(
             "status",
             StatusResponse,
+            options=request_options,
+        )
+
+
+class AsyncAuditResource:
+    """`client.audit`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        event_type: str | None = None,
+        actor: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuditTrail:
+        """Audit trail
+
+        `GET /audit`
+
+        Args:
+            event_type: An event type, or a family ending in `*`.
+            actor: `user:<id>`, `guardian`, …
+            since: Entries at or after this time.
+            until: Entries at or before this time.
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "audit_trail",
+            AuditTrail,
+            query={
+                "event_type": event_type,
+                "actor": actor,
+                "since": since,
+                "until": until,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def verify(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuditVerification:
+        """Verify the audit trail
+
+        `GET /audit/verify`
+        """
+        return await self._client.request(
+            "verify_audit_trail",
+            AuditVerification,
             options=request_options,
         )
 
@@ -1390,6 +1686,127 @@ class AsyncGuardianResource:
         )
 
 
+class AsyncIncidentsResource:
+    """`client.incidents`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        status: Literal["open", "investigating", "mitigated", "resolved", "closed"] | None = None,
+        severity: Literal["low", "medium", "high", "critical"] | None = None,
+        source: Literal["reported", "guardian"] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentList:
+        """List incidents
+
+        `GET /incidents`
+
+        Args:
+            status: `status`
+            severity: `severity`
+            source: `source`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "list_incidents",
+            IncidentList,
+            query={
+                "status": status,
+                "severity": severity,
+                "source": source,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def report(
+        self,
+        title: str,
+        severity: Literal["low", "medium", "high", "critical"],
+        description: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentRecord:
+        """Report an incident
+
+        `POST /incidents`
+
+        Args:
+            title: `title`
+            severity: `severity`
+            description: `description`
+        """
+        return await self._client.request(
+            "report_incident",
+            IncidentRecord,
+            body={
+                "title": title,
+                "severity": severity,
+                "description": description,
+            },
+            options=request_options,
+        )
+
+    async def get(
+        self,
+        incident_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentDetail:
+        """Get an incident
+
+        `GET /incidents/{incident_id}`
+
+        Args:
+            incident_id: `incident_id`
+        """
+        return await self._client.request(
+            "get_incident",
+            IncidentDetail,
+            path={
+                "incident_id": incident_id,
+            },
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        incident_id: str,
+        status: Literal["open", "investigating", "mitigated", "resolved", "closed"],
+        note: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> IncidentDetail:
+        """Update an incident's status
+
+        `PATCH /incidents/{incident_id}`
+
+        Args:
+            incident_id: `incident_id`
+            status: `status`
+            note: What was found or done.
+        """
+        return await self._client.request(
+            "update_incident",
+            IncidentDetail,
+            path={
+                "incident_id": incident_id,
+            },
+            body={
+                "status": status,
+                "note": note,
+            },
+            options=request_options,
+        )
+
+
 class AsyncMemoryResource:
     """`client.memory`"""
 
@@ -1555,6 +1972,38 @@ class AsyncMemoryResource:
                 "content": content,
                 "importance": importance,
                 "tags": tags,
+            },
+            options=request_options,
+        )
+
+
+class AsyncPerfResource:
+    """`client.perf`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def routes(
+        self,
+        route: str | None = None,
+        method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PerfReport:
+        """Latency per route
+
+        `GET /perf`
+
+        Args:
+            route: Only routes whose template starts with this.
+            method: `method`
+        """
+        return await self._client.request(
+            "route_performance",
+            PerfReport,
+            query={
+                "route": route,
+                "method": method,
             },
             options=request_options,
         )
@@ -1727,6 +2176,10 @@ class AsyncLukhasClient(AsyncAPIClient):
         )
 
     @property
+    def audit(self) -> AsyncAuditResource:
+        return AsyncAuditResource(self)
+
+    @property
     def auth(self) -> AsyncAuthResource:
         return AsyncAuthResource(self)
 
@@ -1751,8 +2204,16 @@ class AsyncLukhasClient(AsyncAPIClient):
         return AsyncGuardianResource(self)
 
     @property
+    def incidents(self) -> AsyncIncidentsResource:
+        return AsyncIncidentsResource(self)
+
+    @property
     def memory(self) -> AsyncMemoryResource:
         return AsyncMemoryResource(self)
+
+    @property
+    def perf(self) -> AsyncPerfResource:
+        return AsyncPerfResource(self)
 
     @property
     def reasoning(self) -> AsyncReasoningResource:

@@ -90,6 +90,45 @@ class AttentionTarget(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class AuditEntry(BaseModel):
+    data: dict[str, Any]
+    """The event's details."""
+    entry_hash: str
+    entry_id: str
+    event_type: str
+    prev_hash: str
+    seq: int
+    timestamp: str
+    verified: bool
+    """The hash matches the entry's contents and the signature is the node key's (links to
+    the neighbours: `/audit/verify`).
+    """
+    actor: str | None = None
+    decision_id: str | None = None
+    problem: str | None = None
+    """What failed, when not verified."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class AuditTrail(BaseModel):
+    entries: list[AuditEntry]
+    total_count: int
+    """Entries matching the filters that you may see."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class AuditVerification(BaseModel):
+    duration_ms: float
+    """Milliseconds the verification took."""
+    entries_checked: int
+    valid: bool
+    """Every hash, link and signature checked out."""
+    first_bad: FirstBadEntry | None = None
+    head_hash: str | None = None
+    head_seq: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class BatchItem(BaseModel):
     index: int
     """The query's position in `queries`."""
@@ -285,6 +324,13 @@ class EmotionalAssessmentView(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class FirstBadEntry(BaseModel):
+    problem: str
+    seq: int
+    entry_id: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class GenerateDreamResponse(BaseModel):
     dream_session_id: str
     model: str
@@ -403,6 +449,75 @@ class Health(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class IncidentDetail(BaseModel):
+    created_at: datetime
+    description: str
+    first_seen_at: datetime
+    incident_id: str
+    last_seen_at: datetime
+    occurrences: int
+    """Rejections folded into it while unresolved (1 for a reported incident)."""
+    rules: list[str]
+    """The guardian rules that fired (guardian incidents)."""
+    severity: Literal["low", "medium", "high", "critical"]
+    source: Literal["reported", "guardian"]
+    status: Literal["open", "investigating", "mitigated", "resolved", "closed"]
+    title: str
+    updated_at: datetime
+    user_id: str
+    """The account it concerns."""
+    timeline: list[IncidentTimelineEntry]
+    """Oldest first: opening, status changes, rejections folded in."""
+    reported_by: str | None = None
+    """Who reported it (null when the guardian opened it)."""
+    resolved_at: datetime | None = None
+    validation_id: str | None = None
+    """The latest guardian validation folded into it."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class IncidentList(BaseModel):
+    incidents: list[IncidentRecord]
+    total_count: int
+    """Incidents matching the filters."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class IncidentRecord(BaseModel):
+    created_at: datetime
+    description: str
+    first_seen_at: datetime
+    incident_id: str
+    last_seen_at: datetime
+    occurrences: int
+    """Rejections folded into it while unresolved (1 for a reported incident)."""
+    rules: list[str]
+    """The guardian rules that fired (guardian incidents)."""
+    severity: Literal["low", "medium", "high", "critical"]
+    source: Literal["reported", "guardian"]
+    status: Literal["open", "investigating", "mitigated", "resolved", "closed"]
+    title: str
+    updated_at: datetime
+    user_id: str
+    """The account it concerns."""
+    reported_by: str | None = None
+    """Who reported it (null when the guardian opened it)."""
+    resolved_at: datetime | None = None
+    validation_id: str | None = None
+    """The latest guardian validation folded into it."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class IncidentTimelineEntry(BaseModel):
+    actor: str
+    """`user:<id>` or `guardian`."""
+    at: datetime
+    to_status: Literal["open", "investigating", "mitigated", "resolved", "closed"]
+    from_status: Literal["open", "investigating", "mitigated", "resolved", "closed"] | None = None
+    note: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class InsightView(BaseModel):
     confidence: float
     """The share of the interactions read that show it."""
@@ -414,6 +529,25 @@ class InsightView(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class IntentStageConfig(BaseModel):
     lambda_id_verification: bool | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class LatencyBucket(BaseModel):
+    count: int
+    le_ms: float | None = None
+    """The bucket's upper bound in milliseconds; null for the last, which has none."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class LatencySummary(BaseModel):
+    """Quantiles are the upper bounds of the buckets holding them (null: no requests, or slower
+    than the last bound).
+    """
+
+    mean: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -517,6 +651,16 @@ class ObservationInput(BaseModel):
     event: str
     """Any name with a non-space character."""
     timestamp: Any
+
+
+@dataclasses.dataclass(kw_only=True)
+class PerfReport(BaseModel):
+    routes: list[RouteLatency]
+    """Busiest first."""
+    since: datetime
+    """When this instance started measuring."""
+    total_requests: int
+    """Requests counted over the routes listed."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -734,6 +878,17 @@ class RiskStageConfig(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class RouteLatency(BaseModel):
+    buckets: list[LatencyBucket]
+    count: int
+    latency_ms: LatencySummary
+    method: str
+    route: str
+    """The route's template."""
+    status_classes: StatusClasses
+
+
+@dataclasses.dataclass(kw_only=True)
 class SearchFiltersBody(BaseModel):
     date_range: DateRange | None = None
     min_importance: float | None = None
@@ -825,6 +980,15 @@ class StateSummary(BaseModel):
     """
     active_pipeline_stage: str | None = None
     """The stage in progress; null when none is."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class StatusClasses(BaseModel):
+    client_errors: int
+    redirects: int
+    server_errors: int
+    success: int
+    """1xx and 2xx responses."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -967,6 +1131,34 @@ AttentionTarget._fields = (
     FieldSpec("target", "target", STR, True),
 )
 
+AuditEntry._fields = (
+    FieldSpec("actor", "actor", optional(STR), False),
+    FieldSpec("data", "data", OBJECT, True),
+    FieldSpec("decision_id", "decision_id", optional(STR), False),
+    FieldSpec("entry_hash", "entry_hash", STR, True),
+    FieldSpec("entry_id", "entry_id", STR, True),
+    FieldSpec("event_type", "event_type", STR, True),
+    FieldSpec("prev_hash", "prev_hash", STR, True),
+    FieldSpec("problem", "problem", optional(STR), False),
+    FieldSpec("seq", "seq", INT, True),
+    FieldSpec("timestamp", "timestamp", STR, True),
+    FieldSpec("verified", "verified", BOOL, True),
+)
+
+AuditTrail._fields = (
+    FieldSpec("entries", "entries", list_of(model(lambda: AuditEntry)), True),
+    FieldSpec("total_count", "total_count", INT, True),
+)
+
+AuditVerification._fields = (
+    FieldSpec("duration_ms", "duration_ms", FLOAT, True),
+    FieldSpec("entries_checked", "entries_checked", INT, True),
+    FieldSpec("first_bad", "first_bad", optional(model(lambda: FirstBadEntry)), False),
+    FieldSpec("head_hash", "head_hash", optional(STR), False),
+    FieldSpec("head_seq", "head_seq", optional(INT), False),
+    FieldSpec("valid", "valid", BOOL, True),
+)
+
 BatchItem._fields = (
     FieldSpec("error", "error", optional(model(lambda: LukhasErrorBody)), False),
     FieldSpec("index", "index", INT, True),
@@ -1101,6 +1293,12 @@ EmotionalAssessmentView._fields = (
     FieldSpec("overall_valence", "overall_valence", FLOAT, True),
 )
 
+FirstBadEntry._fields = (
+    FieldSpec("entry_id", "entry_id", optional(STR), False),
+    FieldSpec("problem", "problem", STR, True),
+    FieldSpec("seq", "seq", INT, True),
+)
+
 GenerateDreamResponse._fields = (
     FieldSpec("dream_session_id", "dream_session_id", STR, True),
     FieldSpec("model", "model", STR, True),
@@ -1190,6 +1388,58 @@ Health._fields = (
     FieldSpec("version", "version", STR, True),
 )
 
+IncidentDetail._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("first_seen_at", "first_seen_at", DATETIME, True),
+    FieldSpec("incident_id", "incident_id", STR, True),
+    FieldSpec("last_seen_at", "last_seen_at", DATETIME, True),
+    FieldSpec("occurrences", "occurrences", INT, True),
+    FieldSpec("reported_by", "reported_by", optional(STR), False),
+    FieldSpec("resolved_at", "resolved_at", optional(DATETIME), False),
+    FieldSpec("rules", "rules", list_of(STR), True),
+    FieldSpec("severity", "severity", STR, True),
+    FieldSpec("source", "source", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("title", "title", STR, True),
+    FieldSpec("updated_at", "updated_at", DATETIME, True),
+    FieldSpec("user_id", "user_id", STR, True),
+    FieldSpec("validation_id", "validation_id", optional(STR), False),
+    FieldSpec("timeline", "timeline", list_of(model(lambda: IncidentTimelineEntry)), True),
+)
+
+IncidentList._fields = (
+    FieldSpec("incidents", "incidents", list_of(model(lambda: IncidentRecord)), True),
+    FieldSpec("total_count", "total_count", INT, True),
+)
+
+IncidentRecord._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("first_seen_at", "first_seen_at", DATETIME, True),
+    FieldSpec("incident_id", "incident_id", STR, True),
+    FieldSpec("last_seen_at", "last_seen_at", DATETIME, True),
+    FieldSpec("occurrences", "occurrences", INT, True),
+    FieldSpec("reported_by", "reported_by", optional(STR), False),
+    FieldSpec("resolved_at", "resolved_at", optional(DATETIME), False),
+    FieldSpec("rules", "rules", list_of(STR), True),
+    FieldSpec("severity", "severity", STR, True),
+    FieldSpec("source", "source", STR, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("title", "title", STR, True),
+    FieldSpec("updated_at", "updated_at", DATETIME, True),
+    FieldSpec("user_id", "user_id", STR, True),
+    FieldSpec("validation_id", "validation_id", optional(STR), False),
+)
+
+IncidentTimelineEntry._fields = (
+    FieldSpec("actor", "actor", STR, True),
+    FieldSpec("at", "at", DATETIME, True),
+    FieldSpec("from_status", "from_status", optional(STR), False),
+    FieldSpec("note", "note", optional(STR), False),
+    FieldSpec("to_status", "to_status", STR, True),
+)
+
 InsightView._fields = (
     FieldSpec("confidence", "confidence", FLOAT, True),
     FieldSpec("insight", "insight", STR, True),
@@ -1198,6 +1448,18 @@ InsightView._fields = (
 
 IntentStageConfig._fields = (
     FieldSpec("lambda_id_verification", "lambda_id_verification", optional(BOOL), False),
+)
+
+LatencyBucket._fields = (
+    FieldSpec("count", "count", INT, True),
+    FieldSpec("le_ms", "le_ms", optional(FLOAT), False),
+)
+
+LatencySummary._fields = (
+    FieldSpec("mean", "mean", optional(FLOAT), False),
+    FieldSpec("p50", "p50", optional(FLOAT), False),
+    FieldSpec("p95", "p95", optional(FLOAT), False),
+    FieldSpec("p99", "p99", optional(FLOAT), False),
 )
 
 LukhasErrorBody._fields = (
@@ -1268,6 +1530,12 @@ NodeList._fields = (
 ObservationInput._fields = (
     FieldSpec("event", "event", STR, True),
     FieldSpec("timestamp", "timestamp", ANY, True),
+)
+
+PerfReport._fields = (
+    FieldSpec("routes", "routes", list_of(model(lambda: RouteLatency)), True),
+    FieldSpec("since", "since", DATETIME, True),
+    FieldSpec("total_requests", "total_requests", INT, True),
 )
 
 PerformanceFigures._fields = (
@@ -1419,6 +1687,15 @@ RiskStageConfig._fields = (
     FieldSpec("guardian_threshold", "guardian_threshold", optional(FLOAT), False),
 )
 
+RouteLatency._fields = (
+    FieldSpec("buckets", "buckets", list_of(model(lambda: LatencyBucket)), True),
+    FieldSpec("count", "count", INT, True),
+    FieldSpec("latency_ms", "latency_ms", model(lambda: LatencySummary), True),
+    FieldSpec("method", "method", STR, True),
+    FieldSpec("route", "route", STR, True),
+    FieldSpec("status_classes", "status_classes", model(lambda: StatusClasses), True),
+)
+
 SearchFiltersBody._fields = (
     FieldSpec("date_range", "date_range", optional(model(lambda: DateRange)), False),
     FieldSpec("min_importance", "min_importance", optional(FLOAT), False),
@@ -1482,6 +1759,13 @@ StateSummary._fields = (
     FieldSpec("awareness_level", "awareness_level", FLOAT, True),
     FieldSpec("constellation_alignment", "constellation_alignment", STR, True),
     FieldSpec("current_mode", "current_mode", STR, True),
+)
+
+StatusClasses._fields = (
+    FieldSpec("client_errors", "client_errors", INT, True),
+    FieldSpec("redirects", "redirects", INT, True),
+    FieldSpec("server_errors", "server_errors", INT, True),
+    FieldSpec("success", "success", INT, True),
 )
 
 StatusResponse._fields = (
@@ -1563,6 +1847,9 @@ __all__ = [
     "AnalyzeResponse",
     "AttentionStageConfig",
     "AttentionTarget",
+    "AuditEntry",
+    "AuditTrail",
+    "AuditVerification",
     "BatchItem",
     "BatchResponse",
     "CausalEvidence",
@@ -1581,6 +1868,7 @@ __all__ = [
     "EmbeddingList",
     "EmbeddingUsage",
     "EmotionalAssessmentView",
+    "FirstBadEntry",
     "GenerateDreamResponse",
     "GlyphContext",
     "GlyphContextInput",
@@ -1594,8 +1882,14 @@ __all__ = [
     "GlyphToken",
     "GuardianFigures",
     "Health",
+    "IncidentDetail",
+    "IncidentList",
+    "IncidentRecord",
+    "IncidentTimelineEntry",
     "InsightView",
     "IntentStageConfig",
+    "LatencyBucket",
+    "LatencySummary",
     "LukhasErrorBody",
     "MatrizContext",
     "MatrizStatusResponse",
@@ -1607,6 +1901,7 @@ __all__ = [
     "NodeConstellationMetadata",
     "NodeList",
     "ObservationInput",
+    "PerfReport",
     "PerformanceFigures",
     "PipelineCompleteEvent",
     "PipelineContentEvent",
@@ -1626,6 +1921,7 @@ __all__ = [
     "RegistryNode",
     "RepairResponse",
     "RiskStageConfig",
+    "RouteLatency",
     "SearchFiltersBody",
     "SearchHit",
     "SearchHitContent",
@@ -1636,6 +1932,7 @@ __all__ = [
     "StageResponse",
     "StageState",
     "StateSummary",
+    "StatusClasses",
     "StatusResponse",
     "StoreResponse",
     "SystemFigures",

@@ -1,0 +1,225 @@
+//! The LUKHAS core API's operations views end to end: per-route latency histograms that
+//! move with traffic, for administrators and auditors only, in REST and GraphQL.
+
+use orrery_tests::{unique_email, TestServer};
+use serde_json::{json, Value};
+
+fn route<'a>(report: &'a Value, method: &str, template: &str) -> Option<&'a Value> {
+    report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == method && r["route"] == template)
+}
+
+#[tokio::test]
+async fn route_latency_moves_with_traffic() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (user, _, _) = server.sign_up(&unique_email("perf-user")).await;
+    let perf = |query: &'static str| {
+        let server = &server;
+        let admin = admin.clone();
+        async move {
+            let response = server
+                .get(&format!("/lukhas/v1/perf{query}"), Some(&admin))
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let before = perf("?route=/lukhas/v1/matriz").await;
+    let counted = |report: &Value| {
+        route(report, "POST", "/lukhas/v1/matriz/process")
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    let start = counted(&before);
+    for i in 0..5 {
+        let response = server
+            .post(
+                "/lukhas/v1/matriz/process",
+                Some(&user),
+                json!({"input": format!("Explain memory folds, part {i}")}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // A refusal is counted in its class.
+    let response = server
+        .post("/lukhas/v1/matriz/process", Some(&user), json!({}))
+        .await;
+    assert_eq!(response.status(), 400);
+    // A path with an id is counted under its template.
+    let missing = server
+        .get("/lukhas/v1/incidents/inc_nope", Some(&user))
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    let after = perf("?route=/lukhas/v1/").await;
+    let process = route(&after, "POST", "/lukhas/v1/matriz/process").expect("the pipeline route");
+    assert_eq!(process["count"].as_u64().unwrap(), start + 6, "{process}");
+    assert_eq!(
+        process["status_classes"]["success"].as_u64().unwrap(),
+        start + 5
+    );
+    assert!(process["status_classes"]["client_errors"].as_u64().unwrap() >= 1);
+    let buckets: u64 = process["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(buckets, process["count"].as_u64().unwrap());
+    assert!(process["latency_ms"]["mean"].as_f64().unwrap() > 0.0);
+    let p50 = process["latency_ms"]["p50"].as_f64().unwrap();
+    let p99 = process["latency_ms"]["p99"].as_f64().unwrap();
+    assert!(p50 <= p99, "{process}");
+    let by_template =
+        route(&after, "GET", "/lukhas/v1/incidents/{incident_id}").expect("templated");
+    assert_eq!(by_template["status_classes"]["client_errors"], 1);
+    assert!(after["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["route"].as_str().unwrap().starts_with("/lukhas/v1/")));
+    let posts = perf("?method=POST").await;
+    assert!(posts["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["method"] == "POST"));
+
+    // Operators only; GraphQL carries the same.
+    let response = server.get("/lukhas/v1/perf", Some(&user)).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(server.get("/lukhas/v1/perf", None).await.status(), 401);
+    let auditor = server
+        .user_with_roles("perf-auditor", &["USER", "AUDITOR"])
+        .await;
+    assert_eq!(
+        server.get("/lukhas/v1/perf", Some(&auditor)).await.status(),
+        200
+    );
+    let answer = server
+        .graphql(
+            Some(&admin),
+            "{ routePerformance(routePrefix: \"/lukhas/v1/matriz/process\") { routes { method route count success clientErrors latencyMs { count p50Bound p95Bound p99Bound buckets { le count } } } } }",
+            json!({}),
+        )
+        .await;
+    let routes = answer["data"]["routePerformance"]["routes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(routes.len(), 1, "{answer}");
+    assert_eq!(routes[0]["count"].as_u64().unwrap(), start + 6);
+    assert_eq!(routes[0]["latencyMs"]["count"], routes[0]["count"]);
+    let answer = server
+        .graphql(Some(&user), "{ routePerformance { since } }", json!({}))
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_filtered_checked_and_turns_red_when_tampered() {
+    let server = TestServer::start().await;
+    let (user, _, _) = server.sign_up(&unique_email("audit-user")).await;
+    let (other, _, _) = server.sign_up(&unique_email("audit-other")).await;
+    let validated = server
+        .post(
+            "/lukhas/v1/guardian/validate",
+            Some(&user),
+            json!({"action": {"type": "response_generation", "content": "Explain photosynthesis"}}),
+        )
+        .await;
+    assert_eq!(validated.status(), 200);
+    let reported = server
+        .post(
+            "/lukhas/v1/incidents",
+            Some(&user),
+            json!({"title": "Shared laptop left signed in", "severity": "low"}),
+        )
+        .await;
+    assert_eq!(reported.status(), 201);
+    let audit = |token: String, query: &'static str| {
+        let server = &server;
+        async move {
+            let response = server
+                .get(&format!("/lukhas/v1/audit{query}"), Some(&token))
+                .await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, incidents) = audit(user.clone(), "?event_type=incident.*").await;
+    assert_eq!(status, 200, "{incidents}");
+    assert_eq!(incidents["total_count"], 1, "{incidents}");
+    let entry = &incidents["entries"][0];
+    assert_eq!(entry["event_type"], "incident.opened");
+    assert_eq!(entry["verified"], true);
+    assert_eq!(entry["data"]["severity"], "low");
+    let (_, mine) = audit(user.clone(), "?event_type=guardian.validation").await;
+    assert_eq!(mine["total_count"], 1, "{mine}");
+    let (_, all_mine) = audit(user.clone(), "").await;
+    // Security events are the account's own view (`securityEvents`), not the ledger's.
+    assert_eq!(
+        all_mine["total_count"], 2,
+        "the validation and the incident: {all_mine}"
+    );
+    assert!(all_mine["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["verified"] == true));
+    let (_, none) = audit(user.clone(), "?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(none["total_count"], 0);
+    let (_, theirs) = audit(other.clone(), "?event_type=incident.*").await;
+    assert_eq!(
+        theirs["total_count"], 0,
+        "another account's entries are not theirs"
+    );
+    let (status, error) = audit(user.clone(), "?since=yesterday").await;
+    assert_eq!(status, 400, "{error}");
+    let (status, _) = audit(user.clone(), "/verify").await;
+    assert_eq!(status, 403);
+
+    let admin = server.admin().await;
+    let (status, clean) = audit(admin.clone(), "/verify").await;
+    assert_eq!(status, 200, "{clean}");
+    assert_eq!(clean["valid"], true, "{clean}");
+    assert!(clean["entries_checked"].as_u64().unwrap() >= 5);
+
+    // Tampering with the incident's entry turns both views red.
+    let entry_id = entry["entry_id"].as_str().unwrap();
+    let db = server.database().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE gov_ledger SET data = replace(data, '\"low\"', '\"high\"') WHERE entry_id = '{entry_id}'"
+    ))
+    .await
+    .unwrap();
+    let (_, tampered) = audit(admin.clone(), "/verify").await;
+    assert_eq!(tampered["valid"], false, "{tampered}");
+    assert_eq!(tampered["first_bad"]["entry_id"], entry_id);
+    let (_, seen) = audit(user.clone(), "?event_type=incident.opened").await;
+    assert_eq!(seen["entries"][0]["verified"], false, "{seen}");
+    assert!(seen["entries"][0]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("entry_hash"));
+    let answer = server
+        .graphql(
+            Some(&user),
+            "{ ledger(filter: {eventType: \"incident.*\"}) { totalCount edges { node { eventType verified } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["ledger"]["edges"],
+        json!([{"node": {"eventType": "incident.opened", "verified": false}}]),
+        "{answer}"
+    );
+}
