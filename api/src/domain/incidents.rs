@@ -374,32 +374,19 @@ impl IncidentService {
                 "you have {MAX_OPEN_REPORTS} unresolved incidents reported; wait for some to be resolved"
             )));
         }
-        let now = Utc::now();
-        let model = incident::Model {
-            id: format!("inc_{}", ulid::Ulid::new()),
-            user_id: actor.user_id.clone(),
-            reported_by: Some(actor.user_id.clone()),
-            source: Source::Reported.as_str().into(),
-            title,
-            description,
-            severity: severity.as_str().into(),
-            status: Status::Open.as_str().into(),
-            rule_key: None,
-            validation_id: None,
-            occurrences: 1,
-            first_seen_at: now,
-            last_seen_at: now,
-            created_at: now,
-            updated_at: now,
-            resolved_at: None,
-        };
-        let entry = TimelineEntry {
-            actor: format!("user:{}", actor.user_id),
-            from_status: None,
-            to_status: Status::Open,
-            note: None,
-            at: now,
-        };
+        let (model, entry) = opened(
+            Opening {
+                user_id: &actor.user_id,
+                reported_by: Some(&actor.user_id),
+                source: Source::Reported,
+                title,
+                description,
+                severity,
+                rule_key: None,
+                validation_id: None,
+            },
+            format!("user:{}", actor.user_id),
+        );
         self.insert(model, entry).await
     }
 
@@ -675,33 +662,64 @@ impl IncidentService {
         .chars()
         .take(MAX_TITLE_CHARS)
         .collect();
-        let model = incident::Model {
-            id: format!("inc_{}", ulid::Ulid::new()),
-            user_id: rejection.user_id.to_string(),
-            reported_by: None,
-            source: Source::Guardian.as_str().into(),
-            title,
-            description,
-            severity: rejection.severity.as_str().into(),
-            status: Status::Open.as_str().into(),
-            rule_key: Some(rule_key),
-            validation_id: Some(rejection.validation_id.to_string()),
-            occurrences: 1,
-            first_seen_at: now,
-            last_seen_at: now,
-            created_at: now,
-            updated_at: now,
-            resolved_at: None,
-        };
-        let entry = TimelineEntry {
-            actor: "guardian".into(),
-            from_status: None,
-            to_status: Status::Open,
-            note: None,
-            at: now,
-        };
+        let (model, entry) = opened(
+            Opening {
+                user_id: rejection.user_id,
+                reported_by: None,
+                source: Source::Guardian,
+                title,
+                description,
+                severity: rejection.severity,
+                rule_key: Some(rule_key),
+                validation_id: Some(rejection.validation_id),
+            },
+            "guardian".into(),
+        );
         self.insert(model, entry).await.map(Some)
     }
+}
+
+/// What a new incident starts from.
+struct Opening<'a> {
+    user_id: &'a str,
+    reported_by: Option<&'a str>,
+    source: Source,
+    title: String,
+    description: String,
+    severity: Severity,
+    rule_key: Option<String>,
+    validation_id: Option<&'a str>,
+}
+
+/// A new open incident and the timeline entry that opened it, by `actor`.
+fn opened(o: Opening<'_>, actor: String) -> (incident::Model, TimelineEntry) {
+    let now = Utc::now();
+    let model = incident::Model {
+        id: format!("inc_{}", ulid::Ulid::new()),
+        user_id: o.user_id.to_string(),
+        reported_by: o.reported_by.map(str::to_string),
+        source: o.source.as_str().into(),
+        title: o.title,
+        description: o.description,
+        severity: o.severity.as_str().into(),
+        status: Status::Open.as_str().into(),
+        rule_key: o.rule_key,
+        validation_id: o.validation_id.map(str::to_string),
+        occurrences: 1,
+        first_seen_at: now,
+        last_seen_at: now,
+        created_at: now,
+        updated_at: now,
+        resolved_at: None,
+    };
+    let entry = TimelineEntry {
+        actor,
+        from_status: None,
+        to_status: Status::Open,
+        note: None,
+        at: now,
+    };
+    (model, entry)
 }
 
 fn unresolved_names() -> Vec<&'static str> {

@@ -47,6 +47,24 @@ pub async fn next(socket: &mut Socket) -> Value {
     }
 }
 
+/// A `graphql-transport-ws` socket on `/graphql`, acknowledged for `token`, running `query`
+/// as subscription `id`.
+pub async fn subscribed(server: &TestServer, token: &str, id: &str, query: &str) -> Socket {
+    let mut socket = connect(server, "/graphql", "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({"id": id, "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+    socket
+}
+
 const SUBSCRIPTION: &str = "subscription { accountEvents { type detail occurredAt } }";
 
 /// The next message within `wait`, if any (keep-alives skipped).
