@@ -155,6 +155,9 @@ pub fn user_error(err: DomainError) -> async_graphql::Result<UserError> {
         DomainError::Invalid { .. } => ErrorCode::BadUserInput,
         DomainError::Conflict(_) => ErrorCode::Conflict,
         DomainError::NotFound(_) => ErrorCode::NotFound,
+        // A limit the account reached (nodes, live glyphs, unresolved reports) is an answer
+        // about this account's state, not a failure of the request.
+        DomainError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
         DomainError::MemoryDrift { .. } => ErrorCode::MemoryDriftExcessive,
         // A rejection is an answer about the input, not a failure of the request.
         DomainError::GuardianRejection { .. } => ErrorCode::GuardianRejection,

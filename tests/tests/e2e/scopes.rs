@@ -68,7 +68,8 @@ async fn keys_do_what_their_scopes_allow() {
             "agents:run",
             "chat",
             "registry",
-            "glyphs"
+            "glyphs",
+            "incidents"
         ])
     );
 
