@@ -15,34 +15,15 @@ use crate::domain::identity::Scope;
 use crate::domain::incidents::{self as domain, IncidentDetail, IncidentFilter, NewIncident};
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
-#[graphql(name = "IncidentSeverity")]
+#[graphql(
+    name = "IncidentSeverity",
+    remote = "crate::domain::cognition::content::Severity"
+)]
 pub enum SeverityLevel {
     Low,
     Medium,
     High,
     Critical,
-}
-
-impl SeverityLevel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-}
-
-impl From<Severity> for SeverityLevel {
-    fn from(s: Severity) -> Self {
-        match s {
-            Severity::Low => Self::Low,
-            Severity::Medium => Self::Medium,
-            Severity::High => Self::High,
-            Severity::Critical => Self::Critical,
-        }
-    }
 }
 
 /// Where an incident is in its handling (a resolved incident may be reopened; a closed one
@@ -184,7 +165,9 @@ impl IncidentQuery {
                     status: filter
                         .status
                         .map(|s| domain::Status::from(s).as_str().to_string()),
-                    severity: filter.severity.map(|s| s.as_str().to_string()),
+                    severity: filter
+                        .severity
+                        .map(|s| Severity::from(s).as_str().to_string()),
                     source: filter
                         .source
                         .map(|s| domain::Source::from(s).as_str().to_string()),
@@ -272,7 +255,7 @@ impl IncidentMutation {
                     NewIncident {
                         title: input.title,
                         description: input.description,
-                        severity: input.severity.as_str().into(),
+                        severity: Severity::from(input.severity).as_str().into(),
                     },
                 )
                 .await,
@@ -341,17 +324,5 @@ impl IncidentSubscription {
             };
             async move { item }
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn severities_name_the_domain_levels() {
-        for level in Severity::ALL {
-            assert_eq!(SeverityLevel::from(level).as_str(), level.as_str());
-        }
     }
 }

@@ -905,6 +905,28 @@ impl GovernanceService {
         verify::entry_problem(&self.node.public_key(), entry)
     }
 
+    /// A page of the ledger as `ledger_page` reads it, each entry with what is wrong with
+    /// it on its own (`None`: its hash and signature hold).
+    pub async fn audit_page(
+        &self,
+        principal: &Principal,
+        filter: &LedgerFilter,
+        limit: u64,
+        offset: u64,
+    ) -> DomainResult<(Vec<(gov_ledger::Model, Option<String>)>, u64)> {
+        let page = self.ledger_page(principal, filter, limit, offset).await?;
+        let key = self.node.public_key();
+        let checked = page
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let problem = verify::entry_problem(&key, &entry);
+                (entry, problem)
+            })
+            .collect();
+        Ok((checked, page.total))
+    }
+
     /// The ledger writer's batch timings since this process started (admins and auditors).
     pub fn writer_stats(&self, principal: &Principal) -> DomainResult<&WriterStats> {
         let actor = principal.actor()?;

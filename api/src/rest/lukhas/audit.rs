@@ -97,9 +97,9 @@ pub async fn trail(
     QueryParams(query, ..): QueryParams<AuditQuery, Lukhas>,
 ) -> Result<Json<AuditTrail>, Error> {
     let (limit, offset) = crate::domain::page(query.limit, query.offset, 50, 100)?;
-    let page = state
+    let (checked, total_count) = state
         .governance
-        .ledger_page(
+        .audit_page(
             &principal,
             &LedgerFilter {
                 event_type: query.event_type,
@@ -112,29 +112,25 @@ pub async fn trail(
             offset,
         )
         .await?;
-    let entries = page
-        .entries
+    let entries = checked
         .into_iter()
-        .map(|e| {
-            let problem = state.governance.entry_problem(&e);
-            AuditEntry {
-                verified: problem.is_none(),
-                problem,
-                data: serde_json::from_str(&e.data).unwrap_or_default(),
-                seq: e.seq,
-                entry_id: e.entry_id,
-                timestamp: e.timestamp,
-                event_type: e.event_type,
-                actor: e.actor,
-                decision_id: e.decision_id,
-                prev_hash: e.prev_hash,
-                entry_hash: e.entry_hash,
-            }
+        .map(|(e, problem)| AuditEntry {
+            verified: problem.is_none(),
+            problem,
+            data: serde_json::from_str(&e.data).unwrap_or_default(),
+            seq: e.seq,
+            entry_id: e.entry_id,
+            timestamp: e.timestamp,
+            event_type: e.event_type,
+            actor: e.actor,
+            decision_id: e.decision_id,
+            prev_hash: e.prev_hash,
+            entry_hash: e.entry_hash,
         })
         .collect();
     Ok(Json(AuditTrail {
         entries,
-        total_count: page.total,
+        total_count,
     }))
 }
 
