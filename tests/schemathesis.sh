@@ -46,7 +46,7 @@ token="$(curl -sf -X POST "$base/lunaos/auth/login" -H 'Content-Type: applicatio
 # An API key as the credential: schemathesis may call logout/refresh, which must not cut
 # the rest of the run off. (It could still revoke this key by id; it cannot guess it.)
 # Every scope, so the administrator's operations are reachable through it too.
-scopes='["account:read","account:write","governance:decide","governance:read","governance:review","admin","terminal:execute","models:use","memory:read","memory:write","rag:read","rag:write","agents:run","chat","registry","glyphs","incidents"]'
+scopes='["account:read","account:write","governance:decide","governance:read","governance:review","admin","terminal:execute","models:use","memory:read","memory:write","rag:read","rag:write","agents:run","chat","registry","glyphs","incidents","feedback"]'
 key="$(curl -sf -X POST "$base/lunaos/api-keys" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d "{\"name\":\"schemathesis\",\"scopes\":$scopes}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["key"])')"

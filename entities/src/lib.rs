@@ -9,6 +9,7 @@ pub mod billing_event;
 pub mod chat_interaction;
 pub mod chat_session;
 pub mod chat_summary;
+pub mod feedback;
 pub mod glyph_token;
 pub mod gov_decision;
 pub mod gov_ledger;

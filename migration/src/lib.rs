@@ -15,6 +15,7 @@ mod m20261203_000010_terminal_runs;
 mod m20261206_000011_registry;
 mod m20261206_000012_glyphs;
 mod m20261206_000013_incidents;
+mod m20261207_000014_feedback;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_registry::Migration),
             Box::new(m20261206_000012_glyphs::Migration),
             Box::new(m20261206_000013_incidents::Migration),
+            Box::new(m20261207_000014_feedback::Migration),
         ]
     }
 }

@@ -375,6 +375,8 @@ pub enum ApiKeyScope {
     Glyphs,
     /// Report security incidents and read the ones that concern the account.
     Incidents,
+    /// Give feedback on answers and read the account's feedback and its statistics.
+    Feedback,
 }
 
 #[derive(InputObject)]

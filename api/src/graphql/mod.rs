@@ -6,6 +6,7 @@ mod chat;
 mod cognition;
 mod cognition_events;
 mod errors;
+mod feedback;
 mod glyphs;
 mod governance;
 mod guard;
@@ -50,6 +51,7 @@ pub struct Query(
     registry::RegistryQuery,
     glyphs::GlyphQuery,
     incidents::IncidentQuery,
+    feedback::FeedbackQuery,
     perf::PerfQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
@@ -72,6 +74,7 @@ pub struct Mutation(
     registry::RegistryMutation,
     glyphs::GlyphMutation,
     incidents::IncidentMutation,
+    feedback::FeedbackMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );

@@ -4,6 +4,7 @@ mod agents;
 mod bad_input;
 mod browser;
 mod dreams;
+mod feedback;
 mod flows;
 mod glyphs;
 mod governance;

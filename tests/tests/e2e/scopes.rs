@@ -69,7 +69,8 @@ async fn keys_do_what_their_scopes_allow() {
             "chat",
             "registry",
             "glyphs",
-            "incidents"
+            "incidents",
+            "feedback"
         ])
     );
 

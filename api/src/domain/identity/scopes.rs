@@ -47,10 +47,12 @@ pub enum Scope {
     Glyphs,
     /// Report security incidents and read the ones that concern the account.
     Incidents,
+    /// Give feedback on answers and read the account's feedback and its statistics.
+    Feedback,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 17] = [
+    pub const ALL: [Scope; 18] = [
         Scope::AccountRead,
         Scope::AccountWrite,
         Scope::GovernanceDecide,
@@ -68,6 +70,7 @@ impl Scope {
         Scope::Registry,
         Scope::Glyphs,
         Scope::Incidents,
+        Scope::Feedback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +92,7 @@ impl Scope {
             Scope::Registry => "registry",
             Scope::Glyphs => "glyphs",
             Scope::Incidents => "incidents",
+            Scope::Feedback => "feedback",
         }
     }
 
@@ -208,7 +212,7 @@ mod tests {
         let user = Scopes::default_for(&[Role::User]);
         assert_eq!(
             user.join(),
-            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry glyphs incidents"
+            "account:read account:write governance:decide governance:read models:use memory:read memory:write rag:read rag:write agents:run chat registry glyphs incidents feedback"
         );
         let admin = Scopes::default_for(&[Role::User, Role::Admin]);
         assert!(admin.contains(Scope::GovernanceReview));

@@ -7,6 +7,7 @@ mod budget;
 mod consciousness;
 mod dreams;
 mod embeddings;
+mod feedback;
 mod glyphs;
 mod guardian;
 mod health;
@@ -179,6 +180,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(perf::perf))
         .routes(routes!(audit::trail))
         .routes(routes!(audit::verify))
+        .routes(routes!(feedback::submit, feedback::list))
+        .routes(routes!(feedback::stats))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

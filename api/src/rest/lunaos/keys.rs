@@ -43,6 +43,7 @@ string_enum!(
         Registry = "registry",
         Glyphs = "glyphs",
         Incidents = "incidents",
+        Feedback = "feedback",
     }
 );
 

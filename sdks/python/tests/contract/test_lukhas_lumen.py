@@ -307,3 +307,17 @@ def test_incidents_audit_and_perf(server: Server, account: Account) -> None:
     assert admin.audit.verify().valid
     routes = admin.perf.routes(route="/lukhas/v1/incidents")
     assert any(r.route == "/lukhas/v1/incidents" and r.count >= 1 for r in routes.routes)
+
+
+def test_feedback(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    answer = client.process("Explain memory folds")
+    given = client.feedback.submit(5, "helpfulness", memory_fold_id=answer.memory_fold_created)
+    assert given.interaction_id == answer.metadata.interaction_id
+    client.feedback.submit(3)
+    assert client.feedback.list(min_rating=5).total_count >= 1
+    stats = client.feedback.stats()
+    assert stats.total_feedback >= 2 and stats.rating_distribution[4] >= 1
+    with pytest.raises(lukhas_sdk.BadRequestError) as bad:
+        client.feedback.submit(9)
+    assert bad.value.body["error"]["details"]["field"] == "rating"

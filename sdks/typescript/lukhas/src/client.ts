@@ -110,6 +110,38 @@ export class EmbeddingsResource {
   }
 }
 
+/** `client.feedback` */
+export class FeedbackResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List feedback
+   *
+   * `GET /feedback`
+   */
+  list(params: M.FeedbackListParams = {}, options?: RequestOptions): APIPromise<M.FeedbackList> {
+    return this.client.request<M.FeedbackList>("list_feedback", { query: { category: params.category, min_rating: params.min_rating, max_rating: params.max_rating, limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Give feedback
+   *
+   * `POST /feedback`
+   */
+  submit(params: M.FeedbackSubmitParams, options?: RequestOptions): APIPromise<M.FeedbackRecord> {
+    return this.client.request<M.FeedbackRecord>("submit_feedback", { body: { rating: params.rating, category: params.category, comment: params.comment, memory_fold_id: params.memory_fold_id } }, options);
+  }
+
+  /**
+   * Feedback statistics
+   *
+   * `GET /feedback/stats`
+   */
+  stats(options?: RequestOptions): APIPromise<M.FeedbackStats> {
+    return this.client.request<M.FeedbackStats>("feedback_stats", {}, options);
+  }
+}
+
 /** `client.glyphs` */
 export class GlyphsResource {
   constructor(private readonly client: BaseClient) {}
@@ -355,6 +387,10 @@ export class LukhasClient extends BaseClient {
 
   get embeddings(): EmbeddingsResource {
     return new EmbeddingsResource(this);
+  }
+
+  get feedback(): FeedbackResource {
+    return new FeedbackResource(this);
   }
 
   get glyphs(): GlyphsResource {

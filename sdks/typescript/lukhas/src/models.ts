@@ -123,6 +123,12 @@ export interface BatchResponse {
   total_processing_time_ms: number;
 }
 
+export interface CategoryTally {
+  average_rating?: number | null;
+  category: 'general' | 'accuracy' | 'helpfulness' | 'safety' | 'performance' | 'bug';
+  count: number;
+}
+
 export interface CausalEvidence {
   cause: string;
   cause_observations: number;
@@ -276,6 +282,41 @@ export interface EmotionalAssessmentView {
    * none was found.
    */
   overall_valence: number;
+}
+
+export interface FeedbackList {
+  feedback: Array<FeedbackRecord>;
+  total_count: number;
+}
+
+export interface FeedbackRecord {
+  category: 'general' | 'accuracy' | 'helpfulness' | 'safety' | 'performance' | 'bug';
+  comment: string;
+  /** RFC 3339 date-time. */
+  created_at: string;
+  feedback_id: string;
+  /** The interaction the fold records. */
+  interaction_id?: string | null;
+  memory_fold_id?: string | null;
+  rating: number;
+  user_id: string;
+}
+
+export interface FeedbackStats {
+  /** Whether every account's feedback is counted (administrators and auditors). */
+  all_accounts: boolean;
+  average_rating?: number | null;
+  /** Busiest first. */
+  by_category: Array<CategoryTally>;
+  last_7_days: RatingTally;
+  previous_7_days: RatingTally;
+  /** How many of each rating: index 0 holds the 1s, index 4 the 5s. */
+  rating_distribution: Array<number>;
+  /** Share of ratings of 4 or 5. */
+  satisfaction_rate?: number | null;
+  total_feedback: number;
+  /** The last seven days' mean rating minus the seven days' before. */
+  trend?: number | null;
 }
 
 export interface FirstBadEntry {
@@ -725,6 +766,12 @@ export interface ProcessResponse {
   text: string;
 }
 
+export interface RatingTally {
+  /** Mean rating (null when there is none). */
+  average_rating?: number | null;
+  count: number;
+}
+
 export interface ReasoningStep {
   conclusions: Array<string>;
   description: string;
@@ -1068,6 +1115,30 @@ export interface EmbeddingsCreateParams {
   encoding_format?: 'float' | 'base64' | null;
   /** Orrery: the provider, when `model` does not name it. */
   provider?: string | null;
+}
+
+/** Parameters of `GET /feedback`. */
+export interface FeedbackListParams {
+  category?: 'general' | 'accuracy' | 'helpfulness' | 'safety' | 'performance' | 'bug' | null;
+  min_rating?: number | null;
+  max_rating?: number | null;
+  /** 1 to 100 (default 20). */
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/** Parameters of `POST /feedback`. */
+export interface FeedbackSubmitParams {
+  /** 1 (poor) to 5 (excellent). */
+  rating: number;
+  /** `general` when left out. */
+  category?: 'general' | 'accuracy' | 'helpfulness' | 'safety' | 'performance' | 'bug' | null;
+  comment?: string | null;
+  /**
+   * The answer's memory fold (`memory_fold_created` of `/matriz/process`); it must be
+   * yours.
+   */
+  memory_fold_id?: string | null;
 }
 
 /** Parameters of `GET /glyphs`. */

@@ -25,7 +25,7 @@ export interface ApiKey {
   prefix: string;
   /** RFC 3339 date-time. */
   revokedAt?: string | null;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents' | 'feedback'>;
 }
 
 export interface AuthPayload {
@@ -95,7 +95,7 @@ export interface CreatedKey {
   key: string;
   name: string;
   prefix: string;
-  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents'>;
+  scopes: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents' | 'feedback'>;
   warning: string;
 }
 
@@ -429,7 +429,7 @@ export interface ApiKeysCreateParams {
    * What the key may do; each must be within what you may do. Without it the key gets
    * everything you may do except `admin` and `terminal:execute`.
    */
-  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents'> | null;
+  scopes?: Array<'account:read' | 'account:write' | 'governance:decide' | 'governance:read' | 'governance:review' | 'admin' | 'terminal:execute' | 'models:use' | 'memory:read' | 'memory:write' | 'rag:read' | 'rag:write' | 'agents:run' | 'chat' | 'registry' | 'glyphs' | 'incidents' | 'feedback'> | null;
 }
 
 /** Parameters of `POST /auth/login`. */

@@ -33,6 +33,7 @@ from .models import (
     AuditVerification,
     BatchItem,
     BatchResponse,
+    CategoryTally,
     CausalEvidence,
     CausalInferenceResponse,
     ConsciousnessStateResponse,
@@ -49,6 +50,9 @@ from .models import (
     EmbeddingList,
     EmbeddingUsage,
     EmotionalAssessmentView,
+    FeedbackList,
+    FeedbackRecord,
+    FeedbackStats,
     FirstBadEntry,
     GenerateDreamResponse,
     GlyphContext,
@@ -94,6 +98,7 @@ from .models import (
     Preferences,
     ProcessMetadata,
     ProcessResponse,
+    RatingTally,
     ReasoningStep,
     RecallResponse,
     ReflectResponse,
@@ -385,6 +390,93 @@ class EmbeddingsResource:
                 "encoding_format": encoding_format,
                 "provider": provider,
             },
+            options=request_options,
+        )
+
+
+class FeedbackResource:
+    """`client.feedback`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"] | None = None,
+        min_rating: int | None = None,
+        max_rating: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackList:
+        """List feedback
+
+        `GET /feedback`
+
+        Args:
+            category: `category`
+            min_rating: `min_rating`
+            max_rating: `max_rating`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return self._client.request(
+            "list_feedback",
+            FeedbackList,
+            query={
+                "category": category,
+                "min_rating": min_rating,
+                "max_rating": max_rating,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def submit(
+        self,
+        rating: int,
+        category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"] | None = None,
+        comment: str | None = None,
+        memory_fold_id: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackRecord:
+        """Give feedback
+
+        `POST /feedback`
+
+        Args:
+            rating: 1 (poor) to 5 (excellent).
+            category: `general` when left out.
+            comment: `comment`
+            memory_fold_id: The answer's memory fold (`memory_fold_created` of `/matriz/process`); it must be yours.
+        """
+        return self._client.request(
+            "submit_feedback",
+            FeedbackRecord,
+            body={
+                "rating": rating,
+                "category": category,
+                "comment": comment,
+                "memory_fold_id": memory_fold_id,
+            },
+            options=request_options,
+        )
+
+    def stats(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackStats:
+        """Feedback statistics
+
+        `GET /feedback/stats`
+        """
+        return self._client.request(
+            "feedback_stats",
+            FeedbackStats,
             options=request_options,
         )
 
@@ -1055,6 +1147,10 @@ class LukhasClient(SyncAPIClient):
         return EmbeddingsResource(self)
 
     @property
+    def feedback(self) -> FeedbackResource:
+        return FeedbackResource(self)
+
+    @property
     def glyphs(self) -> GlyphsResource:
         return GlyphsResource(self)
 
@@ -1526,6 +1622,93 @@ class AsyncEmbeddingsResource:
                 "encoding_format": encoding_format,
                 "provider": provider,
             },
+            options=request_options,
+        )
+
+
+class AsyncFeedbackResource:
+    """`client.feedback`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"] | None = None,
+        min_rating: int | None = None,
+        max_rating: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackList:
+        """List feedback
+
+        `GET /feedback`
+
+        Args:
+            category: `category`
+            min_rating: `min_rating`
+            max_rating: `max_rating`
+            limit: 1 to 100 (default 20).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "list_feedback",
+            FeedbackList,
+            query={
+                "category": category,
+                "min_rating": min_rating,
+                "max_rating": max_rating,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def submit(
+        self,
+        rating: int,
+        category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"] | None = None,
+        comment: str | None = None,
+        memory_fold_id: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackRecord:
+        """Give feedback
+
+        `POST /feedback`
+
+        Args:
+            rating: 1 (poor) to 5 (excellent).
+            category: `general` when left out.
+            comment: `comment`
+            memory_fold_id: The answer's memory fold (`memory_fold_created` of `/matriz/process`); it must be yours.
+        """
+        return await self._client.request(
+            "submit_feedback",
+            FeedbackRecord,
+            body={
+                "rating": rating,
+                "category": category,
+                "comment": comment,
+                "memory_fold_id": memory_fold_id,
+            },
+            options=request_options,
+        )
+
+    async def stats(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> FeedbackStats:
+        """Feedback statistics
+
+        `GET /feedback/stats`
+        """
+        return await self._client.request(
+            "feedback_stats",
+            FeedbackStats,
             options=request_options,
         )
 
@@ -2194,6 +2377,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def embeddings(self) -> AsyncEmbeddingsResource:
         return AsyncEmbeddingsResource(self)
+
+    @property
+    def feedback(self) -> AsyncFeedbackResource:
+        return AsyncFeedbackResource(self)
 
     @property
     def glyphs(self) -> AsyncGlyphsResource:

@@ -156,6 +156,13 @@ class BatchResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class CategoryTally(BaseModel):
+    category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"]
+    count: int
+    average_rating: float | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class CausalEvidence(BaseModel):
     cause: str
     cause_observations: int
@@ -321,6 +328,43 @@ class EmotionalAssessmentView(BaseModel):
     """0 (negative) to 1 (positive), from emotion words in what the caller wrote; 0.5 when
     none was found.
     """
+
+
+@dataclasses.dataclass(kw_only=True)
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackRecord]
+    total_count: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class FeedbackRecord(BaseModel):
+    category: Literal["general", "accuracy", "helpfulness", "safety", "performance", "bug"]
+    comment: str
+    created_at: datetime
+    feedback_id: str
+    rating: int
+    user_id: str
+    interaction_id: str | None = None
+    """The interaction the fold records."""
+    memory_fold_id: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class FeedbackStats(BaseModel):
+    all_accounts: bool
+    """Whether every account's feedback is counted (administrators and auditors)."""
+    by_category: list[CategoryTally]
+    """Busiest first."""
+    last_7_days: RatingTally
+    previous_7_days: RatingTally
+    rating_distribution: list[int]
+    """How many of each rating: index 0 holds the 1s, index 4 the 5s."""
+    total_feedback: int
+    average_rating: float | None = None
+    satisfaction_rate: float | None = None
+    """Share of ratings of 4 or 5."""
+    trend: float | None = None
+    """The last seven days' mean rating minus the seven days' before."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -801,6 +845,13 @@ class ProcessResponse(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class RatingTally(BaseModel):
+    count: int
+    average_rating: float | None = None
+    """Mean rating (null when there is none)."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ReasoningStep(BaseModel):
     conclusions: list[str]
     description: str
@@ -1177,6 +1228,12 @@ BatchResponse._fields = (
     FieldSpec("total_processing_time_ms", "total_processing_time_ms", FLOAT, True),
 )
 
+CategoryTally._fields = (
+    FieldSpec("average_rating", "average_rating", optional(FLOAT), False),
+    FieldSpec("category", "category", STR, True),
+    FieldSpec("count", "count", INT, True),
+)
+
 CausalEvidence._fields = (
     FieldSpec("cause", "cause", STR, True),
     FieldSpec("cause_observations", "cause_observations", INT, True),
@@ -1291,6 +1348,34 @@ EmotionalAssessmentView._fields = (
     FieldSpec("detected_emotions", "detected_emotions", list_of(STR), True),
     FieldSpec("emotion_words_found", "emotion_words_found", INT, True),
     FieldSpec("overall_valence", "overall_valence", FLOAT, True),
+)
+
+FeedbackList._fields = (
+    FieldSpec("feedback", "feedback", list_of(model(lambda: FeedbackRecord)), True),
+    FieldSpec("total_count", "total_count", INT, True),
+)
+
+FeedbackRecord._fields = (
+    FieldSpec("category", "category", STR, True),
+    FieldSpec("comment", "comment", STR, True),
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("feedback_id", "feedback_id", STR, True),
+    FieldSpec("interaction_id", "interaction_id", optional(STR), False),
+    FieldSpec("memory_fold_id", "memory_fold_id", optional(STR), False),
+    FieldSpec("rating", "rating", INT, True),
+    FieldSpec("user_id", "user_id", STR, True),
+)
+
+FeedbackStats._fields = (
+    FieldSpec("all_accounts", "all_accounts", BOOL, True),
+    FieldSpec("average_rating", "average_rating", optional(FLOAT), False),
+    FieldSpec("by_category", "by_category", list_of(model(lambda: CategoryTally)), True),
+    FieldSpec("last_7_days", "last_7_days", model(lambda: RatingTally), True),
+    FieldSpec("previous_7_days", "previous_7_days", model(lambda: RatingTally), True),
+    FieldSpec("rating_distribution", "rating_distribution", list_of(INT), True),
+    FieldSpec("satisfaction_rate", "satisfaction_rate", optional(FLOAT), False),
+    FieldSpec("total_feedback", "total_feedback", INT, True),
+    FieldSpec("trend", "trend", optional(FLOAT), False),
 )
 
 FirstBadEntry._fields = (
@@ -1626,6 +1711,11 @@ ProcessResponse._fields = (
     FieldSpec("text", "text", STR, True),
 )
 
+RatingTally._fields = (
+    FieldSpec("average_rating", "average_rating", optional(FLOAT), False),
+    FieldSpec("count", "count", INT, True),
+)
+
 ReasoningStep._fields = (
     FieldSpec("conclusions", "conclusions", list_of(STR), True),
     FieldSpec("description", "description", STR, True),
@@ -1852,6 +1942,7 @@ __all__ = [
     "AuditVerification",
     "BatchItem",
     "BatchResponse",
+    "CategoryTally",
     "CausalEvidence",
     "CausalInferenceResponse",
     "ConsciousnessStateResponse",
@@ -1868,6 +1959,9 @@ __all__ = [
     "EmbeddingList",
     "EmbeddingUsage",
     "EmotionalAssessmentView",
+    "FeedbackList",
+    "FeedbackRecord",
+    "FeedbackStats",
     "FirstBadEntry",
     "GenerateDreamResponse",
     "GlyphContext",
@@ -1913,6 +2007,7 @@ __all__ = [
     "Preferences",
     "ProcessMetadata",
     "ProcessResponse",
+    "RatingTally",
     "ReasoningStep",
     "RecallResponse",
     "ReflectResponse",

@@ -211,7 +211,7 @@ class ApiKeysResource:
     def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents", "feedback"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:
@@ -799,7 +799,7 @@ class AsyncApiKeysResource:
     async def create(
         self,
         name: str | None = None,
-        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents"]] | None = None,
+        scopes: Sequence[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents", "feedback"]] | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> CreatedKey:

@@ -49,7 +49,7 @@ class ApiKey(BaseModel):
     is_active: bool
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents", "feedback"]]
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 
@@ -131,7 +131,7 @@ class CreatedKey(BaseModel):
     """The full key. It is shown only here and cannot be retrieved again."""
     name: str
     prefix: str
-    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents"]]
+    scopes: list[Literal["account:read", "account:write", "governance:decide", "governance:read", "governance:review", "admin", "terminal:execute", "models:use", "memory:read", "memory:write", "rag:read", "rag:write", "agents:run", "chat", "registry", "glyphs", "incidents", "feedback"]]
     warning: str
 
 
