@@ -349,6 +349,9 @@ fn spawn_revocation_sync(state: AppState) {
                 if let Err(err) = state.governance.sync_policy().await {
                     tracing::warn!(%err, "could not read the policy");
                 }
+                if let Err(err) = state.governance.tools().sync(&state.db).await {
+                    tracing::warn!(%err, "could not read the tool catalog");
+                }
             }
         }
     });

@@ -23,5 +23,6 @@ pub mod refresh_token;
 pub mod registry_node;
 pub mod subscription;
 pub mod terminal_run;
+pub mod tool;
 pub mod usage_counter;
 pub mod user;

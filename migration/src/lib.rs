@@ -16,6 +16,7 @@ mod m20261206_000011_registry;
 mod m20261206_000012_glyphs;
 mod m20261206_000013_incidents;
 mod m20261207_000014_feedback;
+mod m20261207_000015_tools;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_glyphs::Migration),
             Box::new(m20261206_000013_incidents::Migration),
             Box::new(m20261207_000014_feedback::Migration),
+            Box::new(m20261207_000015_tools::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ mod registry;
 mod review;
 mod scalars;
 mod terminal;
+mod tools;
 pub mod transport;
 mod writer_stats;
 pub mod ws;
@@ -52,6 +53,7 @@ pub struct Query(
     glyphs::GlyphQuery,
     incidents::IncidentQuery,
     feedback::FeedbackQuery,
+    tools::ToolQuery,
     perf::PerfQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
@@ -75,6 +77,7 @@ pub struct Mutation(
     glyphs::GlyphMutation,
     incidents::IncidentMutation,
     feedback::FeedbackMutation,
+    tools::ToolMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );

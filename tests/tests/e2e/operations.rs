@@ -223,3 +223,127 @@ async fn the_audit_trail_is_filtered_checked_and_turns_red_when_tampered() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn registered_tools_feed_governance_decisions() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (user, _, _) = server.sign_up(&unique_email("tools-user")).await;
+    let decide = |tool: &'static str| {
+        let server = &server;
+        let user = user.clone();
+        async move {
+            let response = server
+                .post(
+                    "/lexecon/decide",
+                    Some(&user),
+                    json!({"actor": "model", "proposed_action": "Pay the invoice", "tool": tool}),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // Unregistered, the policy's own rating of the action decides (read_file: 1).
+    assert_eq!(decide("read_file").await["decision"], "ALLOWED");
+
+    let register = |token: String, body: Value| {
+        let server = &server;
+        async move {
+            let response = server.post("/lukhas/v1/tools", Some(&token), body).await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let wire = json!({"name": "read_file", "description": "Reads any file on the shared drive.",
+                      "risk_level": 4, "data_classes": ["financial", "financial"]});
+    let (status, error) = register(user.clone(), wire.clone()).await;
+    assert_eq!(status, 403, "{error}");
+    let (status, tool) = register(admin.clone(), wire.clone()).await;
+    assert_eq!(status, 201, "{tool}");
+    assert_eq!(tool["data_classes"], json!(["financial"]));
+    let (status, error) = register(admin.clone(), wire).await;
+    assert_eq!(status, 409, "{error}");
+    for (body, field) in [
+        (json!({"name": "x", "risk_level": 0}), "risk_level"),
+        (json!({"name": "  ", "risk_level": 2}), "name"),
+        (
+            json!({"name": "x", "risk_level": 2, "data_classes": [""]}),
+            "data_classes[0]",
+        ),
+    ] {
+        let (status, error) = register(admin.clone(), body).await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["details"]["field"], field, "{error}");
+    }
+
+    // Registered, the tool's risk decides: level 4 asks for a review in strict mode (the
+    // built-in policy's), and its data classes meet the policy's forbids.
+    let decision = decide("read_file").await;
+    assert_eq!(decision["decision"], "REQUIRES_REVIEW", "{decision}");
+    assert!(decision["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Risk level 4"));
+    let (status, _) = register(
+        admin.clone(),
+        json!({"name": "list_files", "risk_level": 1, "data_classes": ["credentials"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(decide("list_files").await["decision"], "DENIED");
+    assert_eq!(decide("web_search").await["decision"], "ALLOWED");
+
+    let listed: Value = server
+        .get("/lukhas/v1/tools", Some(&user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total_count"], 2, "{listed}");
+    let by_name: Value = server
+        .get("/lukhas/v1/tools/read_file", Some(&user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_name["tool_id"], tool["tool_id"]);
+    let by_id = server
+        .get(
+            &format!("/lukhas/v1/tools/{}", tool["tool_id"].as_str().unwrap()),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(by_id.status(), 200);
+    assert_eq!(
+        server
+            .get("/lukhas/v1/tools/nope", Some(&user))
+            .await
+            .status(),
+        404
+    );
+
+    // GraphQL.
+    let answer = server
+        .graphql(
+            Some(&admin),
+            "mutation { registerTool(input: {name: \"read_calendar\", riskLevel: 1, dataClasses: [\"pii\"]}) { tool { name riskLevel dataClasses } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["registerTool"]["tool"],
+        json!({"name": "read_calendar", "riskLevel": 1, "dataClasses": ["pii"]}),
+        "{answer}"
+    );
+    let answer = server
+        .graphql(
+            Some(&user),
+            "{ tools(first: 5) { totalCount edges { node { name } } } tool(idOrName: \"read_file\") { riskLevel } missing: tool(idOrName: \"nope\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["tools"]["totalCount"], 3, "{answer}");
+    assert_eq!(answer["data"]["tool"]["riskLevel"], 4);
+    assert_eq!(answer["data"]["missing"], Value::Null);
+}

@@ -10,6 +10,7 @@ pub mod policy;
 #[cfg(test)]
 mod policy_tests;
 mod service;
+pub mod tools;
 pub mod verify;
 pub mod writer_stats;
 

@@ -90,6 +90,7 @@ pub struct GovernanceService {
     bus: Arc<dyn EventBus>,
     policy: RwLock<Arc<PolicyView>>,
     token_ttl: chrono::Duration,
+    tools: super::tools::ToolCatalog,
 }
 
 fn can_see_everything(actor: &Actor) -> bool {
@@ -103,7 +104,7 @@ fn is_blank(value: &str) -> bool {
 }
 
 /// Free text: at most `max` characters, and not blank when `required`.
-fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult<()> {
+pub(super) fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult<()> {
     if required && is_blank(value) {
         return Err(DomainError::invalid(
             field,
@@ -121,7 +122,7 @@ fn bounded(field: &str, value: &str, max: usize, required: bool) -> DomainResult
 
 /// An identifier (actor, tool, request id, data class): free text's rules, and no control
 /// characters.
-fn identifier(field: &str, value: &str) -> DomainResult<()> {
+pub(super) fn identifier(field: &str, value: &str) -> DomainResult<()> {
     bounded(field, value, ID_MAX, true)?;
     if value.chars().any(char::is_control) {
         return Err(DomainError::invalid(
@@ -292,7 +293,9 @@ impl GovernanceService {
             bus,
             policy: RwLock::new(Arc::new(view.clone())),
             token_ttl: chrono::Duration::seconds(token_ttl_secs),
+            tools: Default::default(),
         };
+        service.tools.sync(&service.db).await?;
         if stored_is_empty(&service.db).await? {
             service.record_policy(&view.policy, None).await?;
         }
@@ -301,6 +304,11 @@ impl GovernanceService {
 
     pub fn node(&self) -> &NodeKey {
         &self.node
+    }
+
+    /// The registered tools decisions take their risk and data classes from.
+    pub fn tools(&self) -> &super::tools::ToolCatalog {
+        &self.tools
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -503,7 +511,10 @@ impl GovernanceService {
     ) -> DomainResult<Decision> {
         let actor = principal.actor()?;
         actor.require(Scope::GovernanceDecide)?;
-        let (mode_override, risk) = validate(&input)?;
+        let (mode_override, requested_risk) = validate(&input)?;
+        // A registered tool is judged at least at its own risk, with the data it touches.
+        let tool = self.tools.profile(&input.tool);
+        let risk = requested_risk.max(tool.as_ref().map(|t| t.risk_level));
         // Only an idempotency key needs the request's hash (it is the hot path's one
         // canonicalisation that nothing else uses).
         let fingerprint = match input.request_id {
@@ -522,7 +533,12 @@ impl GovernanceService {
         let counts = self.recent_counts(&active.policy, &input, now).await?;
         let recent = |secs: u64| counts.get(&secs).copied().unwrap_or(0);
         let empty = Value::Object(Default::default());
-        let classes = input.data_classes.clone().unwrap_or_default();
+        let mut classes = input.data_classes.clone().unwrap_or_default();
+        for class in tool.iter().flat_map(|t| &t.data_classes) {
+            if !classes.contains(class) {
+                classes.push(class.clone());
+            }
+        }
         let outcome = policy::evaluate(
             &active.policy,
             &policy::Request {
@@ -588,6 +604,7 @@ impl GovernanceService {
                 "proposed_action": decision.proposed_action,
                 "reason": decision.reason,
                 "risk_level": decision.risk_level,
+                "tool_risk_level": tool.as_ref().map(|t| t.risk_level),
                 "request_id": decision.request_id,
                 "token_id": decision.token_id,
                 "mode": mode.as_str(),

@@ -20,6 +20,7 @@ mod perf;
 mod reasoning;
 mod registry;
 mod stream;
+mod tools;
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -182,6 +183,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(audit::verify))
         .routes(routes!(feedback::submit, feedback::list))
         .routes(routes!(feedback::stats))
+        .routes(routes!(tools::register, tools::list))
+        .routes(routes!(tools::get))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -321,3 +321,17 @@ def test_feedback(server: Server, account: Account) -> None:
     with pytest.raises(lukhas_sdk.BadRequestError) as bad:
         client.feedback.submit(9)
     assert bad.value.body["error"]["details"]["field"] == "rating"
+
+
+def test_tools(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.tools.register("sdk_tool", 2)
+    admin_token = lukhas(server).auth.token(server.admin_email, server.password).access_token
+    admin = lukhas_sdk.Client(access_token=admin_token, base_url=f"{server.url}/lukhas/v1")
+    tool = admin.tools.register("sdk_tool", 2, description="A tool the SDK test registers", data_classes=["pii"])
+    assert tool.risk_level == 2 and tool.data_classes == ["pii"]
+    assert client.tools.get("sdk_tool").tool_id == tool.tool_id
+    assert any(t.name == "sdk_tool" for t in client.tools.list(limit=100).tools)
+    with pytest.raises(lukhas_sdk.ConflictError):
+        admin.tools.register("sdk_tool", 3)

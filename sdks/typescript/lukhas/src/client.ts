@@ -357,6 +357,38 @@ export class RegistryResource {
   }
 }
 
+/** `client.tools` */
+export class ToolsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List tools
+   *
+   * `GET /tools`
+   */
+  list(params: M.ToolsListParams = {}, options?: RequestOptions): APIPromise<M.ToolList> {
+    return this.client.request<M.ToolList>("list_tools", { query: { limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Register a tool
+   *
+   * `POST /tools`
+   */
+  register(params: M.ToolsRegisterParams, options?: RequestOptions): APIPromise<M.ToolRecord> {
+    return this.client.request<M.ToolRecord>("register_tool", { body: { name: params.name, risk_level: params.risk_level, description: params.description, data_classes: params.data_classes } }, options);
+  }
+
+  /**
+   * Get a tool
+   *
+   * `GET /tools/{tool_id}`
+   */
+  get(toolId: string, options?: RequestOptions): APIPromise<M.ToolRecord> {
+    return this.client.request<M.ToolRecord>("get_tool", { path: { tool_id: toolId } }, options);
+  }
+}
+
 /**
  * The client for the LUKHAS API.
  *
@@ -419,6 +451,10 @@ export class LukhasClient extends BaseClient {
 
   get registry(): RegistryResource {
     return new RegistryResource(this);
+  }
+
+  get tools(): ToolsResource {
+    return new ToolsResource(this);
   }
 
   /**

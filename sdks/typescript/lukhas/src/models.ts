@@ -982,6 +982,23 @@ export interface Token {
   token_type: string;
 }
 
+export interface ToolList {
+  tools: Array<ToolRecord>;
+  total_count: number;
+}
+
+export interface ToolRecord {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  data_classes: Array<string>;
+  description: string;
+  name: string;
+  /** The administrator's user id. */
+  registered_by: string;
+  risk_level: number;
+  tool_id: string;
+}
+
 export interface TraceStep {
   /** The intent stage: the account's tier. */
   auth_tier?: string | null;
@@ -1303,4 +1320,21 @@ export interface ReasoningCausalParams {
   observations: Array<ObservationInput>;
   /** How long after a cause an effect still counts as following it (1 to 3650, default 30). */
   window_days?: number | null;
+}
+
+/** Parameters of `GET /tools`. */
+export interface ToolsListParams {
+  /** 1 to 100 (default 50). */
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/** Parameters of `POST /tools`. */
+export interface ToolsRegisterParams {
+  /** The name decisions use as their `tool`. */
+  name: string;
+  /** 1 (harmless) to 5 (critical): a decision naming the tool is judged at least at it. */
+  risk_level: number;
+  description?: string | null;
+  data_classes?: Array<string> | null;
 }

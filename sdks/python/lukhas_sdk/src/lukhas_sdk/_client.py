@@ -124,6 +124,8 @@ from .models import (
     SystemFigures,
     ThoughtStageConfig,
     Token,
+    ToolList,
+    ToolRecord,
     TraceStep,
     ValidateResponse,
     ValidationFinding,
@@ -1089,6 +1091,91 @@ class RegistryResource:
         )
 
 
+class ToolsResource:
+    """`client.tools`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolList:
+        """List tools
+
+        `GET /tools`
+
+        Args:
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return self._client.request(
+            "list_tools",
+            ToolList,
+            query={
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def register(
+        self,
+        name: str,
+        risk_level: int,
+        description: str | None = None,
+        data_classes: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolRecord:
+        """Register a tool
+
+        `POST /tools`
+
+        Args:
+            name: The name decisions use as their `tool`.
+            risk_level: 1 (harmless) to 5 (critical): a decision naming the tool is judged at least at it.
+            description: `description`
+            data_classes: `data_classes`
+        """
+        return self._client.request(
+            "register_tool",
+            ToolRecord,
+            body={
+                "name": name,
+                "risk_level": risk_level,
+                "description": description,
+                "data_classes": data_classes,
+            },
+            options=request_options,
+        )
+
+    def get(
+        self,
+        tool_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolRecord:
+        """Get a tool
+
+        `GET /tools/{tool_id}`
+
+        Args:
+            tool_id: The tool's id or name
+        """
+        return self._client.request(
+            "get_tool",
+            ToolRecord,
+            path={
+                "tool_id": tool_id,
+            },
+            options=request_options,
+        )
+
+
 class LukhasClient(SyncAPIClient):
     """The client for the LUKHAS API.
 
@@ -1177,6 +1264,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def registry(self) -> RegistryResource:
         return RegistryResource(self)
+
+    @property
+    def tools(self) -> ToolsResource:
+        return ToolsResource(self)
 
     def health(
         self,
@@ -2321,6 +2412,91 @@ class AsyncRegistryResource:
         )
 
 
+class AsyncToolsResource:
+    """`client.tools`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolList:
+        """List tools
+
+        `GET /tools`
+
+        Args:
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "list_tools",
+            ToolList,
+            query={
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def register(
+        self,
+        name: str,
+        risk_level: int,
+        description: str | None = None,
+        data_classes: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolRecord:
+        """Register a tool
+
+        `POST /tools`
+
+        Args:
+            name: The name decisions use as their `tool`.
+            risk_level: 1 (harmless) to 5 (critical): a decision naming the tool is judged at least at it.
+            description: `description`
+            data_classes: `data_classes`
+        """
+        return await self._client.request(
+            "register_tool",
+            ToolRecord,
+            body={
+                "name": name,
+                "risk_level": risk_level,
+                "description": description,
+                "data_classes": data_classes,
+            },
+            options=request_options,
+        )
+
+    async def get(
+        self,
+        tool_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> ToolRecord:
+        """Get a tool
+
+        `GET /tools/{tool_id}`
+
+        Args:
+            tool_id: The tool's id or name
+        """
+        return await self._client.request(
+            "get_tool",
+            ToolRecord,
+            path={
+                "tool_id": tool_id,
+            },
+            options=request_options,
+        )
+
+
 class AsyncLukhasClient(AsyncAPIClient):
     """The asynchronous client for the LUKHAS API.
 
@@ -2409,6 +2585,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def registry(self) -> AsyncRegistryResource:
         return AsyncRegistryResource(self)
+
+    @property
+    def tools(self) -> AsyncToolsResource:
+        return AsyncToolsResource(self)
 
     async def health(
         self,

@@ -1085,6 +1085,24 @@ class Token(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class ToolList(BaseModel):
+    tools: list[ToolRecord]
+    total_count: int
+
+
+@dataclasses.dataclass(kw_only=True)
+class ToolRecord(BaseModel):
+    created_at: datetime
+    data_classes: list[str]
+    description: str
+    name: str
+    registered_by: str
+    """The administrator's user id."""
+    risk_level: int
+    tool_id: str
+
+
+@dataclasses.dataclass(kw_only=True)
 class TraceStep(BaseModel):
     confidence: float
     processing_time_ms: float
@@ -1890,6 +1908,21 @@ Token._fields = (
     FieldSpec("token_type", "token_type", STR, True),
 )
 
+ToolList._fields = (
+    FieldSpec("tools", "tools", list_of(model(lambda: ToolRecord)), True),
+    FieldSpec("total_count", "total_count", INT, True),
+)
+
+ToolRecord._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("data_classes", "data_classes", list_of(STR), True),
+    FieldSpec("description", "description", STR, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("registered_by", "registered_by", STR, True),
+    FieldSpec("risk_level", "risk_level", INT, True),
+    FieldSpec("tool_id", "tool_id", STR, True),
+)
+
 TraceStep._fields = (
     FieldSpec("auth_tier", "auth_tier", optional(STR), False),
     FieldSpec("confidence", "confidence", FLOAT, True),
@@ -2033,6 +2066,8 @@ __all__ = [
     "SystemFigures",
     "ThoughtStageConfig",
     "Token",
+    "ToolList",
+    "ToolRecord",
     "TraceStep",
     "ValidateResponse",
     "ValidationFinding",
