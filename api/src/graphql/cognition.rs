@@ -232,6 +232,7 @@ impl PipelineOptionsInput {
         PipelineRequest {
             input,
             memory_depth: self.memory_depth.map(i64::from),
+            skip_memory: false,
             attention_focus: self.attention_focus,
             thought_mode: self.thought_mode,
             risk_threshold: self.risk_threshold,

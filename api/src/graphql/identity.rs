@@ -58,6 +58,8 @@ pub struct ConnectionTotal {
 
 pub type ApiKeyConnection = Connection<String, ApiKey, ConnectionTotal, EmptyFields>;
 
+pub type UserConnection = Connection<String, User, ConnectionTotal, EmptyFields>;
+
 /// An account.
 #[Object]
 impl User {
@@ -96,11 +98,16 @@ impl User {
         first: Option<i32>,
         last: Option<i32>,
     ) -> async_graphql::Result<ApiKeyConnection> {
-        let keys = core(ctx)
-            .identity
-            .list_api_keys(own(ctx, &self.0.id)?)
-            .await
-            .map_err(to_gql)?;
+        let identity = &core(ctx).identity;
+        let keys = match own(ctx, &self.0.id) {
+            Ok(p) => identity.list_api_keys(p).await,
+            // An administrator reads any account's keys (the domain checks the role).
+            Err(_) => identity
+                .admin_user(principal(ctx), &self.0.id)
+                .await
+                .map(|(_, keys)| keys),
+        }
+        .map_err(to_gql)?;
         paginate(
             keys.into_iter().map(ApiKey).collect(),
             after,
@@ -301,6 +308,36 @@ impl IdentityQuery {
                 .map(|u| Some(User(u)))
                 .map_err(to_gql),
         }
+    }
+
+    /// Every account, newest first (administrators only): `email` matches a part of the
+    /// address.
+    #[graphql(complexity = "first.unwrap_or(10).clamp(1, 100) as usize * child_complexity")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        email: Option<String>,
+        tier: Option<Tier>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<UserConnection> {
+        let p = require_user(ctx)?;
+        let (first, offset) = super::paging::window(first, after)?;
+        let (users, total) = core(ctx)
+            .identity
+            .admin_users(
+                p,
+                identity::UserFilter {
+                    email,
+                    tier: tier.map(|t| identity::Tier::from(t).as_str().to_string()),
+                    limit: Some(first as i64),
+                    offset: Some(offset as i64),
+                },
+            )
+            .await
+            .map_err(to_gql)?;
+        let users = users.into_iter().map(|(u, _)| User(u)).collect();
+        Ok(super::paging::connection(users, offset, total))
     }
 
     /// Any object by its global id; `null` when it does not exist or is not yours.

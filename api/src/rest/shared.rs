@@ -190,3 +190,8 @@ fn add_security_schemes(components: &mut utoipa::openapi::Components) {
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
     );
 }
+
+string_enum!(
+    /// An account's tier (the same schema in every dialect that shows one).
+    AccountTier { Free = "free", Pro = "pro", Team = "team" }
+);

@@ -347,3 +347,150 @@ async fn registered_tools_feed_governance_decisions() {
     assert_eq!(answer["data"]["tool"]["riskLevel"], 4);
     assert_eq!(answer["data"]["missing"], Value::Null);
 }
+
+#[tokio::test]
+async fn administrators_manage_accounts_tiers_roles_and_keys() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let email = unique_email("admin-managed");
+    let (user, _, _) = server.sign_up(&email).await;
+    let (key, key_id) = server.create_key(&user).await;
+    let me: Value = server
+        .get("/lunaos/auth/me", Some(&user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user_id = me["data"]["id"].as_str().unwrap().to_string();
+
+    // A user is 403 on every admin route.
+    for path in [
+        "/lukhas/v1/admin/users".to_string(),
+        format!("/lukhas/v1/admin/users/{user_id}"),
+    ] {
+        assert_eq!(server.get(&path, Some(&user)).await.status(), 403, "{path}");
+    }
+    let response = server
+        .patch(
+            &format!("/lukhas/v1/admin/users/{user_id}"),
+            &user,
+            json!({"tier": "team"}),
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    let response = server
+        .delete(&format!("/lukhas/v1/admin/keys/{key_id}"), &user)
+        .await;
+    assert_eq!(response.status(), 403);
+
+    let listing: Value = server
+        .get(
+            &format!(
+                "/lukhas/v1/admin/users?email={}",
+                email.split('@').next().unwrap()
+            ),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["total_count"], 1, "{listing}");
+    assert_eq!(listing["users"][0]["user_id"], user_id.as_str());
+    assert_eq!(listing["users"][0]["active_api_keys"], 1);
+    let detail: Value = server
+        .get(&format!("/lukhas/v1/admin/users/{user_id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["api_keys"][0]["key_id"], key_id.as_str(), "{detail}");
+    assert_eq!(
+        server
+            .get(
+                "/lukhas/v1/admin/users/00000000-0000-0000-0000-000000000000",
+                Some(&admin)
+            )
+            .await
+            .status(),
+        404
+    );
+
+    let response = server
+        .patch(
+            &format!("/lukhas/v1/admin/users/{user_id}"),
+            &admin,
+            json!({"tier": "team", "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(changed["tier"], "team");
+    assert_eq!(changed["roles"], json!(["user", "auditor"]));
+    for (body, field) in [
+        (json!({"roles": ["overlord"]}), "roles[0]"),
+        (json!({"tier": "platinum"}), "tier"),
+    ] {
+        let response = server
+            .patch(&format!("/lukhas/v1/admin/users/{user_id}"), &admin, body)
+            .await;
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["details"]["field"], field, "{error}");
+    }
+    // The new role takes effect: an auditor reads the performance figures.
+    assert_eq!(
+        server.get("/lukhas/v1/perf", Some(&user)).await.status(),
+        200
+    );
+
+    // Revoking the user's key: it stops working, and the owner's events say who did it.
+    let response = server
+        .delete(&format!("/lukhas/v1/admin/keys/{key_id}"), &admin)
+        .await;
+    assert_eq!(response.status(), 200);
+    let revoked: Value = response.json().await.unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert_eq!(
+        server.get("/lukhas/v1/perf", Some(&key)).await.status(),
+        401
+    );
+    let response = server
+        .delete(&format!("/lukhas/v1/admin/keys/{key_id}"), &admin)
+        .await;
+    assert_eq!(response.status(), 404);
+    let events = server
+        .graphql(
+            Some(&user),
+            "{ viewer { securityEvents(limit: 5) { type detail } } }",
+            json!({}),
+        )
+        .await;
+    let revocation = events["data"]["viewer"]["securityEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "API_KEY_REVOKED")
+        .cloned()
+        .expect("a revocation event");
+    assert!(revocation["detail"]["by"].is_string(), "{revocation}");
+
+    // GraphQL: the accounts and another account's keys, for administrators only.
+    let answer = server
+        .graphql(
+            Some(&admin),
+            "query($email: String) { users(email: $email, tier: TEAM) { totalCount edges { node { email roles apiKeys { totalCount } } } } }",
+            json!({"email": email}),
+        )
+        .await;
+    let node = &answer["data"]["users"]["edges"][0]["node"];
+    assert_eq!(node["email"], email.as_str(), "{answer}");
+    assert_eq!(node["apiKeys"]["totalCount"], 1);
+    let answer = server
+        .graphql(Some(&user), "{ users { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+}

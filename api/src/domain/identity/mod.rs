@@ -10,5 +10,5 @@ pub mod tokens;
 pub use principal::{Actor, Credential, Principal, Role, Tier};
 pub use scopes::{Scope, Scopes};
 pub use service::{
-    AccountChange, ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User,
+    AccountChange, ApiKeyInfo, CreatedApiKey, IdentityService, Session, SignUp, User, UserFilter,
 };

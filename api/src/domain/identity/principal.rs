@@ -63,6 +63,20 @@ impl Role {
     }
 
     /// Parses the stored comma-separated form, ignoring roles this build does not know.
+    /// One role by name; an unknown name is a 400 naming `field`.
+    pub fn named(field: &str, name: &str) -> Result<Role, DomainError> {
+        Role::parse_list(name)
+            .into_iter()
+            .next()
+            .filter(|_| !name.contains(','))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    field,
+                    format!("unknown role '{name}' (user, admin, reviewer, auditor)"),
+                )
+            })
+    }
+
     pub fn parse_list(stored: &str) -> Vec<Role> {
         stored
             .split(',')

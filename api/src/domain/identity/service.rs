@@ -45,6 +45,28 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which accounts an administrator lists.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// A part of the address.
+    pub email: Option<String>,
+    /// `free`, `pro` or `team`.
+    pub tier: Option<String>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn admin_only(principal: &Principal) -> DomainResult<()> {
+    if principal.actor()?.has_role(Role::Admin) {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(
+            "only administrators manage accounts".into(),
+        ))
+    }
+}
+
 /// What an admin (or the operator's CLI) changes about an account; `None` keeps it.
 #[derive(Clone, Debug, Default)]
 pub struct AccountChange {
@@ -790,14 +812,15 @@ impl IdentityService {
         }
         let now = Utc::now();
         let txn = self.db.begin().await?;
-        let revoked = api_key::Entity::update_many()
+        let mut revoking = api_key::Entity::update_many()
             .col_expr(api_key::Column::RevokedAt, Expr::value(now))
             .filter(api_key::Column::Id.eq(id))
-            .filter(api_key::Column::UserId.eq(&actor.user_id))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?
-            .rows_affected;
+            .filter(api_key::Column::RevokedAt.is_null());
+        // An administrator revokes anyone's key; everyone else only their own.
+        if !actor.has_role(Role::Admin) {
+            revoking = revoking.filter(api_key::Column::UserId.eq(&actor.user_id));
+        }
+        let revoked = revoking.exec(&txn).await?.rows_affected;
         if revoked != 1 {
             return Err(not_found());
         }
@@ -808,9 +831,9 @@ impl IdentityService {
         record_revocation(&txn, REVOKE_KEY, &model.key_hash).await?;
         let event = record_event(
             &txn,
-            &actor.user_id,
+            &model.user_id,
             AccountEventKind::ApiKeyRevoked,
-            serde_json::json!({ "key_id": model.id, "prefix": model.prefix, "scopes": model.scopes }),
+            serde_json::json!({ "key_id": model.id, "prefix": model.prefix, "scopes": model.scopes, "by": actor.user_id }),
         )
         .await?;
         txn.commit().await?;
@@ -866,9 +889,10 @@ impl IdentityService {
                 .as_ref()
                 .is_some_and(|r| !r.contains(&Role::Admin))
         {
-            return Err(DomainError::invalid(
-                "roles",
-                "admins cannot remove their own admin role",
+            // The request is well formed; the account's state (the caller is that admin)
+            // is what refuses it.
+            return Err(DomainError::Conflict(
+                "admins cannot remove their own admin role".into(),
             ));
         }
         self.apply_user_update(user_id, change, &actor.user_id)
@@ -993,6 +1017,102 @@ impl IdentityService {
             .await?
             .map(to_user)
             .transpose()
+    }
+
+    /// Accounts for an administrator, newest first: `email` matches a part of the address,
+    /// `tier` the tier; with each account's active key count.
+    pub async fn admin_users(
+        &self,
+        principal: &Principal,
+        filter: UserFilter,
+    ) -> DomainResult<(Vec<(User, u64)>, u64)> {
+        admin_only(principal)?;
+        let (limit, offset) = crate::domain::page(filter.limit, filter.offset, 50, 100)?;
+        let mut query = user::Entity::find();
+        if let Some(part) = &filter.email {
+            let part = part.trim().to_lowercase();
+            if part.is_empty() || part.chars().count() > 254 {
+                return Err(DomainError::invalid(
+                    "email",
+                    "email is 1 to 254 characters of an address",
+                ));
+            }
+            query = query.filter(user::Column::Email.contains(&part));
+        }
+        if let Some(tier) = &filter.tier {
+            query = query.filter(user::Column::Tier.eq(tier.parse::<Tier>()?.as_str()));
+        }
+        let total = query.clone().count(&self.db).await?;
+        let users: Vec<User> = query
+            .order_by_desc(user::Column::CreatedAt)
+            .order_by_desc(user::Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect::<DomainResult<_>>()?;
+        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        let counts: Vec<(String, i64)> = api_key::Entity::find()
+            .select_only()
+            .column(api_key::Column::UserId)
+            .column_as(Expr::col(api_key::Column::Id).count(), "n")
+            .filter(api_key::Column::UserId.is_in(ids))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .group_by(api_key::Column::UserId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let keys = |id: &str| {
+            counts
+                .iter()
+                .find(|(user, _)| user == id)
+                .map_or(0, |(_, n)| (*n).max(0) as u64)
+        };
+        Ok((
+            users
+                .into_iter()
+                .map(|u| {
+                    let n = keys(&u.id);
+                    (u, n)
+                })
+                .collect(),
+            total,
+        ))
+    }
+
+    /// Revokes any account's key (administrators only; see `revoke_api_key`).
+    pub async fn admin_revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> DomainResult<ApiKeyInfo> {
+        admin_only(principal)?;
+        self.revoke_api_key(principal, id).await
+    }
+
+    /// One account and all its API keys, newest first, for an administrator.
+    pub async fn admin_user(
+        &self,
+        principal: &Principal,
+        user_id: &str,
+    ) -> DomainResult<(User, Vec<ApiKeyInfo>)> {
+        admin_only(principal)?;
+        let user = self
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("user '{user_id}' not found")))?;
+        let keys = api_key::Entity::find()
+            .filter(api_key::Column::UserId.eq(user_id))
+            .order_by_desc(api_key::Column::CreatedAt)
+            .order_by_desc(api_key::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| self.with_pending_use(to_key_info(m)))
+            .collect();
+        Ok((user, keys))
     }
 
     /// Every account, oldest first (operators' tools).

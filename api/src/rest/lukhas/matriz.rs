@@ -276,10 +276,8 @@ pub(super) fn pipeline_request(
     let options = options.unwrap_or_default();
     PipelineRequest {
         input,
-        memory_depth: match options.use_memory {
-            Some(false) => Some(0),
-            _ => options.memory_depth,
-        },
+        memory_depth: options.memory_depth,
+        skip_memory: options.use_memory == Some(false),
         attention_focus: options.attention_focus,
         thought_mode: match (options.thought_mode, options.creative_mode) {
             (Some(mode), _) => Some(mode),
@@ -502,6 +500,7 @@ pub async fn stage(
             PipelineRequest {
                 input,
                 memory_depth: config.memory.unwrap_or_default().depth,
+                skip_memory: false,
                 attention_focus: config.attention.unwrap_or_default().focus_type,
                 thought_mode: config.thought.unwrap_or_default().reasoning_mode,
                 risk_threshold: config.risk.unwrap_or_default().guardian_threshold,

@@ -1,6 +1,7 @@
 //! LUKHAS dialect (`/lukhas/v1`): plain JSON bodies; errors are
 //! `{"error": {"code", "message", "details", "trace_id", "timestamp"}}`.
 
+mod admin;
 mod audit;
 mod auth;
 mod budget;
@@ -185,6 +186,9 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(feedback::stats))
         .routes(routes!(tools::register, tools::list))
         .routes(routes!(tools::get))
+        .routes(routes!(admin::users))
+        .routes(routes!(admin::user, admin::update_user))
+        .routes(routes!(admin::revoke_key))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -9,16 +9,12 @@ use utoipa::ToSchema;
 
 use super::{Authed, Body, Data, Error, LunaError};
 use crate::error::DomainError;
+use crate::rest::shared::AccountTier;
 use crate::state::AppState;
 
 string_enum!(
     /// A paid tier.
     PaidTier { Pro = "pro", Team = "team" }
-);
-
-string_enum!(
-    /// An account's tier.
-    AccountTier { Free = "free", Pro = "pro", Team = "team" }
 );
 
 #[derive(Deserialize, ToSchema)]

@@ -335,3 +335,21 @@ def test_tools(server: Server, account: Account) -> None:
     assert any(t.name == "sdk_tool" for t in client.tools.list(limit=100).tools)
     with pytest.raises(lukhas_sdk.ConflictError):
         admin.tools.register("sdk_tool", 3)
+
+
+def test_admin(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.admin.list_users()
+    admin_token = lukhas(server).auth.token(server.admin_email, server.password).access_token
+    admin = lukhas_sdk.Client(access_token=admin_token, base_url=f"{server.url}/lukhas/v1")
+    found = admin.admin.list_users(email=account.email)
+    assert found.total_count == 1
+    user_id = found.users[0].user_id
+    detail = admin.admin.get_user(user_id)
+    assert detail.email == account.email and detail.api_keys
+    changed = admin.admin.update_user(user_id, tier="pro")
+    assert changed.tier == "pro"
+    assert admin.admin.update_user(user_id, tier=detail.tier).tier == detail.tier
+    with pytest.raises(lukhas_sdk.NotFoundError):
+        admin.admin.revoke_key("00000000-0000-0000-0000-000000000000")

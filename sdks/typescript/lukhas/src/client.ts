@@ -12,6 +12,47 @@ export class ProcessStreamSession extends StreamSession<M.PipelineStageEvent | M
   }
 }
 
+/** `client.admin` */
+export class AdminResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Revoke any API key
+   *
+   * `DELETE /admin/keys/{key_id}`
+   */
+  revokeKey(keyId: string, options?: RequestOptions): APIPromise<M.AdminApiKey> {
+    return this.client.request<M.AdminApiKey>("admin_revoke_key", { path: { key_id: keyId } }, options);
+  }
+
+  /**
+   * List accounts
+   *
+   * `GET /admin/users`
+   */
+  listUsers(params: M.AdminListUsersParams = {}, options?: RequestOptions): APIPromise<M.AdminUserList> {
+    return this.client.request<M.AdminUserList>("admin_list_users", { query: { email: params.email, tier: params.tier, limit: params.limit, offset: params.offset } }, options);
+  }
+
+  /**
+   * Get an account
+   *
+   * `GET /admin/users/{user_id}`
+   */
+  getUser(userId: string, options?: RequestOptions): APIPromise<M.AdminUserDetail> {
+    return this.client.request<M.AdminUserDetail>("admin_get_user", { path: { user_id: userId } }, options);
+  }
+
+  /**
+   * Change an account
+   *
+   * `PATCH /admin/users/{user_id}`
+   */
+  updateUser(userId: string, params: M.AdminUpdateUserParams = {}, options?: RequestOptions): APIPromise<M.AdminUser> {
+    return this.client.request<M.AdminUser>("admin_update_user", { path: { user_id: userId }, body: { tier: params.tier, roles: params.roles, groups: params.groups } }, options);
+  }
+}
+
 /** `client.audit` */
 export class AuditResource {
   constructor(private readonly client: BaseClient) {}
@@ -399,6 +440,10 @@ export class ToolsResource {
 export class LukhasClient extends BaseClient {
   constructor(options: ClientOptions = {}) {
     super(SPEC, options);
+  }
+
+  get admin(): AdminResource {
+    return new AdminResource(this);
   }
 
   get audit(): AuditResource {

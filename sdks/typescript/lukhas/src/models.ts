@@ -21,6 +21,64 @@ export interface ActionToValidate {
   type: string;
 }
 
+export interface AdminApiKey {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  key_id: string;
+  /** RFC 3339 date-time. */
+  last_used_at?: string | null;
+  name: string;
+  prefix: string;
+  /** RFC 3339 date-time. */
+  revoked_at?: string | null;
+  scopes: Array<string>;
+}
+
+export interface AdminUser {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  email: string;
+  /** Approver groups. */
+  groups: Array<string>;
+  name?: string | null;
+  roles: Array<string>;
+  tier: 'free' | 'pro' | 'team';
+  user_id: string;
+}
+
+export interface AdminUserDetail {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  email: string;
+  /** Approver groups. */
+  groups: Array<string>;
+  name?: string | null;
+  roles: Array<string>;
+  tier: 'free' | 'pro' | 'team';
+  user_id: string;
+  /** Active and revoked, newest first. */
+  api_keys: Array<AdminApiKey>;
+}
+
+export interface AdminUserList {
+  total_count: number;
+  users: Array<AdminUserSummary>;
+}
+
+export interface AdminUserSummary {
+  /** RFC 3339 date-time. */
+  created_at: string;
+  email: string;
+  /** Approver groups. */
+  groups: Array<string>;
+  name?: string | null;
+  roles: Array<string>;
+  tier: 'free' | 'pro' | 'team';
+  user_id: string;
+  /** Keys not revoked. */
+  active_api_keys: number;
+}
+
 export interface AlternativeExplanation {
   /** Another observed event. */
   hypothesis: string;
@@ -1053,6 +1111,24 @@ export interface ValidationResults {
   issues: Array<string>;
   /** Declared, and every dependency compliant too. */
   t4_compliance: boolean;
+}
+
+/** Parameters of `GET /admin/users`. */
+export interface AdminListUsersParams {
+  /** A part of the address. */
+  email?: string | null;
+  tier?: 'free' | 'pro' | 'team' | null;
+  /** 1 to 100 (default 50). */
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/** Parameters of `PATCH /admin/users/{user_id}`. */
+export interface AdminUpdateUserParams {
+  tier?: 'free' | 'pro' | 'team' | null;
+  /** The complete role list (`user` is always kept). */
+  roles?: Array<'user' | 'admin' | 'reviewer' | 'auditor'> | null;
+  groups?: Array<string> | null;
 }
 
 /** Parameters of `GET /audit`. */

@@ -49,6 +49,8 @@ pub const STAGES: [&str; 6] = ["memory", "attention", "thought", "risk", "intent
 pub struct PipelineRequest {
     pub input: String,
     pub memory_depth: Option<i64>,
+    /// `use_memory: false`: retrieve nothing (a `memory_depth` given too is still checked).
+    pub skip_memory: bool,
     pub attention_focus: Option<String>,
     pub thought_mode: Option<String>,
     pub risk_threshold: Option<f64>,

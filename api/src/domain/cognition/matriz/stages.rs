@@ -137,9 +137,11 @@ impl Matriz {
         run: &mut Run,
     ) -> DomainResult<StageTrace> {
         let at = Instant::now();
-        let depth = request.memory_depth.map_or(DEFAULT_MEMORY_DEPTH, |d| {
-            d.clamp(0, MAX_MEMORY_DEPTH as i64) as usize
-        });
+        let depth = match request.memory_depth {
+            _ if request.skip_memory => 0,
+            None => DEFAULT_MEMORY_DEPTH,
+            Some(d) => d.clamp(0, MAX_MEMORY_DEPTH as i64) as usize,
+        };
         run.memories = if depth == 0 {
             Vec::new()
         } else {

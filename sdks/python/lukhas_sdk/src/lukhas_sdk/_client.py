@@ -24,6 +24,11 @@ from ._runtime import (
 from .models import (
     ActionStageConfig,
     ActionToValidate,
+    AdminApiKey,
+    AdminUser,
+    AdminUserDetail,
+    AdminUserList,
+    AdminUserSummary,
     AlternativeExplanation,
     AnalyzeResponse,
     AttentionStageConfig,
@@ -148,6 +153,121 @@ class AsyncProcessStreamSession(AsyncStreamSession[PipelineStageEvent | Pipeline
     async def send_query(self, input: str) -> None:
         """Starts a run with `input` (closing one still streaming)."""
         await self._send(input)
+
+
+class AdminResource:
+    """`client.admin`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def revoke_key(
+        self,
+        key_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminApiKey:
+        """Revoke any API key
+
+        `DELETE /admin/keys/{key_id}`
+
+        Args:
+            key_id: `key_id`
+        """
+        return self._client.request(
+            "admin_revoke_key",
+            AdminApiKey,
+            path={
+                "key_id": key_id,
+            },
+            options=request_options,
+        )
+
+    def list_users(
+        self,
+        email: str | None = None,
+        tier: Literal["free", "pro", "team"] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUserList:
+        """List accounts
+
+        `GET /admin/users`
+
+        Args:
+            email: A part of the address.
+            tier: `tier`
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return self._client.request(
+            "admin_list_users",
+            AdminUserList,
+            query={
+                "email": email,
+                "tier": tier,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    def get_user(
+        self,
+        user_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUserDetail:
+        """Get an account
+
+        `GET /admin/users/{user_id}`
+
+        Args:
+            user_id: `user_id`
+        """
+        return self._client.request(
+            "admin_get_user",
+            AdminUserDetail,
+            path={
+                "user_id": user_id,
+            },
+            options=request_options,
+        )
+
+    def update_user(
+        self,
+        user_id: str,
+        tier: Literal["free", "pro", "team"] | None = None,
+        roles: Sequence[Literal["user", "admin", "reviewer", "auditor"]] | None = None,
+        groups: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUser:
+        """Change an account
+
+        `PATCH /admin/users/{user_id}`
+
+        Args:
+            user_id: `user_id`
+            tier: `tier`
+            roles: The complete role list (`user` is always kept).
+            groups: `groups`
+        """
+        return self._client.request(
+            "admin_update_user",
+            AdminUser,
+            path={
+                "user_id": user_id,
+            },
+            body={
+                "tier": tier,
+                "roles": roles,
+                "groups": groups,
+            },
+            options=request_options,
+        )
 
 
 class AuditResource:
@@ -1214,6 +1334,10 @@ class LukhasClient(SyncAPIClient):
         )
 
     @property
+    def admin(self) -> AdminResource:
+        return AdminResource(self)
+
+    @property
     def audit(self) -> AuditResource:
         return AuditResource(self)
 
@@ -1467,6 +1591,121 @@ class LukhasClient(SyncAPIClient):
         return self.request(
             "status",
             StatusResponse,
+            options=request_options,
+        )
+
+
+class AsyncAdminResource:
+    """`client.admin`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def revoke_key(
+        self,
+        key_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminApiKey:
+        """Revoke any API key
+
+        `DELETE /admin/keys/{key_id}`
+
+        Args:
+            key_id: `key_id`
+        """
+        return await self._client.request(
+            "admin_revoke_key",
+            AdminApiKey,
+            path={
+                "key_id": key_id,
+            },
+            options=request_options,
+        )
+
+    async def list_users(
+        self,
+        email: str | None = None,
+        tier: Literal["free", "pro", "team"] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUserList:
+        """List accounts
+
+        `GET /admin/users`
+
+        Args:
+            email: A part of the address.
+            tier: `tier`
+            limit: 1 to 100 (default 50).
+            offset: `offset`
+        """
+        return await self._client.request(
+            "admin_list_users",
+            AdminUserList,
+            query={
+                "email": email,
+                "tier": tier,
+                "limit": limit,
+                "offset": offset,
+            },
+            options=request_options,
+        )
+
+    async def get_user(
+        self,
+        user_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUserDetail:
+        """Get an account
+
+        `GET /admin/users/{user_id}`
+
+        Args:
+            user_id: `user_id`
+        """
+        return await self._client.request(
+            "admin_get_user",
+            AdminUserDetail,
+            path={
+                "user_id": user_id,
+            },
+            options=request_options,
+        )
+
+    async def update_user(
+        self,
+        user_id: str,
+        tier: Literal["free", "pro", "team"] | None = None,
+        roles: Sequence[Literal["user", "admin", "reviewer", "auditor"]] | None = None,
+        groups: Sequence[str] | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AdminUser:
+        """Change an account
+
+        `PATCH /admin/users/{user_id}`
+
+        Args:
+            user_id: `user_id`
+            tier: `tier`
+            roles: The complete role list (`user` is always kept).
+            groups: `groups`
+        """
+        return await self._client.request(
+            "admin_update_user",
+            AdminUser,
+            path={
+                "user_id": user_id,
+            },
+            body={
+                "tier": tier,
+                "roles": roles,
+                "groups": groups,
+            },
             options=request_options,
         )
 
@@ -2533,6 +2772,10 @@ class AsyncLukhasClient(AsyncAPIClient):
             mock=mock,
             http_client=http_client,
         )
+
+    @property
+    def admin(self) -> AsyncAdminResource:
+        return AsyncAdminResource(self)
 
     @property
     def audit(self) -> AsyncAuditResource:

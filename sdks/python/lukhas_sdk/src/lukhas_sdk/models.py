@@ -48,6 +48,63 @@ class ActionToValidate(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class AdminApiKey(BaseModel):
+    created_at: datetime
+    key_id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AdminUser(BaseModel):
+    created_at: datetime
+    email: str
+    groups: list[str]
+    """Approver groups."""
+    roles: list[str]
+    tier: Literal["free", "pro", "team"]
+    user_id: str
+    name: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AdminUserDetail(BaseModel):
+    created_at: datetime
+    email: str
+    groups: list[str]
+    """Approver groups."""
+    roles: list[str]
+    tier: Literal["free", "pro", "team"]
+    user_id: str
+    api_keys: list[AdminApiKey]
+    """Active and revoked, newest first."""
+    name: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AdminUserList(BaseModel):
+    total_count: int
+    users: list[AdminUserSummary]
+
+
+@dataclasses.dataclass(kw_only=True)
+class AdminUserSummary(BaseModel):
+    created_at: datetime
+    email: str
+    groups: list[str]
+    """Approver groups."""
+    roles: list[str]
+    tier: Literal["free", "pro", "team"]
+    user_id: str
+    active_api_keys: int
+    """Keys not revoked."""
+    name: str | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
 class AlternativeExplanation(BaseModel):
     hypothesis: str
     """Another observed event."""
@@ -1173,6 +1230,53 @@ ActionToValidate._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
+AdminApiKey._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("key_id", "key_id", STR, True),
+    FieldSpec("last_used_at", "last_used_at", optional(DATETIME), False),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("prefix", "prefix", STR, True),
+    FieldSpec("revoked_at", "revoked_at", optional(DATETIME), False),
+    FieldSpec("scopes", "scopes", list_of(STR), True),
+)
+
+AdminUser._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("email", "email", STR, True),
+    FieldSpec("groups", "groups", list_of(STR), True),
+    FieldSpec("name", "name", optional(STR), False),
+    FieldSpec("roles", "roles", list_of(STR), True),
+    FieldSpec("tier", "tier", STR, True),
+    FieldSpec("user_id", "user_id", STR, True),
+)
+
+AdminUserDetail._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("email", "email", STR, True),
+    FieldSpec("groups", "groups", list_of(STR), True),
+    FieldSpec("name", "name", optional(STR), False),
+    FieldSpec("roles", "roles", list_of(STR), True),
+    FieldSpec("tier", "tier", STR, True),
+    FieldSpec("user_id", "user_id", STR, True),
+    FieldSpec("api_keys", "api_keys", list_of(model(lambda: AdminApiKey)), True),
+)
+
+AdminUserList._fields = (
+    FieldSpec("total_count", "total_count", INT, True),
+    FieldSpec("users", "users", list_of(model(lambda: AdminUserSummary)), True),
+)
+
+AdminUserSummary._fields = (
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("email", "email", STR, True),
+    FieldSpec("groups", "groups", list_of(STR), True),
+    FieldSpec("name", "name", optional(STR), False),
+    FieldSpec("roles", "roles", list_of(STR), True),
+    FieldSpec("tier", "tier", STR, True),
+    FieldSpec("user_id", "user_id", STR, True),
+    FieldSpec("active_api_keys", "active_api_keys", INT, True),
+)
+
 AlternativeExplanation._fields = (
     FieldSpec("hypothesis", "hypothesis", STR, True),
     FieldSpec("probability", "probability", FLOAT, True),
@@ -1966,6 +2070,11 @@ ValidationResults._fields = (
 __all__ = [
     "ActionStageConfig",
     "ActionToValidate",
+    "AdminApiKey",
+    "AdminUser",
+    "AdminUserDetail",
+    "AdminUserList",
+    "AdminUserSummary",
     "AlternativeExplanation",
     "AnalyzeResponse",
     "AttentionStageConfig",
