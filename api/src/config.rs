@@ -28,6 +28,9 @@ pub struct LukhasConfig {
     /// Guardian rejections at or above this severity open a security incident: `low`,
     /// `medium`, `high` (default), `critical`, or `off`.
     pub incident_severity: String,
+    /// The T4 report's latency bound: every route with enough requests keeps its p99 at or
+    /// under this many milliseconds.
+    pub t4_p99_ms: f64,
 }
 
 impl Default for LukhasConfig {
@@ -37,6 +40,7 @@ impl Default for LukhasConfig {
             parallel_dreams: false,
             glyphs_enabled: false,
             incident_severity: "high".into(),
+            t4_p99_ms: 250.0,
         }
     }
 }

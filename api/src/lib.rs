@@ -480,6 +480,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = app.state.clone();
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.listen_addr.set(addr);
+    }
     let token = state.shutdown_signal();
     let trigger = state.clone();
     tokio::spawn(async move {

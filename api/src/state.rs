@@ -40,6 +40,8 @@ pub struct Core {
     pub health: crate::domain::operations::HealthCache,
     /// Per-route latency since start.
     pub perf: crate::domain::perf::RouteStats,
+    /// Where `serve` listens (for the compliance report's request to the server itself).
+    pub listen_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// CPU use between `/status` readings.
     pub cpu: crate::domain::process_stats::CpuMeter,
     draining: AtomicBool,
@@ -93,6 +95,7 @@ impl Core {
             started_at: chrono::Utc::now(),
             health: Default::default(),
             perf: Default::default(),
+            listen_addr: Default::default(),
             cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
             shutdown: CancellationToken::new(),

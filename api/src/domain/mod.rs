@@ -6,6 +6,7 @@ pub mod ai;
 pub mod billing;
 pub mod chat;
 pub mod cognition;
+pub mod compliance;
 pub mod feedback;
 pub mod governance;
 pub mod identity;

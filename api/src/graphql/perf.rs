@@ -1,5 +1,6 @@
-//! Per-route latency (`routePerformance`): the server's own measurements, for
-//! administrators and auditors.
+//! Operations views for administrators and auditors: per-route latency
+//! (`routePerformance`, the server's own measurements) and the T4 compliance report
+//! (`t4Report`, live checks).
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
 
@@ -55,11 +56,56 @@ impl HttpMethod {
     }
 }
 
+/// One live check of the T4 report.
+#[derive(SimpleObject)]
+pub struct T4Check {
+    /// `ledger_integrity`, `security_headers`, `rate_limits_active`, `latency_p99`,
+    /// `guardian_active`.
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+    /// What the check read.
+    pub evidence: async_graphql::Json<serde_json::Value>,
+    pub duration_ms: f64,
+}
+
+#[derive(SimpleObject)]
+pub struct T4Report {
+    /// Every check passed.
+    pub compliant: bool,
+    pub checks: Vec<T4Check>,
+    pub checked_at: DateTime,
+    pub duration_ms: f64,
+}
+
 #[derive(Default)]
 pub struct PerfQuery;
 
 #[Object]
 impl PerfQuery {
+    /// The T4 compliance report, its checks run now (administrators and auditors).
+    async fn t4_report(&self, ctx: &Context<'_>) -> async_graphql::Result<T4Report> {
+        let report = crate::domain::compliance::t4_report(core(ctx), principal(ctx))
+            .await
+            .map_err(to_gql)?;
+        Ok(T4Report {
+            compliant: report.compliant,
+            checks: report
+                .checks
+                .into_iter()
+                .map(|c| T4Check {
+                    name: c.name.to_string(),
+                    passed: c.passed,
+                    detail: c.detail,
+                    evidence: async_graphql::Json(c.evidence),
+                    duration_ms: c.duration_ms,
+                })
+                .collect(),
+            checked_at: DateTime(report.checked_at),
+            duration_ms: report.duration_ms,
+        })
+    }
+
     /// Latency histograms per route (administrators and auditors); `routePrefix` starts
     /// with `/`.
     async fn route_performance(

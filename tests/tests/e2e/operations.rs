@@ -494,3 +494,116 @@ async fn administrators_manage_accounts_tiers_roles_and_keys() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn the_t4_report_runs_live_checks_and_turns_red_on_a_tampered_ledger() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (user, _, _) = server.sign_up(&unique_email("t4-user")).await;
+    assert_eq!(server.get("/lukhas/v1/t4", Some(&user)).await.status(), 403);
+    let report = |token: String| {
+        let server = &server;
+        async move {
+            let response = server.get("/lukhas/v1/t4", Some(&token)).await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let check = |report: &Value, name: &str| -> Value {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {report}"))
+    };
+
+    let first = report(admin.clone()).await;
+    assert_eq!(first["t4_compliant"], true, "{first}");
+    let names: Vec<&str> = first["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ledger_integrity",
+            "security_headers",
+            "rate_limits_active",
+            "latency_p99",
+            "guardian_active"
+        ]
+    );
+    let headers = check(&first, "security_headers");
+    assert_eq!(headers["evidence"]["x-frame-options"], "DENY", "{headers}");
+    assert_eq!(
+        check(&first, "rate_limits_active")["evidence"]["probe"],
+        json!({"first_allowed": true, "second_allowed": false})
+    );
+    let whole = check(&first, "ledger_integrity")["evidence"]["entries_checked"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        whole >= 3,
+        "the first report verifies from the genesis: {first}"
+    );
+
+    // The next report verifies only what was appended since.
+    let reported = server
+        .post(
+            "/lukhas/v1/incidents",
+            Some(&user),
+            json!({"title": "Phishing mail asking for the API key", "severity": "medium"}),
+        )
+        .await;
+    assert_eq!(reported.status(), 201);
+    let second = report(admin.clone()).await;
+    let ledger = check(&second, "ledger_integrity");
+    assert_eq!(ledger["passed"], true, "{ledger}");
+    let since = ledger["evidence"]["entries_checked"].as_u64().unwrap();
+    assert!(
+        (1..whole).contains(&since),
+        "incremental: {since} of {whole}: {ledger}"
+    );
+
+    // Tampering with an entry appended since turns the ledger check, and the report, red.
+    let again = server
+        .post(
+            "/lukhas/v1/incidents",
+            Some(&user),
+            json!({"title": "Second phishing mail", "severity": "low"}),
+        )
+        .await;
+    assert_eq!(again.status(), 201);
+    let db = server.database().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "UPDATE gov_ledger SET data = replace(data, '\"low\"', '\"critical\"') WHERE seq = (SELECT MAX(seq) FROM gov_ledger)",
+    )
+    .await
+    .unwrap();
+    let tampered = report(admin.clone()).await;
+    assert_eq!(tampered["t4_compliant"], false, "{tampered}");
+    let ledger = check(&tampered, "ledger_integrity");
+    assert_eq!(ledger["passed"], false);
+    assert!(
+        ledger["detail"].as_str().unwrap().contains("entry_hash"),
+        "{ledger}"
+    );
+
+    let answer = server
+        .graphql(
+            Some(&admin),
+            "{ t4Report { compliant checks { name passed } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["t4Report"]["compliant"], false, "{answer}");
+    assert_eq!(
+        answer["data"]["t4Report"]["checks"][0],
+        json!({"name": "ledger_integrity", "passed": false})
+    );
+}

@@ -91,6 +91,8 @@ pub struct GovernanceService {
     policy: RwLock<Arc<PolicyView>>,
     token_ttl: chrono::Duration,
     tools: super::tools::ToolCatalog,
+    /// The last entry a verification by this instance reached intact: `(seq, entry_hash)`.
+    verified_head: tokio::sync::Mutex<Option<(i64, String)>>,
 }
 
 fn can_see_everything(actor: &Actor) -> bool {
@@ -294,6 +296,7 @@ impl GovernanceService {
             policy: RwLock::new(Arc::new(view.clone())),
             token_ttl: chrono::Duration::seconds(token_ttl_secs),
             tools: Default::default(),
+            verified_head: Default::default(),
         };
         service.tools.sync(&service.db).await?;
         if stored_is_empty(&service.db).await? {
@@ -914,7 +917,33 @@ impl GovernanceService {
                 "only admins and auditors can verify the whole ledger".into(),
             ));
         }
-        verify::verify_chain(&self.db, self.node.public_key(), |_| {}).await
+        let report = verify::verify_chain(&self.db, self.node.public_key(), |_| {}).await?;
+        self.remember_verified(&report).await;
+        Ok(report)
+    }
+
+    /// Verifies what was appended since the last verification this instance made (the
+    /// whole chain the first time): the entry it reached must still hold its hash, and
+    /// everything after must link to it and be signed. Older entries are the full
+    /// verification's (`verify_ledger`) to re-check.
+    pub async fn verify_ledger_since_last(&self) -> DomainResult<Report> {
+        let mut verified = self.verified_head.lock().await;
+        let report =
+            verify::verify_from(&self.db, self.node.public_key(), verified.clone(), |_| {}).await?;
+        if let (true, Some(seq), Some(hash)) =
+            (report.valid, report.head_seq, report.head_hash.clone())
+        {
+            *verified = Some((seq, hash));
+        }
+        Ok(report)
+    }
+
+    async fn remember_verified(&self, report: &Report) {
+        if let (true, Some(seq), Some(hash)) =
+            (report.valid, report.head_seq, report.head_hash.clone())
+        {
+            *self.verified_head.lock().await = Some((seq, hash));
+        }
     }
 
     /// What is wrong with `entry` on its own (hash, signature), if anything.

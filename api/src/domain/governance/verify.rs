@@ -114,14 +114,56 @@ async fn fetch_page(db: DatabaseConnection, from_seq: i64) -> DomainResult<Vec<g
 pub async fn verify_chain(
     db: &DatabaseConnection,
     key: VerifyingKey,
+    progress: impl FnMut(u64),
+) -> DomainResult<Report> {
+    verify_from(db, key, None, progress).await
+}
+
+/// Verifies the chain after `verified` (the `(seq, entry_hash)` of an entry an earlier
+/// verification reached), or from the genesis when `None`: the entry at `verified` must
+/// still hold that hash (and its own hash and signature), and everything after it must
+/// link to it. `head_*` is the last entry checked (`verified` itself when nothing is new).
+pub async fn verify_from(
+    db: &DatabaseConnection,
+    key: VerifyingKey,
+    verified: Option<(i64, String)>,
     mut progress: impl FnMut(u64),
 ) -> DomainResult<Report> {
     let mut checked = 0u64;
     let mut expected_seq = 0i64;
     let mut prev_hash = GENESIS_PREV.to_string();
     let mut head: Option<(i64, String)> = None;
+    if let Some((seq, hash)) = verified {
+        let anchor = gov_ledger::Entity::find()
+            .filter(gov_ledger::Column::Seq.eq(seq))
+            .one(db)
+            .await?;
+        let problem = match &anchor {
+            None => Some(BadEntry {
+                seq,
+                entry_id: None,
+                problem: format!("entry {seq}, verified before, is missing"),
+            }),
+            Some(entry) if entry.entry_hash != hash => {
+                Some(bad(entry, "entry_hash changed since it was verified"))
+            }
+            Some(entry) => check_entry(&key, entry),
+        };
+        if let Some(problem) = problem {
+            return Ok(Report {
+                valid: false,
+                entries_checked: 0,
+                head_seq: None,
+                head_hash: None,
+                first_bad: Some(problem),
+            });
+        }
+        expected_seq = seq + 1;
+        prev_hash = hash.clone();
+        head = Some((seq, hash));
+    }
     // The next page is read while the current one is checked.
-    let mut next = tokio::spawn(fetch_page(db.clone(), 0));
+    let mut next = tokio::spawn(fetch_page(db.clone(), expected_seq));
     loop {
         let page = next.await.map_err(DomainError::internal)??;
         if page.is_empty() {

@@ -21,6 +21,7 @@ mod perf;
 mod reasoning;
 mod registry;
 mod stream;
+mod t4;
 mod tools;
 
 use axum::response::{IntoResponse, Response};
@@ -189,6 +190,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(admin::users))
         .routes(routes!(admin::user, admin::update_user))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(t4::report))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -353,3 +353,14 @@ def test_admin(server: Server, account: Account) -> None:
     assert admin.admin.update_user(user_id, tier=detail.tier).tier == detail.tier
     with pytest.raises(lukhas_sdk.NotFoundError):
         admin.admin.revoke_key("00000000-0000-0000-0000-000000000000")
+
+
+def test_t4(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.t4.report()
+    admin_token = lukhas(server).auth.token(server.admin_email, server.password).access_token
+    admin = lukhas_sdk.Client(access_token=admin_token, base_url=f"{server.url}/lukhas/v1")
+    report = admin.t4.report()
+    assert [c.name for c in report.checks][:2] == ["ledger_integrity", "security_headers"]
+    assert all(c.duration_ms >= 0 for c in report.checks)

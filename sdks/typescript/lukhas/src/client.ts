@@ -398,6 +398,20 @@ export class RegistryResource {
   }
 }
 
+/** `client.t4` */
+export class T4Resource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * T4 compliance report
+   *
+   * `GET /t4`
+   */
+  report(options?: RequestOptions): APIPromise<M.T4Report> {
+    return this.client.request<M.T4Report>("t4_report", {}, options);
+  }
+}
+
 /** `client.tools` */
 export class ToolsResource {
   constructor(private readonly client: BaseClient) {}
@@ -496,6 +510,10 @@ export class LukhasClient extends BaseClient {
 
   get registry(): RegistryResource {
     return new RegistryResource(this);
+  }
+
+  get t4(): T4Resource {
+    return new T4Resource(this);
   }
 
   get tools(): ToolsResource {

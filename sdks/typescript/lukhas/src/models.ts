@@ -1029,6 +1029,25 @@ export interface SystemFigures {
   uptime_seconds: number;
 }
 
+export interface T4Check {
+  /** What was found, in words. */
+  detail: string;
+  duration_ms: number;
+  /** What the check read. */
+  evidence: Record<string, unknown>;
+  name: 'ledger_integrity' | 'security_headers' | 'rate_limits_active' | 'latency_p99' | 'guardian_active';
+  passed: boolean;
+}
+
+export interface T4Report {
+  /** RFC 3339 date-time. */
+  checked_at: string;
+  checks: Array<T4Check>;
+  duration_ms: number;
+  /** Every check passed. */
+  t4_compliant: boolean;
+}
+
 export interface ThoughtStageConfig {
   reasoning_mode?: string | null;
 }

@@ -477,6 +477,17 @@ export const SPEC: ApiSpec = {
       idempotencyField: null,
       unwrap: null,
     },
+    t4_report: {
+      id: "t4_report",
+      method: "GET",
+      path: "/t4",
+      auth: true,
+      status: 200,
+      requiredBody: [],
+      mockResponse: {"checked_at":"2026-01-01T00:00:00Z","checks":[{"detail":"12 new entries verified up to entry 41","duration_ms":3.2,"evidence":{},"name":"ledger_integrity","passed":true}],"duration_ms":18.4,"t4_compliant":true},
+      idempotencyField: null,
+      unwrap: null,
+    },
     list_tools: {
       id: "list_tools",
       method: "GET",

@@ -127,6 +127,8 @@ from .models import (
     StatusResponse,
     StoreResponse,
     SystemFigures,
+    T4Check,
+    T4Report,
     ThoughtStageConfig,
     Token,
     ToolList,
@@ -1211,6 +1213,28 @@ class RegistryResource:
         )
 
 
+class T4Resource:
+    """`client.t4`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def report(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> T4Report:
+        """T4 compliance report
+
+        `GET /t4`
+        """
+        return self._client.request(
+            "t4_report",
+            T4Report,
+            options=request_options,
+        )
+
+
 class ToolsResource:
     """`client.tools`"""
 
@@ -1388,6 +1412,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def registry(self) -> RegistryResource:
         return RegistryResource(self)
+
+    @property
+    def t4(self) -> T4Resource:
+        return T4Resource(self)
 
     @property
     def tools(self) -> ToolsResource:
@@ -2651,6 +2679,28 @@ class AsyncRegistryResource:
         )
 
 
+class AsyncT4Resource:
+    """`client.t4`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def report(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> T4Report:
+        """T4 compliance report
+
+        `GET /t4`
+        """
+        return await self._client.request(
+            "t4_report",
+            T4Report,
+            options=request_options,
+        )
+
+
 class AsyncToolsResource:
     """`client.tools`"""
 
@@ -2828,6 +2878,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def registry(self) -> AsyncRegistryResource:
         return AsyncRegistryResource(self)
+
+    @property
+    def t4(self) -> AsyncT4Resource:
+        return AsyncT4Resource(self)
 
     @property
     def tools(self) -> AsyncToolsResource:

@@ -512,6 +512,18 @@ OPERATIONS = {
         unwrap=None,
         stream=False,
     ),
+    "t4_report": OperationSpec(
+        name="t4_report",
+        method="GET",
+        path="/t4",
+        auth=True,
+        status=200,
+        required_body=(),
+        mock_response={"checked_at": "2026-01-01T00:00:00Z", "checks": [{"detail": "12 new entries verified up to entry 41", "duration_ms": 3.2, "evidence": {}, "name": "ledger_integrity", "passed": True}], "duration_ms": 18.4, "t4_compliant": True},
+        idempotency_field=None,
+        unwrap=None,
+        stream=False,
+    ),
     "list_tools": OperationSpec(
         name="list_tools",
         method="GET",

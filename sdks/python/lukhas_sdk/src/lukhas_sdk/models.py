@@ -1129,6 +1129,26 @@ class SystemFigures(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class T4Check(BaseModel):
+    detail: str
+    """What was found, in words."""
+    duration_ms: float
+    evidence: dict[str, Any]
+    """What the check read."""
+    name: Literal["ledger_integrity", "security_headers", "rate_limits_active", "latency_p99", "guardian_active"]
+    passed: bool
+
+
+@dataclasses.dataclass(kw_only=True)
+class T4Report(BaseModel):
+    checked_at: datetime
+    checks: list[T4Check]
+    duration_ms: float
+    t4_compliant: bool
+    """Every check passed."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ThoughtStageConfig(BaseModel):
     reasoning_mode: str | None = None
 
@@ -2001,6 +2021,21 @@ SystemFigures._fields = (
     FieldSpec("uptime_seconds", "uptime_seconds", INT, True),
 )
 
+T4Check._fields = (
+    FieldSpec("detail", "detail", STR, True),
+    FieldSpec("duration_ms", "duration_ms", FLOAT, True),
+    FieldSpec("evidence", "evidence", OBJECT, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("passed", "passed", BOOL, True),
+)
+
+T4Report._fields = (
+    FieldSpec("checked_at", "checked_at", DATETIME, True),
+    FieldSpec("checks", "checks", list_of(model(lambda: T4Check)), True),
+    FieldSpec("duration_ms", "duration_ms", FLOAT, True),
+    FieldSpec("t4_compliant", "t4_compliant", BOOL, True),
+)
+
 ThoughtStageConfig._fields = (
     FieldSpec("reasoning_mode", "reasoning_mode", optional(STR), False),
 )
@@ -2173,6 +2208,8 @@ __all__ = [
     "StatusResponse",
     "StoreResponse",
     "SystemFigures",
+    "T4Check",
+    "T4Report",
     "ThoughtStageConfig",
     "Token",
     "ToolList",
