@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sea_orm::ConnectionTrait;
 
 /// glibc's allocator spent a quarter of the CPU of a decision under load (measured with
 /// perf; see docs/PERFORMANCE.md); mimalloc's thread-local heaps avoid that contention.
@@ -72,6 +71,16 @@ enum Command {
     Backup {
         /// The file to create (must not exist).
         out: PathBuf,
+    },
+    /// Restores a backup as the database of `--data-dir` (which must not have one yet), with
+    /// the node key of `--node-from` (the original data directory: the ledger is signed with
+    /// it), then verifies the restored ledger.
+    Restore {
+        /// The backup file (`orrery backup`, or `POST /lukhas/v1/ops/backup`'s).
+        backup: PathBuf,
+        /// The data directory the backup was taken from (for its node key).
+        #[arg(long)]
+        node_from: PathBuf,
     },
     /// The configuration.
     Config {
@@ -898,11 +907,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} exists already; choose a new file", out.display());
             }
             let db = orrery_api::db::connect(&url).await?;
-            let target = out.to_string_lossy().replace('\'', "''");
-            db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+            orrery_api::domain::ops::sqlite_copy(&db, out)
                 .await
                 .with_context(|| format!("backup to {} failed", out.display()))?;
             println!("backed up {} to {}", path.display(), out.display());
+        }
+        Command::Restore { backup, node_from } => {
+            let config = load_config(&cli)?;
+            let report =
+                orrery_api::domain::ops::restore(backup, &config.data_dir, node_from).await?;
+            if !report.valid {
+                let bad = report
+                    .first_bad
+                    .map(|b| format!("entry {}: {}", b.seq, b.problem));
+                anyhow::bail!(
+                    "restored, but the ledger does not verify ({})",
+                    bad.unwrap_or_default()
+                );
+            }
+            println!(
+                "restored {} into {}; the ledger verifies ({} entries)",
+                backup.display(),
+                config.data_dir.display(),
+                report.entries_checked
+            );
         }
         Command::Models { command } => {
             use orrery_api::providers::local::files;

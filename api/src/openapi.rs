@@ -43,7 +43,31 @@ pub fn to_json(doc: &OpenApi) -> String {
 pub fn document(doc: &OpenApi) -> Value {
     let mut value = serde_json::to_value(doc).expect("OpenAPI documents serialize");
     frame_event_streams(&mut value);
+    admit_null_bodies(&mut value);
     value
+}
+
+/// An optional JSON body may be absent or `null` (both read as "none"): its schema says so.
+fn admit_null_bodies(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        if body["required"] == Value::Bool(true) {
+            continue;
+        }
+        if let Some(schema) = body.pointer_mut("/content/application~1json/schema") {
+            let inner = schema.take();
+            *schema = serde_json::json!({"anyOf": [inner, {"type": "null"}]});
+        }
+    }
 }
 
 /// `text/event-stream` responses as OpenAPI models that format: each event an object with

@@ -40,6 +40,8 @@ pub struct Core {
     pub health: crate::domain::operations::HealthCache,
     /// Per-route latency since start.
     pub perf: crate::domain::perf::RouteStats,
+    /// Backups (one at a time).
+    pub ops: crate::domain::ops::Ops,
     /// Where `serve` listens (for the compliance report's request to the server itself).
     pub listen_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// CPU use between `/status` readings.
@@ -96,6 +98,7 @@ impl Core {
             health: Default::default(),
             perf: Default::default(),
             listen_addr: Default::default(),
+            ops: Default::default(),
             cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
             shutdown: CancellationToken::new(),

@@ -447,7 +447,9 @@ impl<'a> Reader<'a> {
                 location,
             });
         }
-        let body = op.pointer("/requestBody/content/application~1json/schema");
+        let body = op
+            .pointer("/requestBody/content/application~1json/schema")
+            .map(without_null_alternative);
         if let Some(body) = body {
             let (fields, _) =
                 self.properties(body, &format!("{}Body", crate::names::pascal_case(&id)))?;
@@ -740,4 +742,13 @@ fn order_params(params: Vec<Param>, order: &[String]) -> Result<Vec<Param>> {
         }
     }
     Ok(params)
+}
+
+/// An optional body's schema, `anyOf: [X, {"type": "null"}]`, as its `X`: a client sends
+/// the fields (all optional then) or nothing.
+fn without_null_alternative(schema: &Value) -> &Value {
+    match schema["anyOf"].as_array().map(Vec::as_slice) {
+        Some([inner, null]) if null["type"] == "null" => inner,
+        _ => schema,
+    }
 }

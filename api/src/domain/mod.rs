@@ -13,6 +13,7 @@ pub mod identity;
 pub mod incidents;
 pub mod memory;
 pub mod operations;
+pub mod ops;
 pub mod perf;
 pub mod process_stats;
 pub mod rag;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::identity::tokens::hex;
 use crate::error::{DomainError, DomainResult};
 
-const FILE: &str = "governance-node.json";
+pub const FILE: &str = "governance-node.json";
 
 #[derive(Serialize, Deserialize)]
 struct StoredNode {

@@ -17,6 +17,7 @@ mod matriz;
 mod matriz_batch;
 mod matriz_stream;
 mod memory;
+mod ops;
 mod perf;
 mod reasoning;
 mod registry;
@@ -191,6 +192,8 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(admin::user, admin::update_user))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(t4::report))
+        .routes(routes!(ops::backup))
+        .routes(routes!(ops::backups))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

@@ -364,3 +364,14 @@ def test_t4(server: Server, account: Account) -> None:
     report = admin.t4.report()
     assert [c.name for c in report.checks][:2] == ["ledger_integrity", "security_headers"]
     assert all(c.duration_ms >= 0 for c in report.checks)
+
+
+def test_ops_backup(server: Server, account: Account) -> None:
+    client = lukhas_sdk.Client(api_key=account.api_key, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.ops.backup()
+    admin_token = lukhas(server).auth.token(server.admin_email, server.password).access_token
+    admin = lukhas_sdk.Client(access_token=admin_token, base_url=f"{server.url}/lukhas/v1")
+    taken = admin.ops.backup()
+    assert taken.ledger.valid and taken.backup.bytes > 0
+    assert admin.ops.backups().backups[0].name == taken.backup.name

@@ -338,6 +338,29 @@ export class MemoryResource {
   }
 }
 
+/** `client.ops` */
+export class OpsResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Take a backup
+   *
+   * `POST /ops/backup`
+   */
+  backup(options?: RequestOptions): APIPromise<M.BackupResult> {
+    return this.client.request<M.BackupResult>("take_backup", {}, options);
+  }
+
+  /**
+   * List backups
+   *
+   * `GET /ops/backups`
+   */
+  backups(options?: RequestOptions): APIPromise<M.BackupList> {
+    return this.client.request<M.BackupList>("list_backups", {}, options);
+  }
+}
+
 /** `client.perf` */
 export class PerfResource {
   constructor(private readonly client: BaseClient) {}
@@ -498,6 +521,10 @@ export class LukhasClient extends BaseClient {
 
   get memory(): MemoryResource {
     return new MemoryResource(this);
+  }
+
+  get ops(): OpsResource {
+    return new OpsResource(this);
   }
 
   get perf(): PerfResource {

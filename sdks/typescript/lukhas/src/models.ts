@@ -156,6 +156,33 @@ export interface AuditVerification {
   valid: boolean;
 }
 
+export interface BackupFile {
+  bytes: number;
+  /** RFC 3339 date-time. */
+  created_at: string;
+  /** The file's name in `<data_dir>/backups`. */
+  name: string;
+  sha256: string;
+}
+
+export interface BackupLedger {
+  entries_checked: number;
+  head_seq?: number | null;
+  /** The copy's ledger verifies from the genesis with this node's key. */
+  valid: boolean;
+}
+
+export interface BackupList {
+  /** Newest first. */
+  backups: Array<BackupFile>;
+}
+
+export interface BackupResult {
+  backup: BackupFile;
+  duration_ms: number;
+  ledger: BackupLedger;
+}
+
 export interface BatchItem {
   /** Why the query failed, in the document's error shape (null when it completed). */
   error?: LukhasErrorBody | null;

@@ -36,6 +36,10 @@ from .models import (
     AuditEntry,
     AuditTrail,
     AuditVerification,
+    BackupFile,
+    BackupLedger,
+    BackupList,
+    BackupResult,
     BatchItem,
     BatchResponse,
     CategoryTally,
@@ -1052,6 +1056,43 @@ class MemoryResource:
         )
 
 
+class OpsResource:
+    """`client.ops`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def backup(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BackupResult:
+        """Take a backup
+
+        `POST /ops/backup`
+        """
+        return self._client.request(
+            "take_backup",
+            BackupResult,
+            options=request_options,
+        )
+
+    def backups(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BackupList:
+        """List backups
+
+        `GET /ops/backups`
+        """
+        return self._client.request(
+            "list_backups",
+            BackupList,
+            options=request_options,
+        )
+
+
 class PerfResource:
     """`client.perf`"""
 
@@ -1400,6 +1441,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def memory(self) -> MemoryResource:
         return MemoryResource(self)
+
+    @property
+    def ops(self) -> OpsResource:
+        return OpsResource(self)
 
     @property
     def perf(self) -> PerfResource:
@@ -2518,6 +2563,43 @@ class AsyncMemoryResource:
         )
 
 
+class AsyncOpsResource:
+    """`client.ops`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def backup(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BackupResult:
+        """Take a backup
+
+        `POST /ops/backup`
+        """
+        return await self._client.request(
+            "take_backup",
+            BackupResult,
+            options=request_options,
+        )
+
+    async def backups(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> BackupList:
+        """List backups
+
+        `GET /ops/backups`
+        """
+        return await self._client.request(
+            "list_backups",
+            BackupList,
+            options=request_options,
+        )
+
+
 class AsyncPerfResource:
     """`client.perf`"""
 
@@ -2866,6 +2948,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def memory(self) -> AsyncMemoryResource:
         return AsyncMemoryResource(self)
+
+    @property
+    def ops(self) -> AsyncOpsResource:
+        return AsyncOpsResource(self)
 
     @property
     def perf(self) -> AsyncPerfResource:

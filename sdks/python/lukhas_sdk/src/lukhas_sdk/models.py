@@ -186,6 +186,36 @@ class AuditVerification(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class BackupFile(BaseModel):
+    bytes: int
+    created_at: datetime
+    name: str
+    """The file's name in `<data_dir>/backups`."""
+    sha256: str
+
+
+@dataclasses.dataclass(kw_only=True)
+class BackupLedger(BaseModel):
+    entries_checked: int
+    valid: bool
+    """The copy's ledger verifies from the genesis with this node's key."""
+    head_seq: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class BackupList(BaseModel):
+    backups: list[BackupFile]
+    """Newest first."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class BackupResult(BaseModel):
+    backup: BackupFile
+    duration_ms: float
+    ledger: BackupLedger
+
+
+@dataclasses.dataclass(kw_only=True)
 class BatchItem(BaseModel):
     index: int
     """The query's position in `queries`."""
@@ -1352,6 +1382,29 @@ AuditVerification._fields = (
     FieldSpec("valid", "valid", BOOL, True),
 )
 
+BackupFile._fields = (
+    FieldSpec("bytes", "bytes", INT, True),
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("sha256", "sha256", STR, True),
+)
+
+BackupLedger._fields = (
+    FieldSpec("entries_checked", "entries_checked", INT, True),
+    FieldSpec("head_seq", "head_seq", optional(INT), False),
+    FieldSpec("valid", "valid", BOOL, True),
+)
+
+BackupList._fields = (
+    FieldSpec("backups", "backups", list_of(model(lambda: BackupFile)), True),
+)
+
+BackupResult._fields = (
+    FieldSpec("backup", "backup", model(lambda: BackupFile), True),
+    FieldSpec("duration_ms", "duration_ms", FLOAT, True),
+    FieldSpec("ledger", "ledger", model(lambda: BackupLedger), True),
+)
+
 BatchItem._fields = (
     FieldSpec("error", "error", optional(model(lambda: LukhasErrorBody)), False),
     FieldSpec("index", "index", INT, True),
@@ -2117,6 +2170,10 @@ __all__ = [
     "AuditEntry",
     "AuditTrail",
     "AuditVerification",
+    "BackupFile",
+    "BackupLedger",
+    "BackupList",
+    "BackupResult",
     "BatchItem",
     "BatchResponse",
     "CategoryTally",
