@@ -17,6 +17,8 @@ pub mod gov_policy;
 pub mod gov_revocation;
 pub mod incident;
 pub mod incident_update;
+pub mod lambda_id;
+pub mod lambda_sequence;
 pub mod memory;
 pub mod rag_chunk;
 pub mod refresh_token;

@@ -17,6 +17,7 @@ mod m20261206_000012_glyphs;
 mod m20261206_000013_incidents;
 mod m20261207_000014_feedback;
 mod m20261207_000015_tools;
+mod m20261207_000016_lambda_ids;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_incidents::Migration),
             Box::new(m20261207_000014_feedback::Migration),
             Box::new(m20261207_000015_tools::Migration),
+            Box::new(m20261207_000016_lambda_ids::Migration),
         ]
     }
 }

@@ -82,6 +82,15 @@ impl User {
     async fn groups(&self) -> &[String] {
         &self.0.groups
     }
+    /// The account's Lambda ID (`ΛPRO-2026-0042`); the owner and administrators see it.
+    async fn lambda_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        core(ctx)
+            .identity
+            .lambda_id(principal(ctx), &self.0.id)
+            .await
+            .map_err(to_gql)
+    }
+
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
     }

@@ -13,6 +13,7 @@ mod guardian;
 mod headers;
 mod hostile;
 mod incidents;
+mod lambda_ids;
 mod ledger_integrity;
 mod local_models;
 mod lumen;

@@ -169,15 +169,23 @@ async fn the_documents_request_runs_six_stages_and_stores_a_fold() {
         .await
         .unwrap();
     let user_id = me["data"]["id"].as_str().unwrap();
+    let viewer = server
+        .graphql(Some(&token), "{ viewer { lambdaId } }", json!({}))
+        .await;
+    let lambda_id = viewer["data"]["viewer"]["lambdaId"].as_str().unwrap();
     let (_, own) = process(
         &server,
         &token,
-        json!({"input": "Plan a picnic", "context": {"user_id": user_id}, "pipeline_options": {"memory_depth": 0}}),
+        json!({"input": "Plan a picnic", "context": {"user_id": user_id, "lambda_id": lambda_id}, "pipeline_options": {"memory_depth": 0}}),
     )
     .await;
     let trace = own["matriz_pipeline_trace"].as_array().unwrap();
     assert_eq!(trace[0]["step"], "No stored memory retrieved (depth 0)");
     assert_eq!(trace[4]["confidence"], 1.0, "{own}");
+    assert!(trace[4]["step"]
+        .as_str()
+        .unwrap()
+        .contains("context.lambda_id is the account's ΛiD"));
     // The empty memory stage does not count: the mean of the other five.
     let mean: f64 = trace[1..]
         .iter()

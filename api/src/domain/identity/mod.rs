@@ -1,6 +1,7 @@
 //! Identity: accounts, passwords, sessions (access + refresh tokens), API keys, principals.
 
 pub mod api_keys;
+pub mod lambda_id;
 pub mod password;
 pub mod principal;
 pub mod scopes;

@@ -457,6 +457,7 @@ impl IdentityService {
             }
             other => other?,
         };
+        super::lambda_id::issue(&txn, &user.id, user.tier, now).await?;
         let family = new_id();
         let (session, event) = self
             .start_session(&txn, user, &family, AccountEventKind::SignedUp)
@@ -1113,6 +1114,19 @@ impl IdentityService {
             .map(|m| self.with_pending_use(to_key_info(m)))
             .collect();
         Ok((user, keys))
+    }
+
+    /// The Lambda ID of `user_id`, visible to that user and administrators.
+    pub async fn lambda_id(
+        &self,
+        principal: &Principal,
+        user_id: &str,
+    ) -> DomainResult<Option<String>> {
+        let actor = principal.actor()?;
+        if actor.user_id != user_id && !actor.has_role(Role::Admin) {
+            return Err(DomainError::NotFound("user".into()));
+        }
+        super::lambda_id::of_user(&self.db, user_id).await
     }
 
     /// Every account, oldest first (operators' tools).

@@ -546,8 +546,9 @@ impl Matriz {
             model: thought.model.clone(),
         });
         progress.enter("intent");
+        let own = self.own_lambda_id(actor, &request).await?;
         done(
-            intent_stage(actor, &request, &mut run),
+            intent_stage(actor, &request, own.as_deref(), &mut run),
             &mut trace,
             retrieved,
         );
@@ -631,7 +632,10 @@ impl Matriz {
                 }
                 self.risk_stage(principal, &request, &mut run).await?
             }
-            "intent" => intent_stage(actor, &request, &mut run),
+            "intent" => {
+                let own = self.own_lambda_id(actor, &request).await?;
+                intent_stage(actor, &request, own.as_deref(), &mut run)
+            }
             _ => {
                 let Some(response) = inputs.response else {
                     return Err(DomainError::invalid(
@@ -688,11 +692,31 @@ fn rejection(validation: super::Validation) -> DomainError {
     }
 }
 
+impl Matriz {
+    /// The caller's Lambda ID when the request claims one (one read; none otherwise).
+    async fn own_lambda_id(
+        &self,
+        actor: &Actor,
+        request: &PipelineRequest,
+    ) -> DomainResult<Option<String>> {
+        match &request.claimed_lambda_id {
+            Some(_) if request.intent_verification => {
+                crate::domain::identity::lambda_id::of_user(self.memory.db(), &actor.user_id).await
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The identity claims of a request and whether each holds: the credential itself (its
 /// scopes were required before any stage ran), and with `intent_verification` the
 /// `context.user_id` and `context.lambda_id` the client sent. A user id holds when it is the
-/// credential's; a ΛiD cannot be verified yet (ΛiDs are not issued), so it does not hold.
-fn intent_claims(actor: &Actor, request: &PipelineRequest) -> Vec<(String, bool)> {
+/// credential's, a ΛiD when it is the credential's account's (`own`).
+fn intent_claims(
+    actor: &Actor,
+    request: &PipelineRequest,
+    own: Option<&str>,
+) -> Vec<(String, bool)> {
     let mut claims = vec![(
         "credential authenticated with memory:read, memory:write, governance:decide".to_string(),
         true,
@@ -712,9 +736,14 @@ fn intent_claims(actor: &Actor, request: &PipelineRequest) -> Vec<(String, bool)
         ));
     }
     if let Some(lambda) = &request.claimed_lambda_id {
+        let held = own == Some(lambda.as_str());
         claims.push((
-            format!("context.lambda_id '{lambda}' cannot be verified (no ΛiD is issued yet)"),
-            false,
+            if held {
+                "context.lambda_id is the account's ΛiD".into()
+            } else {
+                format!("context.lambda_id '{lambda}' is not the account's ΛiD")
+            },
+            held,
         ));
     }
     claims

@@ -111,9 +111,14 @@ pub fn attention_stage(request: &PipelineRequest, run: &mut Run) -> StageTrace {
 }
 
 /// The account's tier and how many of the request's identity claims hold.
-pub fn intent_stage(actor: &Actor, request: &PipelineRequest, run: &mut Run) -> StageTrace {
+pub fn intent_stage(
+    actor: &Actor,
+    request: &PipelineRequest,
+    own_lambda_id: Option<&str>,
+    run: &mut Run,
+) -> StageTrace {
     let at = Instant::now();
-    run.claims = intent_claims(actor, request);
+    run.claims = intent_claims(actor, request, own_lambda_id);
     let claims = &run.claims;
     let held = claims.iter().filter(|(_, held)| *held).count();
     let said: Vec<&str> = claims.iter().map(|(what, _)| what.as_str()).collect();
