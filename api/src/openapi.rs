@@ -47,16 +47,19 @@ pub fn document(doc: &OpenApi) -> Value {
     value
 }
 
-/// An optional JSON body may be absent or `null` (both read as "none"): its schema says so.
-fn admit_null_bodies(doc: &mut Value) {
-    let Some(paths) = doc["paths"].as_object_mut() else {
-        return;
-    };
-    for operation in paths
-        .values_mut()
+/// Every operation of every path item.
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
         .filter_map(Value::as_object_mut)
         .flat_map(|item| item.values_mut())
-    {
+}
+
+/// An optional JSON body may be absent or `null` (both read as "none"): its schema says so.
+fn admit_null_bodies(doc: &mut Value) {
+    for operation in operations_mut(doc) {
         let Some(body) = operation.get_mut("requestBody") else {
             continue;
         };
@@ -75,14 +78,7 @@ fn admit_null_bodies(doc: &mut Value) {
 /// (`contentMediaType` + `contentSchema`), so validators check what is on the wire.
 fn frame_event_streams(doc: &mut Value) {
     let schemas = doc["components"]["schemas"].clone();
-    let Some(paths) = doc["paths"].as_object_mut() else {
-        return;
-    };
-    for operation in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
+    for operation in operations_mut(doc) {
         let Some(responses) = operation["responses"].as_object_mut() else {
             continue;
         };

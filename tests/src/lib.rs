@@ -225,6 +225,20 @@ impl TestServer {
         )
     }
 
+    /// An API key of `token`'s account holding only `scopes`.
+    pub async fn key_with_scopes(&self, token: &str, scopes: &[&str]) -> String {
+        let response = self
+            .post(
+                "/lunaos/api-keys",
+                Some(token),
+                json!({ "name": "scoped", "scopes": scopes }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["data"]["key"].as_str().unwrap().to_string()
+    }
+
     /// Logs in through LunaOS; returns the access token.
     pub async fn log_in(&self, email: &str) -> String {
         let response = self

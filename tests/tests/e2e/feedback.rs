@@ -173,17 +173,7 @@ async fn feedback_is_given_listed_and_counted() {
     );
 
     // Scopes.
-    let created: Value = server
-        .post(
-            "/lunaos/api-keys",
-            Some(&token),
-            json!({"name": "memory only", "scopes": ["memory:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = created["data"]["key"].as_str().unwrap();
+    let key = &server.key_with_scopes(&token, &["memory:read"]).await;
     assert_eq!(server.get(FEEDBACK, Some(key)).await.status(), 403);
     assert_eq!(server.get(FEEDBACK, None).await.status(), 401);
 }

@@ -385,17 +385,7 @@ async fn incidents_are_reported_listed_and_followed() {
     }
 
     // Scopes: a key without `incidents`, and no credential at all.
-    let created: Value = server
-        .post(
-            "/lunaos/api-keys",
-            Some(&token),
-            json!({"name": "memory only", "scopes": ["memory:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = created["data"]["key"].as_str().unwrap();
+    let key = &server.key_with_scopes(&token, &["memory:read"]).await;
     assert_eq!(server.get(INCIDENTS, Some(key)).await.status(), 403);
     assert_eq!(server.get(INCIDENTS, None).await.status(), 401);
 }

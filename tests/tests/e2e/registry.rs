@@ -198,17 +198,7 @@ async fn owners_are_apart_and_admins_see_all() {
     assert_ne!(owners[0], owners[1]);
 
     // A key without the registry scope.
-    let created: Value = server
-        .post(
-            "/lunaos/api-keys",
-            Some(&alice),
-            json!({"name": "memory only", "scopes": ["memory:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let key = created["data"]["key"].as_str().unwrap();
+    let key = &server.key_with_scopes(&alice, &["memory:read"]).await;
     let response = server.get(NODES, Some(key)).await;
     assert_eq!(response.status(), 403);
     assert_eq!(server.get(NODES, None).await.status(), 401);
