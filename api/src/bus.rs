@@ -28,6 +28,10 @@ pub enum AccountEventKind {
     ApiKeyRevoked,
     /// An admin changed the account's roles or tier.
     AccountUpdated,
+    PasskeyRegistered,
+    PasskeyRemoved,
+    /// A session presented another factor (a passkey) and its tokens now say so.
+    AssuranceRaised,
 }
 
 impl AccountEventKind {
@@ -41,6 +45,9 @@ impl AccountEventKind {
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::AccountUpdated => "account_updated",
+            Self::PasskeyRegistered => "passkey_registered",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::AssuranceRaised => "assurance_raised",
         }
     }
 
@@ -54,6 +61,9 @@ impl AccountEventKind {
             Self::ApiKeyCreated,
             Self::ApiKeyRevoked,
             Self::AccountUpdated,
+            Self::PasskeyRegistered,
+            Self::PasskeyRemoved,
+            Self::AssuranceRaised,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

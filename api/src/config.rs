@@ -430,6 +430,12 @@ pub struct AuthConfig {
     /// How many argon2 computations may run at once (each takes ~19 MiB and one core);
     /// 0 means one less than the number of cores.
     pub password_hash_concurrency: usize,
+    /// The WebAuthn relying party: the domain passkeys are bound to (`example.com`).
+    /// `localhost` serves development.
+    pub webauthn_rp_id: String,
+    /// The origins passkey ceremonies may come from. Empty means `https://<rp_id>`, or any
+    /// port of `http://localhost` when the relying party is `localhost`.
+    pub webauthn_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -562,6 +568,8 @@ impl Default for AuthConfig {
             jwt_secret: None,
             max_api_keys_per_user: 5,
             password_hash_concurrency: 0,
+            webauthn_rp_id: "localhost".into(),
+            webauthn_origins: Vec::new(),
         }
     }
 }

@@ -218,6 +218,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     };
     let core = Arc::new(Core::new(config, db, services, bus, limiter));
     bootstrap_admin(&core).await?;
+    // A restarted instance stays in the maintenance the deployment is in.
+    core.maintenance.sync(&core.db).await?;
     let schema = graphql::build_schema(core.clone());
     let ws_sockets = graphql::ws::SocketCounts::new(core.config.graphql.max_sockets_per_principal);
     let state = AppState {
@@ -351,6 +353,9 @@ fn spawn_revocation_sync(state: AppState) {
                 }
                 if let Err(err) = state.governance.tools().sync(&state.db).await {
                     tracing::warn!(%err, "could not read the tool catalog");
+                }
+                if let Err(err) = state.maintenance.sync(&state.db).await {
+                    tracing::warn!(%err, "could not read the maintenance setting");
                 }
             }
         }

@@ -46,6 +46,10 @@ pub struct Core {
     pub listen_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// CPU use between `/status` readings.
     pub cpu: crate::domain::process_stats::CpuMeter,
+    /// Maintenance mode, shared by every instance.
+    pub maintenance: crate::domain::maintenance::Maintenance,
+    /// The last compliance report's outcome.
+    pub t4_verdict: crate::domain::compliance::LastVerdict,
     draining: AtomicBool,
     shutdown: CancellationToken,
 }
@@ -99,6 +103,8 @@ impl Core {
             perf: Default::default(),
             listen_addr: Default::default(),
             ops: Default::default(),
+            t4_verdict: Default::default(),
+            maintenance: Default::default(),
             cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
             shutdown: CancellationToken::new(),

@@ -16,6 +16,8 @@ pub struct Model {
     /// Set when the token was exchanged; a second exchange is reuse.
     pub used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The factors the session presented (`pwd`, `pwd hwk`); a refresh keeps them.
+    pub factors: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

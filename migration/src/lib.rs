@@ -18,6 +18,9 @@ mod m20261206_000013_incidents;
 mod m20261207_000014_feedback;
 mod m20261207_000015_tools;
 mod m20261207_000016_lambda_ids;
+mod m20261207_000017_passkeys;
+mod m20261207_000018_server_settings;
+mod m20261207_000019_ledger_audit_indexes;
 
 pub struct Migrator;
 
@@ -58,6 +61,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_feedback::Migration),
             Box::new(m20261207_000015_tools::Migration),
             Box::new(m20261207_000016_lambda_ids::Migration),
+            Box::new(m20261207_000017_passkeys::Migration),
+            Box::new(m20261207_000018_server_settings::Migration),
+            Box::new(m20261207_000019_ledger_audit_indexes::Migration),
         ]
     }
 }

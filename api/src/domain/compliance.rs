@@ -46,6 +46,21 @@ pub struct T4Report {
     pub duration_ms: f64,
 }
 
+/// The outcome of this instance's last full report, for summaries that cannot run one.
+#[derive(Default)]
+pub struct LastVerdict(std::sync::Mutex<Option<(Instant, bool)>>);
+
+impl LastVerdict {
+    fn record(&self, compliant: bool) {
+        *self.0.lock().expect("t4 verdict lock") = Some((Instant::now(), compliant));
+    }
+
+    /// Whether a report ran within `window` and found every check passing.
+    pub fn compliant_within(&self, window: std::time::Duration) -> bool {
+        matches!(*self.0.lock().expect("t4 verdict lock"), Some((at, true)) if at.elapsed() <= window)
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
@@ -225,8 +240,10 @@ pub async fn t4_report(core: &Core, principal: &Principal) -> DomainResult<T4Rep
             json!({"policy": core.guardian.policy().policy_id}),
         ),
     );
+    let compliant = checks.iter().all(|c| c.passed);
+    core.t4_verdict.record(compliant);
     Ok(T4Report {
-        compliant: checks.iter().all(|c| c.passed),
+        compliant,
         checks,
         checked_at: Utc::now(),
         duration_ms: ms(started),

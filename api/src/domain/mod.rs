@@ -7,10 +7,12 @@ pub mod billing;
 pub mod chat;
 pub mod cognition;
 pub mod compliance;
+pub mod constellation;
 pub mod feedback;
 pub mod governance;
 pub mod identity;
 pub mod incidents;
+pub mod maintenance;
 pub mod memory;
 pub mod operations;
 pub mod ops;
@@ -20,6 +22,7 @@ pub mod rag;
 pub mod registry;
 pub mod review;
 pub mod search;
+pub mod settings;
 pub mod terminal;
 
 /// Where the platform's security events are recorded (the governance ledger).

@@ -111,6 +111,21 @@ fn code_execution_error(err: &mut ServerError) {
     extensions.set("code", code.as_str());
 }
 
+/// Mutations that only exchange credentials: how an administrator reaches the
+/// maintenance switch, so they stay open while maintenance is on.
+const LOGIN_MUTATIONS: [&str; 3] = ["logIn", "refreshToken", "beginPasskeyAuthentication"];
+
+/// Whether the document holds a mutation beyond logging in.
+fn changes_anything(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().any(|(_, op)| {
+        op.node.ty == OperationType::Mutation
+            && op.node.selection_set.node.items.iter().any(|item| {
+                !matches!(&item.node, Selection::Field(f)
+                    if LOGIN_MUTATIONS.contains(&f.node.name.node.as_str()))
+            })
+    })
+}
+
 pub fn cost_of(complexity: usize) -> u32 {
     complexity.div_ceil(COMPLEXITY_PER_COST).max(1) as u32
 }
@@ -227,6 +242,13 @@ impl Extension for GuardExtension {
                 format!("the query uses {aliases} aliases; at most {max} are allowed"),
                 ErrorCode::TooManyAliases,
             ));
+        }
+        let core = ctx.data_unchecked::<Arc<Core>>();
+        if core.maintenance.is_on() && changes_anything(&doc) {
+            let principal = ctx.data_opt::<Principal>().unwrap_or(&Principal::Anonymous);
+            if let Err(err) = core.maintenance.admits(principal) {
+                return Err(error(err.to_string(), ErrorCode::ServiceUnavailable));
+            }
         }
         Ok(doc)
     }

@@ -262,6 +262,10 @@ pub enum AccountEventType {
     ApiKeyRevoked,
     /// An admin changed the account's roles or tier.
     AccountUpdated,
+    PasskeyRegistered,
+    PasskeyRemoved,
+    /// A session presented another factor (a passkey) and its tokens now say so.
+    AssuranceRaised,
 }
 
 impl From<AccountEventKind> for AccountEventType {
@@ -275,6 +279,9 @@ impl From<AccountEventKind> for AccountEventType {
             AccountEventKind::ApiKeyCreated => Self::ApiKeyCreated,
             AccountEventKind::ApiKeyRevoked => Self::ApiKeyRevoked,
             AccountEventKind::AccountUpdated => Self::AccountUpdated,
+            AccountEventKind::PasskeyRegistered => Self::PasskeyRegistered,
+            AccountEventKind::PasskeyRemoved => Self::PasskeyRemoved,
+            AccountEventKind::AssuranceRaised => Self::AssuranceRaised,
         }
     }
 }
@@ -367,6 +374,9 @@ pub struct SignUpInput {
 pub struct LogInInput {
     pub email: String,
     pub password: String,
+    /// A second factor: a passkey's WebAuthn assertion (JSON, or its base64) answering
+    /// `beginPasskeyAuthentication`'s challenge.
+    pub passkey_assertion: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -553,19 +563,29 @@ impl IdentityMutation {
         AuthPayload::from_result(result)
     }
 
-    /// Logs in with email and password.
+    /// Logs in with email and password, and optionally a passkey as the second factor.
     async fn log_in(
         &self,
         ctx: &Context<'_>,
         input: LogInInput,
     ) -> async_graphql::Result<AuthPayload> {
         super::credential_gate(ctx).await?;
-        AuthPayload::from_result(
+        let mut payload = AuthPayload::from_result(
             core(ctx)
                 .identity
-                .log_in(&input.email, &input.password)
+                .log_in_with(
+                    &input.email,
+                    &input.password,
+                    input.passkey_assertion.as_deref(),
+                )
                 .await,
-        )
+        )?;
+        for error in &mut payload.user_errors {
+            if error.field.as_deref() == Some("biometricData") {
+                error.field = Some("passkeyAssertion".into());
+            }
+        }
+        Ok(payload)
     }
 
     /// Exchanges a refresh token for a new pair. Presenting a spent token revokes the session.

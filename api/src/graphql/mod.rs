@@ -13,10 +13,12 @@ mod guard;
 mod identity;
 mod incidents;
 mod limits;
+mod maintenance;
 mod memory;
 mod models;
 mod node;
 mod paging;
+mod passkeys;
 mod perf;
 mod rag;
 mod registry;
@@ -54,6 +56,8 @@ pub struct Query(
     incidents::IncidentQuery,
     feedback::FeedbackQuery,
     tools::ToolQuery,
+    passkeys::PasskeyQuery,
+    maintenance::MaintenanceQuery,
     perf::PerfQuery,
     terminal::TerminalQuery,
     writer_stats::WriterStatsQuery,
@@ -78,6 +82,8 @@ pub struct Mutation(
     incidents::IncidentMutation,
     feedback::FeedbackMutation,
     tools::ToolMutation,
+    passkeys::PasskeyMutation,
+    maintenance::MaintenanceMutation,
     review::ReviewMutation,
     terminal::TerminalMutation,
 );

@@ -6,6 +6,7 @@ pub mod dialect;
 pub mod headers;
 pub mod json_int;
 pub mod json_object;
+pub mod maintenance;
 pub mod perf;
 pub mod probes;
 pub mod rate_limit;

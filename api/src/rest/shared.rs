@@ -110,6 +110,26 @@ fn document_common_errors(openapi: &mut OpenApi, error_schema: &str) {
         }
         add("429", "Rate limit exceeded");
     }
+    // Maintenance mode refuses every change but an administrator's.
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("503".to_string())
+                .or_insert_with(|| {
+                    response("In maintenance: changes are refused until it ends (see Retry-After)")
+                });
+        }
+    }
 }
 
 /// utoipa writes an optional body (`Option<T>`) as "T or null"; what the handlers mean is
@@ -150,6 +170,10 @@ pub fn dialect_router<D: Dialect>(
     let router = router
         .fallback(unknown_route::<D>)
         .method_not_allowed_fallback(wrong_method::<D>)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::http::maintenance::maintenance::<D>,
+        ))
         .layer(from_fn_with_state(state.clone(), rate_limit::<D>))
         .layer(from_fn_with_state(state.clone(), authenticate::<D>));
     openapi.servers = Some(vec![Server::new(prefix)]);

@@ -112,9 +112,13 @@ pub async fn lukhas_token_and_refresh(server: &TestServer) {
             json!({ "username": email, "password": PASSWORD, "biometric_data": "aGVsbG8=" }),
         )
         .await;
-    assert_eq!(biometric.status(), 401, "no fake biometrics");
+    assert_eq!(
+        biometric.status(),
+        400,
+        "no fake biometrics: only a WebAuthn assertion"
+    );
     let body: Value = biometric.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "INVALID_TOKEN");
+    assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()

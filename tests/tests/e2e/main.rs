@@ -23,6 +23,7 @@ mod memory;
 mod models;
 mod openapi;
 mod operations;
+mod passkeys;
 mod postgres;
 mod rag;
 mod rate_limits;

@@ -143,8 +143,9 @@ async fn the_audit_trail_is_filtered_checked_and_turns_red_when_tampered() {
         )
         .await;
     assert_eq!(reported.status(), 201);
-    let audit = |token: String, query: &'static str| {
+    let audit = |token: String, query: &str| {
         let server = &server;
+        let query = query.to_string();
         async move {
             let response = server
                 .get(&format!("/lukhas/v1/audit{query}"), Some(&token))
@@ -174,6 +175,28 @@ async fn the_audit_trail_is_filtered_checked_and_turns_red_when_tampered() {
         .unwrap()
         .iter()
         .all(|e| e["verified"] == true));
+    assert_eq!(all_mine["total_count_exact"], true);
+    assert_eq!(
+        all_mine["next_before_seq"],
+        Value::Null,
+        "one page holds both"
+    );
+    // Keyset pages: one entry each, newest first, each from before the last seq seen.
+    let (_, first) = audit(user.clone(), "?limit=1").await;
+    assert_eq!(first["entries"][0]["event_type"], "incident.opened");
+    let cursor = first["next_before_seq"].as_i64().expect("a next page");
+    let (_, second) = audit(
+        user.clone(),
+        Box::leak(format!("?limit=1&before_seq={cursor}").into_boxed_str()),
+    )
+    .await;
+    assert_eq!(
+        second["entries"][0]["event_type"], "guardian.validation",
+        "{second}"
+    );
+    assert_eq!(second["total_count"], 1, "counted from the cursor on");
+    let (status, _) = audit(user.clone(), "?before_seq=0").await;
+    assert_eq!(status, 400);
     let (_, none) = audit(user.clone(), "?since=2999-01-01T00:00:00Z").await;
     assert_eq!(none["total_count"], 0);
     let (_, theirs) = audit(other.clone(), "?event_type=incident.*").await;
@@ -569,6 +592,25 @@ async fn the_t4_report_runs_live_checks_and_turns_red_on_a_tampered_ledger() {
         "incremental: {since} of {whole}: {ledger}"
     );
 
+    // Another instance on the same data goes on from the signed checkpoint the last report
+    // left, not from the genesis.
+    let sibling = TestServer::with(|c| c.data_dir = server.data_dir.clone()).await;
+    let sibling_admin = sibling.admin().await;
+    let resumed: Value = sibling
+        .get("/lukhas/v1/t4", Some(&sibling_admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ledger = check(&resumed, "ledger_integrity");
+    assert_eq!(ledger["passed"], true, "{ledger}");
+    let checked = ledger["evidence"]["entries_checked"].as_u64().unwrap();
+    assert!(
+        checked < whole,
+        "resumed from the checkpoint: {checked} of {whole}: {ledger}"
+    );
+    sibling.stop().await;
+
     // Tampering with an entry appended since turns the ledger check, and the report, red.
     let again = server
         .post(
@@ -681,4 +723,132 @@ async fn a_backup_is_verified_and_restores_into_a_fresh_data_dir() {
         incidents["incidents"][0]["title"], "Before the backup",
         "{incidents}"
     );
+}
+
+#[tokio::test]
+async fn maintenance_mode_refuses_changes_but_not_reads_logins_or_administrators() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let email = unique_email("maintenance");
+    let (user, _, _) = server.sign_up(&email).await;
+    let feedback = json!({"rating": 4, "category": "accuracy", "comment": "fine"});
+
+    let off: Value = server
+        .get("/lukhas/v1/ops/maintenance", Some(&user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(off["enabled"], false);
+    let denied = server
+        .put_json(
+            "/lukhas/v1/ops/maintenance",
+            &user,
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(denied.status(), 403, "only administrators switch it");
+
+    let on = server
+        .put_json(
+            "/lukhas/v1/ops/maintenance",
+            &admin,
+            json!({"enabled": true, "message": "moving to new disks"}),
+        )
+        .await;
+    assert_eq!(on.status(), 200);
+    let on: Value = on.json().await.unwrap();
+    assert_eq!(on["enabled"], true);
+    assert_eq!(on["message"], "moving to new disks");
+    assert!(on["changed_by"].is_string() && on["changed_at"].is_string());
+
+    // A user's changes are refused in each dialect's own format, with Retry-After.
+    let refused = server
+        .post("/lukhas/v1/feedback", Some(&user), feedback.clone())
+        .await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("moving to new disks"));
+    let lunaos = server
+        .post("/lunaos/api-keys", Some(&user), json!({"name": "during"}))
+        .await;
+    assert_eq!(lunaos.status(), 503);
+    let mutation = server
+        .graphql(
+            Some(&user),
+            "mutation { submitFeedback(input: {rating: 4, category: \"accuracy\"}) { userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mutation["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+        "{mutation}"
+    );
+
+    // Reads and logins go on; administrators keep full access.
+    assert_eq!(
+        server
+            .get("/lukhas/v1/feedback", Some(&user))
+            .await
+            .status(),
+        200
+    );
+    let viewer = server
+        .graphql(
+            Some(&user),
+            "{ viewer { email } maintenance { enabled message } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(viewer["data"]["maintenance"]["enabled"], true, "{viewer}");
+    assert!(
+        !server.log_in(&email).await.is_empty(),
+        "logging in stays open"
+    );
+    let by_admin = server
+        .post("/lukhas/v1/feedback", Some(&admin), feedback.clone())
+        .await;
+    assert_eq!(by_admin.status(), 201);
+
+    // Switched off in GraphQL; the user's change goes through again.
+    let switched = server
+        .graphql(
+            Some(&admin),
+            "mutation { setMaintenance(input: {enabled: false}) { maintenance { enabled } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        switched["data"]["setMaintenance"]["maintenance"]["enabled"], false,
+        "{switched}"
+    );
+    let accepted = server
+        .post("/lukhas/v1/feedback", Some(&user), feedback)
+        .await;
+    assert_eq!(accepted.status(), 201);
+
+    // Both switches are in the signed ledger.
+    let trail: Value = server
+        .get("/lukhas/v1/audit?event_type=ops.*", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = trail["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{trail}"))
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["ops.maintenance_off", "ops.maintenance_on"],
+        "{trail}"
+    );
+    server.stop().await;
 }

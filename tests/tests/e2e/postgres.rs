@@ -300,3 +300,53 @@ async fn two_instances_on_one_postgres_keep_their_search_indexes_in_step() {
     b.stop().await;
     orrery_tests::drop_postgres_database(&url).await;
 }
+
+/// Maintenance switched on one instance holds on the other within the sync tick.
+#[tokio::test]
+async fn maintenance_reaches_every_instance() {
+    let Some(url) = orrery_tests::fresh_postgres_database().await else {
+        return;
+    };
+    let share = |c: &mut orrery_api::config::Config| {
+        c.database_url = url.clone();
+        c.governance.node_id = Some("node_shared".into());
+        c.governance.node_key = Some("4f".repeat(32));
+    };
+    let a = TestServer::with(share).await;
+    let b = TestServer::with(share).await;
+    let email = orrery_tests::unique_email("pg-maintenance");
+    a.sign_up(&email).await;
+    let user_b = b.log_in(&email).await;
+    let admin_a = a.admin().await;
+    let on = a
+        .put_json(
+            "/lukhas/v1/ops/maintenance",
+            &admin_a,
+            serde_json::json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(on.status(), 200);
+    let started = std::time::Instant::now();
+    loop {
+        let status = b
+            .post(
+                "/lunaos/api-keys",
+                Some(&user_b),
+                serde_json::json!({"name": "k"}),
+            )
+            .await
+            .status();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "instance B still accepts changes ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!("maintenance reached instance B in {:?}", started.elapsed());
+    a.stop().await;
+    b.stop().await;
+    orrery_tests::drop_postgres_database(&url).await;
+}

@@ -234,6 +234,45 @@ impl Ledger {
         Ok((total, entries))
     }
 
+    /// A page, newest first, and how many entries match counted only up to `cap + 1` (a
+    /// count stops early instead of walking millions of rows).
+    pub async fn page_counted_to(
+        &self,
+        filter: Condition,
+        limit: u64,
+        offset: u64,
+        cap: u64,
+    ) -> DomainResult<(u64, Vec<gov_ledger::Model>)> {
+        use sea_orm::sea_query::{Alias, Expr, Query};
+        use sea_orm::StatementBuilder;
+        let matching = Query::select()
+            .expr(Expr::val(1))
+            .from(gov_ledger::Entity)
+            .cond_where(filter.clone())
+            .limit(cap + 1)
+            .to_owned();
+        let count = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(matching, Alias::new("m"))
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        let matched: i64 = self
+            .db
+            .query_one(StatementBuilder::build(&count, &backend))
+            .await?
+            .map(|row| row.try_get("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        let entries = gov_ledger::Entity::find()
+            .filter(filter)
+            .order_by_desc(gov_ledger::Column::Seq)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.db)
+            .await?;
+        Ok((matched.max(0) as u64, entries))
+    }
+
     pub async fn head(&self) -> DomainResult<Option<gov_ledger::Model>> {
         Ok(gov_ledger::Entity::find()
             .order_by_desc(gov_ledger::Column::Seq)

@@ -83,6 +83,69 @@ pub struct LedgerPage {
     pub entries: Vec<gov_ledger::Model>,
 }
 
+/// Where the last ledger verification reached, as a signed checkpoint (`server_settings`).
+const VERIFIED_CHECKPOINT: &str = "ledger_verified_checkpoint";
+
+/// Audit pages count their matches exactly up to this many.
+pub const AUDIT_COUNT_CAP: u64 = 10_000;
+
+pub struct AuditPage {
+    /// Each entry with what is wrong with it on its own (`None`: it holds).
+    pub entries: Vec<(gov_ledger::Model, Option<String>)>,
+    /// Matches (from the cursor on), at most `AUDIT_COUNT_CAP`.
+    pub total: u64,
+    /// Whether `total` is the exact count (false: there are more).
+    pub total_exact: bool,
+}
+
+/// The entries `principal` may see that match `filter`.
+fn ledger_condition(principal: &Principal, filter: &LedgerFilter) -> DomainResult<Condition> {
+    let actor = principal.actor()?;
+    actor.require(Scope::GovernanceRead)?;
+    let mut condition = Condition::all();
+    if !can_see_everything(actor) {
+        condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
+    }
+    if let Some(kind) = &filter.event_type {
+        condition = condition.add(match kind.strip_suffix('*') {
+            // A range rather than LIKE: it uses the event-type index on every database.
+            Some(family) => match prefix_end(family) {
+                Some(end) => Condition::all()
+                    .add(gov_ledger::Column::EventType.gte(family))
+                    .add(gov_ledger::Column::EventType.lt(end)),
+                None => Condition::all().add(gov_ledger::Column::EventType.gte(family)),
+            },
+            None => Condition::all().add(gov_ledger::Column::EventType.eq(kind)),
+        });
+    }
+    if let Some(id) = &filter.decision_id {
+        condition = condition.add(gov_ledger::Column::DecisionId.eq(id));
+    }
+    if let Some(a) = &filter.actor {
+        condition = condition.add(gov_ledger::Column::Actor.eq(a));
+    }
+    if let Some(start) = filter.start_time {
+        condition = condition.add(gov_ledger::Column::Timestamp.gte(canonical::timestamp(start)));
+    }
+    if let Some(end) = filter.end_time {
+        condition = condition.add(gov_ledger::Column::Timestamp.lte(canonical::timestamp(end)));
+    }
+    Ok(condition)
+}
+
+/// The smallest string above every string starting with `prefix` (`incident.` →
+/// `incident/`); `None` when there is none (empty, or only U+10FFFF).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 pub struct GovernanceService {
     db: DatabaseConnection,
     node: Arc<NodeKey>,
@@ -860,31 +923,7 @@ impl GovernanceService {
         limit: u64,
         offset: u64,
     ) -> DomainResult<LedgerPage> {
-        let actor = principal.actor()?;
-        actor.require(Scope::GovernanceRead)?;
-        let mut condition = Condition::all();
-        if !can_see_everything(actor) {
-            condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
-        }
-        if let Some(kind) = &filter.event_type {
-            condition = condition.add(match kind.strip_suffix('*') {
-                Some(family) => gov_ledger::Column::EventType.starts_with(family),
-                None => gov_ledger::Column::EventType.eq(kind),
-            });
-        }
-        if let Some(id) = &filter.decision_id {
-            condition = condition.add(gov_ledger::Column::DecisionId.eq(id));
-        }
-        if let Some(a) = &filter.actor {
-            condition = condition.add(gov_ledger::Column::Actor.eq(a));
-        }
-        if let Some(start) = filter.start_time {
-            condition =
-                condition.add(gov_ledger::Column::Timestamp.gte(canonical::timestamp(start)));
-        }
-        if let Some(end) = filter.end_time {
-            condition = condition.add(gov_ledger::Column::Timestamp.lte(canonical::timestamp(end)));
-        }
+        let condition = ledger_condition(principal, filter)?;
         let (total, entries) = self.ledger.page(condition, limit.min(100), offset).await?;
         Ok(LedgerPage { total, entries })
     }
@@ -922,17 +961,25 @@ impl GovernanceService {
         Ok(report)
     }
 
-    /// Verifies what was appended since the last verification this instance made (the
-    /// whole chain the first time): the entry it reached must still hold its hash, and
-    /// everything after must link to it and be signed. Older entries are the full
-    /// verification's (`verify_ledger`) to re-check.
+    /// Verifies what was appended since the last verification (the whole chain the first
+    /// time): the entry it reached must still hold its hash, and everything after must link
+    /// to it and be signed. Older entries are the full verification's (`verify_ledger`) to
+    /// re-check. Where the last verification reached is kept as a checkpoint signed with the
+    /// node key, so a restarted instance (or another one) goes on from it; a checkpoint
+    /// whose signature or entry does not hold is ignored, and the walk starts at the genesis.
     pub async fn verify_ledger_since_last(&self) -> DomainResult<Report> {
         let mut verified = self.verified_head.lock().await;
+        if verified.is_none() {
+            *verified = self.stored_verified_head().await?;
+        }
         let report =
             verify::verify_from(&self.db, self.node.public_key(), verified.clone(), |_| {}).await?;
         if let (true, Some(seq), Some(hash)) =
             (report.valid, report.head_seq, report.head_hash.clone())
         {
+            if verified.as_ref().map(|v| v.0) != Some(seq) {
+                self.store_verified_head(seq, &hash).await?;
+            }
             *verified = Some((seq, hash));
         }
         Ok(report)
@@ -942,8 +989,37 @@ impl GovernanceService {
         if let (true, Some(seq), Some(hash)) =
             (report.valid, report.head_seq, report.head_hash.clone())
         {
+            if let Err(err) = self.store_verified_head(seq, &hash).await {
+                tracing::warn!(%err, "could not store the verification checkpoint");
+            }
             *self.verified_head.lock().await = Some((seq, hash));
         }
+    }
+
+    async fn stored_verified_head(&self) -> DomainResult<Option<(i64, String)>> {
+        let Some(stored) = crate::domain::settings::read(&self.db, VERIFIED_CHECKPOINT).await?
+        else {
+            return Ok(None);
+        };
+        let Ok(checkpoint) = serde_json::from_str::<Checkpoint>(&stored) else {
+            tracing::warn!(
+                "the stored verification checkpoint is unreadable; verifying from the genesis"
+            );
+            return Ok(None);
+        };
+        match verify::check_checkpoint(&self.db, &self.node.public_key(), &checkpoint).await? {
+            None => Ok(Some((checkpoint.seq, checkpoint.head_hash))),
+            Some(bad) => {
+                tracing::warn!(seq = bad.seq, problem = %bad.problem, "the stored verification checkpoint does not hold; verifying from the genesis");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn store_verified_head(&self, seq: i64, hash: &str) -> DomainResult<()> {
+        let checkpoint = verify::sign_checkpoint(&self.node, seq, hash, Utc::now())?;
+        let value = serde_json::to_string(&checkpoint).map_err(DomainError::internal)?;
+        crate::domain::settings::write(&self.db, VERIFIED_CHECKPOINT, value).await
     }
 
     /// What is wrong with `entry` on its own (hash, signature), if anything.
@@ -951,26 +1027,45 @@ impl GovernanceService {
         verify::entry_problem(&self.node.public_key(), entry)
     }
 
-    /// A page of the ledger as `ledger_page` reads it, each entry with what is wrong with
-    /// it on its own (`None`: its hash and signature hold).
+    /// A page of the ledger as the audit trail reads it: newest first, from before `cursor`
+    /// (a `seq`) when given, each entry with what is wrong with it on its own (`None`: its
+    /// hash and signature hold), and how many match — counted exactly up to
+    /// `AUDIT_COUNT_CAP`, so a filter over millions of entries answers in milliseconds.
     pub async fn audit_page(
         &self,
         principal: &Principal,
         filter: &LedgerFilter,
         limit: u64,
         offset: u64,
-    ) -> DomainResult<(Vec<(gov_ledger::Model, Option<String>)>, u64)> {
-        let page = self.ledger_page(principal, filter, limit, offset).await?;
+        cursor: Option<i64>,
+    ) -> DomainResult<AuditPage> {
+        let mut condition = ledger_condition(principal, filter)?;
+        if cursor.is_some_and(|seq| seq < 1) {
+            return Err(DomainError::invalid(
+                "before_seq",
+                "before_seq must be a ledger seq (1 or more)",
+            ));
+        }
+        if let Some(before) = cursor {
+            condition = condition.add(gov_ledger::Column::Seq.lt(before));
+        }
+        let (matched, entries) = self
+            .ledger
+            .page_counted_to(condition, limit.min(100), offset, AUDIT_COUNT_CAP)
+            .await?;
         let key = self.node.public_key();
-        let checked = page
-            .entries
+        let entries = entries
             .into_iter()
             .map(|entry| {
                 let problem = verify::entry_problem(&key, &entry);
                 (entry, problem)
             })
             .collect();
-        Ok((checked, page.total))
+        Ok(AuditPage {
+            entries,
+            total: matched.min(AUDIT_COUNT_CAP),
+            total_exact: matched <= AUDIT_COUNT_CAP,
+        })
     }
 
     /// The ledger writer's batch timings since this process started (admins and auditors).
@@ -1059,5 +1154,22 @@ impl crate::domain::AuditSink for GovernanceService {
         if let Err(err) = self.record_account_event(event).await {
             tracing::error!(%err, kind = event.kind.as_str(), "could not write a security event to the ledger");
         }
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_family_is_the_range_below_its_prefix_end() {
+        assert_eq!(prefix_end("incident.").as_deref(), Some("incident/"));
+        assert_eq!(prefix_end("a").as_deref(), Some("b"));
+        assert_eq!(prefix_end("").as_deref(), None);
+        let end = prefix_end("ops.").unwrap();
+        for inside in ["ops.", "ops.maintenance_on", "ops.~"] {
+            assert!(inside >= "ops." && inside < end.as_str(), "{inside}");
+        }
+        assert!("opt" >= end.as_str());
     }
 }

@@ -130,9 +130,11 @@ pub fn is_group_name(name: &str) -> bool {
 /// How an authenticated request proved who it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    /// A JWT access token; `session` is the login's refresh-token family.
+    /// A JWT access token; `session` is the login's refresh-token family, `factors` what
+    /// that login presented.
     AccessToken {
         session: String,
+        factors: super::factors::Factors,
     },
     ApiKey {
         key_id: String,

@@ -11,6 +11,8 @@ use sea_orm::{
 };
 
 use super::api_keys;
+use super::factors::Factors;
+use super::passkeys::Passkeys;
 use super::password::{self, PasswordHasher, Verified};
 use super::principal::{Actor, Credential, Principal, Role, Tier};
 use super::scopes::{Scope, Scopes};
@@ -137,7 +139,11 @@ pub struct IdentityService {
     revocations_seen: std::sync::Mutex<(i32, std::collections::BTreeSet<i32>)>,
     /// `last_used_at` updates, written in batches so authenticating is not a write.
     key_last_used: DashMap<String, DateTime<Utc>>,
+    passkeys: Passkeys,
 }
+
+mod passkey_flows;
+pub use passkey_flows::Assurance;
 
 fn to_user(model: user::Model) -> DomainResult<User> {
     Ok(User {
@@ -273,6 +279,7 @@ impl IdentityService {
         config: AuthConfig,
     ) -> DomainResult<Self> {
         let service = Self {
+            passkeys: Passkeys::new(db.clone(), &config)?,
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             db,
             keys,
@@ -377,6 +384,7 @@ impl IdentityService {
         db: &C,
         user: &User,
         family: &str,
+        factors: Factors,
     ) -> DomainResult<(String, String)> {
         let (refresh, hash) = tokens::new_refresh_token();
         let now = Utc::now();
@@ -389,10 +397,11 @@ impl IdentityService {
             expires_at: Set(now + chrono::Duration::days(self.config.refresh_token_ttl_days)),
             used_at: Set(None),
             revoked_at: Set(None),
+            factors: Set(factors.stored()),
         }
         .insert(db)
         .await?;
-        let access = self.keys.issue(&user.id, family)?;
+        let access = self.keys.issue(&user.id, family, factors)?;
         Ok((access, refresh))
     }
 
@@ -403,10 +412,17 @@ impl IdentityService {
         txn: &C,
         user: User,
         family: &str,
+        factors: Factors,
         kind: AccountEventKind,
     ) -> DomainResult<(Session, AccountEvent)> {
-        let (access, refresh) = self.issue_session(txn, &user, family).await?;
-        let event = record_event(txn, &user.id, kind, serde_json::json!({})).await?;
+        let (access, refresh) = self.issue_session(txn, &user, family, factors).await?;
+        let event = record_event(
+            txn,
+            &user.id,
+            kind,
+            serde_json::json!({ "factors": factors.names() }),
+        )
+        .await?;
         let session = Session {
             access_token: access,
             refresh_token: refresh,
@@ -460,7 +476,13 @@ impl IdentityService {
         super::lambda_id::issue(&txn, &user.id, user.tier, now).await?;
         let family = new_id();
         let (session, event) = self
-            .start_session(&txn, user, &family, AccountEventKind::SignedUp)
+            .start_session(
+                &txn,
+                user,
+                &family,
+                Factors::PASSWORD,
+                AccountEventKind::SignedUp,
+            )
             .await?;
         txn.commit().await?;
         self.emit(event).await;
@@ -475,6 +497,20 @@ impl IdentityService {
     }
 
     pub async fn log_in(&self, email: &str, password: &str) -> DomainResult<Session> {
+        self.log_in_with(email, password, None).await
+    }
+
+    /// Logs in with the password and, when `assertion` is given, a passkey's WebAuthn
+    /// assertion (from `begin_passkey_authentication`) as a second factor.
+    pub async fn log_in_with(
+        &self,
+        email: &str,
+        password: &str,
+        assertion: Option<&str>,
+    ) -> DomainResult<Session> {
+        if let Some(assertion) = assertion {
+            super::passkeys::check_assertion_shape("biometric_data", assertion)?;
+        }
         let invalid = || DomainError::Unauthenticated("Invalid email or password".into());
         // A malformed address still costs a hash, so timing tells nothing.
         let email = normalize_email(email).unwrap_or_default();
@@ -507,6 +543,11 @@ impl IdentityService {
                 return Err(invalid());
             }
         };
+        let mut factors = Factors::PASSWORD;
+        if let Some(assertion) = assertion {
+            self.second_factor(&model.id, assertion).await?;
+            factors = factors.with(Factors::PASSKEY);
+        }
         let user = to_user(model)?;
         let txn = self.db.begin().await?;
         if let Some(hash) = rehash {
@@ -517,7 +558,7 @@ impl IdentityService {
                 .await?;
         }
         let (session, event) = self
-            .start_session(&txn, user, &new_id(), AccountEventKind::LoggedIn)
+            .start_session(&txn, user, &new_id(), factors, AccountEventKind::LoggedIn)
             .await?;
         txn.commit().await?;
         self.emit(event).await;
@@ -586,6 +627,7 @@ impl IdentityService {
                 &txn,
                 user,
                 &stored.family_id,
+                Factors::parse_stored(&stored.factors),
                 AccountEventKind::TokenRefreshed,
             )
             .await?;
@@ -611,6 +653,7 @@ impl IdentityService {
             tier: user.tier,
             roles: user.roles,
             credential: Credential::AccessToken {
+                factors: claims.factors(),
                 session: claims.sid,
             },
             scopes: Scopes::all(),
@@ -1154,6 +1197,7 @@ impl IdentityService {
             roles: user.roles,
             credential: Credential::AccessToken {
                 session: "operator".into(),
+                factors: Factors::NONE,
             },
             scopes: Scopes::all(),
             groups: user.groups,
@@ -1231,7 +1275,7 @@ impl IdentityService {
     pub async fn self_check(&self) -> bool {
         let signed = self
             .keys
-            .issue("self-check", "self-check")
+            .issue("self-check", "self-check", Factors::PASSWORD)
             .and_then(|t| self.keys.verify(&t))
             .is_ok();
         signed && user::Entity::find().limit(1).all(&self.db).await.is_ok()

@@ -32,6 +32,19 @@ pub struct AccessClaims {
     pub typ: String,
     /// The login session (refresh-token family) this token belongs to.
     pub sid: String,
+    /// The factors the session presented (RFC 8176: `pwd`, `hwk`, `mfa`). Tokens from
+    /// before passkeys carry none; they were password logins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+impl AccessClaims {
+    pub fn factors(&self) -> super::factors::Factors {
+        match super::factors::Factors::from_amr(&self.amr) {
+            super::factors::Factors::NONE => super::factors::Factors::PASSWORD,
+            known => known,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -197,7 +210,12 @@ impl KeyRing {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user_id: &str, session: &str) -> DomainResult<String> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session: &str,
+        factors: super::factors::Factors,
+    ) -> DomainResult<String> {
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -208,6 +226,7 @@ impl KeyRing {
             jti: uuid::Uuid::new_v4().to_string(),
             typ: ACCESS_TYP.into(),
             sid: session.to_string(),
+            amr: factors.amr(),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.active.clone());
@@ -265,6 +284,7 @@ pub fn looks_like_refresh_token(token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::identity::factors::Factors;
 
     fn ring() -> KeyRing {
         KeyRing::from_secret(&random_secret(), "orrery".into(), "orrery-api".into(), 3600).unwrap()
@@ -273,14 +293,14 @@ mod tests {
     #[test]
     fn issues_and_verifies() {
         let ring = ring();
-        let token = ring.issue("u1", "s1").unwrap();
+        let token = ring.issue("u1", "s1", Factors::PASSWORD).unwrap();
         let claims = ring.verify(&token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("u1", "s1"));
     }
 
     #[test]
     fn refuses_foreign_keys_and_tampering() {
-        let token = ring().issue("u1", "s1").unwrap();
+        let token = ring().issue("u1", "s1", Factors::PASSWORD).unwrap();
         assert!(ring().verify(&token).is_err(), "another ring's key");
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(
@@ -304,22 +324,24 @@ mod tests {
         let ours = KeyRing::from_secret(&secret, "orrery".into(), "orrery-api".into(), 60).unwrap();
         let theirs =
             KeyRing::from_secret(&secret, "orrery".into(), "someone-else".into(), 60).unwrap();
-        let token = theirs.issue("u1", "s1").unwrap();
+        let token = theirs.issue("u1", "s1", Factors::PASSWORD).unwrap();
         assert!(ours.verify(&token).is_err(), "same key, other audience");
-        assert!(ours.verify(&ours.issue("u1", "s1").unwrap()).is_ok());
+        assert!(ours
+            .verify(&ours.issue("u1", "s1", Factors::PASSWORD).unwrap())
+            .is_ok());
     }
 
     #[test]
     fn rotation_keeps_old_tokens_valid() {
         let dir = tempfile::tempdir().unwrap();
         let old = KeyRing::load_or_create(dir.path(), "i".into(), "a".into(), 60).unwrap();
-        let token = old.issue("u", "s").unwrap();
+        let token = old.issue("u", "s", Factors::PASSWORD).unwrap();
         let kid = KeyRing::rotate(dir.path()).unwrap();
         let new = KeyRing::load_or_create(dir.path(), "i".into(), "a".into(), 60).unwrap();
         assert_eq!(new.active, kid);
         assert!(new.verify(&token).is_ok());
         assert_ne!(
-            decode_header(&new.issue("u", "s").unwrap())
+            decode_header(&new.issue("u", "s", Factors::PASSWORD).unwrap())
                 .unwrap()
                 .kid
                 .unwrap(),

@@ -33,6 +33,10 @@ pub struct AuditQuery {
     limit: Option<i64>,
     #[param(minimum = 0)]
     offset: Option<i64>,
+    /// Only entries before this `seq` (the previous page's `next_before_seq`): pages that
+    /// stay fast and stable however deep, while entries are appended.
+    #[param(minimum = 1, example = 981204)]
+    before_seq: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,9 +72,16 @@ pub struct AuditEntry {
 #[derive(Serialize, ToSchema)]
 pub struct AuditTrail {
     entries: Vec<AuditEntry>,
-    /// Entries matching the filters that you may see.
+    /// Entries matching the filters that you may see (from `before_seq` on), counted
+    /// exactly up to 10 000.
     #[schema(example = 1)]
     total_count: u64,
+    /// False when more than 10 000 match: `total_count` is then a lower bound.
+    #[schema(example = true)]
+    total_count_exact: bool,
+    /// The `before_seq` of the next page; null on the last one.
+    #[schema(example = json!(null))]
+    next_before_seq: Option<i64>,
 }
 
 /// Audit trail
@@ -97,7 +108,7 @@ pub async fn trail(
     QueryParams(query, ..): QueryParams<AuditQuery, Lukhas>,
 ) -> Result<Json<AuditTrail>, Error> {
     let (limit, offset) = crate::domain::page(query.limit, query.offset, 50, 100)?;
-    let (checked, total_count) = state
+    let page = state
         .governance
         .audit_page(
             &principal,
@@ -110,9 +121,14 @@ pub async fn trail(
             },
             limit,
             offset,
+            query.before_seq,
         )
         .await?;
-    let entries = checked
+    let next_before_seq = (page.entries.len() as u64 == limit)
+        .then(|| page.entries.last().map(|(e, _)| e.seq))
+        .flatten();
+    let entries = page
+        .entries
         .into_iter()
         .map(|(e, problem)| AuditEntry {
             verified: problem.is_none(),
@@ -130,7 +146,9 @@ pub async fn trail(
         .collect();
     Ok(Json(AuditTrail {
         entries,
-        total_count,
+        total_count: page.total,
+        total_count_exact: page.total_exact,
+        next_before_seq,
     }))
 }
 

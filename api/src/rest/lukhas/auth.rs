@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Body, Error, LukhasError};
-use crate::error::DomainError;
 use crate::http::auth::CredentialGate;
 use crate::state::AppState;
 
@@ -15,8 +14,14 @@ pub struct TokenRequest {
     username: String,
     #[schema(example = "correct horse battery")]
     password: String,
-    /// Reserved for a WebAuthn assertion of a registered passkey.
-    #[schema(example = "(a WebAuthn assertion; not accepted until passkeys can be registered)")]
+    /// A second factor: the WebAuthn assertion (the PublicKeyCredential's JSON, or its
+    /// base64) of one of the account's passkeys, answering a challenge from
+    /// `POST /auth/passkeys/authenticate/begin`. Anything else is 400; an assertion that does not
+    /// verify is 401.
+    #[schema(
+        example = "eyJpZCI6InA0bTFtVTR4UTBXY0IxYThacjVzM2ciLCJyYXdJZCI6InA0bTFtVTR4UTBXY0IxYThacjVzM2ciLCJ0eXBlIjoicHVibGljLWtleSIsInJlc3BvbnNlIjp7ImF1dGhlbnRpY2F0b3JEYXRhIjoiZXRqa1RjZ0FpNzRDY3RCUzVjSlBjUDU1cDJHdW1ZenFPWC1fS2xzUW8tQUZBQUFBQnciLCJjbGllbnREYXRhSlNPTiI6ImV5SjBlWEJsSWpvaWQyVmlZWFYwYUc0dVoyVjBJaXdpWTJoaGJHeGxibWRsSWpvaVdXc3pkbFF3WXpsYWNESlJlRmM0YzB3MGJWSTNia0l4WVVZMlpFbzFhRlV3WlVzNVowTXllVll6YnlJc0ltOXlhV2RwYmlJNkltaDBkSEJ6T2k4dmJIVnJhR0Z6TG1WNFlXMXdiR1V1WTI5dElpd2lZM0p2YzNOUGNtbG5hVzRpT21aaGJITmxmUSIsInNpZ25hdHVyZSI6Ik1FVUNJUUJGUTBua0l2QlNseGtlclJQaUhUMjFJT1dyNzFJRlhrbGt1Qy15RV9XVG9RSWdCRHB4aDNURmNyMktKYTItc2JfTlhBSldyaEhPejUtY1A1SmREbEstcjRrIiwidXNlckhhbmRsZSI6IkMzNHZUbDRYUlEtWnhIVWxicHpUM1EifSwiY2xpZW50RXh0ZW5zaW9uUmVzdWx0cyI6e319",
+        max_length = 65536
+    )]
     biometric_data: Option<String>,
 }
 
@@ -58,8 +63,8 @@ pub struct RefreshResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
-        (status = 400, description = "Invalid input", body = LukhasError),
-        (status = 401, description = "Invalid credentials", body = LukhasError),
+        (status = 400, description = "Invalid input, or biometric_data that is not a WebAuthn assertion", body = LukhasError),
+        (status = 401, description = "Invalid credentials, or a passkey assertion that does not verify", body = LukhasError),
         (status = 429, description = "Too many attempts from this address", body = LukhasError),
     )
 )]
@@ -68,18 +73,13 @@ pub async fn token(
     _gate: CredentialGate<super::Lukhas>,
     Body { 0: body, .. }: Body<TokenRequest>,
 ) -> Result<Json<TokenResponse>, Error> {
-    if body.biometric_data.is_some() {
-        // No fake biometrics: only a WebAuthn assertion of a registered passkey could be
-        // accepted here, and no passkey can be registered on this server yet. A factor that
-        // cannot be verified fails authentication (the field itself is well-formed).
-        return Err(DomainError::Unauthenticated(
-            "biometric_data could not be verified: it must be a WebAuthn assertion for a registered passkey, and this server has no passkey registration yet; omit the field to log in with the password".into(),
-        )
-        .into());
-    }
     let session = state
         .identity
-        .log_in(&body.username, &body.password)
+        .log_in_with(
+            &body.username,
+            &body.password,
+            body.biometric_data.as_deref(),
+        )
         .await?;
     Ok(Json(TokenResponse {
         access_token: session.access_token,

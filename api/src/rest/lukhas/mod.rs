@@ -12,12 +12,15 @@ mod feedback;
 mod glyphs;
 mod guardian;
 mod health;
+mod identity;
 mod incidents;
+mod maintenance;
 mod matriz;
 mod matriz_batch;
 mod matriz_stream;
 mod memory;
 mod ops;
+mod passkeys;
 mod perf;
 mod reasoning;
 mod registry;
@@ -158,6 +161,12 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(health::status))
         .routes(routes!(auth::token))
         .routes(routes!(auth::refresh))
+        .routes(routes!(passkeys::begin_registration))
+        .routes(routes!(passkeys::complete_registration))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::delete))
+        .routes(routes!(passkeys::challenge))
+        .routes(routes!(identity::authenticate))
         .routes(routes!(embeddings::create_embedding))
         .routes(routes!(memory::store))
         .routes(routes!(memory::recall))
@@ -194,6 +203,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(t4::report))
         .routes(routes!(ops::backup))
         .routes(routes!(ops::backups))
+        .routes(routes!(maintenance::get, maintenance::set))
         // WebSockets: not OpenAPI operations (their messages are in docs/DECISIONS.md).
         .route(
             "/stream/memory-drift",

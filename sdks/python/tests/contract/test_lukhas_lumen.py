@@ -33,9 +33,9 @@ def test_token_errors(server: Server, account: Account) -> None:
     with pytest.raises(lukhas_sdk.AuthenticationError) as wrong:
         client.auth.token(account.email, "not the password")
     assert isinstance(wrong.value, lukhas_sdk.exceptions.LukhasError)
-    with pytest.raises(lukhas_sdk.AuthenticationError) as bio:
+    with pytest.raises(lukhas_sdk.BadRequestError) as bio:
         client.auth.token(account.email, server.password, biometric_data="fingerprint")
-    assert "biometric_data" in bio.value.message
+    assert bio.value.code == "VALIDATION_ERROR" and "biometric_data" in bio.value.message
 
 
 def test_health_measures_modules(server: Server) -> None:
@@ -375,3 +375,20 @@ def test_ops_backup(server: Server, account: Account) -> None:
     taken = admin.ops.backup()
     assert taken.ledger.valid and taken.backup.bytes > 0
     assert admin.ops.backups().backups[0].name == taken.backup.name
+
+
+def test_identity_maintenance_and_passkeys(server: Server, account: Account) -> None:
+    token = lukhas(server).auth.token(account.email, server.password).access_token
+    client = lukhas_sdk.Client(access_token=token, base_url=f"{server.url}/lukhas/v1", max_retries=0)
+    begun = client.passkeys.begin_registration()
+    assert begun.public_key["rp"]["id"] == "localhost" and begun.public_key["challenge"]
+    assert client.passkeys.list().passkeys == []
+    with pytest.raises(lukhas_sdk.NotFoundError):
+        lukhas(server, max_retries=0).passkeys.begin_authentication(account.email)
+    with pytest.raises(lukhas_sdk.BadRequestError):
+        client.identity.authenticate("not-a-lambda-id")
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.identity.authenticate("ΛPRIME-2020-9999")
+    assert client.ops.maintenance().enabled is False
+    with pytest.raises(lukhas_sdk.PermissionDeniedError):
+        client.ops.set_maintenance(True, message="not mine to switch")

@@ -63,7 +63,7 @@ export class AuditResource {
    * `GET /audit`
    */
   list(params: M.AuditListParams = {}, options?: RequestOptions): APIPromise<M.AuditTrail> {
-    return this.client.request<M.AuditTrail>("audit_trail", { query: { event_type: params.event_type, actor: params.actor, since: params.since, until: params.until, limit: params.limit, offset: params.offset } }, options);
+    return this.client.request<M.AuditTrail>("audit_trail", { query: { event_type: params.event_type, actor: params.actor, since: params.since, until: params.until, limit: params.limit, offset: params.offset, before_seq: params.before_seq } }, options);
   }
 
   /**
@@ -238,6 +238,20 @@ export class GuardianResource {
   }
 }
 
+/** `client.identity` */
+export class IdentityResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * Authenticate with Lambda ID
+   *
+   * `POST /constellation/identity/authenticate`
+   */
+  authenticate(params: M.IdentityAuthenticateParams, options?: RequestOptions): APIPromise<M.AuthenticateResponse> {
+    return this.client.request<M.AuthenticateResponse>("authenticate_lambda_id", { body: { lambda_id: params.lambda_id, biometric_data: params.biometric_data, authentication_context: params.authentication_context } }, options);
+  }
+}
+
 /** `client.incidents` */
 export class IncidentsResource {
   constructor(private readonly client: BaseClient) {}
@@ -358,6 +372,74 @@ export class OpsResource {
    */
   backups(options?: RequestOptions): APIPromise<M.BackupList> {
     return this.client.request<M.BackupList>("list_backups", {}, options);
+  }
+
+  /**
+   * Read maintenance mode
+   *
+   * `GET /ops/maintenance`
+   */
+  maintenance(options?: RequestOptions): APIPromise<M.MaintenanceStatus> {
+    return this.client.request<M.MaintenanceStatus>("get_maintenance", {}, options);
+  }
+
+  /**
+   * Switch maintenance mode
+   *
+   * `PUT /ops/maintenance`
+   */
+  setMaintenance(params: M.OpsSetMaintenanceParams, options?: RequestOptions): APIPromise<M.MaintenanceStatus> {
+    return this.client.request<M.MaintenanceStatus>("set_maintenance", { body: { enabled: params.enabled, message: params.message } }, options);
+  }
+}
+
+/** `client.passkeys` */
+export class PasskeysResource {
+  constructor(private readonly client: BaseClient) {}
+
+  /**
+   * List passkeys
+   *
+   * `GET /auth/passkeys`
+   */
+  list(options?: RequestOptions): APIPromise<M.PasskeyList> {
+    return this.client.request<M.PasskeyList>("list_passkeys", {}, options);
+  }
+
+  /**
+   * Begin a passkey authentication
+   *
+   * `POST /auth/passkeys/authenticate/begin`
+   */
+  beginAuthentication(params: M.PasskeysBeginAuthenticationParams, options?: RequestOptions): APIPromise<M.CeremonyResponse> {
+    return this.client.request<M.CeremonyResponse>("begin_passkey_authentication", { body: { username: params.username } }, options);
+  }
+
+  /**
+   * Begin a passkey registration
+   *
+   * `POST /auth/passkeys/register/begin`
+   */
+  beginRegistration(options?: RequestOptions): APIPromise<M.CeremonyResponse> {
+    return this.client.request<M.CeremonyResponse>("begin_passkey_registration", {}, options);
+  }
+
+  /**
+   * Complete a passkey registration
+   *
+   * `POST /auth/passkeys/register/complete`
+   */
+  completeRegistration(params: M.PasskeysCompleteRegistrationParams, options?: RequestOptions): APIPromise<M.PasskeyRecord> {
+    return this.client.request<M.PasskeyRecord>("complete_passkey_registration", { body: { credential: params.credential, name: params.name } }, options);
+  }
+
+  /**
+   * Delete a passkey
+   *
+   * `DELETE /auth/passkeys/{passkey_id}`
+   */
+  delete_(passkeyId: string, options?: RequestOptions): APIPromise<M.PasskeyRecord> {
+    return this.client.request<M.PasskeyRecord>("delete_passkey", { path: { passkey_id: passkeyId } }, options);
   }
 }
 
@@ -515,6 +597,10 @@ export class LukhasClient extends BaseClient {
     return new GuardianResource(this);
   }
 
+  get identity(): IdentityResource {
+    return new IdentityResource(this);
+  }
+
   get incidents(): IncidentsResource {
     return new IncidentsResource(this);
   }
@@ -525,6 +611,10 @@ export class LukhasClient extends BaseClient {
 
   get ops(): OpsResource {
     return new OpsResource(this);
+  }
+
+  get passkeys(): PasskeysResource {
+    return new PasskeysResource(this);
   }
 
   get perf(): PerfResource {

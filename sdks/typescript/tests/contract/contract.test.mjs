@@ -94,7 +94,7 @@ test('LUKHAS: token, refresh rotation, errors, health', { skip }, async () => {
   const refreshed = await client.auth.refresh({ refresh_token: token.refresh_token });
   assert.notEqual(refreshed.refresh_token, token.refresh_token);
   await assert.rejects(client.auth.refresh({ refresh_token: token.refresh_token }), (e) => e instanceof lukhas.InvalidToken && e.status === 401);
-  await assert.rejects(client.auth.token({ username: account.email, password: PASSWORD, biometric_data: 'x' }), (e) => e instanceof lukhas.AuthenticationError && e.status === 401 && /biometric_data/.test(e.message));
+  await assert.rejects(client.auth.token({ username: account.email, password: PASSWORD, biometric_data: 'x' }), (e) => e instanceof lukhas.BadRequestError && e.code === 'VALIDATION_ERROR' && /biometric_data/.test(e.message));
   const health = await client.health();
   assert.ok(Object.keys(health.modules).length > 0);
 });

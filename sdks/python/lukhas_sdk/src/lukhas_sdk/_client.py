@@ -22,6 +22,7 @@ from ._runtime import (
     SyncPage,
 )
 from .models import (
+    AccessPermissions,
     ActionStageConfig,
     ActionToValidate,
     AdminApiKey,
@@ -36,6 +37,9 @@ from .models import (
     AuditEntry,
     AuditTrail,
     AuditVerification,
+    AuthenticateResponse,
+    AuthenticationContext,
+    AuthenticationResult,
     BackupFile,
     BackupLedger,
     BackupList,
@@ -45,6 +49,7 @@ from .models import (
     CategoryTally,
     CausalEvidence,
     CausalInferenceResponse,
+    CeremonyResponse,
     ConsciousnessStateResponse,
     ConstellationFramework,
     ConstellationMetadata,
@@ -85,6 +90,7 @@ from .models import (
     LatencyBucket,
     LatencySummary,
     LukhasErrorBody,
+    MaintenanceStatus,
     MatrizContext,
     MatrizStatusResponse,
     MemoryContent,
@@ -95,6 +101,8 @@ from .models import (
     NodeConstellationMetadata,
     NodeList,
     ObservationInput,
+    PasskeyList,
+    PasskeyRecord,
     PerfReport,
     PerformanceFigures,
     PipelineCompleteEvent,
@@ -120,6 +128,7 @@ from .models import (
     SearchFiltersBody,
     SearchHit,
     SearchHitContent,
+    SessionMetadata,
     StageConfig,
     StageConstellationContext,
     StageHealthView,
@@ -290,6 +299,7 @@ class AuditResource:
         until: datetime | str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        before_seq: int | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> AuditTrail:
@@ -304,6 +314,7 @@ class AuditResource:
             until: Entries at or before this time.
             limit: 1 to 100 (default 50).
             offset: `offset`
+            before_seq: Only entries before this `seq` (the previous page's `next_before_seq`): pages that stay fast and stable however deep, while entries are appended.
         """
         return self._client.request(
             "audit_trail",
@@ -315,6 +326,7 @@ class AuditResource:
                 "until": until,
                 "limit": limit,
                 "offset": offset,
+                "before_seq": before_seq,
             },
             options=request_options,
         )
@@ -378,7 +390,7 @@ class AuthResource:
         Args:
             username: The account's email address.
             password: `password`
-            biometric_data: Reserved for a WebAuthn assertion of a registered passkey.
+            biometric_data: A second factor: the WebAuthn assertion (the PublicKeyCredential's JSON, or its base64) of one of the account's passkeys, answering a challenge from `POST /auth/passkeys/authenticate/begin`. Anything else is 400; an assertion that does not verify is 401.
         """
         return self._client.request(
             "token",
@@ -765,6 +777,41 @@ class GuardianResource:
         )
 
 
+class IdentityResource:
+    """`client.identity`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def authenticate(
+        self,
+        lambda_id: str,
+        biometric_data: str | None = None,
+        authentication_context: AuthenticationContext | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuthenticateResponse:
+        """Authenticate with Lambda ID
+
+        `POST /constellation/identity/authenticate`
+
+        Args:
+            lambda_id: The authenticated account's own Lambda ID.
+            biometric_data: A WebAuthn assertion by one of the account's passkeys (the PublicKeyCredential's JSON, or its base64), answering `POST /auth/passkeys/authenticate/begin`'s challenge. Anything else is 400; an assertion that does not verify is 401.
+            authentication_context: `authentication_context`
+        """
+        return self._client.request(
+            "authenticate_lambda_id",
+            AuthenticateResponse,
+            body={
+                "lambda_id": lambda_id,
+                "biometric_data": biometric_data,
+                "authentication_context": authentication_context,
+            },
+            options=request_options,
+        )
+
+
 class IncidentsResource:
     """`client.incidents`"""
 
@@ -1089,6 +1136,152 @@ class OpsResource:
         return self._client.request(
             "list_backups",
             BackupList,
+            options=request_options,
+        )
+
+    def maintenance(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MaintenanceStatus:
+        """Read maintenance mode
+
+        `GET /ops/maintenance`
+        """
+        return self._client.request(
+            "get_maintenance",
+            MaintenanceStatus,
+            options=request_options,
+        )
+
+    def set_maintenance(
+        self,
+        enabled: bool,
+        message: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MaintenanceStatus:
+        """Switch maintenance mode
+
+        `PUT /ops/maintenance`
+
+        Args:
+            enabled: `enabled`
+            message: `message`
+        """
+        return self._client.request(
+            "set_maintenance",
+            MaintenanceStatus,
+            body={
+                "enabled": enabled,
+                "message": message,
+            },
+            options=request_options,
+        )
+
+
+class PasskeysResource:
+    """`client.passkeys`"""
+
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyList:
+        """List passkeys
+
+        `GET /auth/passkeys`
+        """
+        return self._client.request(
+            "list_passkeys",
+            PasskeyList,
+            options=request_options,
+        )
+
+    def begin_authentication(
+        self,
+        username: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CeremonyResponse:
+        """Begin a passkey authentication
+
+        `POST /auth/passkeys/authenticate/begin`
+
+        Args:
+            username: The account's email address.
+        """
+        return self._client.request(
+            "begin_passkey_authentication",
+            CeremonyResponse,
+            body={
+                "username": username,
+            },
+            options=request_options,
+        )
+
+    def begin_registration(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CeremonyResponse:
+        """Begin a passkey registration
+
+        `POST /auth/passkeys/register/begin`
+        """
+        return self._client.request(
+            "begin_passkey_registration",
+            CeremonyResponse,
+            options=request_options,
+        )
+
+    def complete_registration(
+        self,
+        credential: Mapping[str, Any],
+        name: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyRecord:
+        """Complete a passkey registration
+
+        `POST /auth/passkeys/register/complete`
+
+        Args:
+            credential: The authenticator's answer: `navigator.credentials.create()`'s PublicKeyCredential as JSON (`toJSON()`), or the base64 of that JSON.
+            name: What to call it (1 to 64 characters); `Passkey N` when absent.
+        """
+        return self._client.request(
+            "complete_passkey_registration",
+            PasskeyRecord,
+            body={
+                "credential": credential,
+                "name": name,
+            },
+            options=request_options,
+        )
+
+    def delete(
+        self,
+        passkey_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyRecord:
+        """Delete a passkey
+
+        `DELETE /auth/passkeys/{passkey_id}`
+
+        Args:
+            passkey_id: `passkey_id`
+        """
+        return self._client.request(
+            "delete_passkey",
+            PasskeyRecord,
+            path={
+                "passkey_id": passkey_id,
+            },
             options=request_options,
         )
 
@@ -1435,6 +1628,10 @@ class LukhasClient(SyncAPIClient):
         return GuardianResource(self)
 
     @property
+    def identity(self) -> IdentityResource:
+        return IdentityResource(self)
+
+    @property
     def incidents(self) -> IncidentsResource:
         return IncidentsResource(self)
 
@@ -1445,6 +1642,10 @@ class LukhasClient(SyncAPIClient):
     @property
     def ops(self) -> OpsResource:
         return OpsResource(self)
+
+    @property
+    def passkeys(self) -> PasskeysResource:
+        return PasskeysResource(self)
 
     @property
     def perf(self) -> PerfResource:
@@ -1797,6 +1998,7 @@ class AsyncAuditResource:
         until: datetime | str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        before_seq: int | None = None,
         *,
         request_options: RequestOptions | None = None,
     ) -> AuditTrail:
@@ -1811,6 +2013,7 @@ class AsyncAuditResource:
             until: Entries at or before this time.
             limit: 1 to 100 (default 50).
             offset: `offset`
+            before_seq: Only entries before this `seq` (the previous page's `next_before_seq`): pages that stay fast and stable however deep, while entries are appended.
         """
         return await self._client.request(
             "audit_trail",
@@ -1822,6 +2025,7 @@ class AsyncAuditResource:
                 "until": until,
                 "limit": limit,
                 "offset": offset,
+                "before_seq": before_seq,
             },
             options=request_options,
         )
@@ -1885,7 +2089,7 @@ class AsyncAuthResource:
         Args:
             username: The account's email address.
             password: `password`
-            biometric_data: Reserved for a WebAuthn assertion of a registered passkey.
+            biometric_data: A second factor: the WebAuthn assertion (the PublicKeyCredential's JSON, or its base64) of one of the account's passkeys, answering a challenge from `POST /auth/passkeys/authenticate/begin`. Anything else is 400; an assertion that does not verify is 401.
         """
         return await self._client.request(
             "token",
@@ -2272,6 +2476,41 @@ class AsyncGuardianResource:
         )
 
 
+class AsyncIdentityResource:
+    """`client.identity`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def authenticate(
+        self,
+        lambda_id: str,
+        biometric_data: str | None = None,
+        authentication_context: AuthenticationContext | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AuthenticateResponse:
+        """Authenticate with Lambda ID
+
+        `POST /constellation/identity/authenticate`
+
+        Args:
+            lambda_id: The authenticated account's own Lambda ID.
+            biometric_data: A WebAuthn assertion by one of the account's passkeys (the PublicKeyCredential's JSON, or its base64), answering `POST /auth/passkeys/authenticate/begin`'s challenge. Anything else is 400; an assertion that does not verify is 401.
+            authentication_context: `authentication_context`
+        """
+        return await self._client.request(
+            "authenticate_lambda_id",
+            AuthenticateResponse,
+            body={
+                "lambda_id": lambda_id,
+                "biometric_data": biometric_data,
+                "authentication_context": authentication_context,
+            },
+            options=request_options,
+        )
+
+
 class AsyncIncidentsResource:
     """`client.incidents`"""
 
@@ -2596,6 +2835,152 @@ class AsyncOpsResource:
         return await self._client.request(
             "list_backups",
             BackupList,
+            options=request_options,
+        )
+
+    async def maintenance(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MaintenanceStatus:
+        """Read maintenance mode
+
+        `GET /ops/maintenance`
+        """
+        return await self._client.request(
+            "get_maintenance",
+            MaintenanceStatus,
+            options=request_options,
+        )
+
+    async def set_maintenance(
+        self,
+        enabled: bool,
+        message: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> MaintenanceStatus:
+        """Switch maintenance mode
+
+        `PUT /ops/maintenance`
+
+        Args:
+            enabled: `enabled`
+            message: `message`
+        """
+        return await self._client.request(
+            "set_maintenance",
+            MaintenanceStatus,
+            body={
+                "enabled": enabled,
+                "message": message,
+            },
+            options=request_options,
+        )
+
+
+class AsyncPasskeysResource:
+    """`client.passkeys`"""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyList:
+        """List passkeys
+
+        `GET /auth/passkeys`
+        """
+        return await self._client.request(
+            "list_passkeys",
+            PasskeyList,
+            options=request_options,
+        )
+
+    async def begin_authentication(
+        self,
+        username: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CeremonyResponse:
+        """Begin a passkey authentication
+
+        `POST /auth/passkeys/authenticate/begin`
+
+        Args:
+            username: The account's email address.
+        """
+        return await self._client.request(
+            "begin_passkey_authentication",
+            CeremonyResponse,
+            body={
+                "username": username,
+            },
+            options=request_options,
+        )
+
+    async def begin_registration(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> CeremonyResponse:
+        """Begin a passkey registration
+
+        `POST /auth/passkeys/register/begin`
+        """
+        return await self._client.request(
+            "begin_passkey_registration",
+            CeremonyResponse,
+            options=request_options,
+        )
+
+    async def complete_registration(
+        self,
+        credential: Mapping[str, Any],
+        name: str | None = None,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyRecord:
+        """Complete a passkey registration
+
+        `POST /auth/passkeys/register/complete`
+
+        Args:
+            credential: The authenticator's answer: `navigator.credentials.create()`'s PublicKeyCredential as JSON (`toJSON()`), or the base64 of that JSON.
+            name: What to call it (1 to 64 characters); `Passkey N` when absent.
+        """
+        return await self._client.request(
+            "complete_passkey_registration",
+            PasskeyRecord,
+            body={
+                "credential": credential,
+                "name": name,
+            },
+            options=request_options,
+        )
+
+    async def delete(
+        self,
+        passkey_id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> PasskeyRecord:
+        """Delete a passkey
+
+        `DELETE /auth/passkeys/{passkey_id}`
+
+        Args:
+            passkey_id: `passkey_id`
+        """
+        return await self._client.request(
+            "delete_passkey",
+            PasskeyRecord,
+            path={
+                "passkey_id": passkey_id,
+            },
             options=request_options,
         )
 
@@ -2942,6 +3327,10 @@ class AsyncLukhasClient(AsyncAPIClient):
         return AsyncGuardianResource(self)
 
     @property
+    def identity(self) -> AsyncIdentityResource:
+        return AsyncIdentityResource(self)
+
+    @property
     def incidents(self) -> AsyncIncidentsResource:
         return AsyncIncidentsResource(self)
 
@@ -2952,6 +3341,10 @@ class AsyncLukhasClient(AsyncAPIClient):
     @property
     def ops(self) -> AsyncOpsResource:
         return AsyncOpsResource(self)
+
+    @property
+    def passkeys(self) -> AsyncPasskeysResource:
+        return AsyncPasskeysResource(self)
 
     @property
     def perf(self) -> AsyncPerfResource:

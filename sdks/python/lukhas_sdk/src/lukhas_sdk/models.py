@@ -27,6 +27,16 @@ from ._runtime import (
 
 
 @dataclasses.dataclass(kw_only=True)
+class AccessPermissions(BaseModel):
+    guardian_override: bool
+    """Administrators load the policy the guardian applies."""
+    matriz_pipeline: str
+    """`full_access` or `none`."""
+    registry_operations: str
+    """`administer`, `read_write` or `none`."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class ActionStageConfig(BaseModel):
     response_type: str | None = None
 
@@ -170,7 +180,13 @@ class AuditEntry(BaseModel):
 class AuditTrail(BaseModel):
     entries: list[AuditEntry]
     total_count: int
-    """Entries matching the filters that you may see."""
+    """Entries matching the filters that you may see (from `before_seq` on), counted
+    exactly up to 10 000.
+    """
+    total_count_exact: bool
+    """False when more than 10 000 match: `total_count` is then a lower bound."""
+    next_before_seq: int | None = None
+    """The `before_seq` of the next page; null on the last one."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -183,6 +199,49 @@ class AuditVerification(BaseModel):
     first_bad: FirstBadEntry | None = None
     head_hash: str | None = None
     head_seq: int | None = None
+
+
+@dataclasses.dataclass(kw_only=True)
+class AuthenticateResponse(BaseModel):
+    access_permissions: AccessPermissions
+    authentication_result: AuthenticationResult
+    constellation_token: str
+    """An access token for the same session, carrying the factors (`amr`); use it as the
+    bearer from now on.
+    """
+    session_metadata: SessionMetadata
+
+
+@dataclasses.dataclass(kw_only=True)
+class AuthenticationContext(BaseModel):
+    """The document's context; only `requested_tier` changes anything (the session is the
+    bearer token's, and the constellation context is always reported).
+    """
+
+    constellation_context: bool | None = None
+    requested_tier: str | None = None
+    """`ΛBASIC`, `ΛPRO` or `ΛPRIME`. A tier above the account's is not granted
+    (`status: tier_limited`).
+    """
+    session_id: str | None = None
+    """The caller's own correlation id; accepted for compatibility."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class AuthenticationResult(BaseModel):
+    assurance_level: int
+    """1 (one factor) or 2 (password and passkey)."""
+    factors: list[str]
+    """The factors the session has now presented: `password`, `passkey`."""
+    lambda_id_verified: bool
+    """The Lambda ID is the account's (a different one is refused with 403)."""
+    status: str
+    """`authenticated`, or `tier_limited` when a tier above the account's was requested."""
+    tier_granted: str
+    biometric_match: float | None = None
+    """1.0 when a passkey assertion was presented and verified; `null` when none was. A
+    WebAuthn signature verifies or does not: there is no similarity score.
+    """
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -277,6 +336,18 @@ class CausalInferenceResponse(BaseModel):
     recommendation: str
     uncertainty: list[str]
     """What limits the inference."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class CeremonyResponse(BaseModel):
+    """The options of a begun ceremony."""
+
+    expires_at: datetime
+    """The ceremony must be finished before this (5 minutes); its challenge answers once."""
+    public_key: dict[str, Any]
+    """`PublicKeyCredentialCreationOptions` (registration) or
+    `PublicKeyCredentialRequestOptions` (authentication), binary fields base64url.
+    """
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -697,6 +768,19 @@ class LukhasErrorBody(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class MaintenanceStatus(BaseModel):
+    enabled: bool
+    """While true, every request that is not a read (and every GraphQL mutation) from
+    anyone but an administrator is refused with 503; logging in stays open.
+    """
+    changed_at: datetime | None = None
+    changed_by: str | None = None
+    """The administrator's user id."""
+    message: str | None = None
+    """What refused requests are told."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class MatrizContext(BaseModel):
     action_ready: bool
     """The last interaction's answer was stored as a memory fold."""
@@ -782,6 +866,23 @@ class ObservationInput(BaseModel):
     event: str
     """Any name with a non-space character."""
     timestamp: Any
+
+
+@dataclasses.dataclass(kw_only=True)
+class PasskeyList(BaseModel):
+    passkeys: list[PasskeyRecord]
+
+
+@dataclasses.dataclass(kw_only=True)
+class PasskeyRecord(BaseModel):
+    counter: int
+    """The authenticator's signature counter as last seen (0 when it keeps none)."""
+    created_at: datetime
+    credential_id: str
+    """Base64url of the WebAuthn credential id."""
+    name: str
+    passkey_id: str
+    last_used_at: datetime | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -1050,6 +1151,15 @@ class SearchHitContent(BaseModel):
 
 
 @dataclasses.dataclass(kw_only=True)
+class SessionMetadata(BaseModel):
+    constellation_context: str
+    """The constellation modules this server runs."""
+    expires_in: int
+    t4_compliance_verified: bool
+    """A compliance report (`/t4`) on this server passed within the last hour."""
+
+
+@dataclasses.dataclass(kw_only=True)
 class StageConfig(BaseModel):
     """Each stage's settings (the document's keys; others are accepted and have no effect)."""
 
@@ -1269,6 +1379,12 @@ class ValidationResults(BaseModel):
     """Declared, and every dependency compliant too."""
 
 
+AccessPermissions._fields = (
+    FieldSpec("guardian_override", "guardian_override", BOOL, True),
+    FieldSpec("matriz_pipeline", "matriz_pipeline", STR, True),
+    FieldSpec("registry_operations", "registry_operations", STR, True),
+)
+
 ActionStageConfig._fields = (
     FieldSpec("response_type", "response_type", optional(STR), False),
 )
@@ -1370,7 +1486,9 @@ AuditEntry._fields = (
 
 AuditTrail._fields = (
     FieldSpec("entries", "entries", list_of(model(lambda: AuditEntry)), True),
+    FieldSpec("next_before_seq", "next_before_seq", optional(INT), False),
     FieldSpec("total_count", "total_count", INT, True),
+    FieldSpec("total_count_exact", "total_count_exact", BOOL, True),
 )
 
 AuditVerification._fields = (
@@ -1380,6 +1498,28 @@ AuditVerification._fields = (
     FieldSpec("head_hash", "head_hash", optional(STR), False),
     FieldSpec("head_seq", "head_seq", optional(INT), False),
     FieldSpec("valid", "valid", BOOL, True),
+)
+
+AuthenticateResponse._fields = (
+    FieldSpec("access_permissions", "access_permissions", model(lambda: AccessPermissions), True),
+    FieldSpec("authentication_result", "authentication_result", model(lambda: AuthenticationResult), True),
+    FieldSpec("constellation_token", "constellation_token", STR, True),
+    FieldSpec("session_metadata", "session_metadata", model(lambda: SessionMetadata), True),
+)
+
+AuthenticationContext._fields = (
+    FieldSpec("constellation_context", "constellation_context", optional(BOOL), False),
+    FieldSpec("requested_tier", "requested_tier", optional(STR), False),
+    FieldSpec("session_id", "session_id", optional(STR), False),
+)
+
+AuthenticationResult._fields = (
+    FieldSpec("assurance_level", "assurance_level", INT, True),
+    FieldSpec("biometric_match", "biometric_match", optional(FLOAT), False),
+    FieldSpec("factors", "factors", list_of(STR), True),
+    FieldSpec("lambda_id_verified", "lambda_id_verified", BOOL, True),
+    FieldSpec("status", "status", STR, True),
+    FieldSpec("tier_granted", "tier_granted", STR, True),
 )
 
 BackupFile._fields = (
@@ -1449,6 +1589,11 @@ CausalInferenceResponse._fields = (
     FieldSpec("evidence", "evidence", model(lambda: CausalEvidence), True),
     FieldSpec("recommendation", "recommendation", STR, True),
     FieldSpec("uncertainty", "uncertainty", list_of(STR), True),
+)
+
+CeremonyResponse._fields = (
+    FieldSpec("expires_at", "expires_at", DATETIME, True),
+    FieldSpec("public_key", "publicKey", OBJECT, True),
 )
 
 ConsciousnessStateResponse._fields = (
@@ -1750,6 +1895,13 @@ LukhasErrorBody._fields = (
     FieldSpec("trace_id", "trace_id", STR, True),
 )
 
+MaintenanceStatus._fields = (
+    FieldSpec("changed_at", "changed_at", optional(DATETIME), False),
+    FieldSpec("changed_by", "changed_by", optional(STR), False),
+    FieldSpec("enabled", "enabled", BOOL, True),
+    FieldSpec("message", "message", optional(STR), False),
+)
+
 MatrizContext._fields = (
     FieldSpec("action_ready", "action_ready", BOOL, True),
     FieldSpec("attention_focused", "attention_focused", BOOL, True),
@@ -1810,6 +1962,19 @@ NodeList._fields = (
 ObservationInput._fields = (
     FieldSpec("event", "event", STR, True),
     FieldSpec("timestamp", "timestamp", ANY, True),
+)
+
+PasskeyList._fields = (
+    FieldSpec("passkeys", "passkeys", list_of(model(lambda: PasskeyRecord)), True),
+)
+
+PasskeyRecord._fields = (
+    FieldSpec("counter", "counter", INT, True),
+    FieldSpec("created_at", "created_at", DATETIME, True),
+    FieldSpec("credential_id", "credential_id", STR, True),
+    FieldSpec("last_used_at", "last_used_at", optional(DATETIME), False),
+    FieldSpec("name", "name", STR, True),
+    FieldSpec("passkey_id", "passkey_id", STR, True),
 )
 
 PerfReport._fields = (
@@ -1999,6 +2164,12 @@ SearchHitContent._fields = (
     FieldSpec("type", "type", STR, True),
 )
 
+SessionMetadata._fields = (
+    FieldSpec("constellation_context", "constellation_context", STR, True),
+    FieldSpec("expires_in", "expires_in", INT, True),
+    FieldSpec("t4_compliance_verified", "t4_compliance_verified", BOOL, True),
+)
+
 StageConfig._fields = (
     FieldSpec("action", "action", optional(model(lambda: ActionStageConfig)), False),
     FieldSpec("attention", "attention", optional(model(lambda: AttentionStageConfig)), False),
@@ -2156,6 +2327,7 @@ ValidationResults._fields = (
 )
 
 __all__ = [
+    "AccessPermissions",
     "ActionStageConfig",
     "ActionToValidate",
     "AdminApiKey",
@@ -2170,6 +2342,9 @@ __all__ = [
     "AuditEntry",
     "AuditTrail",
     "AuditVerification",
+    "AuthenticateResponse",
+    "AuthenticationContext",
+    "AuthenticationResult",
     "BackupFile",
     "BackupLedger",
     "BackupList",
@@ -2179,6 +2354,7 @@ __all__ = [
     "CategoryTally",
     "CausalEvidence",
     "CausalInferenceResponse",
+    "CeremonyResponse",
     "ConsciousnessStateResponse",
     "ConstellationFramework",
     "ConstellationMetadata",
@@ -2219,6 +2395,7 @@ __all__ = [
     "LatencyBucket",
     "LatencySummary",
     "LukhasErrorBody",
+    "MaintenanceStatus",
     "MatrizContext",
     "MatrizStatusResponse",
     "MemoryContent",
@@ -2229,6 +2406,8 @@ __all__ = [
     "NodeConstellationMetadata",
     "NodeList",
     "ObservationInput",
+    "PasskeyList",
+    "PasskeyRecord",
     "PerfReport",
     "PerformanceFigures",
     "PipelineCompleteEvent",
@@ -2254,6 +2433,7 @@ __all__ = [
     "SearchFiltersBody",
     "SearchHit",
     "SearchHitContent",
+    "SessionMetadata",
     "StageConfig",
     "StageConstellationContext",
     "StageHealthView",
