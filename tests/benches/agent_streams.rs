@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
+use orrery_tests::{env_or as env, percentile};
 
 fn proc_rss_kib(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -40,14 +38,6 @@ fn proc_cpu_ticks(pid: &str) -> u64 {
     };
     // utime and stime are fields 14 and 15 of stat; here 11 and 12 (state is field 3 → 0).
     get(11) + get(12)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 struct StreamResult {

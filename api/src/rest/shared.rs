@@ -60,16 +60,31 @@ pub(crate) fn schema_from_json(
 pub(crate) fn operations_mut(
     openapi: &mut OpenApi,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
-    openapi.paths.paths.values_mut().flat_map(|item| {
-        [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
+    operations_where(openapi, true)
+}
+
+/// The operations of a document that change something (POST, PUT, PATCH, DELETE), mutably.
+fn write_operations_mut(
+    openapi: &mut OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    operations_where(openapi, false)
+}
+
+fn operations_where(
+    openapi: &mut OpenApi,
+    with_reads: bool,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(move |item| {
+        with_reads
+            .then_some(&mut item.get)
+            .into_iter()
+            .chain([
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ])
+            .flatten()
     })
 }
 
@@ -111,24 +126,14 @@ fn document_common_errors(openapi: &mut OpenApi, error_schema: &str) {
         add("429", "Rate limit exceeded");
     }
     // Maintenance mode refuses every change but an administrator's.
-    for item in openapi.paths.paths.values_mut() {
-        for operation in [
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            operation
-                .responses
-                .responses
-                .entry("503".to_string())
-                .or_insert_with(|| {
-                    response("In maintenance: changes are refused until it ends (see Retry-After)")
-                });
-        }
+    for operation in write_operations_mut(openapi) {
+        operation
+            .responses
+            .responses
+            .entry("503".to_string())
+            .or_insert_with(|| {
+                response("In maintenance: changes are refused until it ends (see Retry-After)")
+            });
     }
 }
 

@@ -197,6 +197,30 @@ async fn the_audit_trail_is_filtered_checked_and_turns_red_when_tampered() {
     assert_eq!(second["total_count"], 1, "counted from the cursor on");
     let (status, _) = audit(user.clone(), "?before_seq=0").await;
     assert_eq!(status, 400);
+    // A family spanning types is merged newest first, and pages through the merge.
+    let (_, every) = audit(user.clone(), "?event_type=*").await;
+    let kinds: Vec<&str> = every["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["incident.opened", "guardian.validation"], "{every}");
+    assert_eq!(every["total_count"], 2);
+    let (_, second_of_family) = audit(user.clone(), "?event_type=*&limit=1&offset=1").await;
+    assert_eq!(
+        second_of_family["entries"][0]["event_type"],
+        "guardian.validation"
+    );
+    let (_, windowed) = audit(
+        user.clone(),
+        &format!(
+            "?since={}",
+            (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+    )
+    .await;
+    assert_eq!(windowed["total_count"], 2, "{windowed}");
     let (_, none) = audit(user.clone(), "?since=2999-01-01T00:00:00Z").await;
     assert_eq!(none["total_count"], 0);
     let (_, theirs) = audit(other.clone(), "?event_type=incident.*").await;

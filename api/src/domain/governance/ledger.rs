@@ -273,6 +273,55 @@ impl Ledger {
         Ok((matched.max(0) as u64, entries))
     }
 
+    /// The distinct event types starting with `prefix`, in order, at most `max`: one seek
+    /// of the event-type index each (no scan of the entries).
+    pub async fn event_types_with_prefix(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> DomainResult<Vec<String>> {
+        let mut kinds: Vec<String> = Vec::new();
+        while kinds.len() < max {
+            let mut query = gov_ledger::Entity::find()
+                .select_only()
+                .column_as(gov_ledger::Column::EventType.min(), "kind");
+            query = match kinds.last() {
+                Some(last) => query.filter(gov_ledger::Column::EventType.gt(last.as_str())),
+                None => query.filter(gov_ledger::Column::EventType.gte(prefix)),
+            };
+            let next: Option<Option<String>> = query.into_tuple().one(&self.db).await?;
+            match next.flatten() {
+                Some(kind) if kind.starts_with(prefix) => kinds.push(kind),
+                _ => break,
+            }
+        }
+        Ok(kinds)
+    }
+
+    /// The first entry stamped at or after `timestamp` (canonical form), by the time index.
+    pub async fn first_seq_since(&self, timestamp: &str) -> DomainResult<Option<i64>> {
+        Ok(gov_ledger::Entity::find()
+            .select_only()
+            .column(gov_ledger::Column::Seq)
+            .filter(gov_ledger::Column::Timestamp.gte(timestamp))
+            .order_by_asc(gov_ledger::Column::Timestamp)
+            .into_tuple()
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The last entry stamped at or before `timestamp` (canonical form), by the time index.
+    pub async fn last_seq_until(&self, timestamp: &str) -> DomainResult<Option<i64>> {
+        Ok(gov_ledger::Entity::find()
+            .select_only()
+            .column(gov_ledger::Column::Seq)
+            .filter(gov_ledger::Column::Timestamp.lte(timestamp))
+            .order_by_desc(gov_ledger::Column::Timestamp)
+            .into_tuple()
+            .one(&self.db)
+            .await?)
+    }
+
     pub async fn head(&self) -> DomainResult<Option<gov_ledger::Model>> {
         Ok(gov_ledger::Entity::find()
             .order_by_desc(gov_ledger::Column::Seq)

@@ -98,8 +98,21 @@ pub struct AuditPage {
     pub total_exact: bool,
 }
 
+/// How `ledger_condition` states a family of event types and a time window: as SQL
+/// (`LIKE`, timestamp comparisons), or left out for the audit page to turn into index seeks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stated {
+    InSql,
+    ByCaller,
+}
+
 /// The entries `principal` may see that match `filter`.
-fn ledger_condition(principal: &Principal, filter: &LedgerFilter) -> DomainResult<Condition> {
+fn ledger_condition(
+    principal: &Principal,
+    filter: &LedgerFilter,
+    stated: Stated,
+) -> DomainResult<Condition> {
+    let with_family = stated == Stated::InSql;
     let actor = principal.actor()?;
     actor.require(Scope::GovernanceRead)?;
     let mut condition = Condition::all();
@@ -107,22 +120,22 @@ fn ledger_condition(principal: &Principal, filter: &LedgerFilter) -> DomainResul
         condition = condition.add(gov_ledger::Column::OwnerId.eq(&actor.user_id));
     }
     if let Some(kind) = &filter.event_type {
-        condition = condition.add(match kind.strip_suffix('*') {
-            // A range rather than LIKE: it uses the event-type index on every database.
-            Some(family) => match prefix_end(family) {
-                Some(end) => Condition::all()
-                    .add(gov_ledger::Column::EventType.gte(family))
-                    .add(gov_ledger::Column::EventType.lt(end)),
-                None => Condition::all().add(gov_ledger::Column::EventType.gte(family)),
-            },
-            None => Condition::all().add(gov_ledger::Column::EventType.eq(kind)),
-        });
+        match kind.strip_suffix('*') {
+            Some(family) if with_family => {
+                condition = condition.add(gov_ledger::Column::EventType.starts_with(family))
+            }
+            Some(_) => {}
+            None => condition = condition.add(gov_ledger::Column::EventType.eq(kind)),
+        }
     }
     if let Some(id) = &filter.decision_id {
         condition = condition.add(gov_ledger::Column::DecisionId.eq(id));
     }
     if let Some(a) = &filter.actor {
         condition = condition.add(gov_ledger::Column::Actor.eq(a));
+    }
+    if stated == Stated::ByCaller {
+        return Ok(condition);
     }
     if let Some(start) = filter.start_time {
         condition = condition.add(gov_ledger::Column::Timestamp.gte(canonical::timestamp(start)));
@@ -133,18 +146,8 @@ fn ledger_condition(principal: &Principal, filter: &LedgerFilter) -> DomainResul
     Ok(condition)
 }
 
-/// The smallest string above every string starting with `prefix` (`incident.` →
-/// `incident/`); `None` when there is none (empty, or only U+10FFFF).
-fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
+/// A family names at most this many distinct event types in one audit page.
+const FAMILY_TYPES_MAX: usize = 64;
 
 pub struct GovernanceService {
     db: DatabaseConnection,
@@ -923,7 +926,7 @@ impl GovernanceService {
         limit: u64,
         offset: u64,
     ) -> DomainResult<LedgerPage> {
-        let condition = ledger_condition(principal, filter)?;
+        let condition = ledger_condition(principal, filter, Stated::InSql)?;
         let (total, entries) = self.ledger.page(condition, limit.min(100), offset).await?;
         Ok(LedgerPage { total, entries })
     }
@@ -1039,7 +1042,7 @@ impl GovernanceService {
         offset: u64,
         cursor: Option<i64>,
     ) -> DomainResult<AuditPage> {
-        let mut condition = ledger_condition(principal, filter)?;
+        let mut condition = ledger_condition(principal, filter, Stated::ByCaller)?;
         if cursor.is_some_and(|seq| seq < 1) {
             return Err(DomainError::invalid(
                 "before_seq",
@@ -1049,10 +1052,89 @@ impl GovernanceService {
         if let Some(before) = cursor {
             condition = condition.add(gov_ledger::Column::Seq.lt(before));
         }
-        let (matched, entries) = self
-            .ledger
-            .page_counted_to(condition, limit.min(100), offset, AUDIT_COUNT_CAP)
-            .await?;
+        // A time window becomes a range of seq (entries are appended in time order), so the
+        // newest-first page walks the primary key instead of sorting the window.
+        let empty = || AuditPage {
+            entries: vec![],
+            total: 0,
+            total_exact: true,
+        };
+        if let Some(since) = filter.start_time {
+            match self
+                .ledger
+                .first_seq_since(&canonical::timestamp(since))
+                .await?
+            {
+                Some(first) => condition = condition.add(gov_ledger::Column::Seq.gte(first)),
+                None => return Ok(empty()),
+            }
+        }
+        if let Some(until) = filter.end_time {
+            match self
+                .ledger
+                .last_seq_until(&canonical::timestamp(until))
+                .await?
+            {
+                Some(last) => condition = condition.add(gov_ledger::Column::Seq.lte(last)),
+                None => return Ok(empty()),
+            }
+        }
+        let limit = limit.min(100);
+        // A family is the distinct types it names (one index seek each), each read newest
+        // first from the (event_type, seq) index and merged: no query sorts the family.
+        let kinds = match filter
+            .event_type
+            .as_deref()
+            .and_then(|k| k.strip_suffix('*'))
+        {
+            Some(family) => {
+                let kinds = self
+                    .ledger
+                    .event_types_with_prefix(family, FAMILY_TYPES_MAX + 1)
+                    .await?;
+                if kinds.len() > FAMILY_TYPES_MAX {
+                    return Err(DomainError::invalid(
+                        "event_type",
+                        format!("'{family}*' names more than {FAMILY_TYPES_MAX} event types; use a longer prefix"),
+                    ));
+                }
+                Some(kinds)
+            }
+            None => None,
+        };
+        let (matched, entries) = match kinds {
+            None => {
+                self.ledger
+                    .page_counted_to(condition, limit, offset, AUDIT_COUNT_CAP)
+                    .await?
+            }
+            Some(kinds) => {
+                let mut matched = 0;
+                let mut merged = Vec::new();
+                for kind in kinds {
+                    let (count, entries) = self
+                        .ledger
+                        .page_counted_to(
+                            condition
+                                .clone()
+                                .add(gov_ledger::Column::EventType.eq(kind)),
+                            limit + offset,
+                            0,
+                            AUDIT_COUNT_CAP,
+                        )
+                        .await?;
+                    matched += count;
+                    merged.extend(entries);
+                }
+                merged.sort_by_key(|e| std::cmp::Reverse(e.seq));
+                let page = merged
+                    .into_iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect();
+                (matched, page)
+            }
+        };
         let key = self.node.public_key();
         let entries = entries
             .into_iter()
@@ -1154,22 +1236,5 @@ impl crate::domain::AuditSink for GovernanceService {
         if let Err(err) = self.record_account_event(event).await {
             tracing::error!(%err, kind = event.kind.as_str(), "could not write a security event to the ledger");
         }
-    }
-}
-
-#[cfg(test)]
-mod audit_tests {
-    use super::prefix_end;
-
-    #[test]
-    fn a_family_is_the_range_below_its_prefix_end() {
-        assert_eq!(prefix_end("incident.").as_deref(), Some("incident/"));
-        assert_eq!(prefix_end("a").as_deref(), Some("b"));
-        assert_eq!(prefix_end("").as_deref(), None);
-        let end = prefix_end("ops.").unwrap();
-        for inside in ["ops.", "ops.maintenance_on", "ops.~"] {
-            assert!(inside >= "ops." && inside < end.as_str(), "{inside}");
-        }
-        assert!("opt" >= end.as_str());
     }
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use orrery_entities::{passkey, webauthn_ceremony};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -273,8 +273,9 @@ impl Passkeys {
     }
 
     /// Takes (deletes and returns) the user's open ceremony of `kind` for `challenge`.
-    async fn take<T: DeserializeOwned>(
+    async fn take<T: DeserializeOwned, C: ConnectionTrait>(
         &self,
+        db: &C,
         user_id: &str,
         kind: &str,
         challenge: &str,
@@ -282,19 +283,26 @@ impl Passkeys {
         let gone = || {
             refused("the challenge is unknown, expired, already answered, or not this account's; begin the ceremony again")
         };
+        // Writing first (dropping expired ceremonies) takes SQLite's write lock before
+        // anything is read, so in a transaction no read has to be upgraded.
+        webauthn_ceremony::Entity::delete_many()
+            .filter(webauthn_ceremony::Column::ExpiresAt.lte(Utc::now()))
+            .exec(db)
+            .await?;
         let row = webauthn_ceremony::Entity::find_by_id(challenge)
             .filter(webauthn_ceremony::Column::UserId.eq(user_id))
             .filter(webauthn_ceremony::Column::Kind.eq(kind))
-            .one(&self.db)
+            .one(db)
             .await?
             .ok_or_else(gone)?;
+        // Of two answers racing for it, one deletes it.
         let taken = webauthn_ceremony::Entity::delete_many()
             .filter(webauthn_ceremony::Column::Challenge.eq(challenge))
-            .exec(&self.db)
+            .exec(db)
             .await?
             .rows_affected
             == 1;
-        if !taken || row.expires_at <= Utc::now() {
+        if !taken {
             return Err(gone());
         }
         from_stored(&row.state)
@@ -336,7 +344,7 @@ impl Passkeys {
     ) -> DomainResult<PasskeyInfo> {
         let credential: RegisterPublicKeyCredential = parse_credential("credential", credential)?;
         let challenge = challenge_of("credential", &credential.response.client_data_json)?;
-        let state: PasskeyRegistration = self.take(user_id, REGISTER, &challenge).await?;
+        let state: PasskeyRegistration = self.take(&self.db, user_id, REGISTER, &challenge).await?;
         let passkey = self
             .webauthn
             .finish_passkey_registration(&credential, &state)
@@ -391,17 +399,20 @@ impl Passkeys {
     }
 
     /// Verifies an assertion (`field` names it in errors) against the user's open
-    /// authentication, and records the authenticator's new counter. A counter that did not
-    /// move past the stored one means a cloned authenticator or a replay: refused.
-    pub async fn verify_assertion(
+    /// authentication, and records the authenticator's new counter, in the caller's
+    /// transaction (which the caller commits also when this fails: the challenge is spent
+    /// either way). A counter that did not move past the stored one means a cloned
+    /// authenticator or a replay: refused.
+    pub async fn verify_assertion<C: ConnectionTrait>(
         &self,
+        db: &C,
         user_id: &str,
         field: &str,
         assertion: &str,
     ) -> DomainResult<VerifiedAssertion> {
         let credential: PublicKeyCredential = parse_credential(field, assertion)?;
         let challenge = challenge_of(field, &credential.response.client_data_json)?;
-        let state: PasskeyAuthentication = self.take(user_id, AUTHENTICATE, &challenge).await?;
+        let state: PasskeyAuthentication = self.take(db, user_id, AUTHENTICATE, &challenge).await?;
         let result = self
             .webauthn
             .finish_passkey_authentication(&credential, &state)
@@ -410,7 +421,7 @@ impl Passkeys {
         let stored = passkey::Entity::find()
             .filter(passkey::Column::CredentialId.eq(&credential_id))
             .filter(passkey::Column::UserId.eq(user_id))
-            .one(&self.db)
+            .one(db)
             .await?
             .ok_or_else(|| refused("the credential is not registered to this account"))?;
         let counter = i64::from(result.counter());
@@ -429,7 +440,7 @@ impl Passkeys {
             .col_expr(passkey::Column::LastUsedAt, Expr::value(Utc::now()))
             .filter(passkey::Column::Id.eq(&stored.id))
             .filter(passkey::Column::Counter.eq(stored.counter))
-            .exec(&self.db)
+            .exec(db)
             .await?
             .rows_affected;
         if updated != 1 {

@@ -543,13 +543,19 @@ impl IdentityService {
                 return Err(invalid());
             }
         };
+        let txn = self.db.begin().await?;
         let mut factors = Factors::PASSWORD;
         if let Some(assertion) = assertion {
-            self.second_factor(&model.id, assertion).await?;
+            if let Err(err) = self
+                .passkeys
+                .verify_assertion(&txn, &model.id, "biometric_data", assertion)
+                .await
+            {
+                return self.refuse_second_factor(txn, &model.id, err).await;
+            }
             factors = factors.with(Factors::PASSKEY);
         }
         let user = to_user(model)?;
-        let txn = self.db.begin().await?;
         if let Some(hash) = rehash {
             user::Entity::update_many()
                 .col_expr(user::Column::PasswordHash, Expr::value(hash))

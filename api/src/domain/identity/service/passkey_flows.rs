@@ -2,7 +2,7 @@
 
 use orrery_entities::refresh_token;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{record_event, IdentityService, User};
 use crate::bus::AccountEventKind;
@@ -35,28 +35,32 @@ fn login_session(principal: &Principal) -> DomainResult<(&Actor, &str, Factors)>
 }
 
 impl IdentityService {
-    /// Verifies a passkey assertion as `user_id`'s second factor; a failure is recorded
-    /// as a failed login, like a wrong password.
-    pub(super) async fn second_factor(&self, user_id: &str, assertion: &str) -> DomainResult<()> {
-        match self
-            .passkeys
-            .verify_assertion(user_id, "biometric_data", assertion)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err @ DomainError::Unauthenticated(_)) => {
-                let event = record_event(
-                    &self.db,
+    /// Answers a second factor that did not verify, in the transaction that spent its
+    /// challenge: a refusal is recorded as a failed login, like a wrong password, and the
+    /// transaction is committed either way (the challenge stays spent).
+    pub(super) async fn refuse_second_factor<T>(
+        &self,
+        txn: DatabaseTransaction,
+        user_id: &str,
+        err: DomainError,
+    ) -> DomainResult<T> {
+        let event = match &err {
+            DomainError::Unauthenticated(_) => Some(
+                record_event(
+                    &txn,
                     user_id,
                     AccountEventKind::LoginFailed,
                     serde_json::json!({ "factor": "passkey" }),
                 )
-                .await?;
-                self.emit(event).await;
-                Err(err)
-            }
-            Err(err) => Err(err),
+                .await?,
+            ),
+            _ => None,
+        };
+        txn.commit().await?;
+        if let Some(event) = event {
+            self.emit(event).await;
         }
+        Err(err)
     }
 
     pub async fn begin_passkey_registration(
@@ -154,25 +158,40 @@ impl IdentityService {
             ));
         }
         let mut raised = factors;
+        let txn = self.db.begin().await?;
         if let Some(assertion) = assertion {
-            self.second_factor(&actor.user_id, assertion).await?;
+            if let Err(err) = self
+                .passkeys
+                .verify_assertion(&txn, &actor.user_id, "biometric_data", assertion)
+                .await
+            {
+                return self.refuse_second_factor(txn, &actor.user_id, err).await;
+            }
             raised = raised.with(Factors::PASSKEY);
         }
-        if raised != factors {
+        let event = if raised != factors {
             refresh_token::Entity::update_many()
                 .col_expr(refresh_token::Column::Factors, Expr::value(raised.stored()))
                 .filter(refresh_token::Column::FamilyId.eq(session))
                 .filter(refresh_token::Column::UsedAt.is_null())
                 .filter(refresh_token::Column::RevokedAt.is_null())
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
-            let event = record_event(
-                &self.db,
-                &actor.user_id,
-                AccountEventKind::AssuranceRaised,
-                serde_json::json!({ "session": session, "factors": raised.names() }),
+            Some(
+                record_event(
+                    &txn,
+                    &actor.user_id,
+                    AccountEventKind::AssuranceRaised,
+                    serde_json::json!({ "session": session, "factors": raised.names() }),
+                )
+                .await?,
             )
-            .await?;
+        } else {
+            None
+        };
+        // One commit for the spent challenge, the new counter, the session and the event.
+        txn.commit().await?;
+        if let Some(event) = event {
             self.emit(event).await;
         }
         Ok(Assurance {
