@@ -49,10 +49,17 @@ string_enum!(
         ApiKeyCreated = "api_key_created",
         ApiKeyRevoked = "api_key_revoked",
         AccountUpdated = "account_updated",
+        PasskeyRegistered = "passkey_registered",
+        PasskeyRemoved = "passkey_removed",
+        AssuranceRaised = "assurance_raised",
         // Recorded by other domains through `GovernanceService::record` (their names are
         // in the hashed entries, so they stay as written).
         TerminalCommand = "terminal.command",
         GuardianValidation = "guardian.validation",
+        IncidentOpened = "incident.opened",
+        IncidentStatusChanged = "incident.status_changed",
+        MaintenanceOn = "ops.maintenance_on",
+        MaintenanceOff = "ops.maintenance_off",
     }
 );
 

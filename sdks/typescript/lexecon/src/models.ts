@@ -84,7 +84,7 @@ export interface LedgerEntry {
   decision_id?: string | null;
   entry_hash: string;
   entry_id: string;
-  event_type: 'genesis' | 'policy_loaded' | 'decision_made' | 'review_resolved' | 'token_revoked' | 'signed_up' | 'logged_in' | 'login_failed' | 'token_refreshed' | 'refresh_token_reused' | 'api_key_created' | 'api_key_revoked' | 'account_updated' | 'terminal.command' | 'guardian.validation';
+  event_type: 'genesis' | 'policy_loaded' | 'decision_made' | 'review_resolved' | 'token_revoked' | 'signed_up' | 'logged_in' | 'login_failed' | 'token_refreshed' | 'refresh_token_reused' | 'api_key_created' | 'api_key_revoked' | 'account_updated' | 'passkey_registered' | 'passkey_removed' | 'assurance_raised' | 'terminal.command' | 'guardian.validation' | 'incident.opened' | 'incident.status_changed' | 'ops.maintenance_on' | 'ops.maintenance_off';
   policy_version?: string | null;
   prev_hash: string;
   signature: string;

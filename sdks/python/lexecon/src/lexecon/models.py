@@ -108,7 +108,7 @@ class HealthStatus(BaseModel):
 class LedgerEntry(BaseModel):
     entry_hash: str
     entry_id: str
-    event_type: Literal["genesis", "policy_loaded", "decision_made", "review_resolved", "token_revoked", "signed_up", "logged_in", "login_failed", "token_refreshed", "refresh_token_reused", "api_key_created", "api_key_revoked", "account_updated", "terminal.command", "guardian.validation"]
+    event_type: Literal["genesis", "policy_loaded", "decision_made", "review_resolved", "token_revoked", "signed_up", "logged_in", "login_failed", "token_refreshed", "refresh_token_reused", "api_key_created", "api_key_revoked", "account_updated", "passkey_registered", "passkey_removed", "assurance_raised", "terminal.command", "guardian.validation", "incident.opened", "incident.status_changed", "ops.maintenance_on", "ops.maintenance_off"]
     prev_hash: str
     signature: str
     timestamp: datetime
