@@ -102,6 +102,14 @@ pub struct Config {
     pub lukhas: LukhasConfig,
     /// Named model providers (`[providers.NAME] kind = "openai"`); `builtin` always exists.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+    /// `redis://host:6379/`: the shared rate-limit store (and the bus when `bus = "redis"`).
+    pub redis_url: Option<String>,
+    /// `nats://host:4222`: the bus when `bus = "nats"`.
+    pub nats_url: Option<String>,
+    /// How events reach the other instances: `local` (one instance), `nats`, `redis` or
+    /// `postgres` (LISTEN/NOTIFY on the database). Empty picks NATS when `nats_url` is set,
+    /// else Redis when `redis_url` is set, else PostgreSQL when the database is, else local.
+    pub bus: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -460,6 +468,14 @@ pub struct RateLimitConfig {
     pub reasoning: u32,
     /// Requests per minute per principal to LUKHAS `/dream/generate` (the document's 10).
     pub dreams: u32,
+    /// Where counters live: `local` (this instance) or `redis` (shared; needs `redis_url`).
+    /// Empty means `redis` when `redis_url` is set.
+    pub store: String,
+    /// When the shared store cannot answer: `open` (each instance enforces the limits alone,
+    /// and counts the failures) or `closed` (503).
+    pub on_store_failure: String,
+    /// How long a request waits for the shared store.
+    pub store_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -471,6 +487,9 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: u64,
     /// Origins allowed by CORS; never `*` (credentials are allowed).
     pub cors_origins: Vec<String>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client;
+    /// empty: the peer is the client.
+    pub trusted_proxies: Vec<String>,
     /// Seconds to let in-flight requests finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
 }
@@ -554,6 +573,9 @@ impl Default for Config {
             billing: BillingConfig::default(),
             lukhas: LukhasConfig::default(),
             providers: Default::default(),
+            redis_url: None,
+            nats_url: None,
+            bus: String::new(),
         }
     }
 }
@@ -587,6 +609,9 @@ impl Default for RateLimitConfig {
             consciousness: 100,
             reasoning: 60,
             dreams: 10,
+            store: String::new(),
+            on_store_failure: "open".into(),
+            store_timeout_ms: 250,
         }
     }
 }
@@ -598,6 +623,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,
         }
     }

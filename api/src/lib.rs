@@ -55,7 +55,10 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     std::fs::create_dir_all(&config.data_dir)?;
     let db = db::connect_with(&config.database_url(), config.sqlite_durable).await?;
     db::migrate(&db).await?;
-    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new(4096));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let instance = format!("orrery_{}", uuid::Uuid::new_v4().simple());
+    let bus = event_bus(&config, &db, &instance, shutdown.clone()).await?;
+    let limiter = rate_store(&config)?;
     let auth = &config.auth;
     let keys = match &auth.jwt_secret {
         Some(secret) => KeyRing::from_secret(
@@ -94,7 +97,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         auth.clone(),
     )
     .await?;
-    let limiter: Arc<dyn RateStore> = Arc::new(InProcessStore::default());
     let providers = Arc::new(providers::Providers::from_config(
         &config.ai,
         &config.providers,
@@ -118,7 +120,6 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     ));
     // Listening before the indexes load: a change another instance commits meanwhile is heard.
     let index_listener = index_sync::listen(&db).await?;
-    let instance = format!("orrery_{}", uuid::Uuid::new_v4().simple());
     let notifier = domain::search::sync::IndexNotifier::new(&db, &instance);
     let memory = domain::memory::MemoryService::new(
         db.clone(),
@@ -216,7 +217,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         terminal,
         incidents,
     };
-    let core = Arc::new(Core::new(config, db, services, bus, limiter));
+    let core = Arc::new(Core::new(config, db, services, bus, limiter, shutdown));
     bootstrap_admin(&core).await?;
     // A restarted instance stays in the maintenance the deployment is in.
     core.maintenance.sync(&core.db).await?;
@@ -243,6 +244,55 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         state,
         dialects,
     })
+}
+
+/// Events published on each instance to every other; local when the deployment is one.
+async fn event_bus(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+    instance: &str,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Arc<dyn EventBus>> {
+    use sea_orm::ConnectionTrait;
+    const CAPACITY: usize = 4096;
+    let set = |url: &Option<String>| url.as_deref().is_some_and(|u| !u.trim().is_empty());
+    let kind = match config.bus.trim() {
+        "" if set(&config.nats_url) => "nats",
+        "" if set(&config.redis_url) => "redis",
+        "" if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => "postgres",
+        "" => "local",
+        kind => kind,
+    };
+    let Some(transport) = bus::cluster::transport(kind, config, db).await? else {
+        return Ok(Arc::new(InProcessBus::new(CAPACITY)));
+    };
+    let bus = bus::cluster::ClusterBus::start(
+        transport,
+        instance.to_string(),
+        CAPACITY,
+        Duration::from_secs(5),
+        shutdown,
+    )
+    .await;
+    tracing::info!(bus = kind, "events cross instances");
+    Ok(bus)
+}
+
+fn rate_store(config: &Config) -> anyhow::Result<Arc<dyn RateStore>> {
+    use http::rate_limit::redis::{OnFailure, RedisStore};
+    let limits = &config.rate_limit;
+    let redis_url = config.redis_url.as_deref().filter(|u| !u.trim().is_empty());
+    match (limits.store.trim(), redis_url) {
+        ("" | "redis", Some(url)) => {
+            let on_failure = OnFailure::parse(limits.on_store_failure.trim())?;
+            let timeout = Duration::from_millis(limits.store_timeout_ms.max(1));
+            tracing::info!(on_failure = %limits.on_store_failure, "rate limits shared through Redis");
+            Ok(Arc::new(RedisStore::connect(url, on_failure, timeout)?))
+        }
+        ("redis", None) => anyhow::bail!("rate_limit.store = \"redis\" needs redis_url"),
+        ("" | "local", _) => Ok(Arc::new(InProcessStore::default())),
+        (other, _) => anyhow::bail!("rate_limit.store is local or redis; got '{other}'"),
+    }
 }
 
 /// Stripe when its secret key variable is set, else local billing.
@@ -332,22 +382,37 @@ fn spawn_maintenance(state: AppState) {
 /// Policies loaded elsewhere (another instance, `orrery policy load`) apply within a second.
 const POLICY_SYNC_EVERY_TICKS: u32 = 5;
 
+/// Applies revocations and settings changed anywhere: at once when the bus announces them,
+/// and periodically in case an announcement was lost (a broker away, an instance that died
+/// between its commit and its announcement).
 fn spawn_revocation_sync(state: AppState) {
+    use futures::StreamExt;
     let shutdown = state.shutdown_signal();
+    let announced = state.bus.subscribe().filter_map(|event| async move {
+        match event {
+            bus::Event::Invalidate(what) => Some(what),
+            _ => None,
+        }
+    });
+    // A closed bus leaves the periodic sync.
+    let mut announced = Box::pin(announced.chain(futures::stream::pending()));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u32 = 0;
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
+            let settings = tokio::select! {
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    ticks.is_multiple_of(POLICY_SYNC_EVERY_TICKS)
+                }
+                what = announced.next() => what == Some(bus::Invalidation::Settings),
                 _ = shutdown.cancelled() => break,
-            }
+            };
             if let Err(err) = state.identity.sync_revocations().await {
                 tracing::warn!(%err, "could not read revocations");
             }
-            ticks = ticks.wrapping_add(1);
-            if ticks.is_multiple_of(POLICY_SYNC_EVERY_TICKS) {
+            if settings {
                 if let Err(err) = state.governance.sync_policy().await {
                     tracing::warn!(%err, "could not read the policy");
                 }
@@ -497,7 +562,10 @@ pub async fn serve(
     });
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
-    let server = http::server::run(listener, app.router, header_timeout, token.clone());
+    let proxies = Arc::new(http::forwarded::TrustedProxies::parse(
+        &state.config.http.trusted_proxies,
+    )?);
+    let server = http::server::run(listener, app.router, header_timeout, proxies, token.clone());
     tokio::select! {
         result = server => result?,
         _ = async { token.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -78,6 +78,7 @@ impl Core {
         services: Services,
         bus: Arc<dyn EventBus>,
         limiter: Arc<dyn RateStore>,
+        shutdown: CancellationToken,
     ) -> Self {
         Self {
             config,
@@ -107,7 +108,7 @@ impl Core {
             maintenance: Default::default(),
             cpu: crate::domain::process_stats::CpuMeter::starting_now(),
             draining: AtomicBool::new(false),
-            shutdown: CancellationToken::new(),
+            shutdown,
         }
     }
 

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 /// One append-only, hash-chained, signed ledger entry. Text columns keep the exact bytes
 /// that were hashed.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "gov_ledger")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

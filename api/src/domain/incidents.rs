@@ -30,7 +30,7 @@ pub const MAX_OPEN_REPORTS: u64 = 100;
 /// Most timeline entries an incident's detail shows (the newest).
 const MAX_TIMELINE: u64 = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Open,
     Investigating,
@@ -93,7 +93,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// Reported through the API.
     Reported,
@@ -130,7 +130,7 @@ fn severity(field: &str, text: &str) -> DomainResult<Severity> {
     })
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     pub id: String,
     /// The account it concerns.
@@ -182,7 +182,7 @@ impl From<incident::Model> for Incident {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
     /// `user:<id>` or `guardian`.
     pub actor: String,
@@ -239,7 +239,7 @@ pub struct Rejection<'a> {
     pub key_factors: &'a [String],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeKind {
     Opened,
     StatusChanged,
@@ -258,7 +258,7 @@ impl ChangeKind {
 }
 
 /// Published on the bus after each change is stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct IncidentChange {
     pub kind: ChangeKind,
     pub incident: Incident,

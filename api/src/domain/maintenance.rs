@@ -118,6 +118,7 @@ impl Maintenance {
         let value = serde_json::to_string(&state).map_err(DomainError::internal)?;
         settings::write(db, KEY, value).await?;
         self.apply(state.clone());
+        governance.announce(crate::bus::Invalidation::Settings);
         governance
             .record_as(
                 if enabled {

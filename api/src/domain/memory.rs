@@ -86,7 +86,7 @@ pub struct SearchOutcome {
     pub search_time_ms: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RepairMethod {
     /// Pull the current embedding halfway back toward the original.
     PartialHeal,
@@ -124,7 +124,7 @@ pub struct Repaired {
 }
 
 /// What the drift stream carries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DriftEvent {
     pub owner: String,
     pub memory_id: String,

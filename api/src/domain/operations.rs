@@ -66,7 +66,7 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
         core.limiter
             .check(&probe, crate::http::rate_limit::Quota::per_minute(1), 1)
             .await
-            .allowed
+            .is_ok_and(|d| d.allowed)
     })
     .await;
     let guardian = timed("guardian", async { core.guardian.self_check() }).await;

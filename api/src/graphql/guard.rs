@@ -291,7 +291,10 @@ impl Extension for GuardExtension {
         let cost = cost_of(result.complexity);
         *self.cost.lock().expect("cost lock") = Some((result.complexity, cost));
         let (key, quota) = budget(core, &principal, ip);
-        let decision = core.limiter.check(&key, quota, cost).await;
+        let decision = match core.limiter.check(&key, quota, cost).await {
+            Ok(decision) => decision,
+            Err(err) => return Err(vec![error(err.to_string(), ErrorCode::ServiceUnavailable)]),
+        };
         if !decision.allowed {
             let mut err = error(
                 format!(

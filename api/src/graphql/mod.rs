@@ -148,7 +148,11 @@ pub(crate) async fn credential_gate(ctx: &Context<'_>) -> async_graphql::Result<
         .map(|c| c.0.to_string())
         .unwrap_or_default();
     let quota = Quota::per_minute(core.config.rate_limit.credentials_per_ip);
-    let decision = core.limiter.check(&format!("cred:{ip}"), quota, 1).await;
+    let decision = core
+        .limiter
+        .check(&format!("cred:{ip}"), quota, 1)
+        .await
+        .map_err(errors::to_gql)?;
     if decision.allowed {
         Ok(())
     } else {

@@ -98,7 +98,10 @@ pub async fn rate_limit<D: Dialect>(
         .cloned()
         .unwrap_or(Principal::Anonymous);
     let (key, quota) = budget(&state, &principal, client_ip(request.extensions()));
-    let decision = state.limiter.check(&key, quota, 1).await;
+    let decision = match state.limiter.check(&key, quota, 1).await {
+        Ok(decision) => decision,
+        Err(err) => return ApiError::<D>::from(err).into_response(),
+    };
     if !decision.allowed {
         return ApiError::<D>::from(DomainError::RateLimited(decision.info)).into_response();
     }
@@ -143,7 +146,7 @@ pub async fn charge_units(
     quota: Quota,
     units: u32,
 ) -> Result<(), DomainError> {
-    let decision = core.limiter.check(key, quota, units).await;
+    let decision = core.limiter.check(key, quota, units).await?;
     if decision.allowed {
         Ok(())
     } else {

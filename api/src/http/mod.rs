@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod dialect;
+pub mod forwarded;
 pub mod headers;
 pub mod json_int;
 pub mod json_object;

@@ -61,6 +61,7 @@ pub async fn run(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
+    proxies: Arc<super::forwarded::TrustedProxies>,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let (open_tx, open_rx) = watch::channel(());
@@ -81,8 +82,9 @@ pub async fn run(
         let router = router.clone();
         let stop = stop.clone();
         let open = open_rx.clone();
+        let proxies = proxies.clone();
         tokio::spawn(async move {
-            serve_connection(stream, remote, router, header_read_timeout, stop).await;
+            serve_connection(stream, remote, router, header_read_timeout, proxies, stop).await;
             drop(open);
         });
     }
@@ -97,14 +99,18 @@ async fn serve_connection(
     remote: SocketAddr,
     router: Router,
     header_read_timeout: Duration,
+    proxies: Arc<super::forwarded::TrustedProxies>,
     stop: CancellationToken,
 ) {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let router = router.clone();
+        let proxies = proxies.clone();
         async move {
             let finished = Arc::new(AtomicBool::new(request.body().is_end_stream()));
             let (mut parts, body) = request.into_parts();
-            parts.extensions.insert(ConnectInfo(remote));
+            parts
+                .extensions
+                .insert(ConnectInfo(proxies.client(remote, &parts.headers)));
             let body = Body::new(Tracked {
                 inner: body,
                 finished: finished.clone(),

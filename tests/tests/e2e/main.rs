@@ -3,6 +3,7 @@
 mod agents;
 mod bad_input;
 mod browser;
+mod cluster;
 mod dreams;
 mod feedback;
 mod flows;

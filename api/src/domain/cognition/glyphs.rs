@@ -72,13 +72,15 @@ pub struct Glyph {
 }
 
 /// A glyph on the bus: sent or bound through the API, or exchanged by the pipeline.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GlyphEvent {
     pub owner: String,
     /// `sent`, `bound`, or `exchanged` (between the pipeline's modules; no stored token).
-    pub kind: &'static str,
+    #[serde(deserialize_with = "crate::bus::wire::interned")]
+    pub kind: crate::bus::wire::StaticName,
     pub glyph_id: Option<String>,
-    pub symbol: &'static str,
+    #[serde(deserialize_with = "crate::bus::wire::interned")]
+    pub symbol: crate::bus::wire::StaticName,
     pub source_module: String,
     pub target_module: String,
     pub action: String,

@@ -17,7 +17,7 @@ use super::node::NodeKey;
 use super::policy::{self, Mode, Outcome, Policy};
 use super::verify::{self, Checkpoint, Report};
 use super::writer_stats::WriterStats;
-use crate::bus::{AccountEvent, Event, EventBus};
+use crate::bus::{AccountEvent, Event, EventBus, Invalidation};
 use crate::domain::identity::{Actor, Principal, Role, Scope};
 use crate::error::{DomainError, DomainResult};
 
@@ -440,7 +440,14 @@ impl GovernanceService {
         let loaded_at = self.record_policy(&policy, by).await?;
         let view = Arc::new(PolicyView { policy, loaded_at });
         *active = view.clone();
+        self.announce(Invalidation::Settings);
         Ok(view)
+    }
+
+    /// Tells every instance to re-read state just committed now rather than at its next
+    /// periodic sync.
+    pub fn announce(&self, what: Invalidation) {
+        self.bus.publish(Event::Invalidate(what));
     }
 
     /// Applies a policy another instance (or `orrery policy load`) recorded since this one

@@ -329,6 +329,13 @@ impl IdentityService {
         Ok(applied)
     }
 
+    /// Tells every instance to apply the revocations just committed now rather than at its
+    /// next periodic sync.
+    fn announce_revocations(&self) {
+        self.bus
+            .publish(Event::Invalidate(crate::bus::Invalidation::Revocations));
+    }
+
     fn apply_revocation(&self, kind: &str, subject: &str) {
         match kind {
             REVOKE_SESSION => {
@@ -618,6 +625,7 @@ impl IdentityService {
             )
             .await?;
             txn.commit().await?;
+            self.announce_revocations();
             self.revoked_sessions.insert(stored.family_id.clone());
             self.emit(event).await;
             tracing::warn!(user_id = %stored.user_id, "refresh token reuse: session family revoked");
@@ -887,6 +895,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
+        self.announce_revocations();
         self.key_cache.remove(&model.key_hash);
         self.emit(event).await;
         Ok(to_key_info(model))
@@ -1009,6 +1018,7 @@ impl IdentityService {
         )
         .await?;
         txn.commit().await?;
+        self.announce_revocations();
         self.user_cache.remove(&user.id);
         self.emit(event).await;
         Ok(user)
@@ -1047,6 +1057,7 @@ impl IdentityService {
         record_revocation(&txn, REVOKE_USER, user_id).await?;
         user::Entity::delete_by_id(user_id).exec(&txn).await?;
         txn.commit().await?;
+        self.announce_revocations();
         self.user_cache.remove(user_id);
         tracing::info!(user = user_id, keys, "user deleted");
         Ok(keys)
@@ -1231,6 +1242,7 @@ impl IdentityService {
                     .await?;
                 record_revocation(&txn, REVOKE_USER, &model.id).await?;
                 txn.commit().await?;
+                self.announce_revocations();
                 self.user_cache.remove(&model.id);
             }
             let mut user = to_user(model)?;

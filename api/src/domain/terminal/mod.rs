@@ -33,7 +33,7 @@ pub struct ExecuteRequest {
 }
 
 /// What a client sees as a command goes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TerminalEvent {
     /// The safety check passed.
     Ack {
@@ -121,7 +121,7 @@ pub enum Outcome {
 }
 
 /// An approved command's progress, on the bus.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CommandFrame {
     Event(TerminalEvent),
     Complete(Finished),
@@ -129,7 +129,7 @@ pub enum CommandFrame {
     Failed(String),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CommandUpdate {
     pub approval_id: String,
     pub owner: String,

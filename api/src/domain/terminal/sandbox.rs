@@ -17,16 +17,17 @@ use super::confine::Spec;
 use crate::config::TerminalConfig;
 use crate::error::{DomainError, DomainResult};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stream {
     Stdout,
     Stderr,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finished {
     /// `success`, `error` (non-zero exit or a signal), `timeout` or `killed` (output cap).
-    pub status: &'static str,
+    #[serde(deserialize_with = "crate::bus::wire::interned")]
+    pub status: crate::bus::wire::StaticName,
     pub exit_code: Option<i32>,
     pub stdout: String,
     pub stderr: String,

@@ -68,9 +68,10 @@ pub struct PipelineRequest {
 }
 
 /// What one stage did.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StageTrace {
-    pub stage: &'static str,
+    #[serde(deserialize_with = "crate::bus::wire::interned")]
+    pub stage: crate::bus::wire::StaticName,
     pub step: String,
     pub confidence: f64,
     pub duration_ms: f64,

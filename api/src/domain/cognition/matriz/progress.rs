@@ -13,7 +13,7 @@ use super::StageTrace;
 use crate::bus::{Event, EventBus};
 
 /// What happened in one of a caller's runs (on the bus).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PipelineEvent {
     pub owner: String,
     pub interaction_id: String,
@@ -21,7 +21,7 @@ pub struct PipelineEvent {
     pub kind: PipelineEventKind,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum PipelineEventKind {
     /// A stage finished; `confidence` is the run's so far (the overall confidence of the
     /// stages that finished).
@@ -43,7 +43,7 @@ pub enum PipelineEventKind {
 }
 
 /// The caller reflected on their interactions (`/consciousness/reflect`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReflectionEvent {
     pub owner: String,
     pub reflection_id: String,

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use dashmap::DashMap;
 
-use crate::error::RateLimitInfo;
+use crate::error::{DomainError, RateLimitInfo};
+
+pub mod redis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
@@ -35,12 +37,25 @@ pub struct Decision {
     pub period: Duration,
 }
 
-/// Where the per-key state lives. `check` must be atomic per key.
+/// Where the per-key state lives. `check` must be atomic per key; it fails only when a
+/// shared store is unreachable and configured to refuse then.
 #[async_trait::async_trait]
 pub trait RateStore: Send + Sync {
-    async fn check(&self, key: &str, quota: Quota, cost: u32) -> Decision;
+    async fn check(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, DomainError>;
     /// Drops state that no longer limits anybody.
     fn sweep(&self) {}
+    /// `local` or `redis`.
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+    /// Whether the store answers now (a shared store's round trip).
+    async fn reachable(&self) -> bool {
+        true
+    }
+    /// Checks the shared store could not answer since start.
+    fn failures(&self) -> u64 {
+        0
+    }
 }
 
 fn now_nanos() -> u128 {
@@ -97,7 +112,7 @@ pub struct InProcessStore {
 
 #[async_trait::async_trait]
 impl RateStore for InProcessStore {
-    async fn check(&self, key: &str, quota: Quota, cost: u32) -> Decision {
+    async fn check(&self, key: &str, quota: Quota, cost: u32) -> Result<Decision, DomainError> {
         let now = now_nanos();
         // The entry guard holds the shard lock, so read-decide-write is atomic per key.
         let mut entry = self.tats.entry(key.to_string()).or_insert(0);
@@ -106,7 +121,7 @@ impl RateStore for InProcessStore {
         if let Some(tat) = new_tat {
             *entry = tat;
         }
-        decision
+        Ok(decision)
     }
 
     fn sweep(&self) {
@@ -212,9 +227,9 @@ mod tests {
     async fn store_keeps_keys_apart() {
         let store = InProcessStore::default();
         let quota = Quota::per_minute(1);
-        assert!(store.check("a", quota, 1).await.allowed);
-        assert!(!store.check("a", quota, 1).await.allowed);
-        assert!(store.check("b", quota, 1).await.allowed);
+        assert!(store.check("a", quota, 1).await.unwrap().allowed);
+        assert!(!store.check("a", quota, 1).await.unwrap().allowed);
+        assert!(store.check("b", quota, 1).await.unwrap().allowed);
     }
 
     #[test]

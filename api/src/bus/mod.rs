@@ -1,13 +1,19 @@
 //! Domain events flow through a bus; subscriptions, SSE and WebSocket streams are views of it.
-//! The in-process bus is a tokio broadcast channel; Redis and NATS implementations plug in
-//! behind the same trait so events cross instances.
+//! The in-process bus is a tokio broadcast channel; [`cluster::ClusterBus`] adds a transport
+//! (NATS, Redis or PostgreSQL) behind the same trait so events cross instances.
+
+pub mod cluster;
+mod nats;
+mod postgres;
+mod redis;
+pub mod wire;
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountEvent {
     pub id: String,
     pub user_id: String,
@@ -16,7 +22,7 @@ pub struct AccountEvent {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountEventKind {
     SignedUp,
@@ -70,11 +76,16 @@ impl AccountEventKind {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Something every instance may need to hear about; all but `Probe` cross instances.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Event {
     Account(AccountEvent),
-    /// A health check's round trip through the bus.
+    /// A health check's round trip through this instance's bus.
+    #[serde(skip)]
     Probe(String),
+    /// Stored state changed that instances cache: they re-read it now rather than at their
+    /// next periodic sync.
+    Invalidate(Invalidation),
     /// A governance ledger entry was committed.
     LedgerAppended(Box<orrery_entities::gov_ledger::Model>),
     /// A governance decision was made or its review resolved.
@@ -95,11 +106,37 @@ pub enum Event {
     Glyph(Box<crate::domain::cognition::glyphs::GlyphEvent>),
 }
 
+/// Which cached state to re-read from the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invalidation {
+    /// Revoked sessions and keys, changed roles, tiers and scopes (`auth_revocations`).
+    Revocations,
+    /// The governance policy, the tool catalog, the maintenance switch.
+    Settings,
+}
+
+impl Event {
+    /// Whether other instances hear it.
+    pub fn crosses_instances(&self) -> bool {
+        !matches!(self, Event::Probe(_))
+    }
+}
+
+#[async_trait::async_trait]
 pub trait EventBus: Send + Sync {
     fn publish(&self, event: Event);
-    /// Every event published after the call; a subscriber that falls behind skips the
-    /// events it missed rather than blocking publishers.
+    /// Every event published after the call, here or (with a transport) on any instance; a
+    /// subscriber that falls behind skips the events it missed rather than blocking publishers.
     fn subscribe(&self) -> BoxStream<'static, Event>;
+    /// `local`, `nats`, `redis` or `postgres`.
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+    /// Whether events published now reach the other instances.
+    async fn connected(&self) -> bool {
+        true
+    }
 }
 
 pub struct InProcessBus {
@@ -114,6 +151,7 @@ impl InProcessBus {
     }
 }
 
+#[async_trait::async_trait]
 impl EventBus for InProcessBus {
     fn publish(&self, event: Event) {
         // No subscribers is not an error.

@@ -1,0 +1,65 @@
+//! Events over Redis pub/sub: one channel every instance publishes to and subscribes to.
+//! Publishing shares one multiplexed connection that reconnects by itself; a lost
+//! subscription ends the stream and the cluster bus subscribes again.
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::cluster::Transport;
+
+const CHANNEL: &str = "orrery:events";
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RedisTransport {
+    client: redis::Client,
+    publisher: ConnectionManager,
+}
+
+impl RedisTransport {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(TIMEOUT))
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(250));
+        let publisher = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self { client, publisher })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for RedisTransport {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+        let mut connection = self.publisher.clone();
+        redis::cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(payload)
+            .query_async::<i64>(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn receive(&self) -> anyhow::Result<BoxStream<'static, Vec<u8>>> {
+        let mut pubsub = tokio::time::timeout(TIMEOUT, self.client.get_async_pubsub()).await??;
+        pubsub.subscribe(CHANNEL).await?;
+        Ok(pubsub
+            .into_on_message()
+            .map(|message| message.get_payload_bytes().to_vec())
+            .boxed())
+    }
+
+    async fn reachable(&self) -> bool {
+        let mut connection = self.publisher.clone();
+        let ping_command = redis::cmd("PING");
+        let ping = ping_command.query_async::<String>(&mut connection);
+        matches!(tokio::time::timeout(TIMEOUT, ping).await, Ok(Ok(_)))
+    }
+}
