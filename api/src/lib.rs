@@ -156,6 +156,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
         db.clone(),
         ai.clone(),
         rag.clone(),
+        bus.clone(),
         config.agents.clone(),
     );
     let billing = billing_service(&config.billing, db.clone())?;
@@ -367,6 +368,14 @@ fn spawn_maintenance(state: AppState) {
                 tracing::warn!(%err, "could not write API key usage");
             }
             state.limiter.sweep();
+            match state.agents.interrupt_orphans().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    runs = n,
+                    "runs whose instance went away, recorded as interrupted"
+                ),
+                Err(err) => tracing::warn!(%err, "could not look for interrupted runs"),
+            }
             if let Err(err) = state.identity.prune_revocations().await {
                 tracing::warn!(%err, "could not prune old revocations");
             }

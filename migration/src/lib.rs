@@ -21,6 +21,7 @@ mod m20261207_000016_lambda_ids;
 mod m20261207_000017_passkeys;
 mod m20261207_000018_server_settings;
 mod m20261207_000019_ledger_audit_indexes;
+mod m20261207_000020_run_heartbeats;
 
 pub struct Migrator;
 
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_passkeys::Migration),
             Box::new(m20261207_000018_server_settings::Migration),
             Box::new(m20261207_000019_ledger_audit_indexes::Migration),
+            Box::new(m20261207_000020_run_heartbeats::Migration),
         ]
     }
 }

@@ -104,6 +104,13 @@ pub enum Event {
     Reflection(Box<crate::domain::cognition::matriz::ReflectionEvent>),
     /// A GLYPH was sent or bound.
     Glyph(Box<crate::domain::cognition::glyphs::GlyphEvent>),
+    /// An agent or chain run reported an event (for followers on other instances).
+    RunProgress(Box<crate::domain::agents::RunProgress>),
+    /// Its owner asked to stop a run; the instance running it does.
+    CancelRun {
+        run_id: String,
+        owner: String,
+    },
 }
 
 /// Which cached state to re-read from the database.

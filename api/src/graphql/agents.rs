@@ -817,20 +817,26 @@ impl AgentsMutation {
 
 #[Subscription]
 impl AgentsSubscription {
-    /// A run's events: from its first (a replay) and then live until it ends; a finished
-    /// run replays its stored events.
+    /// A run's events: from its first (a replay) and then live until it ends, whichever
+    /// instance runs it; a finished run replays its stored events, and a run whose instance
+    /// went away ends with an `interrupted` error.
     async fn agent_run(
         &self,
         ctx: &Context<'_>,
         id: ID,
+        #[graphql(
+            desc = "Resume: skip the events up to this position (events count from 0 in the order they are sent, so a client that received N events passes N - 1)"
+        )]
+        after: Option<i32>,
     ) -> async_graphql::Result<impl Stream<Item = AgentRunEvent>> {
         let p = require_user(ctx)?;
+        let start = after.map_or(0, |a| usize::try_from(a).map_or(0, |a| a.saturating_add(1)));
         let events = core(ctx)
             .agents
-            .follow(p, &run_id(&id))
+            .follow(p, &run_id(&id), start)
             .await
             .map_err(to_gql)?;
-        Ok(events.map(AgentRunEvent::from))
+        Ok(events.map(|(_, event)| AgentRunEvent::from(event)))
     }
 
     /// The same as `agentRun`, for chain runs.
@@ -838,7 +844,8 @@ impl AgentsSubscription {
         &self,
         ctx: &Context<'_>,
         id: ID,
+        #[graphql(desc = "As for `agentRun`")] after: Option<i32>,
     ) -> async_graphql::Result<impl Stream<Item = AgentRunEvent>> {
-        self.agent_run(ctx, id).await
+        self.agent_run(ctx, id, after).await
     }
 }

@@ -459,3 +459,243 @@ async fn subscriptions_resume_after_nats_restarts() {
     b.stop().await;
     drop_postgres_database(&database).await;
 }
+
+/// One SSE event as an SSE client library parses it: `(id, event name, data)`.
+type Sse = (String, String, Value);
+
+/// Reads SSE events from `response` with the `eventsource-stream` parser until `stop` says
+/// so (or the stream ends).
+async fn read_events(response: reqwest::Response, mut stop: impl FnMut(&Sse) -> bool) -> Vec<Sse> {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let mut events = response.bytes_stream().eventsource();
+    let mut read = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("an event within 20 s")
+    {
+        let event = event.expect("well-formed SSE");
+        let item = (
+            event.id,
+            event.event,
+            serde_json::from_str(&event.data).unwrap(),
+        );
+        let done = stop(&item);
+        read.push(item);
+        if done {
+            break;
+        }
+    }
+    read
+}
+
+fn is_final(event: &Sse) -> bool {
+    event.1 == "done" || event.1 == "error"
+}
+
+async fn follow(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    last: Option<&str>,
+) -> reqwest::Response {
+    let mut request = server
+        .client
+        .get(server.url(&format!("/lunaos/agents/executions/{id}/events")))
+        .bearer_auth(token);
+    if let Some(last) = last {
+        request = request.header("last-event-id", last);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+async fn start_run(server: &TestServer, token: &str) -> reqwest::Response {
+    let response = server
+        .client
+        .post(server.url("/lunaos/agents/execute"))
+        .bearer_auth(token)
+        .json(&json!({"agent": "documentation", "context": "Document the add function in detail"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+#[tokio::test]
+async fn a_run_is_followed_from_another_instance_resuming_after_last_event_id() {
+    for bus in BUSES {
+        let Some(deployment) =
+            Deployment::start(2, bus.name(), |c| c.ai.builtin_piece_delay_ms = 40).await
+        else {
+            return;
+        };
+        let [a, b] = &deployment.instances[..] else {
+            unreachable!()
+        };
+        let (token, _, _) = a.sign_up(&unique_email("follow")).await;
+        let started = start_run(a, &token).await;
+        let id = started.headers()["x-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        // The client on A reads three events, then "reconnects" to B; A's stream stays open
+        // (leaving it would cancel the run) and is read to its end meanwhile.
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let on_a = tokio::spawn(async move {
+            let mut first_tx = Some(first_tx);
+            read_events(started, move |e| {
+                if e.0 == "2" {
+                    first_tx.take().map(|tx| tx.send(()));
+                }
+                is_final(e)
+            })
+            .await
+        });
+        first_rx.await.unwrap();
+        let on_b = read_events(follow(b, &token, &id, Some("2")).await, is_final).await;
+        let on_a = on_a.await.unwrap();
+        let ids: Vec<usize> = on_b.iter().map(|e| e.0.parse().unwrap()).collect();
+        assert_eq!(ids[0], 3, "{bus:?}: resumed after 2");
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{bus:?}: {ids:?}");
+        assert_eq!(on_b.last().unwrap().1, "done", "{bus:?}");
+        // B told the same story from event 3 on as A did.
+        let tail: Vec<&Sse> = on_a.iter().skip(3).collect();
+        assert_eq!(tail.len(), on_b.len(), "{bus:?}");
+        for (x, y) in tail.iter().zip(&on_b) {
+            assert_eq!((&x.0, &x.1, &x.2), (&y.0, &y.1, &y.2), "{bus:?}");
+        }
+        // After the end, any instance replays from the stored run.
+        let replay = read_events(follow(b, &token, &id, None).await, is_final).await;
+        assert_eq!(replay.len(), on_a.len(), "{bus:?}");
+        deployment.stop().await;
+    }
+}
+
+/// The `orrery` binary next to this test binary (cargo builds it for the CLI tests).
+fn orrery_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("orrery");
+    if path.exists() {
+        Some(path)
+    } else {
+        skip(&format!("{} is not built", path.display()));
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_instance_is_killed_ends_interrupted_on_another() {
+    let Some(binary) = orrery_binary() else {
+        return;
+    };
+    let Some(deployment) = Deployment::start(1, "nats", |_| {}).await else {
+        return;
+    };
+    let b = &deployment.instances[0];
+    let (redis, nats) = brokers().unwrap();
+    // Instance A is a process of its own, so it can die without shutting down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Config::default();
+    shared(deployment.database.clone(), "nats", redis, nats)(&mut settings);
+    let mut process = Command::new(binary)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &deployment.database)
+        .env("ORRERY_DATA_DIR", data.path())
+        .env("ORRERY_AUTH__JWT_SECRET", settings.auth.jwt_secret.unwrap())
+        .env(
+            "ORRERY_GOVERNANCE__NODE_ID",
+            settings.governance.node_id.unwrap(),
+        )
+        .env(
+            "ORRERY_GOVERNANCE__NODE_KEY",
+            settings.governance.node_key.unwrap(),
+        )
+        .env("ORRERY_BUS", "nats")
+        .env("ORRERY_NATS_URL", settings.nats_url.unwrap())
+        .env("ORRERY_REDIS_URL", settings.redis_url.unwrap())
+        .env("ORRERY_AI__BUILTIN_PIECE_DELAY_MS", "150")
+        .env("ORRERY_LOG__ACCESS", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("orrery starts");
+    let a = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while !client
+        .get(format!("{a}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "A is ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (token, _, _) = b.sign_up(&unique_email("killed")).await;
+    let response = client
+        .post(format!("{a}/lunaos/agents/execute"))
+        .bearer_auth(&token)
+        .json(&json!({"agent": "documentation", "context": "Document the add function in detail"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // The client stays connected to A (leaving would cancel the run) until A dies mid-run,
+    // past a heartbeat, so some events are stored.
+    let (seen_tx, mut seen) = tokio::sync::watch::channel(0usize);
+    let reader = tokio::spawn(async move {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let mut events = response.bytes_stream().eventsource();
+        while let Some(Ok(_)) = events.next().await {
+            seen_tx.send_modify(|n| *n += 1);
+        }
+    });
+    seen.wait_for(|n| *n >= 4).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let sent_by_a = *seen.borrow();
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let _ = reader.await;
+
+    let since = Instant::now();
+    let on_b = read_events(follow(b, &token, &id, Some("0")).await, is_final).await;
+    println!(
+        "B ended the interrupted run {:?} after A died, with {} events",
+        since.elapsed(),
+        on_b.len()
+    );
+    let ids: Vec<usize> = on_b.iter().map(|e| e.0.parse().unwrap()).collect();
+    assert_eq!(ids[0], 1);
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    assert!(
+        ids.len() >= 4,
+        "{ids:?}: the events of A's last heartbeat ({sent_by_a} sent by A)"
+    );
+    let last = on_b.last().unwrap();
+    assert_eq!(
+        (last.1.as_str(), &last.2["code"]),
+        ("error", &json!("interrupted")),
+        "{last:?}"
+    );
+    let stored: Value = b
+        .get(&format!("/lunaos/agents/executions/{id}"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["data"]["status"], "failed", "{stored}");
+    deployment.stop().await;
+}

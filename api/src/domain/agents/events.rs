@@ -1,14 +1,19 @@
 //! What a run reports as it goes, and where live runs keep their events: every view (SSE,
 //! GraphQL subscription) reads the same append-only list by position, so a slow reader
-//! never loses an event and a late one replays from the start.
+//! never loses an event and a late one replays from the start. Each event's position is its
+//! sequence number (the SSE `id`); every event is also published on the bus, so a client
+//! following the run from another instance hears it too.
 
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Event, EventBus};
 
 /// Token counts as the provider reported them (`None`: it did not say).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,27 +118,70 @@ impl RunEvent {
     }
 }
 
+/// One event of a run, on the bus for followers on other instances.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunProgress {
+    pub run_id: String,
+    pub owner: String,
+    /// The event's position in the run (0 for its first).
+    pub seq: usize,
+    pub event: RunEvent,
+}
+
+/// The stored copy of the events for reading: consecutive chunks of one step merged into one.
+pub fn compact(events: Vec<RunEvent>) -> Vec<RunEvent> {
+    let mut out: Vec<RunEvent> = Vec::with_capacity(events.len());
+    for event in events {
+        if let (
+            Some(RunEvent::Chunk {
+                step: last_step,
+                content: last,
+            }),
+            RunEvent::Chunk { step, content },
+        ) = (out.last_mut(), &event)
+        {
+            if last_step == step {
+                last.push_str(content);
+                continue;
+            }
+        }
+        out.push(event);
+    }
+    out
+}
+
 /// A run under way.
 pub struct Live {
+    pub id: String,
     pub owner: String,
     events: RwLock<Vec<Arc<RunEvent>>>,
     count: watch::Sender<usize>,
     pub cancel: CancellationToken,
+    bus: Arc<dyn EventBus>,
 }
 
 impl Live {
-    fn new(owner: String) -> Self {
+    fn new(id: String, owner: String, bus: Arc<dyn EventBus>) -> Self {
         Self {
+            id,
             owner,
             events: RwLock::new(Vec::new()),
             count: watch::channel(0).0,
             cancel: CancellationToken::new(),
+            bus,
         }
     }
 
     pub fn push(&self, event: RunEvent) {
+        // Published under the lock, so followers elsewhere hear the events in order.
         let len = {
             let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+            self.bus.publish(Event::RunProgress(Box::new(RunProgress {
+                run_id: self.id.clone(),
+                owner: self.owner.clone(),
+                seq: events.len(),
+                event: event.clone(),
+            })));
             events.push(Arc::new(event));
             events.len()
         };
@@ -151,9 +199,15 @@ impl Live {
 
     /// Every event from the first, then each as it is pushed; ends after the final one.
     pub fn follow(self: Arc<Self>) -> BoxStream<'static, RunEvent> {
+        self.follow_from(0).map(|(_, event)| event).boxed()
+    }
+
+    /// Every event from position `start` with its position, then each as it is pushed;
+    /// ends after the final one.
+    pub fn follow_from(self: Arc<Self>, start: usize) -> BoxStream<'static, (usize, RunEvent)> {
         let changes = self.count.subscribe();
         Box::pin(futures::stream::unfold(
-            (self, changes, 0usize, false),
+            (self, changes, start, false),
             |(live, mut changes, cursor, ended)| async move {
                 if ended {
                     return None;
@@ -167,7 +221,8 @@ impl Live {
                         .cloned();
                     if let Some(event) = next {
                         let last = event.is_final();
-                        return Some(((*event).clone(), (live, changes, cursor + 1, last)));
+                        let item = (cursor, (*event).clone());
+                        return Some((item, (live, changes, cursor + 1, last)));
                     }
                     if changes.changed().await.is_err() {
                         return None;
@@ -177,7 +232,7 @@ impl Live {
         ))
     }
 
-    fn finished(&self) -> bool {
+    pub fn finished(&self) -> bool {
         self.events
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -187,10 +242,10 @@ impl Live {
 }
 
 /// Live runs by id.
-#[derive(Default)]
 pub struct Hub {
     runs: DashMap<String, Arc<Live>>,
     per_owner: DashMap<String, usize>,
+    bus: Arc<dyn EventBus>,
 }
 
 /// Removes the run from the hub when the run's task ends, however it ends.
@@ -222,6 +277,14 @@ impl Drop for Registration {
 }
 
 impl Hub {
+    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+        Self {
+            runs: DashMap::new(),
+            per_owner: DashMap::new(),
+            bus,
+        }
+    }
+
     /// Registers a run unless its owner already has `max` live ones.
     pub fn register(self: &Arc<Self>, id: &str, owner: &str, max: usize) -> Option<Registration> {
         {
@@ -231,7 +294,11 @@ impl Hub {
             }
             *count += 1;
         }
-        let live = Arc::new(Live::new(owner.to_string()));
+        let live = Arc::new(Live::new(
+            id.to_string(),
+            owner.to_string(),
+            self.bus.clone(),
+        ));
         self.runs.insert(id.to_string(), live.clone());
         Some(Registration {
             hub: self.clone(),

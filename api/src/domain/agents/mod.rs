@@ -5,11 +5,12 @@ pub mod catalogue;
 pub mod chain;
 pub mod events;
 pub mod quota;
+mod resume;
 mod run;
 mod service;
 mod store;
 
-pub use events::{RunEvent, Source, StepInfo, Tokens};
+pub use events::{RunEvent, RunProgress, Source, StepInfo, Tokens};
 pub use quota::{Charge, Usage};
 pub use service::{
     AgentRequest, AgentService, ChainExecution, RunFilter, RunKind, RunStatus, Started, StoredRun,

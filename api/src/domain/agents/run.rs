@@ -16,6 +16,9 @@ use super::catalogue::Agent;
 use super::chain::{self, Plan};
 use super::events::{Live, Registration, RunEvent, Source, StepInfo, Tokens};
 use super::service::RunStatus;
+
+/// How often a running run's events and heartbeat are written.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::config::{AgentsConfig, ModelPrice};
 use crate::domain::ai::{AiService, ChatCall};
 use crate::domain::identity::Actor;
@@ -108,28 +111,6 @@ fn user_message(context: &str, retrieved: &[(Source, String)]) -> String {
     text
 }
 
-/// The stored copy of the events: consecutive chunks of one step merged into one.
-fn compact(events: Vec<RunEvent>) -> Vec<RunEvent> {
-    let mut out: Vec<RunEvent> = Vec::with_capacity(events.len());
-    for event in events {
-        if let (
-            Some(RunEvent::Chunk {
-                step: last_step,
-                content: last,
-            }),
-            RunEvent::Chunk { step, content },
-        ) = (out.last_mut(), &event)
-        {
-            if last_step == step {
-                last.push_str(content);
-                continue;
-            }
-        }
-        out.push(event);
-    }
-    out
-}
-
 impl Runner {
     pub fn new(ai: Arc<AiService>, config: AgentsConfig, writer: super::store::RunWriter) -> Self {
         Self { ai, config, writer }
@@ -199,8 +180,37 @@ impl Runner {
         ))
     }
 
+    /// Writes the run's events so far and a heartbeat every second until it finishes, so
+    /// another instance can replay them and knows the run is still going.
+    fn heartbeat(&self, live: Arc<Live>) {
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = live.cancel.cancelled() => return,
+                }
+                if live.finished() {
+                    return;
+                }
+                let events =
+                    serde_json::to_string(&live.snapshot()).unwrap_or_else(|_| "[]".into());
+                // Only while it runs: a heartbeat queued behind the finish changes nothing.
+                let update = agent_run::Entity::update_many()
+                    .col_expr(agent_run::Column::Events, Expr::value(events))
+                    .col_expr(agent_run::Column::HeartbeatAt, Expr::value(Utc::now()))
+                    .filter(agent_run::Column::Id.eq(live.id.as_str()))
+                    .filter(agent_run::Column::Status.eq(RunStatus::Running.as_str()));
+                writer.progress(update);
+            }
+        });
+    }
+
     pub async fn agent(self: Arc<Self>, job: AgentJob) {
         let live = job.registration.live.clone();
+        self.heartbeat(live.clone());
         let started = Instant::now();
         live.push(RunEvent::Start {
             execution_id: job.id.clone(),
@@ -262,6 +272,7 @@ impl Runner {
 
     pub async fn chain(self: Arc<Self>, job: ChainJob) {
         let live = job.registration.live.clone();
+        self.heartbeat(live.clone());
         let started = Instant::now();
         let plan = &job.plan;
         live.push(RunEvent::ChainStart {
@@ -425,7 +436,8 @@ impl Runner {
     ) {
         let mut events = live.snapshot();
         events.push(last.clone());
-        let events = serde_json::to_string(&compact(events)).unwrap_or_else(|_| "[]".into());
+        // Every event as streamed, so a client resuming by position finds each where it was.
+        let events = serde_json::to_string(&events).unwrap_or_else(|_| "[]".into());
         let (status, error, code) = match ended {
             Ended::Completed => (RunStatus::Completed, None, None),
             Ended::Cancelled => (

@@ -16,6 +16,7 @@ use super::chain::{self, ChainRequest};
 use super::events::{Hub, Live, RunEvent, Source};
 use super::quota::{Charge, Quotas, Usage};
 use super::run::{self, Runner};
+use crate::bus::{Event, EventBus};
 use crate::config::AgentsConfig;
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Actor, Principal, Scope};
@@ -51,12 +52,28 @@ pub struct Started {
     live: Arc<Live>,
 }
 
+/// How long a cancel waits for another instance to stop the run.
+const REMOTE_CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stops the runs here that their owners asked another instance to stop.
+fn spawn_cancel_listener(hub: Arc<Hub>, mut events: BoxStream<'static, Event>) {
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Event::CancelRun { run_id, owner } = event {
+                if let Some(live) = hub.get(&run_id).filter(|live| live.owner == owner) {
+                    live.cancel.cancel();
+                }
+            }
+        }
+    });
+}
+
 impl Started {
     /// The run's events; dropping the stream before the end cancels the run (a client that
     /// leaves an execute-and-stream request).
-    pub fn events_cancelling(&self) -> BoxStream<'static, RunEvent> {
+    pub fn events_cancelling(&self) -> BoxStream<'static, (usize, RunEvent)> {
         let guard = CancelOnDrop(self.live.clone());
-        Box::pin(self.live.clone().follow().map(move |event| {
+        Box::pin(self.live.clone().follow_from(0).map(move |event| {
             let _ = &guard;
             event
         }))
@@ -141,6 +158,11 @@ pub struct StoredRun {
 impl StoredRun {
     /// The events as they were streamed (consecutive chunks of one step merged).
     pub fn events(&self) -> Vec<RunEvent> {
+        super::events::compact(self.raw_events())
+    }
+
+    /// Every event as streamed, each at its position.
+    pub fn raw_events(&self) -> Vec<RunEvent> {
         serde_json::from_str(&self.events).unwrap_or_default()
     }
 }
@@ -188,6 +210,7 @@ pub struct AgentService {
     hub: Arc<Hub>,
     runner: Arc<Runner>,
     writer: super::store::RunWriter,
+    bus: Arc<dyn EventBus>,
     config: AgentsConfig,
 }
 
@@ -213,17 +236,21 @@ impl AgentService {
         db: DatabaseConnection,
         ai: Arc<AiService>,
         rag: Arc<RagService>,
+        bus: Arc<dyn EventBus>,
         config: AgentsConfig,
     ) -> Self {
         let quotas = Quotas::new(db.clone(), config.clone());
         let writer = super::store::RunWriter::spawn(db.clone(), quotas.clone());
+        let hub = Arc::new(Hub::new(bus.clone()));
+        spawn_cancel_listener(hub.clone(), bus.subscribe());
         Self {
             quotas,
             runner: Arc::new(Runner::new(ai, config.clone(), writer.clone())),
             writer,
             db,
             rag,
-            hub: Default::default(),
+            hub,
+            bus,
             config,
         }
     }
@@ -393,6 +420,7 @@ impl AgentService {
             error_code: Set(None),
             created_at: Set(Utc::now()),
             finished_at: Set(None),
+            heartbeat_at: Set(None),
         };
         let usage = self
             .writer
@@ -448,25 +476,52 @@ impl AgentService {
         Ok((rows.into_iter().map(StoredRun::from).collect(), total))
     }
 
-    /// A run's events: live (replayed from the first, then as they happen) while it runs,
-    /// stored once it has finished.
+    /// A run's events from position `start`, each with its position: live while it runs
+    /// (here, or on another instance through the bus), stored once it has finished, and
+    /// ended with an `interrupted` error when the instance running it went away.
     pub async fn follow(
         &self,
         principal: &Principal,
         id: &str,
-    ) -> DomainResult<BoxStream<'static, RunEvent>> {
+        start: usize,
+    ) -> DomainResult<BoxStream<'static, (usize, RunEvent)>> {
         let actor = runner_of(principal)?;
         if let Some(live) = self.hub.get(id) {
             if live.owner == actor.user_id {
-                return Ok(live.follow());
+                return Ok(live.follow_from(start));
             }
             return Err(DomainError::NotFound("execution".into()));
         }
-        let stored = self.run(principal, id).await?;
-        Ok(Box::pin(futures::stream::iter(stored.events())))
+        let run_id = id.to_string();
+        let progress = self
+            .bus
+            .subscribe()
+            .filter_map(move |event| {
+                futures::future::ready(match event {
+                    Event::RunProgress(p) if p.run_id == run_id => Some(*p),
+                    _ => None,
+                })
+            })
+            .boxed();
+        let row = self.owned_row(actor, id).await?;
+        Ok(super::resume::follow(self.db.clone(), row, start, progress))
     }
 
-    /// Stops one of the caller's live runs.
+    async fn owned_row(&self, actor: &Actor, id: &str) -> DomainResult<agent_run::Model> {
+        agent_run::Entity::find_by_id(id.to_string())
+            .filter(agent_run::Column::UserId.eq(actor.user_id.as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::NotFound("execution".into()))
+    }
+
+    /// Records runs whose instance went away long ago as interrupted.
+    pub async fn interrupt_orphans(&self) -> DomainResult<usize> {
+        super::resume::sweep(&self.db).await
+    }
+
+    /// Stops one of the caller's live runs, here or (through the bus) on another instance,
+    /// and waits until it has stopped.
     pub async fn cancel(&self, principal: &Principal, id: &str) -> DomainResult<StoredRun> {
         let actor = runner_of(principal)?;
         if let Some(live) = self.hub.get(id) {
@@ -475,6 +530,19 @@ impl AgentService {
                 let mut events = live.follow();
                 while events.next().await.is_some() {}
             }
+            return self.run(principal, id).await;
+        }
+        if self.run(principal, id).await?.status == RunStatus::Running {
+            let mut events = self.follow(principal, id, usize::MAX).await?;
+            self.bus.publish(Event::CancelRun {
+                run_id: id.to_string(),
+                owner: actor.user_id.clone(),
+            });
+            // Ends with the run: stopped there, or found interrupted.
+            let _ = tokio::time::timeout(REMOTE_CANCEL_WAIT, async {
+                while events.next().await.is_some() {}
+            })
+            .await;
         }
         self.run(principal, id).await
     }

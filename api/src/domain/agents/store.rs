@@ -30,6 +30,8 @@ enum Op {
         Box<sea_orm::UpdateMany<agent_run::Entity>>,
         oneshot::Sender<DomainResult<()>>,
     ),
+    /// A running run's events so far and heartbeat (nobody waits for it).
+    Progress(Box<sea_orm::UpdateMany<agent_run::Entity>>),
 }
 
 #[derive(Clone)]
@@ -64,6 +66,12 @@ impl RunWriter {
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// Queues a running run's heartbeat; dropped when the writer is that far behind (the
+    /// next one, a second later, carries everything this one would have).
+    pub fn progress(&self, update: sea_orm::UpdateMany<agent_run::Entity>) {
+        let _ = self.ops.try_send(Op::Progress(Box::new(update)));
     }
 }
 
@@ -125,6 +133,7 @@ async fn write(db: &DatabaseConnection, quotas: &Quotas, batch: Vec<Op>) {
             (Ok(()), Op::Finish(_, reply)) => {
                 let _ = reply.send(result.map(|_| ()));
             }
+            (Ok(()), Op::Progress(_)) => {}
         }
     }
 }
@@ -144,7 +153,7 @@ async fn apply<C: ConnectionTrait>(
                 .await?;
             Ok(Some(usage))
         }
-        Op::Finish(update, _) => {
+        Op::Finish(update, _) | Op::Progress(update) => {
             (**update).clone().exec(txn).await?;
             Ok(None)
         }
@@ -159,5 +168,6 @@ fn reply_err(op: Op, err: DomainError) {
         Op::Finish(_, reply) => {
             let _ = reply.send(Err(err));
         }
+        Op::Progress(_) => tracing::warn!(%err, "a run's heartbeat was not written"),
     }
 }

@@ -194,6 +194,50 @@ pub async fn execute(
     ))
 }
 
+/// Follow one of your runs as server-sent events, from any instance: its events so far, then
+/// each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
+/// with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
+/// stopped before it finished ends with an `error` whose code is `interrupted`.
+#[utoipa::path(
+    get, path = "/agents/executions/{id}/events", tag = "agents", operation_id = "follow_execution",
+    security(("bearer" = []), ("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "The run's id", example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: resume after it", example = "3"),
+    ),
+    responses(
+        (status = 200, description = "The run's events", content_type = "text/event-stream", body = super::events::AgentEvent),
+        (status = 400, description = "Last-Event-ID is not an event position", body = LunaError),
+        (status = 401, description = "Missing or invalid credential", body = LunaError),
+        (status = 403, description = "The key lacks agents:run", body = LunaError),
+        (status = 404, description = "No run of yours has that id", body = LunaError),
+        (status = 429, description = "Rate limit exceeded", body = LunaError),
+    )
+)]
+pub async fn follow(
+    State(state): State<AppState>,
+    Authed { 0: principal, .. }: Authed,
+    PathParams { 0: id, .. }: PathParams<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, Error> {
+    let start = match headers.get("last-event-id") {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .and_then(|last| last.checked_add(1))
+            .ok_or_else(|| {
+                DomainError::invalid("Last-Event-ID", "Last-Event-ID is an event's id (a number)")
+            })?,
+    };
+    let events = state.agents.follow(&principal, &id, start).await?;
+    Ok(super::stream::follow(
+        events,
+        std::time::Duration::from_secs(state.config.agents.heartbeat_secs),
+    ))
+}
+
 string_enum!(
     /// Where a run is.
     ExecutionStatus {

@@ -165,6 +165,7 @@ pub fn mount(state: &AppState) -> MountedDialect {
         .routes(routes!(agents::execute))
         .routes(routes!(agents::executions))
         .routes(routes!(agents::execution))
+        .routes(routes!(agents::follow))
         .routes(routes!(chains::list))
         .routes(routes!(chains::execute))
         .routes(routes!(billing::checkout))

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -121,12 +122,41 @@ pub fn frame(event: &RunEvent) -> (&'static str, Value) {
     }
 }
 
+/// Each event with its position as the SSE `id`, so a client resumes with `Last-Event-ID`.
+fn sse(
+    events: BoxStream<'static, (usize, RunEvent)>,
+    heartbeat: Duration,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let events = events.map(|(seq, event)| {
+        let (name, data) = frame(&event);
+        Ok(Event::default()
+            .event(name)
+            .data(data.to_string())
+            .id(seq.to_string()))
+    });
+    Sse::new(events).keep_alive(
+        KeepAlive::new()
+            .interval(heartbeat.max(Duration::from_secs(1)))
+            .text("heartbeat"),
+    )
+}
+
+fn stream_headers(headers: &mut HeaderMap) {
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    // Proxies such as nginx would otherwise buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// The SSE response for following a run (from position `start`); leaving does not stop it.
+pub fn follow(events: BoxStream<'static, (usize, RunEvent)>, heartbeat: Duration) -> Response {
+    let mut headers = HeaderMap::new();
+    stream_headers(&mut headers);
+    (headers, sse(events, heartbeat)).into_response()
+}
+
 /// The SSE response for a run that has started; the client leaving cancels the run.
 pub fn respond(started: Started, heartbeat: Duration) -> Response {
-    let events = started.events_cancelling().map(|event| {
-        let (name, data) = frame(&event);
-        Ok::<_, std::convert::Infallible>(Event::default().event(name).data(data.to_string()))
-    });
+    let events = started.events_cancelling();
     let mut headers = HeaderMap::new();
     for (name, value) in [
         ("x-usage-used", started.usage.used()),
@@ -139,13 +169,6 @@ pub fn respond(started: Started, heartbeat: Duration) -> Response {
         "x-execution-id",
         HeaderValue::from_str(&started.id).expect("ids are ASCII"),
     );
-    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-    // Proxies such as nginx would otherwise buffer the stream.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    let sse = Sse::new(events).keep_alive(
-        KeepAlive::new()
-            .interval(heartbeat.max(Duration::from_secs(1)))
-            .text("heartbeat"),
-    );
-    (headers, sse).into_response()
+    stream_headers(&mut headers);
+    (headers, sse(events, heartbeat)).into_response()
 }

@@ -39,6 +39,20 @@ export class AgentsResource {
   }
 
   /**
+   * Follow one of your runs as server-sent events, from any instance: its events so far, then
+   * each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
+   * with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
+   * stopped before it finished ends with an `error` whose code is `interrupted`.
+   *
+   * `GET /agents/executions/{id}/events`
+   *
+   * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+   */
+  follow(id: string, options?: RequestOptions): AsyncGenerator<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent, void, undefined> {
+    return this.client.requestStream<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent>("follow_execution", ["start", "chunk", "done", "error"], { path: { id: id } }, options);
+  }
+
+  /**
    * The agents, their roles and the tier each needs.
    *
    * `GET /agents/list`

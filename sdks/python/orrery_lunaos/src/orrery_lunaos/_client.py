@@ -171,6 +171,33 @@ class AgentsResource:
             options=request_options,
         )
 
+    def follow(
+        self,
+        id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> Iterator[StartEvent | OutputChunkEvent | DoneEvent | ErrorEvent]:
+        """Follow one of your runs as server-sent events, from any instance: its events so far, then
+        each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
+        with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
+        stopped before it finished ends with an `error` whose code is `interrupted`.
+
+        `GET /agents/executions/{id}/events`
+
+        Args:
+            id: The run's id
+
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        """
+        return self._client.request_stream(
+            "follow_execution",
+            {"start": StartEvent, "chunk": OutputChunkEvent, "done": DoneEvent, "error": ErrorEvent},
+            path={
+                "id": id,
+            },
+            options=request_options,
+        )
+
     def list(
         self,
         *,
@@ -753,6 +780,33 @@ class AsyncAgentsResource:
         return await self._client.request(
             "get_execution",
             ExecutionDetail,
+            path={
+                "id": id,
+            },
+            options=request_options,
+        )
+
+    def follow(
+        self,
+        id: str,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[StartEvent | OutputChunkEvent | DoneEvent | ErrorEvent]:
+        """Follow one of your runs as server-sent events, from any instance: its events so far, then
+        each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
+        with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
+        stopped before it finished ends with an `error` whose code is `interrupted`.
+
+        `GET /agents/executions/{id}/events`
+
+        Args:
+            id: The run's id
+
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        """
+        return self._client.request_stream(
+            "follow_execution",
+            {"start": StartEvent, "chunk": OutputChunkEvent, "done": DoneEvent, "error": ErrorEvent},
             path={
                 "id": id,
             },

@@ -44,6 +44,18 @@ OPERATIONS = {
         unwrap="data",
         stream=False,
     ),
+    "follow_execution": OperationSpec(
+        name="follow_execution",
+        method="GET",
+        path="/agents/executions/{id}/events",
+        auth=True,
+        status=200,
+        required_body=(),
+        mock_response=[{"agent": "code-review", "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "model": "builtin", "provider": "builtin", "sources": [{"endLine": 3, "path": "src/auth/tokens.rs", "repository": "orrery", "score": 0.98, "startLine": 1}], "type": "start"}, {"content": " findings", "step": 1, "type": "chunk"}, {"cost": 0.0, "duration": 42, "executionId": "exec_01jf3k6w9x2m4q8r5t7v0y1z3a", "tokens": {"input": 57, "output": 31}, "type": "done"}, {"code": "upstream_error", "error": "step 2 (step-2) failed: the model provider did not answer", "step": 2, "type": "error"}],
+        idempotency_field=None,
+        unwrap=None,
+        stream=True,
+    ),
     "list_agents": OperationSpec(
         name="list_agents",
         method="GET",
