@@ -611,7 +611,11 @@ impl Method<'_> {
             doc.push_str("\n\nReturns a page: iterate it for its items, `auto_paging_iter()` for every page's.");
         }
         if op.stream.is_some() {
-            doc.push_str("\n\nYields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).");
+            doc.push_str(if op.method == "GET" {
+                "\n\nYields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries."
+            } else {
+                "\n\nYields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume)."
+            });
         }
         doc
     }

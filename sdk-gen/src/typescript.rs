@@ -468,7 +468,11 @@ fn method(op: &Operation, receiver: &str) -> Result<String> {
         doc.push_str("\n\nResolves to a page: `for (const x of page)` walks it, `for await (const x of page)` walks every page.");
     }
     if events.is_some() {
-        doc.push_str("\n\n`for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).");
+        doc.push_str(if op.method == "GET" {
+            "\n\n`for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries."
+        } else {
+            "\n\n`for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume)."
+        });
     }
     out.push_str(&comment(&doc, "  "));
     let mut args: Vec<String> = op

@@ -383,3 +383,80 @@ def test_an_async_stream_session_closes_its_run() -> None:
 
     assert asyncio.run(run()) == ["a:1", "a:2", "b:1"]
     assert closed == ["a", "b"]
+
+
+def _sse_server(responses: list[list[bytes]]) -> tuple[str, list[dict[str, str]], socket.socket]:
+    """A one-thread HTTP server that answers each request with the next list of chunks of a
+    chunked `text/event-stream` body; a list ending in `None`'s place is cut off there
+    (no closing chunk), as a dying server would."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    seen: list[dict[str, str]] = []
+
+    def serve() -> None:
+        for chunks in responses:
+            conn, _ = listener.accept()
+            with conn:
+                request = conn.recv(65536).decode()
+                seen.append(
+                    {
+                        k.strip().lower(): v.strip()
+                        for k, _, v in (line.partition(":") for line in request.split("\r\n")[1:])
+                        if v
+                    }
+                )
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n"
+                )
+                for chunk in chunks:
+                    if chunk:
+                        conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if chunks and chunks[-1] is not None:
+                    conn.sendall(b"0\r\n\r\n")
+                # Closing with the request body unread would reset the connection and drop
+                # what was sent; end the reply, then read what is left.
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(2)
+                try:
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}", seen, listener
+
+
+START = b'event: start\ndata: {"type":"start","executionId":"exec_1","agent":"documentation","provider":"builtin","model":"builtin","sources":[]}\nid: 0\n\n'
+CHUNK_1 = b'event: chunk\ndata: {"type":"chunk","content":"Hello, "}\nid: 1\n\n'
+CHUNK_2 = b'event: chunk\ndata: {"type":"chunk","content":"world"}\nid: 2\n\n'
+DONE = b'event: done\ndata: {"type":"done","executionId":"exec_1","tokens":{"input":3,"output":2},"cost":0.0,"duration":12}\nid: 3\n\n'
+
+
+def test_a_broken_get_stream_resumes_after_the_last_event() -> None:
+    url, seen, listener = _sse_server([[START, CHUNK_1, None], [CHUNK_2, DONE]])
+    with listener:
+        c = orrery_lunaos.LunaosClient(url, api_key="lnos_live_secretkey")
+        c._sleep = lambda _: None
+        events = list(c.agents.follow("exec_1"))
+    assert [e.type for e in events] == ["start", "chunk", "chunk", "done"]
+    assert "".join(e.content for e in events if e.type == "chunk") == "Hello, world"
+    assert "last-event-id" not in seen[0]
+    assert seen[1]["last-event-id"] == "1", "the second request asks for what follows event 1"
+
+
+def test_a_broken_post_stream_is_not_sent_again() -> None:
+    url, seen, listener = _sse_server([[START, CHUNK_1, None]])
+    with listener:
+        c = orrery_lunaos.LunaosClient(url, api_key="lnos_live_secretkey")
+        c._sleep = lambda _: None
+        received = []
+        with pytest.raises(orrery_lunaos.APIConnectionError):
+            for event in c.agents.execute("documentation", "Document add"):
+                received.append(event.type)
+    assert received == ["start", "chunk"] and len(seen) == 1

@@ -652,24 +652,14 @@ export class BaseClient {
   }
 
   /** Calls a server-sent-event operation: its events (the `data` JSON of those named in
-   * `events`) as they arrive. Tries before the response are retried like any request; once
-   * the stream has begun it is never re-sent (that would start the work again). Leaving the
-   * `for await` loop early aborts the request, which closes the connection. */
+   * `events`) as they arrive. Tries before the response are retried like any request. Once a
+   * POST stream has begun it is never re-sent (that would start the work again); a GET stream
+   * that breaks is resumed after the last event received (`Last-Event-ID`), within the
+   * retries. Leaving the `for await` loop early aborts the request, which closes the
+   * connection. */
   async *requestStream<T>(operation: string, events: readonly string[], args: RequestArgs = {}, options: RequestOptions = {}): AsyncGenerator<T, void, undefined> {
     const op = this.spec.operations[operation];
     if (!op) throw new Error(`unknown operation ${operation}`);
-    const stream: { body?: ReadableStream<Uint8Array> | null; controller?: AbortController } = {};
-    const raw = await this.send(op, args, { ...options, headers: { accept: 'text/event-stream', ...(options.headers ?? {}) } }, stream);
-    if (raw.status >= 400 || !stream.body || !stream.controller) {
-      this.result(op, raw);
-      throw new APIResponseValidationError('the response has no event stream');
-    }
-    const controller = stream.controller;
-    const abort = (): void => controller.abort();
-    options.signal?.addEventListener('abort', abort);
-    const reader = stream.body.getReader();
-    const text = new TextDecoder();
-    const decoder = new SSEDecoder();
     const wanted = new Set(events);
     const decode = (sse: ServerSentEvent | null): T | undefined => {
       if (!sse || !wanted.has(sse.event ?? 'message')) return undefined;
@@ -679,29 +669,60 @@ export class BaseClient {
         throw new APIResponseValidationError(`event ${sse.event ?? 'message'} is not JSON`, { cause: err });
       }
     };
-    let buffered = '';
-    try {
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (err) {
-          if (options.signal?.aborted) throw err;
-          throw new APIConnectionError(`${op.method} ${raw.url}: the event stream broke (${connectionCause(err)})`, { cause: err });
-        }
-        if (chunk.done) break;
-        buffered += text.decode(chunk.value, { stream: true });
-        for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-          const event = decode(decoder.feed(buffered.slice(0, nl)));
-          buffered = buffered.slice(nl + 1);
-          if (event !== undefined) yield event;
-        }
+    const maxRetries = options.maxRetries ?? this.maxRetries;
+    let lastEventId: string | null = null;
+    for (let resumes = 0; ; resumes++) {
+      const headers: Record<string, string> = { accept: 'text/event-stream', ...(options.headers ?? {}) };
+      if (lastEventId !== null) headers['last-event-id'] = lastEventId;
+      const stream: { body?: ReadableStream<Uint8Array> | null; controller?: AbortController } = {};
+      const raw = await this.send(op, args, { ...options, headers }, stream);
+      if (raw.status >= 400 || !stream.body || !stream.controller) {
+        this.result(op, raw);
+        throw new APIResponseValidationError('the response has no event stream');
       }
-      const last = decode(decoder.feed(buffered)) ?? decode(decoder.feed(''));
-      if (last !== undefined) yield last;
-    } finally {
-      options.signal?.removeEventListener('abort', abort);
-      controller.abort();
+      const controller = stream.controller;
+      const abort = (): void => controller.abort();
+      options.signal?.addEventListener('abort', abort);
+      const reader = stream.body.getReader();
+      const text = new TextDecoder();
+      const decoder = new SSEDecoder();
+      const seen = (sse: ServerSentEvent | null): ServerSentEvent | null => {
+        if (sse?.id) lastEventId = sse.id;
+        return sse;
+      };
+      let buffered = '';
+      let broke: unknown = null;
+      try {
+        for (;;) {
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            if (options.signal?.aborted) throw err;
+            broke = err;
+            break;
+          }
+          if (chunk.done) break;
+          buffered += text.decode(chunk.value, { stream: true });
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const event = decode(seen(decoder.feed(buffered.slice(0, nl))));
+            buffered = buffered.slice(nl + 1);
+            if (event !== undefined) yield event;
+          }
+        }
+        if (broke === null) {
+          const last = decode(seen(decoder.feed(buffered))) ?? decode(seen(decoder.feed('')));
+          if (last !== undefined) yield last;
+          return;
+        }
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
+        controller.abort();
+      }
+      if (op.method !== 'GET' || lastEventId === null || resumes >= maxRetries) {
+        throw new APIConnectionError(`${op.method} ${raw.url}: the event stream broke (${connectionCause(broke)})`, { cause: broke });
+      }
+      await this.sleep(retryDelay(null, resumes));
     }
   }
 

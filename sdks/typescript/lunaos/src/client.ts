@@ -46,7 +46,7 @@ export class AgentsResource {
    *
    * `GET /agents/executions/{id}/events`
    *
-   * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request, which cancels the work. A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+   * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries.
    */
   follow(id: string, options?: RequestOptions): AsyncGenerator<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent, void, undefined> {
     return this.client.requestStream<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent>("follow_execution", ["start", "chunk", "done", "error"], { path: { id: id } }, options);

@@ -211,3 +211,54 @@ test('a stream session runs one send at a time and closes what it leaves', async
   assert.deepEqual(seen, ['a:1', 'a:2', 'b:1']);
   assert.deepEqual(closed, ['a', 'b'], 'leaving the loop closed the run');
 });
+
+/** An HTTP server answering each request with the next list of chunks of a chunked
+ * `text/event-stream` body; a list ending in `null` is cut off there, as a dying server would. */
+async function sseServer(responses) {
+  const seen = [];
+  const server = net.createServer((socket) => {
+    const chunks = responses.shift() ?? [];
+    socket.once('data', (data) => {
+      const headers = {};
+      for (const line of data.toString().split('\r\n').slice(1)) {
+        const at = line.indexOf(':');
+        if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim();
+      }
+      seen.push(headers);
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+      for (const chunk of chunks) if (chunk) socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
+      if (chunks.at(-1) === null) setTimeout(() => socket.destroy(), 50);
+      else socket.end('0\r\n\r\n');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((r) => server.close(r)) };
+}
+
+const START = 'event: start\ndata: {"type":"start","executionId":"exec_1","agent":"documentation","provider":"builtin","model":"builtin","sources":[]}\nid: 0\n\n';
+const CHUNK_1 = 'event: chunk\ndata: {"type":"chunk","content":"Hello, "}\nid: 1\n\n';
+const CHUNK_2 = 'event: chunk\ndata: {"type":"chunk","content":"world"}\nid: 2\n\n';
+const DONE = 'event: done\ndata: {"type":"done","executionId":"exec_1","tokens":{"input":3,"output":2},"cost":0,"duration":12}\nid: 3\n\n';
+
+test('a broken GET stream resumes after the last event; a broken POST stream is not sent again', async () => {
+  const get = await sseServer([[START, CHUNK_1, null], [CHUNK_2, DONE]]);
+  const c = new lunaos.LunaosClient({ baseURL: get.url, apiKey: 'lnos_live_secretkey' });
+  c.sleep = async () => {};
+  const events = [];
+  for await (const event of c.agents.follow('exec_1')) events.push(event);
+  assert.deepEqual(events.map((e) => e.type), ['start', 'chunk', 'chunk', 'done']);
+  assert.equal(get.seen[0]['last-event-id'], undefined);
+  assert.equal(get.seen[1]['last-event-id'], '1');
+  await get.close();
+
+  const post = await sseServer([[START, CHUNK_1, null]]);
+  const p = new lunaos.LunaosClient({ baseURL: post.url, apiKey: 'lnos_live_secretkey' });
+  p.sleep = async () => {};
+  const received = [];
+  await assert.rejects(async () => {
+    for await (const event of p.agents.execute({ agent: 'documentation', context: 'Document add' })) received.push(event.type);
+  }, lunaos.APIConnectionError);
+  assert.deepEqual(received, ['start', 'chunk']);
+  assert.equal(post.seen.length, 1);
+  await post.close();
+});

@@ -776,6 +776,30 @@ class SSEDecoder:
         return events + ([tail] if tail else [])
 
 
+class _Resume:
+    """Where a stream is, so a GET stream that breaks can ask for the rest: the next try
+    carries `Last-Event-ID`. A POST stream, once begun, is never re-sent."""
+
+    def __init__(self, p: _Prepared) -> None:
+        self._p = p
+        self._began = False
+        self._last_id: str | None = None
+
+    def began(self) -> None:
+        self._began = True
+
+    def seen(self, sse: ServerSentEvent | None) -> ServerSentEvent | None:
+        if sse is not None and sse.id:
+            self._last_id = sse.id
+            self._p.headers["last-event-id"] = sse.id
+        return sse
+
+    def can_resume(self) -> bool:
+        if not self._began:
+            return True
+        return self._p.op.method == "GET" and self._last_id is not None
+
+
 def _decode_event(events: Mapping[str, type[M]], sse: ServerSentEvent | None) -> M | None:
     """The typed event, or `None` (no event yet, or one this SDK version does not know)."""
     if sse is None:
@@ -1173,25 +1197,26 @@ class SyncAPIClient(_BaseClient):
         options: RequestOptions | None = None,
     ) -> Iterator[M]:
         """The operation's events as they arrive. Tries before the first byte are retried
-        like any request; once the stream has begun it is never re-sent (that would start
-        the work again), and leaving the loop closes the connection."""
+        like any request. Once a POST stream has begun it is never re-sent (that would start
+        the work again); a GET stream that breaks is resumed after the last event received
+        (`Last-Event-ID`), within the retries. Leaving the loop closes the connection."""
         p = self._prepare(operation, path, query, body, options)
         p.headers["accept"] = "text/event-stream"
         attempt = 0
-        began = False
+        resume = _Resume(p)
         while True:
             started = self._begin(p, attempt)
             try:
                 with self._http.stream(**p.send_args()) as response:
                     if response.status_code < 400:
-                        began = True
+                        resume.began()
                         self._log(_stream_response_log(p, response, started, attempt))
                         decoder = SSEDecoder()
                         for line in response.iter_lines():
-                            event = _decode_event(events, decoder.feed(line))
+                            event = _decode_event(events, resume.seen(decoder.feed(line)))
                             if event is not None:
                                 yield event
-                        event = _decode_event(events, decoder.feed(""))
+                        event = _decode_event(events, resume.seen(decoder.feed("")))
                         if event is not None:
                             yield event
                         return
@@ -1201,7 +1226,7 @@ class SyncAPIClient(_BaseClient):
                         raise make_status_error(self._spec, operation, raw)
                     delay = retry_in
             except httpx.TransportError as err:
-                if began:
+                if not resume.can_resume():
                     raise _connection_error(err, p.op.method, p.url) from err
                 delay = self._transport_failed(p, attempt, err)
             self._sleep(delay)
@@ -1386,20 +1411,20 @@ class AsyncAPIClient(_BaseClient):
         p = self._prepare(operation, path, query, body, options)
         p.headers["accept"] = "text/event-stream"
         attempt = 0
-        began = False
+        resume = _Resume(p)
         while True:
             started = self._begin(p, attempt)
             try:
                 async with self._http.stream(**p.send_args()) as response:
                     if response.status_code < 400:
-                        began = True
+                        resume.began()
                         self._log(_stream_response_log(p, response, started, attempt))
                         decoder = SSEDecoder()
                         async for line in response.aiter_lines():
-                            event = _decode_event(events, decoder.feed(line))
+                            event = _decode_event(events, resume.seen(decoder.feed(line)))
                             if event is not None:
                                 yield event
-                        event = _decode_event(events, decoder.feed(""))
+                        event = _decode_event(events, resume.seen(decoder.feed("")))
                         if event is not None:
                             yield event
                         return
@@ -1409,7 +1434,7 @@ class AsyncAPIClient(_BaseClient):
                         raise make_status_error(self._spec, operation, raw)
                     delay = retry_in
             except httpx.TransportError as err:
-                if began:
+                if not resume.can_resume():
                     raise _connection_error(err, p.op.method, p.url) from err
                 delay = self._transport_failed(p, attempt, err)
             await self._sleep(delay)

@@ -187,7 +187,7 @@ class AgentsResource:
         Args:
             id: The run's id
 
-        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries.
         """
         return self._client.request_stream(
             "follow_execution",
@@ -802,7 +802,7 @@ class AsyncAgentsResource:
         Args:
             id: The run's id
 
-        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (which cancels the work). A stream that breaks after it began is not re-sent (a POST stream cannot resume).
+        Yields the server-sent events as typed objects while they arrive; leaving the loop closes the connection (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries.
         """
         return self._client.request_stream(
             "follow_execution",
