@@ -54,9 +54,28 @@ pub async fn connect_with(url: &str, durable: bool) -> anyhow::Result<DatabaseCo
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    // Instances starting together on one database take turns: the first migrates, the
+    // others find nothing left to do (without it they race to create the same tables).
+    let mut holder = db.get_postgres_connection_pool().acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *holder)
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *holder)
+        .await?;
+    migrated?;
     Ok(())
 }
+
+/// The advisory lock migrations run under ("orrery:migrations" as a number).
+const MIGRATION_LOCK: i64 = 0x6f72_7265_7279_6d67;
 
 /// True when every migration this build knows has been applied.
 pub async fn migrations_applied(db: &DatabaseConnection) -> bool {

@@ -334,8 +334,14 @@ fn billing_service(
 async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&core.config.admin_email, &core.config.admin_password) {
         if !core.identity.admin_exists().await? {
-            let (admin, _) = core.identity.ensure_admin(email, password).await?;
-            tracing::info!(email = %admin.email, "created the first admin from configuration");
+            match core.identity.ensure_admin(email, password).await {
+                Ok((admin, _)) => {
+                    tracing::info!(email = %admin.email, "created the first admin from configuration")
+                }
+                // Instances starting together: another one created it first.
+                Err(_) if core.identity.admin_exists().await? => {}
+                Err(err) => return Err(err.into()),
+            }
         }
     }
     Ok(())

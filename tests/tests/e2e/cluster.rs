@@ -699,3 +699,25 @@ async fn a_run_whose_instance_is_killed_ends_interrupted_on_another() {
     assert_eq!(stored["data"]["status"], "failed", "{stored}");
     deployment.stop().await;
 }
+
+#[tokio::test]
+async fn instances_starting_together_on_a_fresh_database_take_turns_migrating() {
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let start = || {
+        let database = database.clone();
+        TestServer::with(move |c| {
+            c.database_url = database;
+            c.bus = "local".into();
+        })
+    };
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    for server in [&a, &b, &c] {
+        assert_eq!(ready(server).await.0, 200);
+    }
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+    drop_postgres_database(&database).await;
+}
