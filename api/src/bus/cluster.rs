@@ -19,8 +19,9 @@ use super::{wire, Event, EventBus, InProcessBus};
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
-    /// Hands one envelope to every instance (this one included; it drops its own).
-    async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()>;
+    /// Hands envelopes, in order, to every instance (this one included; it drops its own):
+    /// one round trip for the batch where the broker allows.
+    async fn send(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()>;
     /// Every instance's envelopes, until the connection is lost (the stream ends).
     async fn receive(&self) -> anyhow::Result<BoxStream<'static, Vec<u8>>>;
     /// Whether a send now would reach the broker.
@@ -30,6 +31,8 @@ pub trait Transport: Send + Sync + 'static {
 /// Events waiting for the transport; beyond this a burst is dropped (and counted) rather
 /// than held in memory while the broker is away.
 const OUTBOX: usize = 65_536;
+/// Most envelopes sent in one round trip.
+const BATCH: usize = 256;
 /// Between attempts to receive again after the connection was lost.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(250);
 
@@ -77,13 +80,14 @@ impl ClusterBus {
         bus
     }
 
-    fn drop_one(&self, why: &str) {
-        let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    fn dropped(&self, count: usize, why: &str) {
+        let total = self.dropped.fetch_add(count as u64, Ordering::Relaxed) + count as u64;
         tracing::warn!(
             bus = self.transport.kind(),
+            count,
             dropped_total = total,
             why,
-            "event not sent to other instances"
+            "events not sent to other instances"
         );
     }
 }
@@ -94,12 +98,21 @@ async fn send_loop(
     shutdown: CancellationToken,
 ) {
     loop {
-        let payload = tokio::select! {
+        let first = tokio::select! {
             payload = outgoing.recv() => match payload { Some(p) => p, None => return },
             _ = shutdown.cancelled() => return,
         };
-        if let Err(err) = bus.transport.send(payload).await {
-            bus.drop_one(&err.to_string());
+        // Whatever queued meanwhile goes in the same round trip.
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match outgoing.try_recv() {
+                Ok(payload) => batch.push(payload),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        if let Err(err) = bus.transport.send(batch).await {
+            bus.dropped(count, &err.to_string());
         }
     }
 }
@@ -143,10 +156,10 @@ impl EventBus for ClusterBus {
             match wire::encode(&self.origin, &event) {
                 Ok(payload) => {
                     if self.outbox.try_send(payload).is_err() {
-                        self.drop_one("outbox full");
+                        self.dropped(1, "outbox full");
                     }
                 }
-                Err(err) => self.drop_one(&err.to_string()),
+                Err(err) => self.dropped(1, &err.to_string()),
             }
         }
         self.local.publish(event);
@@ -203,8 +216,10 @@ mod tests {
         fn kind(&self) -> &'static str {
             "loopback"
         }
-        async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()> {
-            let _ = self.0.send(payload);
+        async fn send(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
+            for payload in payloads {
+                let _ = self.0.send(payload);
+            }
             Ok(())
         }
         async fn receive(&self) -> anyhow::Result<BoxStream<'static, Vec<u8>>> {

@@ -38,8 +38,11 @@ impl Transport for NatsTransport {
         "nats"
     }
 
-    async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()> {
-        self.client.publish(SUBJECT, payload.into()).await?;
+    async fn send(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
+        // The client writes them out together.
+        for payload in payloads {
+            self.client.publish(SUBJECT, payload.into()).await?;
+        }
         Ok(())
     }
 

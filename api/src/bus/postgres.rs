@@ -38,18 +38,26 @@ impl Transport for PgTransport {
         "postgres"
     }
 
-    async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+    async fn send(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
+        let total = payloads.len();
+        let texts: Vec<String> = payloads
+            .into_iter()
+            .filter(|p| p.len() <= MAX_PAYLOAD)
+            .filter_map(|p| String::from_utf8(p).ok())
+            .collect();
+        let oversized = total - texts.len();
+        // One statement for the batch; the notifications keep the array's order.
+        sqlx::query(
+            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS t(payload, n) ORDER BY n",
+        )
+        .bind(CHANNEL)
+        .bind(texts)
+        .execute(&self.pool)
+        .await?;
         anyhow::ensure!(
-            payload.len() <= MAX_PAYLOAD,
-            "a {} byte event is over NOTIFY's limit",
-            payload.len()
+            oversized == 0,
+            "{oversized} events over NOTIFY's 8000-byte limit"
         );
-        let text = String::from_utf8(payload)?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(text)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 

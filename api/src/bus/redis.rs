@@ -37,13 +37,13 @@ impl Transport for RedisTransport {
         "redis"
     }
 
-    async fn send(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+    async fn send(&self, payloads: Vec<Vec<u8>>) -> anyhow::Result<()> {
         let mut connection = self.publisher.clone();
-        redis::cmd("PUBLISH")
-            .arg(CHANNEL)
-            .arg(payload)
-            .query_async::<i64>(&mut connection)
-            .await?;
+        let mut pipeline = redis::pipe();
+        for payload in payloads {
+            pipeline.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
+        }
+        pipeline.query_async::<()>(&mut connection).await?;
         Ok(())
     }
 

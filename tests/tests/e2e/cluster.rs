@@ -17,15 +17,18 @@ use crate::subscriptions::{first_event, next_within, subscribed, Socket};
 enum Bus {
     Nats,
     Redis,
+    /// LISTEN/NOTIFY on the shared database, for deployments with no broker.
+    Postgres,
 }
 
-const BUSES: [Bus; 2] = [Bus::Nats, Bus::Redis];
+const BUSES: [Bus; 3] = [Bus::Nats, Bus::Redis, Bus::Postgres];
 
 impl Bus {
     fn name(self) -> &'static str {
         match self {
             Bus::Nats => "nats",
             Bus::Redis => "redis",
+            Bus::Postgres => "postgres",
         }
     }
 }
