@@ -23,7 +23,7 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)"; exi
 cargo build --release -q -p orrery-api
 cargo bench -q -p orrery-tests --bench scale_out --no-run 2>/dev/null
 bench_bin=$(find target/release/deps -maxdepth 1 -type f -executable -name 'scale_out-*' -printf '%T@ %p\n' | sort -nr | head -1 | cut -d' ' -f2)
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"  # the fan-out holds SUBSCRIBERS sockets open
 work=$(mktemp -d)
 servers=()
 stop_all() {

@@ -187,19 +187,7 @@ async fn main() {
         .build()
         .unwrap();
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let signed: Value = client
-        .post(format!("{base}/lunaos/auth/signup"))
-        .json(&json!({"email": email, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signed["data"]["token"]
-        .as_str()
-        .expect("signed up")
-        .to_string();
+    let token = orrery_tests::sign_up_at(&client, &base, &email).await;
 
     // Warm up: a few runs so connections, caches and the SQLite pages are in place.
     for _ in 0..5 {

@@ -21,7 +21,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const PASSWORD: &str = "correct horse battery";
 const SUBSCRIPTION: &str = "subscription { decisionUpdates { decisionId } }";
 
 type Socket =
@@ -228,19 +227,7 @@ async fn main() {
     let events: usize = env("EVENTS", "5").parse().unwrap();
     let client = reqwest::Client::new();
     let email = format!("scale-bench-{}@example.com", std::process::id());
-    let signed_up: Value = client
-        .post(format!("{}/lunaos/auth/signup", bases[0]))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signed_up["data"]["token"]
-        .as_str()
-        .expect("signed up")
-        .to_string();
+    let token = orrery_tests::sign_up_at(&client, &bases[0], &email).await;
     delivery(&client, &bases[0], &bases[1], &token, rounds).await;
     fan_out(&client, &bases, &token, subscribers, events).await;
 }

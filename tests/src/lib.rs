@@ -406,3 +406,20 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Signs a new account up on a running server (a benchmark's setup); returns its token.
+pub async fn sign_up_at(client: &Client, base: &str, email: &str) -> String {
+    let signed_up: Value = client
+        .post(format!("{base}/lunaos/auth/signup"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sign up")
+        .json()
+        .await
+        .expect("sign-up answer");
+    signed_up["data"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not signed up: {signed_up}"))
+        .to_string()
+}

@@ -55,7 +55,8 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
         core.bus.publish(Event::Probe(token.clone()));
         while let Some(event) = events.next().await {
             if matches!(&event, Event::Probe(t) if *t == token) {
-                return true;
+                // Delivered here; with a broker, the other instances must be reachable too.
+                return core.bus.connected().await;
             }
         }
         false
@@ -63,10 +64,12 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
     .await;
     let limiter = timed("rate_limiter", async {
         let probe = format!("probe:{}", uuid::Uuid::new_v4());
-        core.limiter
+        let decided = core
+            .limiter
             .check(&probe, crate::http::rate_limit::Quota::per_minute(1), 1)
             .await
-            .is_ok_and(|d| d.allowed)
+            .is_ok_and(|d| d.allowed);
+        decided && core.limiter.reachable().await
     })
     .await;
     let guardian = timed("guardian", async { core.guardian.self_check() }).await;

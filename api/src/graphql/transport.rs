@@ -197,9 +197,8 @@ async fn upgrade_parts(state: AppState, parts: &mut axum::http::request::Parts) 
         .get::<ClientIp>()
         .copied()
         .unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0])));
-    upgrade
+    crate::http::websocket::upgrade(upgrade, MAX_WS_MESSAGE)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .max_message_size(MAX_WS_MESSAGE)
         .on_upgrade(move |socket| {
             let upgrade = Upgrade {
                 protocol,

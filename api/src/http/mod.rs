@@ -15,3 +15,4 @@ pub mod request_id;
 pub mod request_limits;
 pub mod server;
 pub mod text;
+pub mod websocket;

@@ -76,8 +76,7 @@ fn open(
     upgrade: WebSocketUpgrade,
     channel: Channel,
 ) -> Response {
-    upgrade
-        .max_message_size(MAX_MESSAGE)
+    crate::http::websocket::upgrade(upgrade, MAX_MESSAGE)
         .on_upgrade(move |socket| serve(state, principal, ip, socket, channel))
         .into_response()
 }

@@ -44,8 +44,7 @@ pub async fn ws(
         _ => principal,
     };
     principal.actor()?;
-    Ok(upgrade
-        .max_message_size(MAX_MESSAGE)
+    Ok(crate::http::websocket::upgrade(upgrade, MAX_MESSAGE)
         .on_upgrade(move |socket| serve(state, principal, ip, socket))
         .into_response())
 }
