@@ -509,6 +509,7 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
     use axum::middleware::from_fn_with_state;
 
     let config = &state.config;
+    let renderers = Arc::new(error_renderers(dialects));
     let graphql = Router::new()
         .route("/graphql", get(transport::get).post(transport::post))
         .route("/graphql/ws", get(transport::ws))
@@ -541,9 +542,13 @@ fn routes(state: &AppState, dialects: &Dialects) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(from_fn_with_state(
+            renderers.clone(),
+            http::panics::middleware,
+        ))
         .layer(cors(config))
         .layer(from_fn_with_state(
-            Arc::new(error_renderers(dialects)),
+            renderers,
             http::request_limits::middleware,
         ))
         .layer(from_fn(http::headers::middleware))

@@ -8,6 +8,7 @@ pub mod headers;
 pub mod json_int;
 pub mod json_object;
 pub mod maintenance;
+pub mod panics;
 pub mod perf;
 pub mod probes;
 pub mod rate_limit;

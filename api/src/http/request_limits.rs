@@ -24,7 +24,7 @@ pub struct Renderers {
 }
 
 impl Renderers {
-    fn render(&self, path: &str, err: &DomainError) -> Response {
+    pub(crate) fn render(&self, path: &str, err: &DomainError) -> Response {
         let render = self
             .by_prefix
             .iter()
