@@ -14,10 +14,14 @@ pub async fn livez() -> Json<Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = crate::db::ping(&state.db).await;
+    // At once, so a probe answers within one check's timeout whatever is away.
+    let (database, bus, rate_store) = tokio::join!(
+        crate::db::ping(&state.db),
+        state.bus.connected(),
+        state.limiter.reachable()
+    );
     let migrations = database && crate::db::migrations_applied(&state.db).await;
     let draining = state.is_draining();
-    let (bus, rate_store) = tokio::join!(state.bus.connected(), state.limiter.reachable());
     // A rate store configured to fail open still serves; one that fails closed does not.
     let limits_served = rate_store || state.config.rate_limit.on_store_failure.trim() == "open";
     let ready = database && migrations && !draining && limits_served;

@@ -203,10 +203,10 @@ pub async fn execute(
     security(("bearer" = []), ("api_key" = [])),
     params(
         ("id" = String, Path, description = "The run's id", example = "exec_01jf3k6w9x2m4q8r5t7v0y1z3a"),
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received: resume after it", example = "3"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "The `id` of the last event received: resume after it", example = 3),
     ),
     responses(
-        (status = 200, description = "The run's events", content_type = "text/event-stream", body = super::events::AgentEvent),
+        (status = 200, description = "The run's events (an agent run's or a chain run's)", content_type = "text/event-stream", body = super::events::RunEvent),
         (status = 400, description = "Last-Event-ID is not an event position", body = LunaError),
         (status = 401, description = "Missing or invalid credential", body = LunaError),
         (status = 403, description = "The key lacks agents:run", body = LunaError),
@@ -226,7 +226,7 @@ pub async fn follow(
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .and_then(|last| last.checked_add(1))
+            .map(|last| last.saturating_add(1))
             .ok_or_else(|| {
                 DomainError::invalid("Last-Event-ID", "Last-Event-ID is an event's id (a number)")
             })?,

@@ -220,6 +220,21 @@ pub enum AgentEvent {
     Error(ErrorEvent),
 }
 
+/// One SSE event of a run followed by its id: an agent run's or a chain run's.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // A schema only: the frames are built as JSON values.
+#[serde(untagged)]
+pub enum RunEvent {
+    Start(StartEvent),
+    ChainStart(ChainStartEvent),
+    StepStart(StepStartEvent),
+    Chunk(OutputChunkEvent),
+    StepDone(StepDoneEvent),
+    Done(DoneEvent),
+    ChainDone(ChainDoneEvent),
+    Error(ErrorEvent),
+}
+
 /// One SSE event of a chain run.
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)] // A schema only: the frames are built as JSON values.

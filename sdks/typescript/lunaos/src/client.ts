@@ -48,8 +48,8 @@ export class AgentsResource {
    *
    * `for await (const event of …)` yields the server-sent events while they arrive (narrow them on `event.type`); leaving the loop aborts the request (the work goes on). A stream that breaks is resumed after the last event received (`Last-Event-ID`), within the retries.
    */
-  follow(id: string, options?: RequestOptions): AsyncGenerator<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent, void, undefined> {
-    return this.client.requestStream<M.StartEvent | M.OutputChunkEvent | M.DoneEvent | M.ErrorEvent>("follow_execution", ["start", "chunk", "done", "error"], { path: { id: id } }, options);
+  follow(id: string, options?: RequestOptions): AsyncGenerator<M.StartEvent | M.ChainStartEvent | M.StepStartEvent | M.OutputChunkEvent | M.StepDoneEvent | M.DoneEvent | M.ChainDoneEvent | M.ErrorEvent, void, undefined> {
+    return this.client.requestStream<M.StartEvent | M.ChainStartEvent | M.StepStartEvent | M.OutputChunkEvent | M.StepDoneEvent | M.DoneEvent | M.ChainDoneEvent | M.ErrorEvent>("follow_execution", ["start", "chain_start", "step_start", "chunk", "step_done", "done", "chain_done", "error"], { path: { id: id } }, options);
   }
 
   /**

@@ -176,7 +176,7 @@ class AgentsResource:
         id: str,
         *,
         request_options: RequestOptions | None = None,
-    ) -> Iterator[StartEvent | OutputChunkEvent | DoneEvent | ErrorEvent]:
+    ) -> Iterator[StartEvent | ChainStartEvent | StepStartEvent | OutputChunkEvent | StepDoneEvent | DoneEvent | ChainDoneEvent | ErrorEvent]:
         """Follow one of your runs as server-sent events, from any instance: its events so far, then
         each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
         with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
@@ -191,7 +191,7 @@ class AgentsResource:
         """
         return self._client.request_stream(
             "follow_execution",
-            {"start": StartEvent, "chunk": OutputChunkEvent, "done": DoneEvent, "error": ErrorEvent},
+            {"start": StartEvent, "chain_start": ChainStartEvent, "step_start": StepStartEvent, "chunk": OutputChunkEvent, "step_done": StepDoneEvent, "done": DoneEvent, "chain_done": ChainDoneEvent, "error": ErrorEvent},
             path={
                 "id": id,
             },
@@ -791,7 +791,7 @@ class AsyncAgentsResource:
         id: str,
         *,
         request_options: RequestOptions | None = None,
-    ) -> AsyncIterator[StartEvent | OutputChunkEvent | DoneEvent | ErrorEvent]:
+    ) -> AsyncIterator[StartEvent | ChainStartEvent | StepStartEvent | OutputChunkEvent | StepDoneEvent | DoneEvent | ChainDoneEvent | ErrorEvent]:
         """Follow one of your runs as server-sent events, from any instance: its events so far, then
         each as it happens, until `done` or `error`. Each event's `id` is its position; reconnecting
         with `Last-Event-ID` resumes after it. Leaving does not stop the run. A run whose instance
@@ -806,7 +806,7 @@ class AsyncAgentsResource:
         """
         return self._client.request_stream(
             "follow_execution",
-            {"start": StartEvent, "chunk": OutputChunkEvent, "done": DoneEvent, "error": ErrorEvent},
+            {"start": StartEvent, "chain_start": ChainStartEvent, "step_start": StepStartEvent, "chunk": OutputChunkEvent, "step_done": StepDoneEvent, "done": DoneEvent, "chain_done": ChainDoneEvent, "error": ErrorEvent},
             path={
                 "id": id,
             },
