@@ -410,45 +410,80 @@ async fn a_lost_rate_store_fails_the_configured_way_and_recovers() {
 
 #[tokio::test]
 async fn subscriptions_resume_after_nats_restarts() {
-    let Some(mut nats) = Broker::new("nats-server", |port| {
-        ["-a", "127.0.0.1", "-p", &port.to_string()]
+    subscriptions_resume_after_their_broker_restarts(Bus::Nats).await;
+}
+
+#[tokio::test]
+async fn subscriptions_resume_after_redis_restarts() {
+    subscriptions_resume_after_their_broker_restarts(Bus::Redis).await;
+}
+
+/// Two instances on a broker of the test's own, which goes away and comes back: the
+/// instances say they are degraded meanwhile, and the same subscription hears events again.
+async fn subscriptions_resume_after_their_broker_restarts(bus: Bus) {
+    let broker = match bus {
+        Bus::Nats => Broker::new("nats-server", |port| {
+            ["-a", "127.0.0.1", "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec()
+        }),
+        Bus::Redis => Broker::new("redis-server", |port| {
+            [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
             .map(String::from)
             .to_vec()
-    }) else {
+        }),
+        Bus::Postgres => unreachable!("the database is not restarted here"),
+    };
+    let Some(mut broker) = broker else {
         return;
     };
     let Some(database) = fresh_postgres_database().await else {
         return;
     };
-    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let (nats, redis) = match bus {
+        Bus::Nats => (format!("nats://127.0.0.1:{}", broker.port), None),
+        _ => (
+            String::new(),
+            Some(format!("redis://127.0.0.1:{}/", broker.port)),
+        ),
+    };
     let start = || {
-        let (database, url) = (database.clone(), url.clone());
+        let (database, nats, redis) = (database.clone(), nats.clone(), redis.clone());
         TestServer::with(move |c| {
-            shared(database, "nats", String::new(), url)(c);
-            c.redis_url = None;
+            shared(database, bus.name(), String::new(), nats)(c);
+            c.redis_url = redis;
         })
     };
     let (a, b) = (start().await, start().await);
-    let (token, _, _) = a.sign_up(&unique_email("nats")).await;
+    let (token, _, _) = a.sign_up(&unique_email("restart")).await;
     let mut on_b = subscribed(&b, &token, "b", ACCOUNT_EVENTS).await;
     first_event(&mut on_b, || async {
         a.create_key(&token).await;
     })
     .await;
 
-    nats.stop();
+    broker.stop();
     until(Duration::from_secs(5), || async {
         ready(&b).await.1["checks"]["bus"]["connected"] == false
     })
     .await;
-    assert_eq!(ready(&b).await.1["status"], "degraded");
-    nats.start();
+    assert_eq!(ready(&b).await.1["status"], "degraded", "{bus:?}");
+    broker.start();
     let took = until(Duration::from_secs(10), || async {
         let (a, b) = (ready(&a).await.1, ready(&b).await.1);
         a["checks"]["bus"]["connected"] == true && b["checks"]["bus"]["connected"] == true
     })
     .await;
-    println!("both instances reconnected {took:?} after NATS came back");
+    println!("{bus:?}: both instances reconnected {took:?} after the broker came back");
     while account_event(&mut on_b, Duration::from_millis(300))
         .await
         .is_some()
@@ -457,7 +492,11 @@ async fn subscriptions_resume_after_nats_restarts() {
     let event = account_event(&mut on_b, Duration::from_secs(5))
         .await
         .expect("the same subscription hears A after the restart");
-    assert_eq!(event["detail"]["key_id"], key_id.as_str(), "{event}");
+    assert_eq!(
+        event["detail"]["key_id"],
+        key_id.as_str(),
+        "{bus:?}: {event}"
+    );
     a.stop().await;
     b.stop().await;
     drop_postgres_database(&database).await;
