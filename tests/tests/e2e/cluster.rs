@@ -286,6 +286,33 @@ impl Broker {
         Some(broker)
     }
 
+    /// A Redis that keeps nothing on disk.
+    fn redis() -> Option<Self> {
+        Self::new("redis-server", |port| {
+            let port = port.to_string();
+            [
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+    }
+
+    fn nats() -> Option<Self> {
+        Self::new("nats-server", |port| {
+            ["-a", "127.0.0.1", "-p", &port.to_string()]
+                .map(String::from)
+                .to_vec()
+        })
+    }
+
     fn start(&mut self) {
         let child = Command::new(self.program)
             .args(&self.args)
@@ -326,20 +353,7 @@ async fn ready(server: &TestServer) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_lost_rate_store_fails_the_configured_way_and_recovers() {
-    let Some(mut redis) = Broker::new("redis-server", |port| {
-        [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .map(String::from)
-        .to_vec()
-    }) else {
+    let Some(mut redis) = Broker::redis() else {
         return;
     };
     let url = format!("redis://127.0.0.1:{}/", redis.port);
@@ -422,25 +436,8 @@ async fn subscriptions_resume_after_redis_restarts() {
 /// instances say they are degraded meanwhile, and the same subscription hears events again.
 async fn subscriptions_resume_after_their_broker_restarts(bus: Bus) {
     let broker = match bus {
-        Bus::Nats => Broker::new("nats-server", |port| {
-            ["-a", "127.0.0.1", "-p", &port.to_string()]
-                .map(String::from)
-                .to_vec()
-        }),
-        Bus::Redis => Broker::new("redis-server", |port| {
-            [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-            .map(String::from)
-            .to_vec()
-        }),
+        Bus::Nats => Broker::nats(),
+        Bus::Redis => Broker::redis(),
         Bus::Postgres => unreachable!("the database is not restarted here"),
     };
     let Some(mut broker) = broker else {
