@@ -403,12 +403,15 @@ const POLICY_SYNC_EVERY_TICKS: u32 = 5;
 fn spawn_revocation_sync(state: AppState) {
     use futures::StreamExt;
     let shutdown = state.shutdown_signal();
-    let announced = state.bus.subscribe().filter_map(|event| async move {
-        match event {
-            bus::Event::Invalidate(what) => Some(what),
-            _ => None,
-        }
-    });
+    let announced = state
+        .bus
+        .subscribe_to(bus::Topic::Invalidate)
+        .filter_map(|event| async move {
+            match event {
+                bus::Event::Invalidate(what) => Some(what),
+                _ => None,
+            }
+        });
     // A closed bus leaves the periodic sync.
     let mut announced = Box::pin(announced.chain(futures::stream::pending()));
     tokio::spawn(async move {

@@ -169,6 +169,10 @@ impl EventBus for ClusterBus {
         self.local.subscribe()
     }
 
+    fn subscribe_to(&self, topic: super::Topic) -> BoxStream<'static, Event> {
+        self.local.subscribe_to(topic)
+    }
+
     fn kind(&self) -> &'static str {
         self.transport.kind()
     }

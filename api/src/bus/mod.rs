@@ -113,6 +113,29 @@ pub enum Event {
     },
 }
 
+/// One kind of event: a subscriber interested in one kind wakes only for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    Account,
+    Probe,
+    Invalidate,
+    Ledger,
+    Decisions,
+    Reviews,
+    MemoryDrift,
+    Command,
+    Incident,
+    Pipeline,
+    Reflection,
+    Glyph,
+    RunProgress,
+    CancelRun,
+}
+
+impl Topic {
+    const COUNT: usize = 14;
+}
+
 /// Which cached state to re-read from the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -124,6 +147,25 @@ pub enum Invalidation {
 }
 
 impl Event {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::Account(_) => Topic::Account,
+            Event::Probe(_) => Topic::Probe,
+            Event::Invalidate(_) => Topic::Invalidate,
+            Event::LedgerAppended(_) => Topic::Ledger,
+            Event::DecisionUpdated(_) => Topic::Decisions,
+            Event::ReviewRequested(_) => Topic::Reviews,
+            Event::MemoryDrift(_) => Topic::MemoryDrift,
+            Event::Command(_) => Topic::Command,
+            Event::Incident(_) => Topic::Incident,
+            Event::Pipeline(_) => Topic::Pipeline,
+            Event::Reflection(_) => Topic::Reflection,
+            Event::Glyph(_) => Topic::Glyph,
+            Event::RunProgress(_) => Topic::RunProgress,
+            Event::CancelRun { .. } => Topic::CancelRun,
+        }
+    }
+
     /// Whether other instances hear it.
     pub fn crosses_instances(&self) -> bool {
         !matches!(self, Event::Probe(_))
@@ -136,6 +178,9 @@ pub trait EventBus: Send + Sync {
     /// Every event published after the call, here or (with a transport) on any instance; a
     /// subscriber that falls behind skips the events it missed rather than blocking publishers.
     fn subscribe(&self) -> BoxStream<'static, Event>;
+    /// The same, for one kind of event only: the subscriber is not woken for the others (a
+    /// run's every token, a ledger entry per decision).
+    fn subscribe_to(&self, topic: Topic) -> BoxStream<'static, Event>;
     /// `local`, `nats`, `redis` or `postgres`.
     fn kind(&self) -> &'static str {
         "local"
@@ -147,37 +192,63 @@ pub trait EventBus: Send + Sync {
 }
 
 pub struct InProcessBus {
-    sender: broadcast::Sender<Event>,
+    /// Every event.
+    all: broadcast::Sender<Event>,
+    /// Each topic's events, by `Topic as usize`.
+    topics: Vec<broadcast::Sender<Event>>,
 }
 
 impl InProcessBus {
     pub fn new(capacity: usize) -> Self {
         Self {
-            sender: broadcast::channel(capacity).0,
+            all: broadcast::channel(capacity).0,
+            topics: (0..Topic::COUNT)
+                .map(|_| broadcast::channel(capacity).0)
+                .collect(),
         }
     }
+}
+
+fn receive(receiver: broadcast::Receiver<Event>) -> BoxStream<'static, Event> {
+    Box::pin(futures::stream::unfold(receiver, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => return Some((event, rx)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "event subscriber lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }))
 }
 
 #[async_trait::async_trait]
 impl EventBus for InProcessBus {
     fn publish(&self, event: Event) {
-        // No subscribers is not an error.
-        let _ = self.sender.send(event);
+        let topic = &self.topics[event.topic() as usize];
+        // Cloned only for channels somebody listens to; no subscribers is not an error.
+        match (topic.receiver_count() > 0, self.all.receiver_count() > 0) {
+            (true, true) => {
+                let _ = topic.send(event.clone());
+                let _ = self.all.send(event);
+            }
+            (true, false) => {
+                let _ = topic.send(event);
+            }
+            (false, true) => {
+                let _ = self.all.send(event);
+            }
+            (false, false) => {}
+        }
     }
 
     fn subscribe(&self) -> BoxStream<'static, Event> {
-        let receiver = self.sender.subscribe();
-        Box::pin(futures::stream::unfold(receiver, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(event) => return Some((event, rx)),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "event subscriber lagged");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        }))
+        receive(self.all.subscribe())
+    }
+
+    fn subscribe_to(&self, topic: Topic) -> BoxStream<'static, Event> {
+        receive(self.topics[topic as usize].subscribe())
     }
 }
 
@@ -209,6 +280,24 @@ mod tests {
             };
             assert_eq!(e.id, expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_topic_subscriber_hears_only_its_topic() {
+        let bus = InProcessBus::new(16);
+        let mut invalidations = bus.subscribe_to(Topic::Invalidate);
+        let mut everything = bus.subscribe();
+        bus.publish(event(1));
+        bus.publish(Event::Invalidate(Invalidation::Settings));
+        assert!(matches!(
+            invalidations.next().await,
+            Some(Event::Invalidate(Invalidation::Settings))
+        ));
+        assert!(matches!(everything.next().await, Some(Event::Account(_))));
+        assert!(matches!(
+            everything.next().await,
+            Some(Event::Invalidate(_))
+        ));
     }
 
     #[test]

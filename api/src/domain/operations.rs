@@ -51,7 +51,7 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
     let identity = timed("identity", async { core.identity.self_check().await }).await;
     let bus = timed("event_bus", async {
         let token = uuid::Uuid::new_v4().to_string();
-        let mut events = core.bus.subscribe();
+        let mut events = core.bus.subscribe_to(crate::bus::Topic::Probe);
         core.bus.publish(Event::Probe(token.clone()));
         while let Some(event) = events.next().await {
             if matches!(&event, Event::Probe(t) if *t == token) {

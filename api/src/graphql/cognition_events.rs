@@ -9,6 +9,7 @@ use super::errors::to_gql;
 use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::cognition::awareness::{self, ConsciousnessStream, ConsciousnessUpdate};
 use crate::domain::cognition::matriz::PipelineEventKind;
 
@@ -186,20 +187,23 @@ impl CognitionSubscription {
         interaction_id: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = PipelineEvent>> {
         let owner = principal(ctx).actor().map_err(to_gql)?.user_id.clone();
-        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
-            let item = match event {
-                Event::Pipeline(run)
-                    if run.owner == owner
-                        && interaction_id
-                            .as_ref()
-                            .is_none_or(|id| *id == run.interaction_id) =>
-                {
-                    Some(pipeline_event(*run))
-                }
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::Pipeline)
+            .filter_map(move |event| {
+                let item = match event {
+                    Event::Pipeline(run)
+                        if run.owner == owner
+                            && interaction_id
+                                .as_ref()
+                                .is_none_or(|id| *id == run.interaction_id) =>
+                    {
+                        Some(pipeline_event(*run))
+                    }
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 
     /// Your awareness (as your runs move through their stages) and reflections, as the

@@ -10,6 +10,7 @@ use super::errors::{to_gql, user_error, ErrorCode, UserError};
 use super::identity::ConnectionTotal;
 use super::{core, node, principal};
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::governance::policy::Policy as PolicyDocument;
 use crate::domain::governance::{DecideInput as DomainDecideInput, LedgerFilter, Verification};
 use crate::domain::identity::{Principal, Role};
@@ -691,13 +692,16 @@ impl GovernanceSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = Decision>> {
         let user_id = principal(ctx).actor().map_err(to_gql)?.user_id.clone();
-        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
-            let item = match event {
-                Event::DecisionUpdated(d) if d.owner_id == user_id => Some(Decision(*d)),
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::Decisions)
+            .filter_map(move |event| {
+                let item = match event {
+                    Event::DecisionUpdated(d) if d.owner_id == user_id => Some(Decision(*d)),
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 
     /// Decisions that start waiting for review (reviewers and admins; not your own).
@@ -712,13 +716,16 @@ impl GovernanceSubscription {
             )));
         }
         let user_id = actor.user_id.clone();
-        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
-            let item = match event {
-                Event::ReviewRequested(d) if d.owner_id != user_id => Some(Review(*d)),
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::Reviews)
+            .filter_map(move |event| {
+                let item = match event {
+                    Event::ReviewRequested(d) if d.owner_id != user_id => Some(Review(*d)),
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 
     /// Every ledger entry as it is committed (admins and auditors).
@@ -731,12 +738,15 @@ impl GovernanceSubscription {
                 "only admins and auditors follow the whole ledger".into(),
             )));
         }
-        Ok(core(ctx).bus.subscribe().filter_map(|event| {
-            let item = match event {
-                Event::LedgerAppended(e) => Some(LedgerEntry(*e)),
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::Ledger)
+            .filter_map(|event| {
+                let item = match event {
+                    Event::LedgerAppended(e) => Some(LedgerEntry(*e)),
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 }

@@ -7,6 +7,7 @@ use futures::{Stream, StreamExt};
 
 use super::errors::{to_gql, user_error, ErrorCode, UserError};
 use super::{core, node, principal};
+use crate::bus::Topic;
 use crate::bus::{AccountEventKind, Event};
 use crate::domain::identity::{self as identity, ApiKeyInfo, Principal, Scope, Session, SignUp};
 
@@ -702,7 +703,7 @@ impl IdentitySubscription {
     ) -> async_graphql::Result<impl Stream<Item = AccountEvent>> {
         let actor = principal(ctx).actor().map_err(to_gql)?;
         let user_id = actor.user_id.clone();
-        let events = core(ctx).bus.subscribe();
+        let events = core(ctx).bus.subscribe_to(Topic::Account);
         Ok(events.filter_map(move |event| {
             let item = match event {
                 Event::Account(e) if e.user_id == user_id => Some(AccountEvent::from(e)),

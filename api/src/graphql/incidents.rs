@@ -10,6 +10,7 @@ use super::identity::{require_user, ConnectionTotal};
 use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::cognition::content::Severity;
 use crate::domain::identity::Scope;
 use crate::domain::incidents::{self as domain, IncidentDetail, IncidentFilter, NewIncident};
@@ -310,19 +311,22 @@ impl IncidentSubscription {
     ) -> async_graphql::Result<impl Stream<Item = IncidentUpdate>> {
         let actor = principal(ctx).actor().map_err(to_gql)?.clone();
         actor.require(Scope::Incidents).map_err(to_gql)?;
-        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
-            let item = match event {
-                Event::Incident(change) if change.visible_to(&actor) => {
-                    let change = *change;
-                    Some(IncidentUpdate {
-                        kind: change.kind.into(),
-                        incident: change.incident.into(),
-                        entry: change.entry.into(),
-                    })
-                }
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::Incident)
+            .filter_map(move |event| {
+                let item = match event {
+                    Event::Incident(change) if change.visible_to(&actor) => {
+                        let change = *change;
+                        Some(IncidentUpdate {
+                            kind: change.kind.into(),
+                            incident: change.incident.into(),
+                            entry: change.entry.into(),
+                        })
+                    }
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 }

@@ -12,6 +12,7 @@ use super::node;
 use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::memory::{self, MemoryChange, NewMemory, RepairMethod, SearchFilters};
 
 /// A memory: what was remembered, how it is grouped, how far it drifted.
@@ -407,18 +408,21 @@ impl MemorySubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = MemoryDrift>> {
         let user_id = principal(ctx).actor().map_err(to_gql)?.user_id.clone();
-        Ok(core(ctx).bus.subscribe().filter_map(move |event| {
-            let item = match event {
-                Event::MemoryDrift(drift) if drift.owner == user_id => Some(MemoryDrift {
-                    id: node::encode("Memory", &drift.memory_id),
-                    memory_id: drift.memory_id,
-                    drift_level: drift.drift_level,
-                    repair_recommended: drift.repair_recommended,
-                    suggested_method: drift.suggested_method.into(),
-                }),
-                _ => None,
-            };
-            async move { item }
-        }))
+        Ok(core(ctx)
+            .bus
+            .subscribe_to(Topic::MemoryDrift)
+            .filter_map(move |event| {
+                let item = match event {
+                    Event::MemoryDrift(drift) if drift.owner == user_id => Some(MemoryDrift {
+                        id: node::encode("Memory", &drift.memory_id),
+                        memory_id: drift.memory_id,
+                        drift_level: drift.drift_level,
+                        repair_recommended: drift.repair_recommended,
+                        suggested_method: drift.suggested_method.into(),
+                    }),
+                    _ => None,
+                };
+                async move { item }
+            }))
     }
 }

@@ -9,6 +9,7 @@ use super::identity::require_user;
 use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::terminal::{
     CommandFrame, ExecuteRequest, StoredRun, Stream as Output, TerminalEvent,
 };
@@ -236,7 +237,7 @@ impl TerminalSubscription {
         run_id: String,
     ) -> async_graphql::Result<impl Stream<Item = CommandOutput>> {
         // Subscribe before reading the store, so nothing falls between the two.
-        let live = core(ctx).bus.subscribe();
+        let live = core(ctx).bus.subscribe_to(Topic::Command);
         let run = core(ctx)
             .terminal
             .run_of(principal(ctx), &run_id)

@@ -16,7 +16,7 @@ use super::chain::{self, ChainRequest};
 use super::events::{Hub, Live, RunEvent, Source};
 use super::quota::{Charge, Quotas, Usage};
 use super::run::{self, Runner};
-use crate::bus::{Event, EventBus};
+use crate::bus::{Event, EventBus, Topic};
 use crate::config::AgentsConfig;
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Actor, Principal, Scope};
@@ -242,7 +242,7 @@ impl AgentService {
         let quotas = Quotas::new(db.clone(), config.clone());
         let writer = super::store::RunWriter::spawn(db.clone(), quotas.clone());
         let hub = Arc::new(Hub::new(bus.clone()));
-        spawn_cancel_listener(hub.clone(), bus.subscribe());
+        spawn_cancel_listener(hub.clone(), bus.subscribe_to(Topic::CancelRun));
         Self {
             quotas,
             runner: Arc::new(Runner::new(ai, config.clone(), writer.clone())),
@@ -495,7 +495,7 @@ impl AgentService {
         let run_id = id.to_string();
         let progress = self
             .bus
-            .subscribe()
+            .subscribe_to(Topic::RunProgress)
             .filter_map(move |event| {
                 futures::future::ready(match event {
                     Event::RunProgress(p) if p.run_id == run_id => Some(*p),

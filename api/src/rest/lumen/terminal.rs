@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::frames;
 use super::Error;
 use crate::bus::Event;
+use crate::bus::Topic;
 use crate::domain::identity::Principal;
 use crate::domain::terminal::{
     CommandFrame, ExecuteRequest, Finished, Outcome, Stream, TerminalEvent,
@@ -57,7 +58,7 @@ async fn serve(state: AppState, principal: Principal, ip: ClientIp, mut socket: 
         return;
     };
     let shutdown = state.shutdown_signal();
-    let mut updates = state.bus.subscribe();
+    let mut updates = state.bus.subscribe_to(Topic::Command);
     // Approvals this connection asked for: their runs come back over the bus.
     let mut awaited: HashSet<String> = HashSet::new();
     loop {
