@@ -13,6 +13,7 @@ mod index_sync;
 pub mod openapi;
 mod pages;
 pub mod providers;
+mod redis_link;
 pub mod rest;
 pub mod state;
 

@@ -423,3 +423,19 @@ pub async fn sign_up_at(client: &Client, base: &str, email: &str) -> String {
         .unwrap_or_else(|| panic!("not signed up: {signed_up}"))
         .to_string()
 }
+
+/// What every instance of one deployment shares (docs/DEPLOY.md): the database, the JWT key
+/// and the node identity that signs the ledger.
+pub fn share_deployment(config: &mut Config, database: &str) {
+    config.database_url = database.to_string();
+    config.auth.jwt_secret =
+        Some("c2hhcmVkLXNlY3JldC1mb3ItdHdvLWluc3RhbmNlcy0wMTIzNDU2Nzg5".into());
+    config.governance.node_id = Some("node_shared".into());
+    config.governance.node_key = Some("5e".repeat(32));
+}
+
+/// Two instances of one deployment on `database`.
+pub async fn two_instances(database: &str) -> (TestServer, TestServer) {
+    let share = |c: &mut Config| share_deployment(c, database);
+    (TestServer::with(share).await, TestServer::with(share).await)
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::cluster::Transport;
 
@@ -21,12 +21,8 @@ pub struct RedisTransport {
 impl RedisTransport {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(TIMEOUT))
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(250));
-        let publisher = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let publisher =
+            crate::redis_link::connect(client.clone(), TIMEOUT, Duration::from_millis(250))?;
         Ok(Self { client, publisher })
     }
 }
@@ -57,9 +53,6 @@ impl Transport for RedisTransport {
     }
 
     async fn reachable(&self) -> bool {
-        let mut connection = self.publisher.clone();
-        let ping_command = redis::cmd("PING");
-        let ping = ping_command.query_async::<String>(&mut connection);
-        matches!(tokio::time::timeout(TIMEOUT, ping).await, Ok(Ok(_)))
+        crate::redis_link::ping(&self.publisher, TIMEOUT).await
     }
 }

@@ -57,10 +57,7 @@ fn shared(
 ) -> impl Fn(&mut Config) + Clone {
     let bus = bus.to_string();
     move |c: &mut Config| {
-        c.database_url = database.clone();
-        c.auth.jwt_secret = Some("c2NhbGUtb3V0LXNoYXJlZC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==".into());
-        c.governance.node_id = Some("node_cluster".into());
-        c.governance.node_key = Some("6a".repeat(32));
+        orrery_tests::share_deployment(c, &database);
         c.bus = bus.clone();
         c.redis_url = Some(redis.clone());
         c.nats_url = Some(nats.clone());

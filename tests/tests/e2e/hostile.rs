@@ -255,17 +255,6 @@ async fn nul_characters_on_postgres() {
     server.stop().await;
 }
 
-/// Two instances on one database, sharing the JWT secret and node key.
-async fn two_instances(url: &str) -> (TestServer, TestServer) {
-    let share = |c: &mut orrery_api::config::Config| {
-        c.database_url = url.to_string();
-        c.auth.jwt_secret = Some("c2hhcmVkLXNlY3JldC1mb3ItdHdvLWluc3RhbmNlcy0wMTIzNDU2Nzg5".into());
-        c.governance.node_id = Some("node_shared".into());
-        c.governance.node_key = Some("5e".repeat(32));
-    };
-    (TestServer::with(share).await, TestServer::with(share).await)
-}
-
 /// Polls `check` until it holds, up to `within`; returns how long it took.
 async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> std::time::Duration
 where
@@ -412,7 +401,7 @@ async fn revocations_cross_instances(a: &TestServer, b: &TestServer) {
 async fn revocations_reach_other_instances_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("shared.db").display());
-    let (a, b) = two_instances(&url).await;
+    let (a, b) = orrery_tests::two_instances(&url).await;
     revocations_cross_instances(&a, &b).await;
     a.stop().await;
     b.stop().await;
@@ -423,7 +412,7 @@ async fn revocations_reach_other_instances_on_postgres() {
     let Some(url) = orrery_tests::fresh_postgres_database().await else {
         return;
     };
-    let (a, b) = two_instances(&url).await;
+    let (a, b) = orrery_tests::two_instances(&url).await;
     revocations_cross_instances(&a, &b).await;
     a.stop().await;
     b.stop().await;

@@ -19,16 +19,6 @@ async fn identity_flows_on_postgres() {
     server.stop().await;
 }
 
-/// Two instances on one PostgreSQL database with one node identity, as a deployment runs them.
-async fn two_instances(url: &str) -> (TestServer, TestServer) {
-    let share = |c: &mut orrery_api::config::Config| {
-        c.database_url = url.to_string();
-        c.governance.node_id = Some("node_shared".into());
-        c.governance.node_key = Some("4f".repeat(32));
-    };
-    (TestServer::with(share).await, TestServer::with(share).await)
-}
-
 /// Two server instances on one PostgreSQL database, sharing the node identity, take
 /// concurrent decisions: the ledger is one unbroken chain.
 #[tokio::test]
@@ -36,7 +26,7 @@ async fn two_instances_on_one_postgres_keep_one_chain() {
     let Some(url) = orrery_tests::fresh_postgres_database().await else {
         return;
     };
-    let (a, b) = two_instances(&url).await;
+    let (a, b) = orrery_tests::two_instances(&url).await;
     let email = orrery_tests::unique_email("pg");
     let (token_a, _, _) = a.sign_up(&email).await;
     let token_b = b.log_in(&email).await;
@@ -311,7 +301,7 @@ async fn maintenance_reaches_every_instance() {
     let Some(url) = orrery_tests::fresh_postgres_database().await else {
         return;
     };
-    let (a, b) = two_instances(&url).await;
+    let (a, b) = orrery_tests::two_instances(&url).await;
     let email = orrery_tests::unique_email("pg-maintenance");
     a.sign_up(&email).await;
     let user_b = b.log_in(&email).await;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::{Decision, InProcessStore, Quota, RateStore};
 use crate::error::{DomainError, RateLimitInfo};
@@ -73,13 +73,8 @@ impl RedisStore {
     /// Connects lazily: an instance starts (and fails the configured way) with Redis away.
     pub fn connect(url: &str, on_failure: OnFailure, timeout: Duration) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(BACK_OFF);
         Ok(Self {
-            connection: ConnectionManager::new_lazy_with_config(client, config)?,
+            connection: crate::redis_link::connect(client, timeout, BACK_OFF)?,
             script: redis::Script::new(GCRA),
             on_failure,
             timeout,
@@ -165,10 +160,7 @@ impl RateStore for RedisStore {
     }
 
     async fn reachable(&self) -> bool {
-        let mut connection = self.connection.clone();
-        let ping_command = redis::cmd("PING");
-        let ping = ping_command.query_async::<String>(&mut connection);
-        matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(_)))
+        crate::redis_link::ping(&self.connection, self.timeout).await
     }
 
     fn failures(&self) -> u64 {
