@@ -2,7 +2,7 @@
 //! instruct model from GGUF ([`ChatModel`]) and a sentence-transformers embedder from
 //! safetensors ([`SentenceModel`]). Synchronous and CPU-bound; the caller owns the threads
 //! (run inside a rayon pool sized for the machine). Its SIMD kernels serve the search index
-//! too ([`int8_dot`]). A crate of its own so that it is compiled optimised even in debug
+//! too ([`int8_dot`], [`int8_dots`]). A crate of its own so that it is compiled optimised even in debug
 //! builds: unoptimised, decoding is a hundred times slower.
 
 mod bert;
@@ -14,5 +14,5 @@ mod sampler;
 mod sentence_model;
 
 pub use chat_model::{step_all, ChatModel, Finish, Role, SamplingOptions, Sequence, Step};
-pub use q8::int8_dot;
+pub use q8::{int8_dot, int8_dots};
 pub use sentence_model::{Embedded, SentenceModel};

@@ -13,6 +13,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+pub use builtin::hash_embedding as builtin_hash_embedding;
 pub use builtin::key_terms as builtin_key_terms;
 pub use registry::{ProviderInfo, Providers};
 
