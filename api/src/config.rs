@@ -31,6 +31,9 @@ pub struct LukhasConfig {
     /// The T4 report's latency bound: every route with enough requests keeps its p99 at or
     /// under this many milliseconds.
     pub t4_p99_ms: f64,
+    /// MATRIZ runs working at once; the rest wait their turn in arrival order. 0 (the
+    /// default) picks two per core.
+    pub pipeline_concurrency: usize,
 }
 
 impl Default for LukhasConfig {
@@ -41,6 +44,7 @@ impl Default for LukhasConfig {
             glyphs_enabled: false,
             incident_severity: "high".into(),
             t4_p99_ms: 250.0,
+            pipeline_concurrency: 0,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod group_insert;
 pub mod http;
 mod index_sync;
 pub mod openapi;

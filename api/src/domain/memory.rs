@@ -26,6 +26,7 @@ use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::search::sync::{self, Collection, IndexNotifier, Synced};
 use crate::domain::search::{self, Filter, Item, VectorIndex};
 use crate::error::{DomainError, DomainResult};
+use crate::group_insert::GroupInsert;
 
 const MAX_DATA_CHARS: usize = 32_768;
 const MAX_TAGS: usize = 32;
@@ -140,6 +141,7 @@ pub struct MemoryService {
     ai: Arc<AiService>,
     bus: Arc<dyn EventBus>,
     config: MemoryConfig,
+    inserts: GroupInsert<memory::Entity>,
 }
 
 fn to_memory(model: memory::Model) -> Memory {
@@ -265,6 +267,7 @@ impl MemoryService {
         config: MemoryConfig,
     ) -> Self {
         Self {
+            inserts: GroupInsert::start(db.clone()),
             db,
             index,
             notifier,
@@ -368,9 +371,9 @@ impl MemoryService {
 
     /// The helix of the nearest memory when it is close enough, else a new one named after
     /// the memory's key terms.
-    fn helix_for(data: &str, nearest: Option<&memory::Model>) -> String {
-        if let Some(model) = nearest {
-            return model.helix_id.clone();
+    fn helix_for(data: &str, nearest: Option<String>) -> String {
+        if let Some(helix_id) = nearest {
+            return helix_id;
         }
         let terms = crate::providers::builtin_key_terms(data, 2);
         let name = if terms.is_empty() {
@@ -390,6 +393,38 @@ impl MemoryService {
     }
 
     pub async fn store(&self, principal: &Principal, input: NewMemory) -> DomainResult<Memory> {
+        let model = self.prepare(principal, input).await?;
+        // Group commit: concurrent stores share one transaction (and one sync).
+        self.inserts.insert(model.clone().into()).await?;
+        self.indexed(&model).await;
+        Ok(to_memory(model))
+    }
+
+    /// [`Self::store`], the row written by `commit` (with whatever must be written in the
+    /// same transaction); indexed once `commit` succeeds.
+    pub async fn store_with<F, Fut>(
+        &self,
+        principal: &Principal,
+        input: NewMemory,
+        commit: F,
+    ) -> DomainResult<Memory>
+    where
+        F: FnOnce(memory::Model) -> Fut,
+        Fut: std::future::Future<Output = DomainResult<()>>,
+    {
+        let model = self.prepare(principal, input).await?;
+        commit(model.clone()).await?;
+        self.indexed(&model).await;
+        Ok(to_memory(model))
+    }
+
+    /// The row a store writes: checked, within the account's quota, embedded and placed in
+    /// its helix.
+    async fn prepare(
+        &self,
+        principal: &Principal,
+        input: NewMemory,
+    ) -> DomainResult<memory::Model> {
         let actor = principal.actor()?;
         actor.require(Scope::MemoryWrite)?;
         check_kind(&input.kind)?;
@@ -415,42 +450,44 @@ impl MemoryService {
             &vector,
             1,
         );
-        let nearest = match nearest.hits.first() {
+        let nearest: Option<String> = match nearest.hits.first() {
             Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
-                memory::Entity::find_by_id(&hit.id).one(&self.db).await?
+                memory::Entity::find_by_id(&hit.id)
+                    .select_only()
+                    .column(memory::Column::HelixId)
+                    .into_tuple()
+                    .one(&self.db)
+                    .await?
             }
             _ => None,
         };
-        let helix_id = Self::helix_for(&input.data, nearest.as_ref());
+        let helix_id = Self::helix_for(&input.data, nearest);
         let now = Utc::now();
         let bytes = search::to_bytes(&vector);
-        let model = memory::ActiveModel {
-            id: Set(new_id("mem", now)),
-            user_id: Set(actor.user_id.clone()),
-            kind: Set(input.kind),
-            data: Set(input.data.clone()),
-            context: Set(if input.context.is_null() {
+        let model = memory::Model {
+            id: new_id("mem", now),
+            user_id: actor.user_id.clone(),
+            kind: input.kind,
+            data: input.data.clone(),
+            context: if input.context.is_null() {
                 Value::Object(Default::default())
             } else {
                 input.context
-            }),
-            original_data: Set(input.data),
-            tags: Set(Value::from(input.tags)),
-            importance: Set(importance),
-            helix_id: Set(helix_id),
-            embedding_model: Set(model_name),
-            embedding: Set(bytes.clone()),
-            original_embedding: Set(bytes),
-            drift_score: Set(0.0),
-            access_count: Set(0),
-            last_accessed: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&self.db)
-        .await?;
-        self.indexed(&model).await;
-        Ok(to_memory(model))
+            },
+            original_data: input.data,
+            tags: Value::from(input.tags),
+            importance,
+            helix_id,
+            embedding_model: model_name,
+            embedding: bytes.clone(),
+            original_embedding: bytes,
+            drift_score: 0.0,
+            access_count: 0,
+            last_accessed: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(model)
     }
 
     /// The memory, without counting an access (GraphQL's `memory(id)` and `node`).

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod perf;
 pub mod process_stats;
 pub mod rag;
+pub mod refresh_ahead;
 pub mod registry;
 pub mod review;
 pub mod search;

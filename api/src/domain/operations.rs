@@ -1,15 +1,19 @@
 //! Operations: self-checks of each module, timed at request time and cached briefly so a
-//! health endpoint under load does not become the load.
+//! health endpoint under load does not become the load (and is not held up by it: a stale
+//! result is refreshed by one caller while the others are answered from the cache).
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio::sync::Mutex;
+
+use crate::domain::refresh_ahead::RefreshAhead;
 
 use crate::bus::Event;
 use crate::state::Core;
 
 const CACHE_FOR: Duration = Duration::from_secs(5);
+/// How old `/status`'s count of live sessions may be.
+const SESSIONS_FOR: Duration = Duration::from_secs(1);
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug)]
@@ -27,9 +31,18 @@ impl ModuleCheck {
     }
 }
 
-#[derive(Default)]
 pub struct HealthCache {
-    last: Mutex<Option<(Instant, Vec<ModuleCheck>)>>,
+    modules: RefreshAhead<Vec<ModuleCheck>>,
+    sessions: RefreshAhead<u64>,
+}
+
+impl Default for HealthCache {
+    fn default() -> Self {
+        Self {
+            modules: RefreshAhead::new(CACHE_FOR),
+            sessions: RefreshAhead::new(SESSIONS_FOR),
+        }
+    }
 }
 
 async fn timed<F: std::future::Future<Output = bool>>(name: &'static str, check: F) -> ModuleCheck {
@@ -87,17 +100,31 @@ pub async fn check_modules(core: &Core) -> Vec<ModuleCheck> {
 }
 
 impl HealthCache {
-    /// The module checks, at most `CACHE_FOR` old.
+    /// The module checks, at most `CACHE_FOR` old (or the previous ones while a caller
+    /// runs them again).
     pub async fn modules(&self, core: &Core) -> Vec<ModuleCheck> {
-        let mut last = self.last.lock().await;
-        if let Some((at, checks)) = last.as_ref() {
-            if at.elapsed() < CACHE_FOR {
-                return checks.clone();
-            }
+        let checks = self
+            .modules
+            .get(|| async { Ok::<_, std::convert::Infallible>(check_modules(core).await) });
+        match checks.await {
+            Ok(checks) => checks,
         }
-        let checks = check_modules(core).await;
-        *last = Some((Instant::now(), checks.clone()));
-        checks
+    }
+
+    /// Login sessions that can still be refreshed, counted at most `SESSIONS_FOR` ago.
+    async fn active_sessions(&self, core: &Core) -> crate::error::DomainResult<u64> {
+        use orrery_entities::refresh_token;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        self.sessions
+            .get(|| async {
+                Ok(refresh_token::Entity::find()
+                    .filter(refresh_token::Column::UsedAt.is_null())
+                    .filter(refresh_token::Column::RevokedAt.is_null())
+                    .filter(refresh_token::Column::ExpiresAt.gt(chrono::Utc::now()))
+                    .count(&core.db)
+                    .await?)
+            })
+            .await
     }
 }
 
@@ -122,16 +149,9 @@ pub struct SystemStatus {
 }
 
 pub async fn system_status(core: &Core) -> crate::error::DomainResult<SystemStatus> {
-    use orrery_entities::refresh_token;
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     use std::sync::atomic::Ordering::Relaxed;
 
-    let active_sessions = refresh_token::Entity::find()
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .filter(refresh_token::Column::ExpiresAt.gt(chrono::Utc::now()))
-        .count(&core.db)
-        .await?;
+    let active_sessions = core.health.active_sessions(core).await?;
     let guardian = &core.guardian.counters;
     let validations = guardian.validations.load(Relaxed);
     let times = core.matriz.counters.response_time.snapshot();

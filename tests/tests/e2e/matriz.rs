@@ -154,6 +154,28 @@ async fn the_documents_request_runs_six_stages_and_stores_a_fold() {
         recalled["content"]["context"]["previous_interaction_id"],
         "interaction789"
     );
+    // The guardian's approval of the answer is on the ledger (written in the fold's
+    // transaction), under the validation id the fold names.
+    let validation = recalled["content"]["context"]["validation_id"]
+        .as_str()
+        .unwrap();
+    let audit: Value = server
+        .get(
+            "/lukhas/v1/audit?event_type=guardian.validation",
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["data"]["validation_id"] == validation && e["verified"] == true),
+        "{audit}"
+    );
     // Another user cannot see it.
     let (other, _, _) = server.sign_up(&unique_email("matriz-other")).await;
     let response = server
@@ -373,6 +395,8 @@ async fn status_counts_what_happened_since_start() {
     .await;
     assert_eq!(code, 403);
     server.log_in(&email).await;
+    // The live-session count is at most a second old.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     let after = status(&server, &token).await;
     assert_eq!(after["system"]["total_interactions"], 2, "{after}");
@@ -593,8 +617,44 @@ async fn pipeline_status_shows_each_stage_and_its_time() {
             "{after}"
         );
     }
+    let load = &after["load"];
+    assert!(load["capacity"].as_u64().unwrap() >= 1, "{after}");
+    assert_eq!(load["running"], 0);
+    assert_eq!(load["waiting"], 0);
+    assert!(load["overhead_p99_ms"].as_f64().is_some(), "{after}");
+    assert!(load["queue_wait_p99_ms"].as_f64().is_some(), "{after}");
     let response = server.get("/lukhas/v1/matriz/status", None).await;
     assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn runs_beyond_the_configured_concurrency_wait_their_turn() {
+    let server = TestServer::with(|c| c.lukhas.pipeline_concurrency = 1).await;
+    let (token, _, _) = server.sign_up(&unique_email("matriz-turns")).await;
+    let runs = (0..6).map(|i| {
+        let (server, token) = (&server, &token);
+        async move { process(server, token, json!({"input": format!("Plan picnic {i}")})).await }
+    });
+    let answers = futures::future::join_all(runs).await;
+    let mut folds = std::collections::HashSet::new();
+    for (code, answer) in &answers {
+        assert_eq!(*code, 200, "{answer}");
+        folds.insert(answer["memory_fold_created"].as_str().unwrap().to_string());
+    }
+    assert_eq!(folds.len(), 6);
+    assert_eq!(memory_count(&server, &token).await, 6);
+    let after: Value = server
+        .get("/lukhas/v1/matriz/status", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["load"]["capacity"], 1, "{after}");
+    // Six runs through one slot: the later ones waited.
+    assert!(
+        after["load"]["queue_wait_p99_ms"].as_f64().unwrap() > 0.5,
+        "{after}"
+    );
 }
 
 async fn consciousness(server: &TestServer, token: &str) -> Value {

@@ -338,3 +338,56 @@ async fn maintenance_reaches_every_instance() {
     b.stop().await;
     orrery_tests::drop_postgres_database(&url).await;
 }
+
+/// A MATRIZ interaction on PostgreSQL: its fold and the guardian's approval of it are
+/// written in one ledger transaction, and the chain verifies.
+#[tokio::test]
+async fn matriz_folds_and_their_approvals_on_postgres() {
+    let Some(server) = TestServer::start_postgres().await else {
+        return;
+    };
+    let (token, _, _) = server
+        .sign_up(&orrery_tests::unique_email("pg-matriz"))
+        .await;
+    let runs = (0..8).map(|i| {
+        let (server, token) = (&server, &token);
+        async move {
+            let response = server
+                .post(
+                    "/lukhas/v1/matriz/process",
+                    Some(token),
+                    serde_json::json!({"input": format!("Plan a picnic by the river {i}")}),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    });
+    let answers = futures::future::join_all(runs).await;
+    for answer in &answers {
+        let fold = answer["memory_fold_created"].as_str().unwrap();
+        let recalled = server
+            .get(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&token))
+            .await;
+        assert_eq!(recalled.status(), 200);
+    }
+    let audit: serde_json::Value = server
+        .get(
+            "/lukhas/v1/audit?event_type=guardian.validation",
+            Some(&token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["total_count"], 8, "{audit}");
+    let admin = server.admin().await;
+    let verified: serde_json::Value = server
+        .get("/lukhas/v1/audit/verify", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["valid"], true, "{verified}");
+    server.stop().await;
+}

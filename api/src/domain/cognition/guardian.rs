@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::content::{self, Assessment, Dimension, Severity};
 use super::round3;
+use crate::domain::governance::ledger::Write;
 use crate::domain::governance::policy::{
     self, ActionTerm, ActorTerm, DataClassTerm, Forbid, Mode, Outcome, Policy, Relations, Require,
     Terms,
@@ -243,6 +244,24 @@ impl Guardian {
         action: ProposedAction,
         threshold: Option<f64>,
     ) -> DomainResult<Validation> {
+        let (validation, unrecorded) = self
+            .validate_deferring(principal, action, threshold)
+            .await?;
+        if let Some(approval) = unrecorded {
+            approval.record().await?;
+        }
+        Ok(validation)
+    }
+
+    /// [`Self::validate`], leaving an approval's ledger entry to the caller, who writes it
+    /// together with what was approved ([`Unrecorded::record_with`]). Anything else is
+    /// recorded (and opens its incident) before this returns.
+    pub async fn validate_deferring(
+        &self,
+        principal: &Principal,
+        action: ProposedAction,
+        threshold: Option<f64>,
+    ) -> DomainResult<(Validation, Option<Unrecorded>)> {
         let actor = principal.actor()?;
         actor.require(Scope::GovernanceDecide)?;
         checked(&action)?;
@@ -262,7 +281,15 @@ impl Guardian {
         );
         let validation = self.judge(&action, &assessment, threshold, started);
         self.count(&validation);
-        self.record(&actor.user_id, &action, &validation).await?;
+        let record = Unrecorded {
+            governance: self.governance.clone(),
+            user_id: actor.user_id.clone(),
+            data: Some(self.entry_data(&action, &validation)),
+        };
+        if validation.verdict == Verdict::Approved {
+            return Ok((validation, Some(record)));
+        }
+        record.record().await?;
         if let (Verdict::Rejected, Some(severity)) = (validation.verdict, validation.severity) {
             self.incidents
                 .guardian_rejected(Rejection {
@@ -275,7 +302,7 @@ impl Guardian {
                 })
                 .await?;
         }
-        Ok(validation)
+        Ok((validation, None))
     }
 
     fn judge(
@@ -395,17 +422,13 @@ impl Guardian {
             .fetch_add((validation.duration_ms * 1000.0) as u64, Ordering::Relaxed);
     }
 
-    async fn record(
-        &self,
-        user_id: &str,
-        action: &ProposedAction,
-        validation: &Validation,
-    ) -> DomainResult<()> {
-        let digest = sha256_hex(&action.content);
-        let data: Value = json!({
+    /// The ledger entry's data: the decision, scores and reasons, and the content's hash
+    /// (never the content).
+    fn entry_data(&self, action: &ProposedAction, validation: &Validation) -> Value {
+        json!({
             "validation_id": validation.id,
             "action_type": action.kind,
-            "content_sha256": digest,
+            "content_sha256": sha256_hex(&action.content),
             "decision": validation.verdict.as_str(),
             "ethics_score": validation.ethics_score,
             "safety_score": validation.safety_score,
@@ -420,10 +443,50 @@ impl Guardian {
                 "version": self.policy.version,
                 "reason": validation.policy_reason,
             },
-        });
+        })
+    }
+}
+
+const VALIDATION_EVENT: &str = "guardian.validation";
+
+/// A validation whose ledger entry is not written yet. Dropped unwritten (its caller failed
+/// or left before writing it), it is written on its own: every validation counted is on the
+/// ledger.
+pub struct Unrecorded {
+    governance: Arc<GovernanceService>,
+    user_id: String,
+    data: Option<Value>,
+}
+
+impl Unrecorded {
+    /// Writes the entry alone.
+    pub async fn record(mut self) -> DomainResult<()> {
+        let data = self.data.take().expect("written once");
         self.governance
-            .record("guardian.validation", user_id, data)
+            .record(VALIDATION_EVENT, &self.user_id, data)
             .await
+    }
+
+    /// Writes the entry and `write`, what it approved, in one transaction.
+    pub async fn record_with(mut self, write: Write) -> DomainResult<()> {
+        let data = self.data.take().expect("written once");
+        self.governance
+            .record_with(VALIDATION_EVENT, &self.user_id, data, write)
+            .await
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let Some(data) = self.data.take() else {
+            return;
+        };
+        let (governance, user_id) = (self.governance.clone(), std::mem::take(&mut self.user_id));
+        tokio::spawn(async move {
+            if let Err(err) = governance.record(VALIDATION_EVENT, &user_id, data).await {
+                tracing::error!(error = %err, "recording a guardian validation failed");
+            }
+        });
     }
 }
 

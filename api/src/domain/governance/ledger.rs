@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation};
+use orrery_entities::{gov_decision, gov_ledger, gov_policy, gov_revocation, memory};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -138,6 +138,9 @@ pub enum Write {
     ResolveReview(gov_decision::Model),
     Revoke(gov_revocation::Model),
     Policy(gov_policy::Model),
+    /// A memory the entry approved (a MATRIZ interaction's fold and the guardian's approval
+    /// of it): stored if and only if its approval is on the ledger.
+    Memory(Box<memory::Model>),
 }
 
 struct Job {
@@ -551,6 +554,7 @@ async fn write_batch(
     let mut recorded = recorded_requests(&txn, jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut decisions = Vec::new();
+    let mut memories = Vec::new();
     for job in jobs {
         if let Some(Write::Decision(decision)) = &job.write {
             if let Some(request_id) = &decision.request_id {
@@ -597,6 +601,7 @@ async fn write_batch(
                 model.seq = sea_orm::ActiveValue::NotSet;
                 gov_policy::Entity::insert(model).exec(&txn).await?;
             }
+            Some(Write::Memory(row)) => memories.push(row.as_ref().clone().into_active_model()),
             Some(Write::ResolveReview(_)) | None => {}
         }
         results.push(Appended::Entry(Box::new(entry.clone())));
@@ -606,6 +611,13 @@ async fn write_batch(
         == Inserted::HeadMoved
     {
         return Ok(None);
+    }
+    // Rows per statement well under SQLite's bound variables.
+    while !memories.is_empty() {
+        let rest = memories.split_off(memories.len().min(64));
+        memory::Entity::insert_many(std::mem::replace(&mut memories, rest))
+            .exec_without_returning(&txn)
+            .await?;
     }
     stats.seal.record_time(sealing);
     stats

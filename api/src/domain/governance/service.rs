@@ -1204,15 +1204,27 @@ impl GovernanceService {
         data: Value,
     ) -> DomainResult<()> {
         self.ledger
-            .append(NewEntry {
-                event_type: event_type.into(),
-                actor: Some(actor.to_string()),
-                data,
-                owner_id: Some(owner_id.to_string()),
-                ..NewEntry::default()
-            })
+            .append(other_domain(event_type, actor, owner_id, data))
             .await?;
         Ok(())
+    }
+
+    /// [`Self::record`], with the state change the event records committed in the same
+    /// transaction: both are written or neither.
+    pub async fn record_with(
+        &self,
+        event_type: &str,
+        user_id: &str,
+        data: Value,
+        write: Write,
+    ) -> DomainResult<()> {
+        let entry = other_domain(event_type, &format!("user:{user_id}"), user_id, data);
+        match self.ledger.append_with(entry, write).await? {
+            Appended::Entry(_) => Ok(()),
+            _ => Err(DomainError::internal(
+                "a recorded write is neither a duplicate nor stale",
+            )),
+        }
     }
 
     /// Writes a security event of the platform into the ledger.
@@ -1230,6 +1242,17 @@ impl GovernanceService {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// The entry of an event another domain records.
+fn other_domain(event_type: &str, actor: &str, owner_id: &str, data: Value) -> NewEntry {
+    NewEntry {
+        event_type: event_type.into(),
+        actor: Some(actor.to_string()),
+        data,
+        owner_id: Some(owner_id.to_string()),
+        ..NewEntry::default()
     }
 }
 

@@ -83,7 +83,7 @@ pub struct SystemFigures {
     /// MATRIZ interactions completed since start.
     #[schema(example = 1523)]
     total_interactions: u64,
-    /// Login sessions that can still be refreshed.
+    /// Login sessions that can still be refreshed (counted at most a second ago).
     #[schema(example = 34)]
     active_sessions: u64,
     /// The server process's resident memory; null where it cannot be read.

@@ -581,16 +581,42 @@ pub struct PipelineHealth {
     action: StageHealthView,
 }
 
+/// How busy the pipeline is, and its times since the server started (the bucket upper
+/// bounds holding each quantile; null before the first run).
+#[derive(Serialize, ToSchema)]
+pub struct PipelineLoad {
+    /// Runs that may work at once (`lukhas.pipeline_concurrency`).
+    #[schema(example = 8)]
+    capacity: usize,
+    #[schema(example = 3)]
+    running: usize,
+    /// Runs waiting for a turn, in arrival order.
+    #[schema(example = 0)]
+    waiting: usize,
+    /// From a run's admission to its answer, less the thought stage's time: what the
+    /// pipeline adds to the model.
+    #[schema(example = 6.0)]
+    overhead_p50_ms: Option<f64>,
+    #[schema(example = 12.0)]
+    overhead_p99_ms: Option<f64>,
+    /// How long runs waited for their turn.
+    #[schema(example = 0.5)]
+    queue_wait_p50_ms: Option<f64>,
+    #[schema(example = 2.0)]
+    queue_wait_p99_ms: Option<f64>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MatrizStatusResponse {
     pipeline_health: PipelineHealth,
     constellation_framework: ConstellationFramework,
+    load: PipelineLoad,
 }
 
 /// Get pipeline status
 ///
 /// Each stage's state (what it depends on, from the modules' self-checks, at most 5 s old)
-/// and its mean time since start.
+/// and its mean time since start, and the pipeline's load.
 #[utoipa::path(
     get, path = "/matriz/status", tag = "matriz", operation_id = "pipeline_status",
     security(("bearer" = []), ("api_key" = [])),
@@ -624,6 +650,15 @@ pub async fn status(
     });
     // `matriz_health` answers in the order of STAGES.
     let mut next = || views.next().expect("six stages");
+    let counters = &state.matriz.counters;
+    let (overhead, wait) = (
+        counters.overhead_time.snapshot(),
+        counters.queue_wait.snapshot(),
+    );
+    let bound = |s: &crate::domain::governance::writer_stats::Snapshot, q: f64| {
+        s.quantile_bound(q).filter(|b| b.is_finite())
+    };
+    let now = state.matriz.load();
     Ok(Json(MatrizStatusResponse {
         pipeline_health: PipelineHealth {
             memory: next(),
@@ -634,5 +669,14 @@ pub async fn status(
             action: next(),
         },
         constellation_framework: framework,
+        load: PipelineLoad {
+            capacity: now.capacity,
+            running: now.running,
+            waiting: now.waiting,
+            overhead_p50_ms: bound(&overhead, 0.5),
+            overhead_p99_ms: bound(&overhead, 0.99),
+            queue_wait_p50_ms: bound(&wait, 0.5),
+            queue_wait_p99_ms: bound(&wait, 0.99),
+        },
     }))
 }

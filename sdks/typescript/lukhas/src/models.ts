@@ -740,6 +740,7 @@ export interface MatrizContext {
 
 export interface MatrizStatusResponse {
   constellation_framework: ConstellationFramework;
+  load: PipelineLoad;
   pipeline_health: PipelineHealth;
 }
 
@@ -872,6 +873,27 @@ export interface PipelineHealth {
   memory: StageHealthView;
   risk: StageHealthView;
   thought: StageHealthView;
+}
+
+/**
+ * How busy the pipeline is, and its times since the server started (the bucket upper
+ * bounds holding each quantile; null before the first run).
+ */
+export interface PipelineLoad {
+  /** Runs that may work at once (`lukhas.pipeline_concurrency`). */
+  capacity: number;
+  /**
+   * From a run's admission to its answer, less the thought stage's time: what the
+   * pipeline adds to the model.
+   */
+  overhead_p50_ms?: number | null;
+  overhead_p99_ms?: number | null;
+  /** How long runs waited for their turn. */
+  queue_wait_p50_ms?: number | null;
+  queue_wait_p99_ms?: number | null;
+  running: number;
+  /** Runs waiting for a turn, in arrival order. */
+  waiting: number;
 }
 
 /** `metadata`: the guardian approved the answer; what made it. */
@@ -1154,7 +1176,7 @@ export interface StoreResponse {
 }
 
 export interface SystemFigures {
-  /** Login sessions that can still be refreshed. */
+  /** Login sessions that can still be refreshed (counted at most a second ago). */
   active_sessions: number;
   /** CPU used by the process since the previous status request (percent of one core). */
   cpu_usage_percent?: number | null;

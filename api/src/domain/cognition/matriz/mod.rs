@@ -17,6 +17,13 @@ pub(crate) use super::round3;
 use crate::bus::EventBus;
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
+
+/// Finer buckets than the ledger writer's, in milliseconds: an interaction's few
+/// milliseconds are what an operator compares.
+pub const PIPELINE_BOUNDS_MS: &[f64] = &[
+    0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 75.0,
+    100.0, 150.0, 250.0, 500.0, 1000.0, 5000.0,
+];
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::memory::MemoryService;
 use crate::error::{DomainError, DomainResult};
@@ -29,10 +36,13 @@ const MAX_FOCUS_TERMS: usize = 8;
 const MAX_OPTION_CHARS: usize = 200;
 const MAX_OUTPUT_TOKENS: u32 = 512;
 
+mod admission;
 mod batch;
 mod progress;
 mod stages;
 
+use admission::Admission;
+pub use admission::Load;
 pub use batch::{BatchOutcome, MAX_BATCH, PARALLEL_RUNS};
 use progress::Reporter;
 pub use progress::{PipelineEvent, PipelineEventKind, ReflectionEvent, StreamUpdate};
@@ -202,8 +212,13 @@ pub struct PipelineResult {
 pub struct PipelineCounters {
     pub interactions: AtomicU64,
     pub rejections: AtomicU64,
-    /// Processing time of the interactions that completed, in milliseconds.
+    /// Processing time of the interactions that completed, in milliseconds, from their
+    /// admission (the wait for a turn is `queue_wait`).
     pub response_time: Histogram,
+    /// The same less the thought stage's time: what the pipeline adds to the model.
+    pub overhead_time: Histogram,
+    /// How long runs waited for a turn (every admitted run, the stage endpoint's too).
+    pub queue_wait: Histogram,
     /// Each stage's own time, in the order of [`STAGES`], whether it ran in the pipeline
     /// or alone.
     pub stage_time: [Histogram; 6],
@@ -214,7 +229,9 @@ impl Default for PipelineCounters {
         Self {
             interactions: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
-            response_time: Histogram::new(BOUNDS_MS),
+            response_time: Histogram::new(PIPELINE_BOUNDS_MS),
+            overhead_time: Histogram::new(PIPELINE_BOUNDS_MS),
+            queue_wait: Histogram::new(PIPELINE_BOUNDS_MS),
             stage_time: std::array::from_fn(|_| Histogram::new(BOUNDS_MS)),
         }
     }
@@ -249,6 +266,7 @@ pub struct Matriz {
     /// The document's feature flags (dreams, GLYPHs).
     pub(super) lukhas: crate::config::LukhasConfig,
     pub counters: PipelineCounters,
+    admission: Admission,
     /// Each caller's run in progress and last interaction (the consciousness state).
     pub activity: Activity,
 }
@@ -402,6 +420,11 @@ fn ms(since: Instant) -> f64 {
 }
 
 impl Matriz {
+    /// Runs working now, waiting, and how many may work at once.
+    pub fn load(&self) -> Load {
+        self.admission.load()
+    }
+
     pub(super) fn publish(&self, event: crate::bus::Event) {
         self.bus.publish(event);
     }
@@ -438,6 +461,7 @@ impl Matriz {
         lukhas: crate::config::LukhasConfig,
     ) -> Self {
         Self {
+            admission: Admission::new(lukhas.pipeline_concurrency),
             memory,
             ai,
             guardian,
@@ -474,13 +498,14 @@ impl Matriz {
     ) -> DomainResult<PipelineResult> {
         let actor = required(principal)?;
         checked(&request)?;
+        let turn = self.admission.enter(&self.counters).await?;
         let reporter = Reporter::new(
             self.bus.clone(),
             &actor.user_id,
             new_interaction_id(),
             direct,
         );
-        let result = self.run(principal, actor, request, &reporter).await;
+        let result = self.run(principal, actor, request, &reporter, turn).await;
         reporter.end(match &result {
             Ok(done) => PipelineEventKind::Completed {
                 confidence: done.confidence,
@@ -510,6 +535,7 @@ impl Matriz {
         actor: &Actor,
         request: PipelineRequest,
         reporter: &Reporter,
+        turn: tokio::sync::OwnedSemaphorePermit,
     ) -> DomainResult<PipelineResult> {
         let started = Instant::now();
         let progress = self.activity.start(&actor.user_id);
@@ -532,7 +558,7 @@ impl Matriz {
             .await?;
         done(step, &mut trace, retrieved);
         progress.enter("risk");
-        let step = self.risk_stage(principal, &request, &mut run).await?;
+        let (step, approval) = self.risk_stage(principal, &request, &mut run, true).await?;
         done(step, &mut trace, retrieved);
         let validation = run.validation.clone().expect("the risk stage validated");
         if validation.verdict != Verdict::Approved {
@@ -556,11 +582,24 @@ impl Matriz {
         progress.enter("action");
         let interaction_id = reporter.interaction_id.clone();
         let step = self
-            .action_stage(principal, &request, &mut run, &interaction_id)
+            .action_stage(
+                principal,
+                &request,
+                &mut run,
+                &interaction_id,
+                approval,
+                Some(turn),
+            )
             .await?;
         done(step, &mut trace, retrieved);
         self.counters.interactions.fetch_add(1, Ordering::Relaxed);
-        self.counters.response_time.record_time(started.elapsed());
+        let total = ms(started);
+        self.counters.response_time.record(total);
+        let model = trace
+            .iter()
+            .find(|t| t.stage == "thought")
+            .map_or(0.0, |t| t.duration_ms);
+        self.counters.overhead_time.record((total - model).max(0.0));
         let thought = run.thought.expect("the thought stage answered");
         let confidence = round3(overall(&trace, retrieved));
         progress.finish(LastRun {
@@ -578,7 +617,7 @@ impl Matriz {
             interaction_id,
             response: thought.text,
             confidence,
-            duration_ms: ms(started),
+            duration_ms: total,
             trace,
             attention: run.focus,
             memories_used: run.memories.into_iter().map(|m| m.id).collect(),
@@ -607,6 +646,7 @@ impl Matriz {
         };
         checked(&request)?;
         inputs.checked()?;
+        let _turn = self.admission.enter(&self.counters).await?;
         let mut run = Run {
             memories: inputs
                 .memories
@@ -631,7 +671,9 @@ impl Matriz {
                 if let Some(content) = inputs.content {
                     run.thought = Some(Thought::given(content));
                 }
-                self.risk_stage(principal, &request, &mut run).await?
+                self.risk_stage(principal, &request, &mut run, false)
+                    .await?
+                    .0
             }
             "intent" => {
                 let own = self.own_lambda_id(actor, &request).await?;
@@ -646,7 +688,7 @@ impl Matriz {
                 };
                 run.thought = Some(Thought::given(response));
                 let id = new_interaction_id();
-                self.action_stage(principal, &request, &mut run, &id)
+                self.action_stage(principal, &request, &mut run, &id, None, None)
                     .await?
             }
         };

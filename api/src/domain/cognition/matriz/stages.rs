@@ -10,7 +10,8 @@ use super::{
     StageTrace, Thought, MAX_MEMORY_DEPTH, MAX_OUTPUT_TOKENS,
 };
 use crate::domain::ai::ChatCall;
-use crate::domain::cognition::guardian::{ProposedAction, Verdict};
+use crate::domain::cognition::guardian::{ProposedAction, Unrecorded, Verdict};
+use crate::domain::governance::ledger::Write;
 use crate::domain::identity::{Actor, Principal};
 use crate::domain::memory::{NewMemory, SearchFilters};
 use crate::error::{DomainError, DomainResult};
@@ -247,30 +248,37 @@ impl Matriz {
     }
 
     /// The guardian on the input and the answer (or the input alone, run without a thought).
+    /// `defer`: an approval's ledger entry is returned unwritten, for the action stage to
+    /// write with the fold it approved (one commit for both).
     pub(super) async fn risk_stage(
         &self,
         principal: &Principal,
         request: &PipelineRequest,
         run: &mut Run,
-    ) -> DomainResult<StageTrace> {
+        defer: bool,
+    ) -> DomainResult<(StageTrace, Option<Unrecorded>)> {
         let at = Instant::now();
         let content = match &run.thought {
             Some(thought) => format!("{}\n\n{}", request.input, thought.text),
             None => request.input.clone(),
         };
-        let validation = self
-            .guardian
-            .validate(
-                principal,
-                ProposedAction {
-                    kind: "response_generation".into(),
-                    content,
-                    target_user: None,
-                    context: request.attention_focus.clone(),
-                },
-                request.risk_threshold,
-            )
-            .await?;
+        let action = ProposedAction {
+            kind: "response_generation".into(),
+            content,
+            target_user: None,
+            context: request.attention_focus.clone(),
+        };
+        let (validation, approval) = if defer {
+            self.guardian
+                .validate_deferring(principal, action, request.risk_threshold)
+                .await?
+        } else {
+            let validation = self
+                .guardian
+                .validate(principal, action, request.risk_threshold)
+                .await?;
+            (validation, None)
+        };
         let step = match (validation.verdict, validation.conditions.is_empty()) {
             (Verdict::Approved, true) => format!("Guardian approved (risk {:.2})", validation.risk),
             (Verdict::Approved, false) => format!(
@@ -288,16 +296,20 @@ impl Matriz {
         let mut traced = trace("risk", step, 1.0 - validation.risk, at);
         traced.ethics_score = Some(validation.ethics_score);
         run.validation = Some(validation);
-        Ok(traced)
+        Ok((traced, approval))
     }
 
-    /// The answer, stored as the interaction's memory fold.
+    /// The answer, stored as the interaction's memory fold (with `approval`, the guardian's
+    /// ledger entry approving it, in the same transaction). `turn`, the run's admission, is
+    /// given up once only that commit is left to wait for.
     pub(super) async fn action_stage(
         &self,
         principal: &Principal,
         request: &PipelineRequest,
         run: &mut Run,
         interaction_id: &str,
+        approval: Option<Unrecorded>,
+        turn: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> DomainResult<StageTrace> {
         let at = Instant::now();
         let action_type = request
@@ -323,10 +335,24 @@ impl Matriz {
             importance: None,
         };
         // Stored on a task of its own: a streaming caller who leaves mid-store drops the run
-        // but not the store, so the fold is written whole.
-        let fold = tokio::spawn(async move { memory.store(&owner, fold).await })
-            .await
-            .map_err(|err| DomainError::Internal(format!("storing the memory fold: {err}")))??;
+        // but not the store, so the fold (and its approval) is written whole.
+        let fold = tokio::spawn(async move {
+            match approval {
+                Some(approval) => {
+                    let record = |row| {
+                        drop(turn);
+                        approval.record_with(Write::Memory(Box::new(row)))
+                    };
+                    memory.store_with(&owner, fold, record).await
+                }
+                None => {
+                    drop(turn);
+                    memory.store(&owner, fold).await
+                }
+            }
+        })
+        .await
+        .map_err(|err| DomainError::Internal(format!("storing the memory fold: {err}")))??;
         let finished = if thought.finished { 1.0 } else { 0.5 };
         let step = format!(
             "Composed a {action_type} of {} characters{}; stored as memory fold {}",

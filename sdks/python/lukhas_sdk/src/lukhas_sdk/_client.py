@@ -109,6 +109,7 @@ from .models import (
     PipelineContentEvent,
     PipelineErrorEvent,
     PipelineHealth,
+    PipelineLoad,
     PipelineMetadataEvent,
     PipelineOptions,
     PipelineStageEvent,

@@ -799,6 +799,7 @@ class MatrizContext(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class MatrizStatusResponse(BaseModel):
     constellation_framework: ConstellationFramework
+    load: PipelineLoad
     pipeline_health: PipelineHealth
 
 
@@ -946,6 +947,27 @@ class PipelineHealth(BaseModel):
     memory: StageHealthView
     risk: StageHealthView
     thought: StageHealthView
+
+
+@dataclasses.dataclass(kw_only=True)
+class PipelineLoad(BaseModel):
+    """How busy the pipeline is, and its times since the server started (the bucket upper
+    bounds holding each quantile; null before the first run).
+    """
+
+    capacity: int
+    """Runs that may work at once (`lukhas.pipeline_concurrency`)."""
+    running: int
+    waiting: int
+    """Runs waiting for a turn, in arrival order."""
+    overhead_p50_ms: float | None = None
+    """From a run's admission to its answer, less the thought stage's time: what the
+    pipeline adds to the model.
+    """
+    overhead_p99_ms: float | None = None
+    queue_wait_p50_ms: float | None = None
+    """How long runs waited for their turn."""
+    queue_wait_p99_ms: float | None = None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -1258,7 +1280,7 @@ class StoreResponse(BaseModel):
 @dataclasses.dataclass(kw_only=True)
 class SystemFigures(BaseModel):
     active_sessions: int
-    """Login sessions that can still be refreshed."""
+    """Login sessions that can still be refreshed (counted at most a second ago)."""
     total_interactions: int
     """MATRIZ interactions completed since start."""
     uptime_seconds: int
@@ -1913,6 +1935,7 @@ MatrizContext._fields = (
 
 MatrizStatusResponse._fields = (
     FieldSpec("constellation_framework", "constellation_framework", model(lambda: ConstellationFramework), True),
+    FieldSpec("load", "load", model(lambda: PipelineLoad), True),
     FieldSpec("pipeline_health", "pipeline_health", model(lambda: PipelineHealth), True),
 )
 
@@ -2015,6 +2038,16 @@ PipelineHealth._fields = (
     FieldSpec("memory", "memory", model(lambda: StageHealthView), True),
     FieldSpec("risk", "risk", model(lambda: StageHealthView), True),
     FieldSpec("thought", "thought", model(lambda: StageHealthView), True),
+)
+
+PipelineLoad._fields = (
+    FieldSpec("capacity", "capacity", INT, True),
+    FieldSpec("overhead_p50_ms", "overhead_p50_ms", optional(FLOAT), False),
+    FieldSpec("overhead_p99_ms", "overhead_p99_ms", optional(FLOAT), False),
+    FieldSpec("queue_wait_p50_ms", "queue_wait_p50_ms", optional(FLOAT), False),
+    FieldSpec("queue_wait_p99_ms", "queue_wait_p99_ms", optional(FLOAT), False),
+    FieldSpec("running", "running", INT, True),
+    FieldSpec("waiting", "waiting", INT, True),
 )
 
 PipelineMetadataEvent._fields = (
@@ -2414,6 +2447,7 @@ __all__ = [
     "PipelineContentEvent",
     "PipelineErrorEvent",
     "PipelineHealth",
+    "PipelineLoad",
     "PipelineMetadataEvent",
     "PipelineOptions",
     "PipelineStageEvent",
