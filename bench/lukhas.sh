@@ -11,6 +11,9 @@
 #
 #   bash bench/lukhas.sh                      # 100 000 memories, 64 connections, 20 s
 #   MEMORIES=20000 CONNECTIONS=16 DURATION=10s bash bench/lukhas.sh
+#   ORRERY_LUKHAS__PIPELINE_CONCURRENCY=4 bash bench/lukhas.sh   # runs working at once
+#   ORRERY_BIN=/tmp/orrery-before bash bench/lukhas.sh             # another build
+#   PROFILE_OUT=/tmp/profile.txt bash bench/lukhas.sh              # perf: where the CPU goes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMORIES="${MEMORIES:-100000}"
@@ -20,7 +23,9 @@ PORT="${PORT:-18185}"
 BASE="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)"; exit 1; }
-cargo build --release -q -p orrery-api
+# ORRERY_BIN: another build to measure (side by side with this one).
+BIN="${ORRERY_BIN:-./target/release/orrery}"
+[ -n "${ORRERY_BIN:-}" ] || cargo build --release -q -p orrery-api
 data=$(mktemp -d)
 scripts=$(mktemp -d)
 server=""
@@ -35,7 +40,7 @@ ORRERY_ENV=production ORRERY_DATA_DIR="$data" ORRERY_LOG__ACCESS=false \
 ORRERY_RATE_LIMIT__FREE=1000000000 ORRERY_RATE_LIMIT__MEMORY=1000000000 \
 ORRERY_RATE_LIMIT__MATRIZ=1000000000 ORRERY_RATE_LIMIT__CREDENTIALS_PER_IP=1000000000 \
 ORRERY_RATE_LIMIT__ANONYMOUS=1000000000 \
-RUST_LOG=warn ./target/release/orrery serve --bind "127.0.0.1:$PORT" >"$data/server.log" 2>&1 &
+RUST_LOG=warn "$BIN" serve --bind "127.0.0.1:$PORT" >"$data/server.log" 2>&1 &
 server=$!
 for _ in $(seq 200); do curl -sf "$BASE/livez" >/dev/null && break; sleep 0.1; done
 
@@ -84,6 +89,28 @@ function request()
   return wrk.format("POST", "/lukhas/v1/matriz/process",
     {["Content-Type"]="application/json", ["Authorization"]="Bearer $TOKEN"}, body)
 end
+-- Each answer's own figures: its processing time (from admission) less its thought stage's,
+-- i.e. the pipeline's overhead over the model, exactly per request (not a histogram bucket).
+overheads = {}
+function response(status, headers, body)
+  if status ~= 200 then return end
+  local total = tonumber(body:match('"metadata":{.-"processing_time_ms":([%d%.eE%-]+)'))
+  local thought = tonumber(body:match('"stage":"thought".-"processing_time_ms":([%d%.eE%-]+)'))
+  if total and thought then overheads[#overheads + 1] = total - thought end
+end
+threads = {}
+function setup(thread) threads[#threads + 1] = thread end
+function done(summary, latency, requests)
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for _, v in ipairs(thread:get("overheads") or {}) do all[#all + 1] = v end
+  end
+  if #all == 0 then return end
+  table.sort(all)
+  local q = function(p) return all[math.max(1, math.ceil(p * #all))] end
+  io.write(string.format("overhead (processing less thought, from each answer): n %d, p50 %.2f, p99 %.2f, max %.2f ms\n",
+    #all, q(0.5), q(0.99), all[#all]))
+end
 LUA
 cat > "$scripts/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
@@ -98,10 +125,15 @@ wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency -s "$scripts/get.lua" "$BASE
 status=$!
 wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency "$BASE/lukhas/v1/health" >"$data/health.out" &
 health=$!
+if [ -n "${PROFILE_OUT:-}" ]; then
+  # A flat CPU profile of the server during the run (diagnosis only).
+  perf record -q -e cpu-clock -F 999 -g -p "$server" -o "$data/perf.data" -- sleep 10 >/dev/null 2>&1
+  perf report -i "$data/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -60 >"$PROFILE_OUT" || true
+fi
 wait "$process" "$status" "$health"
 for name in process status health; do
   echo "-- $name (end to end)"
-  grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors" "$data/$name.out"
+  grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|overhead" "$data/$name.out"
 done
 echo "-- inside the server"
 curl -sf "$BASE/lukhas/v1/status" -H "Authorization: Bearer $TOKEN" | python3 -c '
@@ -114,4 +146,6 @@ curl -sf "$BASE/lukhas/v1/matriz/status" -H "Authorization: Bearer $TOKEN" | pyt
 import json, sys
 s = json.load(sys.stdin)
 stages = s["pipeline_health"]
-print("stage means (ms): " + ", ".join(k + " " + str(v.get("latency_ms")) for k, v in stages.items()))'
+print("stage means (ms): " + ", ".join(k + " " + str(v.get("latency_ms")) for k, v in stages.items()))
+l = s["load"]
+print("admission: capacity %s; queue wait p50 <= %s, p99 <= %s ms; overhead p50 <= %s, p99 <= %s ms (buckets, since start)" % tuple(l[k] for k in ("capacity", "queue_wait_p50_ms", "queue_wait_p99_ms", "overhead_p50_ms", "overhead_p99_ms")))'
