@@ -558,7 +558,12 @@ impl Matriz {
             .await?;
         done(step, &mut trace, retrieved);
         progress.enter("risk");
-        let (step, approval) = self.risk_stage(principal, &request, &mut run, true).await?;
+        // A streaming caller is sent the approved answer before the fold is stored, so its
+        // approval must be on the ledger first; otherwise it commits with the fold.
+        let defer = !reporter.streaming();
+        let (step, approval) = self
+            .risk_stage(principal, &request, &mut run, defer)
+            .await?;
         done(step, &mut trace, retrieved);
         let validation = run.validation.clone().expect("the risk stage validated");
         if validation.verdict != Verdict::Approved {
