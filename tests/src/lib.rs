@@ -143,6 +143,15 @@ impl TestServer {
         request.send().await.expect("request")
     }
 
+    /// A GET answered with JSON, whatever its status.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
         let mut request = self.client.post(self.url(path)).json(&body);
         if let Some(token) = token {

@@ -159,15 +159,12 @@ async fn the_documents_request_runs_six_stages_and_stores_a_fold() {
     let validation = recalled["content"]["context"]["validation_id"]
         .as_str()
         .unwrap();
-    let audit: Value = server
-        .get(
+    let audit = server
+        .get_json(
             "/lukhas/v1/audit?event_type=guardian.validation",
             Some(&token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert!(
         audit["entries"]
             .as_array()
@@ -643,12 +640,9 @@ async fn runs_beyond_the_configured_concurrency_wait_their_turn() {
     }
     assert_eq!(folds.len(), 6);
     assert_eq!(memory_count(&server, &token).await, 6);
-    let after: Value = server
-        .get("/lukhas/v1/matriz/status", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = server
+        .get_json("/lukhas/v1/matriz/status", Some(&token))
+        .await;
     assert_eq!(after["load"]["capacity"], 1, "{after}");
     // Six runs through one slot: the later ones waited.
     assert!(

@@ -371,23 +371,17 @@ async fn matriz_folds_and_their_approvals_on_postgres() {
             .await;
         assert_eq!(recalled.status(), 200);
     }
-    let audit: serde_json::Value = server
-        .get(
+    let audit = server
+        .get_json(
             "/lukhas/v1/audit?event_type=guardian.validation",
             Some(&token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(audit["total_count"], 8, "{audit}");
     let admin = server.admin().await;
-    let verified: serde_json::Value = server
-        .get("/lukhas/v1/audit/verify", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let verified = server
+        .get_json("/lukhas/v1/audit/verify", Some(&admin))
+        .await;
     assert_eq!(verified["valid"], true, "{verified}");
     server.stop().await;
 }
