@@ -192,60 +192,6 @@ pub fn int8_dot(a: &[i8], b: &[i8]) -> i32 {
     head + int8_dot_scalar(&a[whole..], &b[whole..])
 }
 
-static AVX512_VNNI: LazyLock<bool> = LazyLock::new(|| {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-});
-
-/// The dot product of `query` with every `query.len()`-long row of `rows`, into `out`
-/// (cleared first): one call for a whole matrix, so the dispatch is paid once and the
-/// loop stays in one kernel. Values within ±127 (what quantizing produces).
-pub fn int8_dots(rows: &[i8], query: &[i8], out: &mut Vec<i32>) {
-    let width = query.len();
-    assert!(
-        width > 0 && rows.len().is_multiple_of(width),
-        "int8_dots of rows that are not whole multiples of the query"
-    );
-    out.clear();
-    out.reserve(rows.len() / width);
-    #[cfg(target_arch = "x86_64")]
-    if width.is_multiple_of(64) && *AVX512_VNNI {
-        // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); every row is a whole
-        // number of 64-byte chunks.
-        unsafe { int8_dots_vnni(rows, query, out) };
-        return;
-    }
-    out.extend(rows.chunks_exact(width).map(|row| int8_dot(row, query)));
-}
-
-/// `vpdpbusd` multiplies unsigned by signed bytes: each row byte is offset by 128 (a flip of
-/// its top bit), and `128·Σquery` taken off again.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn int8_dots_vnni(rows: &[i8], query: &[i8], out: &mut Vec<i32>) {
-    use std::arch::x86_64::*;
-    let width = query.len();
-    let offset: i32 = 128 * query.iter().map(|&q| i32::from(q)).sum::<i32>();
-    let flip = _mm512_set1_epi8(i8::MIN);
-    for row in rows.chunks_exact(width) {
-        let mut acc = _mm512_setzero_si512();
-        for at in (0..width).step_by(64) {
-            let r = _mm512_loadu_si512(row.as_ptr().add(at) as *const _);
-            let q = _mm512_loadu_si512(query.as_ptr().add(at) as *const _);
-            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(r, flip), q);
-        }
-        out.push(_mm512_reduce_add_epi32(acc) - offset);
-    }
-}
-
 fn int8_dot_scalar(a: &[i8], b: &[i8]) -> i32 {
     a.iter()
         .zip(b)
@@ -284,27 +230,6 @@ mod tests {
             let a: Vec<i8> = (0..len).map(|i| (i * 37 % 255 - 127) as i8).collect();
             let b: Vec<i8> = (0..len).map(|i| (i * 91 % 255 - 127) as i8).collect();
             assert_eq!(int8_dot(&a, &b), int8_dot_scalar(&a, &b), "length {len}");
-        }
-    }
-
-    #[test]
-    fn dots_of_a_matrix_equal_the_plain_ones() {
-        for width in [64, 384, 100] {
-            let rows: Vec<i8> = (0..width * 50)
-                .map(|i| (i * 37 % 255) as i32 - 127)
-                .map(|v| v as i8)
-                .collect();
-            let query: Vec<i8> = (0..width)
-                .map(|i| (i * 91 % 255) as i32 - 127)
-                .map(|v| v as i8)
-                .collect();
-            let mut out = vec![7; 3];
-            int8_dots(&rows, &query, &mut out);
-            let plain: Vec<i32> = rows
-                .chunks_exact(width)
-                .map(|row| int8_dot_scalar(row, &query))
-                .collect();
-            assert_eq!(out, plain, "width {width}");
         }
     }
 
