@@ -1,72 +1,155 @@
 //! The default [`VectorIndex`]: exact search in memory. Each owner's items are kept in
-//! partitions by type and width, each partition's int8 vectors in one contiguous buffer, so
-//! a type filter skips whole partitions and a scan streams memory instead of chasing one
-//! allocation per item. Survivors of the metadata filter are scored with an int8 dot product
-//! (a quarter of the memory traffic of f32) and the best [`RERANK`] re-ranked in f32, so the
-//! order returned is the f32 order.
+//! partitions by type and width, so a type filter skips whole partitions. A partition's items
+//! sit in chunks of [`CHUNK_ROWS`], each chunk's int8 vectors interleaved in blocks
+//! ([`orrery_inference::int8_block_dots`]): a scan streams memory, scores sixteen items per
+//! instruction, and scores every query of a [`VectorIndex::search_many`] against a block
+//! while it is in cache, so searches that arrive together read the rows once. Survivors of
+//! the metadata filter are scored in int8 (a quarter of the memory traffic of f32) and the
+//! best [`RERANK`] re-ranked in f32, so the order returned is the f32 order.
+//!
+//! Chunks are shared (`Arc`) with the searches that read them: a search holds the index's
+//! lock only to take the chunks it will scan, and a change copies the one chunk it touches
+//! if a search still holds it. A write never waits for a scan, nor a scan for a write.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use super::{dot, Filter, Hit, Item, Results, VectorIndex};
+use orrery_inference::{block_offset, blocked_len, int8_block_dots, LANES};
+
+use super::{dot, Filter, Hit, Item, Query, Results, VectorIndex};
 
 /// How many int8 candidates are re-scored in f32.
 const RERANK: usize = 50;
+/// Items a chunk holds: small enough that copying one on a change is cheap (~250 KB at 384
+/// dimensions), large enough that a scan's per-chunk work is noise.
+const CHUNK_ROWS: usize = 128;
 
 thread_local! {
-    /// A partition's int8 scores, reused by every search on this thread.
-    static SCORES: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A chunk's int8 scores per query, reused by every search on this thread.
+    static SCORES: std::cell::RefCell<Vec<Vec<i32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Items of one owner, type and width, in parallel arrays.
-#[derive(Default)]
-struct Partition {
-    ids: Vec<String>,
+/// Up to [`CHUNK_ROWS`] items of one partition, in parallel arrays.
+#[derive(Clone, Default)]
+struct Chunk {
+    ids: Vec<Arc<str>>,
     created_at: Vec<i64>,
     importance: Vec<f32>,
     scales: Vec<f32>,
-    /// `len × width` quants, item after item.
-    quantized: Vec<i8>,
+    /// The int8 vectors, blocked ([`block_offset`]) at the partition's padded width.
+    blocks: Vec<i8>,
+    /// The f32 vectors, item after item, to re-rank.
     vectors: Vec<f32>,
-    /// id → position, to update and remove in place.
-    positions: HashMap<String, usize>,
 }
 
-impl Partition {
-    fn push(&mut self, item: Item, width: usize) {
+impl Chunk {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn push(&mut self, id: Arc<str>, item: &Item, shape: Shape) {
         let (scale, quantized) = quantize(&item.vector);
-        self.positions.insert(item.id.clone(), self.ids.len());
-        self.ids.push(item.id);
+        let row = self.len();
+        if row.is_multiple_of(LANES) {
+            self.blocks.resize(blocked_len(row + 1, shape.padded), 0);
+        }
+        for (at, value) in quantized.into_iter().enumerate() {
+            self.blocks[block_offset(row, at, shape.padded)] = value;
+        }
+        self.ids.push(id);
         self.created_at.push(item.created_at);
         self.importance.push(item.importance);
         self.scales.push(scale);
-        self.quantized.extend(quantized);
-        self.vectors.extend(&item.vector[..width]);
+        self.vectors.extend(&item.vector[..shape.width]);
     }
 
-    /// Removes `id` by moving the last item into its place.
-    fn remove(&mut self, id: &str, width: usize) {
-        let Some(at) = self.positions.remove(id) else {
-            return;
-        };
-        let last = self.ids.len() - 1;
+    /// Removes row `at` by moving the last item into its place; returns the moved item's id.
+    fn swap_remove(&mut self, at: usize, shape: Shape) -> Option<Arc<str>> {
+        let last = self.len() - 1;
+        for d in 0..shape.padded {
+            let from = block_offset(last, d, shape.padded);
+            self.blocks[block_offset(at, d, shape.padded)] = self.blocks[from];
+            self.blocks[from] = 0;
+        }
+        self.blocks.truncate(blocked_len(last, shape.padded));
+        self.vectors.copy_within(
+            last * shape.width..(last + 1) * shape.width,
+            at * shape.width,
+        );
+        self.vectors.truncate(last * shape.width);
         self.ids.swap_remove(at);
         self.created_at.swap_remove(at);
         self.importance.swap_remove(at);
         self.scales.swap_remove(at);
-        if at != last {
-            self.quantized
-                .copy_within(last * width..(last + 1) * width, at * width);
-            self.vectors
-                .copy_within(last * width..(last + 1) * width, at * width);
-            self.positions.insert(self.ids[at].clone(), at);
+        (at != last).then(|| self.ids[at].clone())
+    }
+}
+
+/// A partition's vector width, and the int8 width padded to whole groups of the kernel.
+#[derive(Clone, Copy)]
+struct Shape {
+    width: usize,
+    padded: usize,
+}
+
+impl Shape {
+    fn of(width: usize) -> Self {
+        Self {
+            width,
+            padded: width.next_multiple_of(orrery_inference::GROUP),
         }
-        self.quantized.truncate(last * width);
-        self.vectors.truncate(last * width);
+    }
+}
+
+/// Items of one owner, type and width.
+struct Partition {
+    shape: Shape,
+    chunks: Vec<Arc<Chunk>>,
+    /// id → (chunk, row), to update and remove in place.
+    positions: HashMap<Arc<str>, (usize, usize)>,
+}
+
+impl Partition {
+    fn new(width: usize) -> Self {
+        Self {
+            shape: Shape::of(width),
+            chunks: Vec::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK_ROWS) {
+            self.chunks.push(Arc::default());
+        }
+        let at = self.chunks.len() - 1;
+        // Copies the chunk only when a search still reads it.
+        let chunk = Arc::make_mut(&mut self.chunks[at]);
+        let id: Arc<str> = item.id.as_str().into();
+        self.positions.insert(id.clone(), (at, chunk.len()));
+        chunk.push(id, &item, self.shape);
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some((at, row)) = self.positions.remove(id) else {
+            return;
+        };
+        let chunk = Arc::make_mut(&mut self.chunks[at]);
+        if let Some(moved) = chunk.swap_remove(row, self.shape) {
+            self.positions.insert(moved, (at, row));
+        }
+        if chunk.len() == 0 {
+            self.chunks.swap_remove(at);
+            if let Some(moved) = self.chunks.get(at) {
+                for (row, id) in moved.ids.iter().enumerate() {
+                    self.positions.insert(id.clone(), (at, row));
+                }
+            }
+        }
     }
 
     fn len(&self) -> usize {
-        self.ids.len()
+        self.positions.len()
     }
 }
 
@@ -105,9 +188,73 @@ impl Inner {
     fn remove(&mut self, id: &str) {
         if let Some((owner, key)) = self.where_is.remove(id) {
             if let Some(partition) = self.owners.get_mut(&owner).and_then(|s| s.get_mut(&key)) {
-                partition.remove(id, key.1);
+                partition.remove(id);
             }
         }
+    }
+
+    /// The partitions `filter` may see at `width`: their chunks as they are now.
+    fn taken(&self, filter: &Filter, width: usize) -> Vec<Taken> {
+        let Some(shelf) = self.owners.get(&filter.owner) else {
+            return Vec::new();
+        };
+        let kinds: Vec<u32> = filter
+            .kinds
+            .iter()
+            .filter_map(|k| self.kinds.get(k).copied())
+            .collect();
+        if !filter.kinds.is_empty() && kinds.is_empty() {
+            return Vec::new();
+        }
+        shelf
+            .iter()
+            .filter(|((kind, w), _)| *w == width && (kinds.is_empty() || kinds.contains(kind)))
+            .map(|(key, partition)| Taken {
+                key: (filter.owner.clone(), *key),
+                shape: partition.shape,
+                chunks: partition.chunks.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A partition's chunks as a search took them.
+struct Taken {
+    key: (String, (u32, usize)),
+    shape: Shape,
+    chunks: Vec<Arc<Chunk>>,
+}
+
+/// One query's state during a pass.
+struct Search<'a> {
+    query: &'a Query<'a>,
+    /// The best int8 scores so far, highest first: (score, partition, chunk, row).
+    best: Vec<(f32, usize, usize, usize)>,
+    keep: usize,
+    candidates: usize,
+    /// No filter beyond owner and type: every item of a partition is a candidate.
+    unfiltered: bool,
+}
+
+impl Search<'_> {
+    fn passes(&self, chunk: &Chunk, row: usize) -> bool {
+        let filter = self.query.filter;
+        let created_at = chunk.created_at[row];
+        !(filter.created_from.is_some_and(|from| created_at < from)
+            || filter.created_to.is_some_and(|to| created_at > to)
+            || filter
+                .min_importance
+                .is_some_and(|min| chunk.importance[row] < min)
+            || filter.exclude.as_deref() == Some(&*chunk.ids[row]))
+    }
+
+    fn offer(&mut self, approx: f32, at: (usize, usize, usize)) {
+        if self.best.len() == self.keep && self.best.last().is_some_and(|b| b.0 >= approx) {
+            return;
+        }
+        let place = self.best.partition_point(|b| b.0 >= approx);
+        self.best.insert(place, (approx, at.0, at.1, at.2));
+        self.best.truncate(self.keep);
     }
 }
 
@@ -126,8 +273,8 @@ impl VectorIndex for ExactIndex {
             .entry(item.owner.clone())
             .or_default()
             .entry(key)
-            .or_default()
-            .push(item, key.1);
+            .or_insert_with(|| Partition::new(key.1))
+            .push(item);
     }
 
     fn remove(&self, id: &str) {
@@ -135,73 +282,102 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, filter: &Filter, query: &[f32], k: usize) -> Results {
-        let inner = self.inner.read().expect("index lock");
-        let empty = Results {
-            hits: vec![],
-            candidates: 0,
-        };
-        let Some(shelf) = inner.owners.get(&filter.owner) else {
-            return empty;
-        };
-        let kinds: Vec<u32> = filter
-            .kinds
-            .iter()
-            .filter_map(|k| inner.kinds.get(k).copied())
-            .collect();
-        if !filter.kinds.is_empty() && kinds.is_empty() {
-            return empty;
-        }
-        let width = query.len();
-        // The query's scale is the same for every item: it cannot change the order.
-        let (_, query_q) = quantize(query);
-        let mut candidates = 0;
-        // The best RERANK by the int8 score, kept as a small sorted list.
-        let keep = RERANK.max(k);
-        let mut best: Vec<(f32, &Partition, usize)> = Vec::with_capacity(keep + 1);
-        let partitions = shelf
-            .iter()
-            .filter(|((kind, w), _)| *w == width && (kinds.is_empty() || kinds.contains(kind)));
-        let passes = |partition: &Partition, i: usize| {
-            let created_at = partition.created_at[i];
-            !(filter.created_from.is_some_and(|from| created_at < from)
-                || filter.created_to.is_some_and(|to| created_at > to)
-                || filter
-                    .min_importance
-                    .is_some_and(|min| partition.importance[i] < min)
-                || filter.exclude.as_deref() == Some(partition.ids[i].as_str()))
-        };
-        let mut offer = |approx: f32, partition, i| {
-            if best.len() == keep && best.last().is_some_and(|(s, _, _)| *s >= approx) {
-                return;
+        self.search_many(&[Query {
+            filter,
+            vector: query,
+            k,
+        }])
+        .pop()
+        .expect("one result a query")
+    }
+
+    fn search_many(&self, queries: &[Query<'_>]) -> Vec<Results> {
+        // Each partition once, with the queries that read it; the lock only while taking.
+        let mut partitions: Vec<Taken> = Vec::new();
+        let mut readers: Vec<Vec<usize>> = Vec::new();
+        {
+            let inner = self.inner.read().expect("index lock");
+            for (q, query) in queries.iter().enumerate() {
+                for taken in inner.taken(query.filter, query.vector.len()) {
+                    match partitions.iter().position(|p| p.key == taken.key) {
+                        Some(at) => readers[at].push(q),
+                        None => {
+                            partitions.push(taken);
+                            readers.push(vec![q]);
+                        }
+                    }
+                }
             }
-            let at = best.partition_point(|(s, _, _)| *s >= approx);
-            best.insert(at, (approx, partition, i));
-            best.truncate(keep);
-        };
+        }
+        // A query's scale is the same for every item: it cannot change the order.
+        let quantized: Vec<Vec<i8>> = queries
+            .iter()
+            .map(|query| {
+                let (_, mut quantized) = quantize(query.vector);
+                quantized.resize(Shape::of(query.vector.len()).padded, 0);
+                quantized
+            })
+            .collect();
+        let mut searches: Vec<Search> = queries
+            .iter()
+            .map(|query| {
+                let filter = query.filter;
+                Search {
+                    query,
+                    best: Vec::new(),
+                    keep: RERANK.max(query.k),
+                    candidates: 0,
+                    unfiltered: filter.created_from.is_none()
+                        && filter.created_to.is_none()
+                        && filter.min_importance.is_none()
+                        && filter.exclude.is_none(),
+                }
+            })
+            .collect();
         SCORES.with_borrow_mut(|scores| {
-            for (_, partition) in partitions {
-                // Every item's int8 score in one kernel call (a scan is bound by memory
-                // traffic; the call's dispatch is paid once); the filter is applied after.
-                orrery_inference::int8_dots(&partition.quantized, &query_q, scores);
-                for (i, (score, scale)) in scores.iter().zip(&partition.scales).enumerate() {
-                    if passes(partition, i) {
-                        candidates += 1;
-                        // Scales differ per vector: compare on a common footing.
-                        offer(*score as f32 * scale, partition, i);
+            for (p, (partition, readers)) in partitions.iter().zip(&readers).enumerate() {
+                let read: Vec<&[i8]> = readers.iter().map(|&q| quantized[q].as_slice()).collect();
+                for (c, chunk) in partition.chunks.iter().enumerate() {
+                    // Every reader's int8 scores of the chunk in one kernel call; the
+                    // filter is applied after.
+                    int8_block_dots(&chunk.blocks, partition.shape.padded, &read, scores);
+                    for (&q, scored) in readers.iter().zip(scores.iter()) {
+                        let search = &mut searches[q];
+                        for (row, (score, scale)) in scored.iter().zip(&chunk.scales).enumerate() {
+                            if search.unfiltered || search.passes(chunk, row) {
+                                search.candidates += 1;
+                                // Scales differ per vector: compare on a common footing.
+                                search.offer(*score as f32 * scale, (p, c, row));
+                            }
+                        }
                     }
                 }
             }
         });
-        let mut hits: Vec<Hit> = best
+        searches
             .into_iter()
-            .map(|(_, partition, i)| Hit {
-                id: partition.ids[i].clone(),
-                score: dot(&partition.vectors[i * width..(i + 1) * width], query),
+            .map(|search| {
+                let query = search.query.vector;
+                let width = query.len();
+                let mut hits: Vec<Hit> = search
+                    .best
+                    .iter()
+                    .map(|&(_, p, c, row)| {
+                        let chunk = &partitions[p].chunks[c];
+                        Hit {
+                            id: chunk.ids[row].to_string(),
+                            score: dot(&chunk.vectors[row * width..(row + 1) * width], query),
+                        }
+                    })
+                    .collect();
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+                hits.truncate(search.query.k);
+                Results {
+                    hits,
+                    candidates: search.candidates,
+                }
             })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(k);
-        Results { hits, candidates }
+            .collect()
     }
 
     fn count(&self, owner: &str) -> usize {
@@ -446,5 +622,137 @@ mod tests {
             }
         }
         assert_eq!(index.search(&all, &vectors[1], 100).candidates, 15);
+    }
+
+    /// Removals across many chunks (whole chunks emptied, rows moved inside others): every
+    /// remaining item is still found by its own vector, and none removed is.
+    #[test]
+    fn removals_across_chunks_keep_every_item_findable() {
+        let index = ExactIndex::default();
+        let mut seed = 11;
+        let n = CHUNK_ROWS * 5 + 7;
+        let vectors: Vec<Vec<f32>> = (0..n).map(|_| random_vector(&mut seed, 24)).collect();
+        for (id, vector) in vectors.iter().enumerate() {
+            index.upsert(item(id, "ada", "episodic", vector.clone()));
+        }
+        // The whole second chunk, and every third item elsewhere.
+        let gone: Vec<usize> = (0..n)
+            .filter(|id| (CHUNK_ROWS..2 * CHUNK_ROWS).contains(id) || id % 3 == 0)
+            .collect();
+        for id in &gone {
+            index.remove(&format!("m{id}"));
+        }
+        let all = Filter {
+            owner: "ada".into(),
+            ..Default::default()
+        };
+        assert_eq!(index.count("ada"), n - gone.len());
+        assert_eq!(
+            index.search(&all, &vectors[1], 1).candidates,
+            n - gone.len()
+        );
+        for (id, vector) in vectors.iter().enumerate() {
+            let top = &index.search(&all, vector, 1).hits[0];
+            if gone.contains(&id) {
+                assert_ne!(top.id, format!("m{id}"));
+            } else {
+                assert_eq!(top.id, format!("m{id}"));
+                assert!((top.score - 1.0).abs() < 1e-5);
+            }
+        }
+        // Added again after the removals: found again.
+        index.upsert(item(
+            CHUNK_ROWS + 1,
+            "ada",
+            "episodic",
+            vectors[CHUNK_ROWS + 1].clone(),
+        ));
+        let top = &index.search(&all, &vectors[CHUNK_ROWS + 1], 1).hits[0];
+        assert_eq!(top.id, format!("m{}", CHUNK_ROWS + 1));
+    }
+
+    /// Searches answered together in one pass get what each would alone, whatever their
+    /// owners, types, widths and filters.
+    #[test]
+    fn searches_in_one_pass_equal_searches_alone() {
+        let index = ExactIndex::default();
+        let mut seed = 5;
+        for id in 0..900 {
+            let kind = ["episodic", "semantic", "procedural"][id % 3];
+            let owner = ["ada", "bob"][id % 2];
+            let width = if id % 10 == 0 { 8 } else { 40 };
+            index.upsert(item(id, owner, kind, random_vector(&mut seed, width)));
+        }
+        let filters: Vec<Filter> = (0..12)
+            .map(|n| Filter {
+                owner: ["ada", "bob", "eve"][n % 3].into(),
+                kinds: match n % 4 {
+                    0 => vec![],
+                    1 => vec!["semantic".into()],
+                    2 => vec!["episodic".into(), "procedural".into()],
+                    _ => vec!["unknown".into()],
+                },
+                created_from: (n % 5 == 1).then_some(300),
+                min_importance: (n % 5 == 2).then_some(0.5),
+                exclude: (n % 5 == 3).then(|| "m4".into()),
+                ..Default::default()
+            })
+            .collect();
+        let vectors: Vec<Vec<f32>> = (0..12)
+            .map(|n| random_vector(&mut seed, if n % 6 == 5 { 8 } else { 40 }))
+            .collect();
+        let queries: Vec<Query> = filters
+            .iter()
+            .zip(&vectors)
+            .enumerate()
+            .map(|(n, (filter, vector))| Query {
+                filter,
+                vector,
+                k: 1 + n % 7,
+            })
+            .collect();
+        let together = index.search_many(&queries);
+        for (n, (query, got)) in queries.iter().zip(together).enumerate() {
+            let alone = index.search(query.filter, query.vector, query.k);
+            assert_eq!(got.hits, alone.hits, "query {n}");
+            assert_eq!(got.candidates, alone.candidates, "query {n}");
+        }
+    }
+
+    /// Writers and searchers at once: a search sees each chunk as it was when taken, so
+    /// every hit is an item that existed, with its own score, and nothing panics.
+    #[test]
+    fn searches_during_writes_see_whole_items() {
+        let index = std::sync::Arc::new(ExactIndex::default());
+        let mut seed = 3;
+        let vectors: Vec<Vec<f32>> = (0..2_000).map(|_| random_vector(&mut seed, 32)).collect();
+        let vectors = std::sync::Arc::new(vectors);
+        for id in 0..1_000 {
+            index.upsert(item(id, "ada", "semantic", vectors[id].clone()));
+        }
+        let writer = {
+            let (index, vectors) = (index.clone(), vectors.clone());
+            std::thread::spawn(move || {
+                for id in 1_000..2_000 {
+                    index.upsert(item(id, "ada", "semantic", vectors[id].clone()));
+                    index.remove(&format!("m{}", id - 1_000));
+                }
+            })
+        };
+        let all = Filter {
+            owner: "ada".into(),
+            ..Default::default()
+        };
+        while !writer.is_finished() {
+            for probe in [17, 1_500, 999] {
+                let found = index.search(&all, &vectors[probe], 3);
+                for hit in &found.hits {
+                    let id: usize = hit.id[1..].parse().unwrap();
+                    assert!((hit.score - dot(&vectors[id], &vectors[probe])).abs() < 1e-5);
+                }
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(index.count("ada"), 1_000);
     }
 }

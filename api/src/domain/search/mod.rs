@@ -3,11 +3,13 @@
 
 mod exact;
 mod lexical;
+mod pool;
 pub mod sync;
 pub mod terms;
 
 pub use exact::ExactIndex;
 pub use lexical::{LexicalIndex, SqlLexicalIndex};
+pub use pool::SearchPool;
 
 /// Reciprocal rank fusion of ranked id lists (`k` = 60, as in the original paper), scaled so
 /// that first in every list is 1.0.
@@ -64,11 +66,26 @@ pub struct Results {
     pub candidates: usize,
 }
 
+/// One search of [`VectorIndex::search_many`].
+pub struct Query<'a> {
+    pub filter: &'a Filter,
+    pub vector: &'a [f32],
+    pub k: usize,
+}
+
 pub trait VectorIndex: Send + Sync {
     fn upsert(&self, item: Item);
     fn remove(&self, id: &str);
     /// The `k` best items passing `filter`, best first.
     fn search(&self, filter: &Filter, query: &[f32], k: usize) -> Results;
+    /// Several searches, each answered as [`Self::search`] would; an index that can share
+    /// one pass over its items between them does.
+    fn search_many(&self, queries: &[Query<'_>]) -> Vec<Results> {
+        queries
+            .iter()
+            .map(|q| self.search(q.filter, q.vector, q.k))
+            .collect()
+    }
     fn len(&self) -> usize;
     /// How many items `owner` has.
     fn count(&self, owner: &str) -> usize;
