@@ -24,7 +24,7 @@ use crate::config::MemoryConfig;
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Actor, Principal, Scope};
 use crate::domain::search::sync::{self, Collection, IndexNotifier, Synced};
-use crate::domain::search::{self, Filter, Item, VectorIndex};
+use crate::domain::search::{self, Filter, Item, SearchPool, VectorIndex};
 use crate::error::{DomainError, DomainResult};
 use crate::group_insert::GroupInsert;
 
@@ -137,6 +137,8 @@ pub struct DriftEvent {
 pub struct MemoryService {
     db: DatabaseConnection,
     index: Arc<dyn VectorIndex>,
+    /// Searches of `index`, off the async workers.
+    searches: SearchPool,
     notifier: IndexNotifier,
     ai: Arc<AiService>,
     bus: Arc<dyn EventBus>,
@@ -268,6 +270,7 @@ impl MemoryService {
     ) -> Self {
         Self {
             inserts: GroupInsert::start(db.clone()),
+            searches: SearchPool::start(index.clone()),
             db,
             index,
             notifier,
@@ -442,14 +445,17 @@ impl MemoryService {
             )));
         }
         let (model_name, vector) = self.embed(actor, &input.data).await?;
-        let nearest = self.index.search(
-            &Filter {
-                owner: actor.user_id.clone(),
-                ..Default::default()
-            },
-            &vector,
-            1,
-        );
+        let nearest = self
+            .searches
+            .search(
+                Filter {
+                    owner: actor.user_id.clone(),
+                    ..Default::default()
+                },
+                vector.clone(),
+                1,
+            )
+            .await?;
         let nearest: Option<String> = match nearest.hits.first() {
             Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
                 memory::Entity::find_by_id(&hit.id)
@@ -604,18 +610,21 @@ impl MemoryService {
         }
         let started = Instant::now();
         let (_, vector) = self.embed(actor, query).await?;
-        let found = self.index.search(
-            &Filter {
-                owner: actor.user_id.clone(),
-                kinds: filters.kinds,
-                created_from: filters.from.map(|t| t.timestamp_millis()),
-                created_to: filters.to.map(|t| t.timestamp_millis()),
-                min_importance: filters.min_importance.map(|m| m as f32),
-                exclude: None,
-            },
-            &vector,
-            limit,
-        );
+        let found = self
+            .searches
+            .search(
+                Filter {
+                    owner: actor.user_id.clone(),
+                    kinds: filters.kinds,
+                    created_from: filters.from.map(|t| t.timestamp_millis()),
+                    created_to: filters.to.map(|t| t.timestamp_millis()),
+                    min_importance: filters.min_importance.map(|m| m as f32),
+                    exclude: None,
+                },
+                vector,
+                limit,
+            )
+            .await?;
         let search_time_ms = started.elapsed().as_secs_f64() * 1000.0;
         let ids: Vec<String> = found.hits.iter().map(|h| h.id.clone()).collect();
         // By primary key alone: with the owner in the WHERE clause SQLite walks the owner's
