@@ -55,6 +55,7 @@ shared_buffers = 512MB
 max_wal_size = 16GB
 checkpoint_timeout = 30min
 checkpoint_completion_target = 0.9
+track_wal_io_timing = on
 ${PG_CONF:-}
 CONF
   "${as_pg[@]}" pg_ctl -s -w -D "$pgdir/data" -l "$pgdir/log" start
@@ -113,10 +114,15 @@ wal_size() { stat -c %s "$data"/*.db-wal 2>/dev/null | head -1 || true; }
 checkpoints() {
   psql -qAt "$DATABASE_URL" -c "SELECT checkpoints_timed + checkpoints_req || ' ' || round(checkpoint_sync_time) FROM pg_stat_bgwriter"
 }
+# WAL written and its flushes (pg_stat_wal; flush times need track_wal_io_timing).
+wal_stats() {
+  psql -qAt "$DATABASE_URL" -c "SELECT wal_records || ' ' || wal_fpi || ' ' || wal_bytes || ' ' || wal_sync || ' ' || round(wal_sync_time) FROM pg_stat_wal"
+}
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS: POST /lexecon/decide ($CONNECTIONS connections, $DURATION); each 200 is committed in the ledger"
   before=$(entries)
   [ -z "${DATABASE_URL:-}" ] || read -r ck_before sync_before <<<"$(checkpoints)"
+  [ -z "${DATABASE_URL:-}" ] || read -r rec_before fpi_before bytes_before flush_before flush_ms_before <<<"$(wal_stats)"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$scripts/decide.lua" "$BASE/lexecon/decide" | tee "$scripts/wrk.txt"
   after=$(entries)
   echo "ledger entries written during the run: $((after - before))"
@@ -124,6 +130,9 @@ for run in $(seq "$RUNS"); do
   if [ -n "${DATABASE_URL:-}" ]; then
     read -r ck_after sync_after <<<"$(checkpoints)"
     echo "  PostgreSQL checkpoints finished during the run: $((ck_after - ck_before)), their fsync time $((sync_after - sync_before)) ms"
+    read -r rec_after fpi_after bytes_after flush_after flush_ms_after <<<"$(wal_stats)"
+    written=$((after - before))
+    echo "  PostgreSQL WAL during the run: $(( (bytes_after - bytes_before) / (written > 0 ? written : 1) )) bytes and $(( (rec_after - rec_before) / (written > 0 ? written : 1) )) records per ledger entry, $((fpi_after - fpi_before)) full-page images, $((flush_after - flush_before)) flushes taking $((flush_ms_after - flush_ms_before)) ms in all"
   fi
   echo "summary run $run: $(awk '/Requests\/sec/ {print $2 " req/s"}' "$scripts/wrk.txt"), p99 $(awk '$1 == "99%" {print $2}' "$scripts/wrk.txt"), non-2xx $(awk '/Non-2xx/ {print $5}' "$scripts/wrk.txt" | grep . || echo 0)$([ -n "${DATABASE_URL:-}" ] || echo ", WAL $(wal_size) bytes")"
 done

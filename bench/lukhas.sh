@@ -5,7 +5,7 @@
 #   1. stores MEMORIES memories for the account (wrk), so the memory stage searches them all;
 #   2. runs POST /lukhas/v1/matriz/process with CONNECTIONS connections for DURATION (wrk,
 #      end to end), while GET /lukhas/v1/status and GET /lukhas/v1/health are read by two
-#      connections each (wrk, end to end);
+#      connections each, one request every PROBE_INTERVAL_MS (10) a connection (wrk, end to end);
 #   3. reads the server's own MATRIZ histogram (/status: processing time p95/p99, measured
 #      inside the server around the six stages) and each stage's mean (/matriz/status).
 #
@@ -14,12 +14,14 @@
 #   ORRERY_LUKHAS__PIPELINE_CONCURRENCY=4 bash bench/lukhas.sh   # runs working at once
 #   ORRERY_BIN=/tmp/orrery-before bash bench/lukhas.sh             # another build
 #   PROFILE_OUT=/tmp/profile.txt bash bench/lukhas.sh              # perf: where the CPU goes
+#   PROBE_INTERVAL_MS=0 bash bench/lukhas.sh          # /status and /health read back to back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMORIES="${MEMORIES:-100000}"
 CONNECTIONS="${CONNECTIONS:-64}"
 DURATION="${DURATION:-20s}"
 PORT="${PORT:-18185}"
+PROBE_INTERVAL_MS="${PROBE_INTERVAL_MS:-10}"
 BASE="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)"; exit 1; }
@@ -112,8 +114,13 @@ function done(summary, latency, requests)
     #all, q(0.5), q(0.99), all[#all]))
 end
 LUA
+# The probes are paced (wrk's delay(): PROBE_INTERVAL_MS between one connection's requests):
+# unpaced, two connections on an endpoint answered in 0.2 ms send thousands of requests a
+# second, a load of their own larger than the one being measured. PROBE_INTERVAL_MS=0 sends
+# them back to back.
 cat > "$scripts/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
+function delay() return $PROBE_INTERVAL_MS end
 LUA
 # Warm-up: the first runs open the ledger writer and the index paths.
 wrk -t1 -c4 -d3s -s "$scripts/process.lua" "$BASE" >/dev/null
@@ -123,7 +130,7 @@ process=$!
 sleep 1
 wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency -s "$scripts/get.lua" "$BASE/lukhas/v1/status" >"$data/status.out" &
 status=$!
-wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency "$BASE/lukhas/v1/health" >"$data/health.out" &
+wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency -s "$scripts/get.lua" "$BASE/lukhas/v1/health" >"$data/health.out" &
 health=$!
 if [ -n "${PROFILE_OUT:-}" ]; then
   # A flat CPU profile of the server during the run (diagnosis only).
