@@ -49,6 +49,11 @@ pub struct App {
 
 /// How often batched bookkeeping (API key `last_used_at`, rate-limit state) is written/swept.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+/// Model usage is written in batches this often: SQLite has one write lock, and the ledger
+/// writer's commits (the MATRIZ folds among them) wait while a batch holds it, so batches
+/// are kept small (a second's worth under load held it long enough to show in the pipeline's
+/// tail, docs/PERFORMANCE.md).
+const USAGE_FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How often revocations and privilege changes made anywhere are applied here.
 const REVOCATION_SYNC_EVERY: Duration = Duration::from_millis(200);
 
@@ -353,7 +358,7 @@ fn spawn_maintenance(state: AppState) {
     let usage = state.clone();
     let shutdown = state.shutdown_signal();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(USAGE_FLUSH_EVERY);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
