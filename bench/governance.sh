@@ -91,21 +91,7 @@ LUA
 ADMIN=$(curl -sf -X POST "$BASE/lunaos/auth/login" -H 'Content-Type: application/json' \
   -d '{"email":"bench-admin@example.com","password":"correct horse battery"}' | json '["data"]["token"]')
 # The writer's batch histograms since the server started (GraphQL ledgerWriter), one line each.
-cat > "$scripts/writer.py" <<'PY'
-import json, sys
-stats = json.load(sys.stdin)["data"]["ledgerWriter"]
-for name in ["queueWaitMs", "sealMs", "writeMs", "commitMs", "batchEntries"]:
-    h = stats[name]
-    mean = h["sum"] / h["count"] if h["count"] else 0
-    used = [b["le"] for b in h["buckets"] if b["count"]]
-    print(f"  writer {name}: {h['count']} batches, mean {mean:.2f}, p50 <= {h['p50Bound']}, p99 <= {h['p99Bound']}, largest bucket used <= {used[-1] if used else None}")
-print(f"  writer failed batches: {stats['failedBatches']}")
-PY
-writer_stats() {
-  curl -sf "$BASE/graphql" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d '{"query":"{ ledgerWriter { failedBatches queueWaitMs { ...h } sealMs { ...h } writeMs { ...h } commitMs { ...h } batchEntries { ...h } } } fragment h on Histogram { count sum p50Bound p99Bound buckets { le count } }"}' |
-    python3 "$scripts/writer.py"
-}
+writer_stats() { python3 bench/writer_stats.py "$BASE" "$ADMIN"; }
 entries() { curl -sf "$BASE/lexecon/health" | json '["ledger_entries"]'; }
 
 wal_size() { stat -c %s "$data"/*.db-wal 2>/dev/null | head -1 || true; }

@@ -39,6 +39,7 @@ trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 ORRERY_ENV=production ORRERY_DATA_DIR="$data" ORRERY_LOG__ACCESS=false \
+ORRERY_ADMIN_EMAIL=bench-admin@example.com ORRERY_ADMIN_PASSWORD='correct horse battery' \
 ORRERY_RATE_LIMIT__FREE=1000000000 ORRERY_RATE_LIMIT__MEMORY=1000000000 \
 ORRERY_RATE_LIMIT__MATRIZ=1000000000 ORRERY_RATE_LIMIT__CREDENTIALS_PER_IP=1000000000 \
 ORRERY_RATE_LIMIT__ANONYMOUS=1000000000 \
@@ -94,24 +95,35 @@ end
 -- Each answer's own figures: its processing time (from admission) less its thought stage's,
 -- i.e. the pipeline's overhead over the model, exactly per request (not a histogram bucket).
 overheads = {}
+memories = {}
+actions = {}
+local function stage(body, name)
+  return tonumber(body:match('"stage":"' .. name .. '".-"processing_time_ms":([%d%.eE%-]+)'))
+end
 function response(status, headers, body)
   if status ~= 200 then return end
   local total = tonumber(body:match('"metadata":{.-"processing_time_ms":([%d%.eE%-]+)'))
-  local thought = tonumber(body:match('"stage":"thought".-"processing_time_ms":([%d%.eE%-]+)'))
+  local thought = stage(body, "thought")
   if total and thought then overheads[#overheads + 1] = total - thought end
+  memories[#memories + 1] = stage(body, "memory")
+  actions[#actions + 1] = stage(body, "action")
 end
 threads = {}
 function setup(thread) threads[#threads + 1] = thread end
-function done(summary, latency, requests)
+local function quantiles(name, label)
   local all = {}
   for _, thread in ipairs(threads) do
-    for _, v in ipairs(thread:get("overheads") or {}) do all[#all + 1] = v end
+    for _, v in ipairs(thread:get(name) or {}) do all[#all + 1] = v end
   end
   if #all == 0 then return end
   table.sort(all)
   local q = function(p) return all[math.max(1, math.ceil(p * #all))] end
-  io.write(string.format("overhead (processing less thought, from each answer): n %d, p50 %.2f, p99 %.2f, max %.2f ms\n",
-    #all, q(0.5), q(0.99), all[#all]))
+  io.write(string.format("%s: n %d, p50 %.2f, p99 %.2f, max %.2f ms\n", label, #all, q(0.5), q(0.99), all[#all]))
+end
+function done(summary, latency, requests)
+  quantiles("overheads", "overhead (processing less thought, from each answer)")
+  quantiles("memories", "memory stage (from each answer)")
+  quantiles("actions", "action stage (from each answer)")
 end
 LUA
 # The probes are paced (wrk's delay(): PROBE_INTERVAL_MS between one connection's requests):
@@ -140,7 +152,7 @@ fi
 wait "$process" "$status" "$health"
 for name in process status health; do
   echo "-- $name (end to end)"
-  grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|overhead" "$data/$name.out"
+  grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|overhead|stage \(" "$data/$name.out"
 done
 echo "-- inside the server"
 curl -sf "$BASE/lukhas/v1/status" -H "Authorization: Bearer $TOKEN" | python3 -c '
@@ -156,3 +168,7 @@ stages = s["pipeline_health"]
 print("stage means (ms): " + ", ".join(k + " " + str(v.get("latency_ms")) for k, v in stages.items()))
 l = s["load"]
 print("admission: capacity %s; queue wait p50 <= %s, p99 <= %s ms; overhead p50 <= %s, p99 <= %s ms (buckets, since start)" % tuple(l[k] for k in ("capacity", "queue_wait_p50_ms", "queue_wait_p99_ms", "overhead_p50_ms", "overhead_p99_ms")))'
+# The ledger writer commits every fold (with its approval): its batches since start.
+ADMIN=$(curl -sf -X POST "$BASE/lunaos/auth/login" -H 'Content-Type: application/json' \
+  -d '{"email":"bench-admin@example.com","password":"correct horse battery"}' | json '["data"]["token"]')
+python3 bench/writer_stats.py "$BASE" "$ADMIN"
