@@ -63,11 +63,6 @@ impl SearchPool {
         Self { shared }
     }
 
-    /// The index the pool searches (for what is not a search: upserts, counts).
-    pub fn index(&self) -> &Arc<dyn VectorIndex> {
-        &self.shared.index
-    }
-
     /// [`VectorIndex::search`] on a pool thread.
     pub async fn search(
         &self,
@@ -123,10 +118,16 @@ fn serve(shared: &Shared) {
                 k: j.k,
             })
             .collect();
-        let results = shared.index.search_many(&queries);
+        // A pass that panics fails its own searches (their callers get an error), not the
+        // thread: the searches queued after it are still served.
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.index.search_many(&queries)
+        }));
         drop(queries);
-        for (job, results) in jobs.into_iter().zip(results) {
-            let _ = job.reply.send(results);
+        if let Ok(results) = results {
+            for (job, results) in jobs.into_iter().zip(results) {
+                let _ = job.reply.send(results);
+            }
         }
     }
 }
@@ -190,6 +191,47 @@ mod tests {
             let alone = index.search(&filter, &vector(n * 13), 5);
             assert_eq!(got.hits, alone.hits, "search {n}");
             assert_eq!(got.candidates, alone.candidates, "search {n}");
+        }
+    }
+
+    /// An index whose search panics once, then answers.
+    #[derive(Default)]
+    struct Flaky {
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl VectorIndex for Flaky {
+        fn upsert(&self, _: Item) {}
+        fn remove(&self, _: &str) {}
+        fn search(&self, _: &Filter, _: &[f32], _: usize) -> Results {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("a search that fails");
+            }
+            Results {
+                hits: vec![],
+                candidates: 7,
+            }
+        }
+        fn len(&self) -> usize {
+            0
+        }
+        fn count(&self, _: &str) -> usize {
+            0
+        }
+        fn ids(&self) -> Vec<String> {
+            vec![]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_that_panics_fails_alone() {
+        let pool = SearchPool::start(Arc::new(Flaky::default()));
+        let first = pool.search(Filter::default(), vec![1.0], 1).await;
+        assert!(first.is_err(), "the panicking search is an error");
+        // Every thread still serves: more searches than threads all answer.
+        for _ in 0..8 {
+            let next = pool.search(Filter::default(), vec![1.0], 1).await.unwrap();
+            assert_eq!(next.candidates, 7);
         }
     }
 
