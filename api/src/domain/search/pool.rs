@@ -4,6 +4,7 @@
 //! scheduling priority than the async workers, so a cheap request that wakes a worker is
 //! served before the scan resumes. Searches that queue while the threads are busy are
 //! answered together: [`VectorIndex::search_many`] reads the rows once for all of them.
+//! There are fewer threads than cores, so a core is left to the workers.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -45,9 +46,13 @@ pub struct SearchPool {
 }
 
 impl SearchPool {
-    /// One thread per core the process may use.
+    /// One thread per two cores the process may use (at least one): fewer threads than
+    /// cores leave a core to the workers, and the searches that queue meanwhile share a pass
+    /// (on 2 cores, one thread measured better than two on throughput, the pipeline's
+    /// overhead and `/status` alike, docs/PERFORMANCE.md).
     pub fn start(index: Arc<dyn VectorIndex>) -> Self {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (cores / 2).max(1);
         let shared = Arc::new(Shared {
             index,
             queue: Mutex::default(),
