@@ -17,7 +17,9 @@ use sea_orm::{
 use crate::domain::ai::AiService;
 use crate::domain::identity::{Principal, Scope};
 use crate::domain::search::sync::{self, Collection, IndexNotifier, Synced};
-use crate::domain::search::{self, terms::terms_of, Filter, Item, LexicalIndex, VectorIndex};
+use crate::domain::search::{
+    self, terms::terms_of, Filter, Item, LexicalIndex, SearchPool, VectorIndex,
+};
 use crate::error::{DomainError, DomainResult};
 
 pub const MAX_FILES: usize = 100;
@@ -145,6 +147,8 @@ pub struct Repository {
 pub struct RagService {
     db: DatabaseConnection,
     vectors: Arc<dyn VectorIndex>,
+    /// Searches of `vectors`, off the async workers.
+    searches: SearchPool,
     lexical: Arc<dyn LexicalIndex>,
     notifier: IndexNotifier,
     ai: Arc<AiService>,
@@ -188,6 +192,7 @@ impl RagService {
     ) -> Self {
         Self {
             db,
+            searches: SearchPool::start(vectors.clone()),
             vectors,
             lexical,
             notifier,
@@ -403,16 +408,17 @@ impl RagService {
                 .unwrap_or_default(),
         );
         let by_meaning: Vec<String> = self
-            .vectors
+            .searches
             .search(
-                &Filter {
+                Filter {
                     owner: actor.user_id.clone(),
                     kinds: repository.map(|r| vec![r.to_string()]).unwrap_or_default(),
                     ..Default::default()
                 },
-                &vector,
+                vector,
                 CANDIDATES,
             )
+            .await?
             .hits
             .into_iter()
             .map(|h| h.id)
