@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{DomainError, DomainResult};
 
-/// Rows per transaction: well under SQLite's 32 766 bound variables for a wide table.
-const MAX_BATCH: usize = 64;
+/// Rows per insert statement (and per group commit): well under SQLite's 32 766 bound
+/// variables for a wide table.
+pub const ROWS_PER_STATEMENT: usize = 64;
 const QUEUE: usize = 4096;
 
 struct Job<A> {
@@ -55,8 +56,8 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Clone + Send + 'static,
     E::Model: IntoActiveModel<E::ActiveModel>,
 {
-    let mut batch: Vec<Job<E::ActiveModel>> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut batch: Vec<Job<E::ActiveModel>> = Vec::with_capacity(ROWS_PER_STATEMENT);
+    while rx.recv_many(&mut batch, ROWS_PER_STATEMENT).await > 0 {
         let rows: Vec<E::ActiveModel> = batch.iter().map(|job| job.row.clone()).collect();
         match commit::<E>(&db, rows).await {
             Ok(()) => {

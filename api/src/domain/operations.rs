@@ -103,12 +103,11 @@ impl HealthCache {
     /// The module checks, at most `CACHE_FOR` old (or the previous ones while a caller
     /// runs them again).
     pub async fn modules(&self, core: &Core) -> Vec<ModuleCheck> {
-        let checks = self
+        let Ok(checks) = self
             .modules
-            .get(|| async { Ok::<_, std::convert::Infallible>(check_modules(core).await) });
-        match checks.await {
-            Ok(checks) => checks,
-        }
+            .get(|| async { Ok::<_, std::convert::Infallible>(check_modules(core).await) })
+            .await;
+        checks
     }
 
     /// Login sessions that can still be refreshed, counted at most `SESSIONS_FOR` ago.

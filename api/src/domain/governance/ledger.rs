@@ -612,9 +612,8 @@ async fn write_batch(
     {
         return Ok(None);
     }
-    // Rows per statement well under SQLite's bound variables.
     while !memories.is_empty() {
-        let rest = memories.split_off(memories.len().min(64));
+        let rest = memories.split_off(memories.len().min(crate::group_insert::ROWS_PER_STATEMENT));
         memory::Entity::insert_many(std::mem::replace(&mut memories, rest))
             .exec_without_returning(&txn)
             .await?;

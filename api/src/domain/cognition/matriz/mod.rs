@@ -17,6 +17,10 @@ pub(crate) use super::round3;
 use crate::bus::EventBus;
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
+use crate::domain::identity::{Actor, Principal, Scope};
+use crate::domain::memory::MemoryService;
+use crate::error::{DomainError, DomainResult};
+use crate::providers::builtin_key_terms;
 
 /// Finer buckets than the ledger writer's, in milliseconds: an interaction's few
 /// milliseconds are what an operator compares.
@@ -24,10 +28,6 @@ pub const PIPELINE_BOUNDS_MS: &[f64] = &[
     0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 75.0,
     100.0, 150.0, 250.0, 500.0, 1000.0, 5000.0,
 ];
-use crate::domain::identity::{Actor, Principal, Scope};
-use crate::domain::memory::MemoryService;
-use crate::error::{DomainError, DomainResult};
-use crate::providers::builtin_key_terms;
 
 pub const MAX_INPUT_CHARS: usize = 8_000;
 pub const MAX_MEMORY_DEPTH: usize = 20;
