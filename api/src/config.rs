@@ -99,6 +99,8 @@ pub struct Config {
     pub ai: AiConfig,
     pub memory: MemoryConfig,
     pub rag: RagConfig,
+    /// How the memory and code-search indexes scan (both hold their vectors in memory).
+    pub search: SearchConfig,
     pub agents: AgentsConfig,
     pub chat: ChatConfig,
     pub terminal: TerminalConfig,
@@ -276,6 +278,28 @@ impl Default for RagConfig {
     fn default() -> Self {
         Self {
             max_chunks_per_user: 200_000,
+        }
+    }
+}
+
+/// When a search index scans sign sketches instead of every vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchConfig {
+    /// A partition (one owner's items of one type) of at most this many items is scanned
+    /// exactly; a larger one by sign sketches, then re-scored. A huge value keeps every scan
+    /// exact.
+    pub exact_up_to: usize,
+    /// In a larger partition, how many items nearest by sketch a search scores exactly (at
+    /// least the number of results it asked for).
+    pub rescored: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            exact_up_to: 20_000,
+            rescored: 1_000,
         }
     }
 }
@@ -571,6 +595,7 @@ impl Default for Config {
             ai: AiConfig::default(),
             memory: MemoryConfig::default(),
             rag: RagConfig::default(),
+            search: SearchConfig::default(),
             agents: AgentsConfig::default(),
             chat: ChatConfig::default(),
             terminal: TerminalConfig::default(),

@@ -130,7 +130,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     let notifier = domain::search::sync::IndexNotifier::new(&db, &instance);
     let memory = domain::memory::MemoryService::new(
         db.clone(),
-        Arc::new(domain::search::ExactIndex::default()),
+        Arc::new(domain::search::ScanIndex::new(config.search)),
         notifier.clone(),
         ai.clone(),
         bus.clone(),
@@ -145,7 +145,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<App> {
     );
     let rag = domain::rag::RagService::new(
         db.clone(),
-        Arc::new(domain::search::ExactIndex::default()),
+        Arc::new(domain::search::ScanIndex::new(config.search)),
         Arc::new(domain::search::SqlLexicalIndex::new(db.clone())),
         notifier,
         ai.clone(),

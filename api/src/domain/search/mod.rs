@@ -1,15 +1,15 @@
 //! Search over embeddings. The database holds the vectors (the source of truth); a
 //! [`VectorIndex`] answers queries from memory and is rebuilt from the database at start.
 
-mod exact;
 mod lexical;
 mod pool;
+mod scan;
 pub mod sync;
 pub mod terms;
 
-pub use exact::ExactIndex;
 pub use lexical::{LexicalIndex, SqlLexicalIndex};
 pub use pool::SearchPool;
+pub use scan::ScanIndex;
 
 /// Reciprocal rank fusion of ranked id lists (`k` = 60, as in the original paper), scaled so
 /// that first in every list is 1.0.
@@ -62,7 +62,8 @@ pub struct Hit {
 
 pub struct Results {
     pub hits: Vec<Hit>,
-    /// How many items passed the filter (all of them were scored).
+    /// How many items passed the filter (each was compared with the query, exactly or by
+    /// sketch).
     pub candidates: usize,
 }
 
@@ -105,8 +106,22 @@ pub fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
     vector
 }
 
+/// In eight running sums: one sum in order is a chain of dependent additions the compiler
+/// may not reorder, eight are a vector register's worth (re-scoring a thousand candidates
+/// costs a tenth of the time).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let (a_lanes, a_rest) = a.as_chunks::<8>();
+    let (b_lanes, b_rest) = b.as_chunks::<8>();
+    let mut sums = [0f32; 8];
+    for (x, y) in a_lanes.iter().zip(b_lanes) {
+        for ((sum, x), y) in sums.iter_mut().zip(x).zip(y) {
+            *sum += x * y;
+        }
+    }
+    let rest: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
+    sums.iter().sum::<f32>() + rest
 }
 
 /// f32 little-endian bytes, as stored.

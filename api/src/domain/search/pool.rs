@@ -150,7 +150,7 @@ fn lower_priority() {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ExactIndex, Item};
+    use super::super::{Item, ScanIndex};
     use super::*;
 
     fn vector(seed: usize) -> Vec<f32> {
@@ -163,7 +163,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn searches_at_once_get_the_answers_they_would_alone() {
-        let index: Arc<dyn VectorIndex> = Arc::new(ExactIndex::default());
+        let index: Arc<dyn VectorIndex> = Arc::new(ScanIndex::default());
         for n in 0..500 {
             index.upsert(Item {
                 id: format!("m{n}"),
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_threads_end_with_the_pool() {
-        let pool = SearchPool::start(Arc::new(ExactIndex::default()));
+        let pool = SearchPool::start(Arc::new(ScanIndex::default()));
         let shared = Arc::downgrade(&pool.shared);
         drop(pool);
         for _ in 0..200 {

@@ -281,7 +281,7 @@ pub struct SearchHitContent {
 #[schema(as = MemorySearchResponse)]
 pub struct SearchResponse {
     results: Vec<SearchHit>,
-    /// How many of your memories passed the filters (every one was scored).
+    /// How many of your memories passed the filters (each was compared with the query).
     #[schema(example = 23)]
     total_matches: usize,
     /// Measured in the server: embedding the query and searching.

@@ -771,7 +771,7 @@ export interface MemorySearchResponse {
   results: Array<SearchHit>;
   /** Measured in the server: embedding the query and searching. */
   search_time_ms: number;
-  /** How many of your memories passed the filters (every one was scored). */
+  /** How many of your memories passed the filters (each was compared with the query). */
   total_matches: number;
 }
 

@@ -831,7 +831,7 @@ class MemorySearchResponse(BaseModel):
     search_time_ms: float
     """Measured in the server: embedding the query and searching."""
     total_matches: int
-    """How many of your memories passed the filters (every one was scored)."""
+    """How many of your memories passed the filters (each was compared with the query)."""
 
 
 @dataclasses.dataclass(kw_only=True)
