@@ -24,6 +24,6 @@ for name in ["queueWaitMs", "sealMs", "writeMs", "commitMs", "batchEntries"]:
     used = [b["le"] for b in h["buckets"] if b["count"]]
     print(f"  writer {name}: {h['count']} batches, mean {mean:.2f}, p50 <= {h['p50Bound']}, "
           f"p99 <= {h['p99Bound']}, largest bucket used <= {used[-1] if used else None}")
-    if name == "commitMs":
-        print("    commits by bucket: " + ", ".join(f"<= {b['le']}: {b['count']}" for b in h["buckets"] if b["count"]))
+    if name in ("queueWaitMs", "writeMs", "commitMs"):
+        print("    batches by bucket: " + ", ".join(f"<= {b['le']}: {b['count']}" for b in h["buckets"] if b["count"]))
 print(f"  writer failed batches: {stats['failedBatches']}")
