@@ -369,8 +369,11 @@ impl FlakyProxy {
                     let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
+                    let (from_client, to_client) = client.split();
+                    let (from_server, to_server) = server.split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = forward(from_client, to_server, watch.clone()) => {}
+                        _ = forward(from_server, to_client, watch.clone()) => {}
                         _ = watch.wait_for(|down| *down) => {}
                     }
                 });
@@ -381,6 +384,26 @@ impl FlakyProxy {
 
     pub fn set_down(&self, down: bool) {
         self.down.send_replace(down);
+    }
+}
+
+/// Copies one direction of a proxied connection until either side closes or the proxy goes
+/// down. Bytes read after [`FlakyProxy::set_down`] are never passed on, whether or not this
+/// task has been woken by the change yet: a request sent just after it fails every time.
+async fn forward(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    down: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 || *down.borrow() || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
