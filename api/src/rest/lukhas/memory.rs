@@ -45,8 +45,9 @@ pub struct MemoryContent {
         max_length = 32768
     )]
     data: String,
+    /// Anything to remember beside the text; absent or `null`: none.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"location": "main_interaction", "associated_concepts": ["quantum", "physics", "education"]}))]
+    #[schema(value_type = Option<Object>, example = json!({"location": "main_interaction", "associated_concepts": ["quantum", "physics", "education"]}))]
     context: Value,
     /// Any other field (the document's examples send `query`) is kept in `context`.
     #[serde(flatten, skip_serializing)]

@@ -745,6 +745,7 @@ export interface MatrizStatusResponse {
 }
 
 export interface MemoryContent {
+  /** Anything to remember beside the text; absent or `null`: none. */
   context?: Record<string, unknown> | null;
   /** What is remembered; this text is embedded. */
   data: string;

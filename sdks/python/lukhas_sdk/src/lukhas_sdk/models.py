@@ -810,6 +810,7 @@ class MemoryContent(BaseModel):
     type: str
     """`episodic`, `semantic`, `procedural`, … (lowercase letters, digits, `_`)."""
     context: dict[str, Any] | None = None
+    """Anything to remember beside the text; absent or `null`: none."""
 
 
 @dataclasses.dataclass(kw_only=True)
