@@ -277,7 +277,7 @@ struct Search<'a> {
     /// The sketch distance of every row of the sketched partitions it reads, in scan order
     /// ([`FILTERED`] for a row the filter refuses).
     distances: Vec<u16>,
-    /// How many rows are at each distance (the last bin: refused by the filter).
+    /// How many rows the filter passed are at each distance.
     histogram: Vec<u32>,
     /// The chunks those rows belong to, in scan order: (partition, chunk).
     measured: Vec<(usize, usize)>,
@@ -311,23 +311,23 @@ impl Search<'_> {
     fn measure(&mut self, (p, c): (usize, usize), chunk: &Chunk, query: &[u64]) {
         let start = self.distances.len();
         sign_distances(&chunk.signs, query, &mut self.distances);
+        let mut passed = chunk.len();
         if !self.unfiltered {
             for row in 0..chunk.len() {
                 if !self.passes(chunk, row) {
                     self.distances[start + row] = FILTERED;
+                    passed -= 1;
                 }
             }
         }
-        // Every distance is at most the sketch's bits; the bin past them counts refusals.
-        let refused = query.len() * 64 + 1;
+        self.candidates += passed;
         if self.histogram.is_empty() {
-            self.histogram.resize(refused + 1, 0);
+            // Every distance is at most the sketch's bits.
+            self.histogram.resize(query.len() * 64 + 1, 0);
         }
-        for &distance in &self.distances[start..] {
-            self.histogram[usize::from(distance).min(refused)] += 1;
+        for &distance in self.distances[start..].iter().filter(|&&d| d != FILTERED) {
+            self.histogram[usize::from(distance)] += 1;
         }
-        self.candidates += chunk.len() - self.histogram[refused] as usize;
-        self.histogram[refused] = 0;
         self.measured.push((p, c));
     }
 
