@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
 /// A LUKHAS memory. Embeddings are f32 little-endian; `original_*` is what was stored first
-/// (drift is measured against it).
+/// (drift is measured against it). An empty `original_embedding` means it is `embedding`:
+/// the copy is written only once the memory changes.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "memories")]
 pub struct Model {

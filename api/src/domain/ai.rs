@@ -366,7 +366,9 @@ impl Meter {
 
     fn record(&self, usage: Option<Usage>) {
         let row = ai_usage::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
+            // Time-ordered: a flush appends to the id index instead of rewriting a random
+            // page of it for each row.
+            id: Set(ulid::Ulid::new().to_string()),
             user_id: Set(self.user_id.clone()),
             key_id: Set(self.key_id.clone()),
             provider: Set(self.provider.clone()),

@@ -244,12 +244,26 @@ fn check_context(context: &Value) -> DomainResult<()> {
     }
 }
 
+/// `mem_2026_12_07_01jf…`: the date the document's ids show, then a ULID, whose leading
+/// timestamp makes new ids sort after older ones, so a store appends to the id index
+/// instead of rewriting a random page of it.
 fn new_id(prefix: &str, at: DateTime<Utc>) -> String {
     format!(
         "{prefix}_{}_{}",
         at.format("%Y_%m_%d"),
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
     )
+}
+
+/// The embedding the memory had when stored. It is written apart only once the memory
+/// changes (empty means "the current one"): a memory that never drifts, which is most of
+/// them, writes one embedding instead of two identical copies.
+fn original_embedding(model: &memory::Model) -> &[u8] {
+    if model.original_embedding.is_empty() {
+        &model.embedding
+    } else {
+        &model.original_embedding
+    }
 }
 
 fn raw_drift(original: &[f32], current: &[f32]) -> f64 {
@@ -485,8 +499,8 @@ impl MemoryService {
             importance,
             helix_id,
             embedding_model: model_name,
-            embedding: bytes.clone(),
-            original_embedding: bytes,
+            embedding: bytes,
+            original_embedding: Vec::new(),
             drift_score: 0.0,
             access_count: 0,
             last_accessed: None,
@@ -684,7 +698,10 @@ impl MemoryService {
         let mut drift = model.drift_score;
         if let Some(data) = change.data.filter(|d| *d != model.data) {
             let (model_name, vector) = self.embed(actor, &data).await?;
-            let raw = raw_drift(&search::from_bytes(&model.original_embedding), &vector);
+            let raw = raw_drift(&search::from_bytes(original_embedding(&model)), &vector);
+            if model.original_embedding.is_empty() {
+                active.original_embedding = Set(model.embedding.clone());
+            }
             drift = 0.5 * raw + 0.5 * model.drift_score;
             active.data = Set(data);
             active.embedding = Set(search::to_bytes(&vector));
@@ -737,7 +754,7 @@ impl MemoryService {
         actor.require(Scope::MemoryWrite)?;
         let model = self.owned(actor, id).await?;
         let drift_before = model.drift_score;
-        let original = search::from_bytes(&model.original_embedding);
+        let original = search::from_bytes(original_embedding(&model));
         let current = search::from_bytes(&model.embedding);
         let mut active: memory::ActiveModel = model.clone().into();
         match method {
@@ -749,15 +766,18 @@ impl MemoryService {
                 };
                 active.drift_score = Set(raw_drift(&original, &healed));
                 active.embedding = Set(search::to_bytes(&healed));
+                if model.original_embedding.is_empty() {
+                    active.original_embedding = Set(model.embedding.clone());
+                }
             }
             RepairMethod::FullRestore => {
                 active.data = Set(model.original_data.clone());
-                active.embedding = Set(model.original_embedding.clone());
+                active.embedding = Set(original_embedding(&model).to_vec());
                 active.drift_score = Set(0.0);
             }
             RepairMethod::Rebaseline => {
                 active.original_data = Set(model.data.clone());
-                active.original_embedding = Set(model.embedding.clone());
+                active.original_embedding = Set(Vec::new());
                 active.drift_score = Set(0.0);
             }
         }

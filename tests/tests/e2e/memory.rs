@@ -294,6 +294,19 @@ async fn drift_rises_on_updates_refuses_past_the_limit_and_repair_brings_it_down
         recalled["content"]["data"],
         "The ledger verifies its hash chain every hour"
     );
+    // The embedding is the one first stored (kept apart since the first edit), not the
+    // last edit's: the original text finds it with a relevance of 1.
+    let found = search(
+        &server,
+        &token,
+        json!({"query": "The ledger verifies its hash chain every hour", "limit": 1}),
+    )
+    .await;
+    assert_eq!(found["results"][0]["memory_id"], id.as_str());
+    assert!(
+        (found["results"][0]["relevance_score"].as_f64().unwrap() - 1.0).abs() < 1e-3,
+        "{found}"
+    );
     let bad = server
         .post(
             &format!("/lukhas/v1/memory/repair/{id}"),

@@ -488,23 +488,35 @@ impl VectorIndex for ScanIndex {
                 let width = query.len();
                 let wanted = self.settings.rescored.max(search.query.k);
                 let nearest = search.nearest_by_sketch(&partitions, wanted);
-                let mut hits: Vec<Hit> = search
+                let mut scored: Vec<(f32, &str)> = search
                     .best
                     .iter()
                     .map(|&(_, at)| at)
                     .chain(nearest)
                     .map(|(p, c, row)| {
                         let chunk = &partitions[p].chunks[c];
-                        Hit {
-                            id: chunk.ids[row].to_string(),
-                            score: dot(&chunk.vectors[row * width..(row + 1) * width], query),
-                        }
+                        let score = dot(&chunk.vectors[row * width..(row + 1) * width], query);
+                        (score, &*chunk.ids[row])
                     })
                     .collect();
-                hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-                hits.truncate(search.query.k);
+                // Highest score first, ties by id; only the `k` returned are sorted and
+                // copied out of the index (a sketch scan re-scores a thousand).
+                let order =
+                    |a: &(f32, &str), b: &(f32, &str)| b.0.total_cmp(&a.0).then(a.1.cmp(b.1));
+                let k = search.query.k;
+                if scored.len() > k && k > 0 {
+                    scored.select_nth_unstable_by(k - 1, order);
+                }
+                scored.truncate(k);
+                scored.sort_unstable_by(order);
                 Results {
-                    hits,
+                    hits: scored
+                        .into_iter()
+                        .map(|(score, id)| Hit {
+                            id: id.to_string(),
+                            score,
+                        })
+                        .collect(),
                     candidates: search.candidates,
                 }
             })
