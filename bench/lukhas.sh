@@ -144,17 +144,29 @@ wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency -s "$scripts/get.lua" "$BASE
 status=$!
 wrk -t1 -c2 -d"$(( ${DURATION%s} - 2 ))s" --latency -s "$scripts/get.lua" "$BASE/lukhas/v1/health" >"$data/health.out" &
 health=$!
+# SQLite's WAL file keeps its high-water mark (it is rewritten from the start after each
+# checkpoint), so its largest size is how far checkpoints fell behind during the run.
+( wal_max=0
+  while kill -0 "$process" 2>/dev/null; do
+    for f in "$data"/*-wal; do
+      [ -f "$f" ] && size=$(stat -c %s "$f") && [ "$size" -gt "$wal_max" ] && wal_max=$size
+    done
+    sleep 0.1
+  done
+  echo "$wal_max" >"$data/wal_max" ) &
+wal_sampler=$!
 if [ -n "${PROFILE_OUT:-}" ]; then
   # A flat CPU profile of the server during the run (diagnosis only).
   perf record -q -e cpu-clock -F 999 -g -p "$server" -o "$data/perf.data" -- sleep 10 >/dev/null 2>&1
   perf report -i "$data/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -60 >"$PROFILE_OUT" || true
 fi
-wait "$process" "$status" "$health"
+wait "$process" "$status" "$health" "$wal_sampler"
 for name in process status health; do
   echo "-- $name (end to end)"
   grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors|overhead|stage \(" "$data/$name.out"
 done
 echo "-- inside the server"
+[ -s "$data/wal_max" ] && echo "SQLite WAL file, largest during the run: $(( $(cat "$data/wal_max") / 1024 )) KiB"
 curl -sf "$BASE/lukhas/v1/status" -H "Authorization: Bearer $TOKEN" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
