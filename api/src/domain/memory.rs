@@ -246,13 +246,11 @@ fn check_context(context: &Value) -> DomainResult<()> {
 
 /// `mem_2026_12_07_01jf…`: the date the document's ids show, then a ULID, whose leading
 /// timestamp makes new ids sort after older ones, so a store appends to the id index
-/// instead of rewriting a random page of it.
+/// instead of rewriting a random page of it. The ULID's last character is left out so the
+/// id fits the column's 40 (48 bits of time and 75 random remain).
 fn new_id(prefix: &str, at: DateTime<Utc>) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        at.format("%Y_%m_%d"),
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
+    let ulid = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    format!("{prefix}_{}_{}", at.format("%Y_%m_%d"), &ulid[..25])
 }
 
 /// The embedding the memory had when stored. It is written apart only once the memory
@@ -819,5 +817,22 @@ impl Synced for MemoryService {
         let seen = self.load_index().await?;
         self.refresh(&sync::unseen(&*self.index, &seen)).await?;
         Ok(self.index.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_fit_their_column_and_sort_by_time() {
+        let at = Utc::now();
+        let first = new_id("mem", at);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_id("mem", at);
+        // `memories.id` is 40 wide (PostgreSQL refuses longer; SQLite would not say).
+        assert_eq!(first.len(), 40, "{first}");
+        assert!(first.starts_with(&format!("mem_{}_", at.format("%Y_%m_%d"))));
+        assert!(first < second, "{first} then {second}");
     }
 }
