@@ -264,6 +264,14 @@ fn original_embedding(model: &memory::Model) -> &[u8] {
     }
 }
 
+/// Sets a new current embedding, first writing the original apart if it was still shared.
+fn replace_embedding(model: &memory::Model, active: &mut memory::ActiveModel, bytes: Vec<u8>) {
+    if model.original_embedding.is_empty() {
+        active.original_embedding = Set(model.embedding.clone());
+    }
+    active.embedding = Set(bytes);
+}
+
 fn raw_drift(original: &[f32], current: &[f32]) -> f64 {
     if original.len() != current.len() {
         return 1.0;
@@ -697,12 +705,9 @@ impl MemoryService {
         if let Some(data) = change.data.filter(|d| *d != model.data) {
             let (model_name, vector) = self.embed(actor, &data).await?;
             let raw = raw_drift(&search::from_bytes(original_embedding(&model)), &vector);
-            if model.original_embedding.is_empty() {
-                active.original_embedding = Set(model.embedding.clone());
-            }
             drift = 0.5 * raw + 0.5 * model.drift_score;
             active.data = Set(data);
-            active.embedding = Set(search::to_bytes(&vector));
+            replace_embedding(&model, &mut active, search::to_bytes(&vector));
             active.embedding_model = Set(model_name);
             active.drift_score = Set(drift);
         }
@@ -763,10 +768,7 @@ impl MemoryService {
                     original.clone()
                 };
                 active.drift_score = Set(raw_drift(&original, &healed));
-                active.embedding = Set(search::to_bytes(&healed));
-                if model.original_embedding.is_empty() {
-                    active.original_embedding = Set(model.embedding.clone());
-                }
+                replace_embedding(&model, &mut active, search::to_bytes(&healed));
             }
             RepairMethod::FullRestore => {
                 active.data = Set(model.original_data.clone());
