@@ -56,6 +56,18 @@ pub struct NewMemory {
     pub context: Value,
     pub tags: Vec<String>,
     pub importance: Option<f64>,
+    pub helix: Helix,
+}
+
+/// How a new memory's helix is found.
+#[derive(Clone, Debug, Default)]
+pub enum Helix {
+    /// The helix of the memory nearest to it, searched for.
+    #[default]
+    Nearest,
+    /// The caller searched already, for a text the memory contains: the best memory it found
+    /// (its helix and cosine), if any. Joined when as close as [`Helix::Nearest`] requires.
+    Found(Option<(String, f64)>),
 }
 
 #[derive(Default)]
@@ -392,6 +404,32 @@ impl MemoryService {
         Ok(())
     }
 
+    /// The helix of the owner's memory nearest to `vector`, when close enough.
+    async fn nearest_helix(&self, actor: &Actor, vector: &[f32]) -> DomainResult<Option<String>> {
+        let nearest = self
+            .searches
+            .search(
+                Filter {
+                    owner: actor.user_id.clone(),
+                    ..Default::default()
+                },
+                vector.to_vec(),
+                1,
+            )
+            .await?;
+        Ok(match nearest.hits.first() {
+            Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
+                memory::Entity::find_by_id(&hit.id)
+                    .select_only()
+                    .column(memory::Column::HelixId)
+                    .into_tuple()
+                    .one(&self.db)
+                    .await?
+            }
+            _ => None,
+        })
+    }
+
     /// The helix of the nearest memory when it is close enough, else a new one named after
     /// the memory's key terms.
     fn helix_for(data: &str, nearest: Option<String>) -> String {
@@ -465,27 +503,11 @@ impl MemoryService {
             )));
         }
         let (model_name, vector) = self.embed(actor, &input.data).await?;
-        let nearest = self
-            .searches
-            .search(
-                Filter {
-                    owner: actor.user_id.clone(),
-                    ..Default::default()
-                },
-                vector.clone(),
-                1,
-            )
-            .await?;
-        let nearest: Option<String> = match nearest.hits.first() {
-            Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
-                memory::Entity::find_by_id(&hit.id)
-                    .select_only()
-                    .column(memory::Column::HelixId)
-                    .into_tuple()
-                    .one(&self.db)
-                    .await?
-            }
-            _ => None,
+        let nearest = match input.helix {
+            Helix::Nearest => self.nearest_helix(actor, &vector).await?,
+            Helix::Found(found) => found
+                .filter(|(_, cosine)| *cosine >= self.config.helix_similarity)
+                .map(|(helix_id, _)| helix_id),
         };
         let helix_id = Self::helix_for(&input.data, nearest);
         let now = Utc::now();

@@ -13,7 +13,7 @@ use super::scalars::DateTime;
 use super::{core, principal};
 use crate::bus::Event;
 use crate::bus::Topic;
-use crate::domain::memory::{self, MemoryChange, NewMemory, RepairMethod, SearchFilters};
+use crate::domain::memory::{self, Helix, MemoryChange, NewMemory, RepairMethod, SearchFilters};
 
 /// A memory: what was remembered, how it is grouped, how far it drifted.
 pub struct Memory(pub memory::Memory);
@@ -303,6 +303,7 @@ impl MemoryMutation {
                     context: input.context.map_or(Value::Null, |c| c.0),
                     tags: input.tags.unwrap_or_default(),
                     importance: input.importance,
+                    helix: Helix::Nearest,
                 },
             )
             .await;

@@ -58,6 +58,65 @@ async fn memory_count(server: &TestServer, token: &str) -> u64 {
     answer["data"]["memories"]["totalCount"].as_u64().unwrap()
 }
 
+/// A fold joins the helix of the memory its input recalled best when that recall is close
+/// enough (`memory.helix_similarity`), and starts its own when nothing recalled is.
+#[tokio::test]
+async fn a_fold_joins_the_helix_its_input_recalled() {
+    let server = TestServer::start().await;
+    let (token, _, _) = server.sign_up(&unique_email("helix")).await;
+    let text = "Photosynthesis turns sunlight, water and carbon dioxide into sugar in green leaves";
+    let stored: Value = server
+        .post(
+            "/lukhas/v1/memory/store",
+            Some(&token),
+            json!({"content": {"type": "semantic", "data": text}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let helix_of = |answer: Value| {
+        let server = &server;
+        let token = token.clone();
+        async move {
+            let fold = answer["memory_fold_created"].as_str().unwrap().to_string();
+            let recalled = server
+                .get_json(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&token))
+                .await;
+            recalled["metadata"]["helix_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (status, close) = process(
+        &server,
+        &token,
+        json!({"input": text, "pipeline_options": {"memory_depth": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{close}");
+    assert!(
+        close["matriz_pipeline_trace"][0]["step"]
+            .as_str()
+            .unwrap()
+            .contains("best relevance 1.00"),
+        "{close}"
+    );
+    assert_eq!(helix_of(close).await, stored["helix_id"]);
+
+    let (status, far) = process(
+        &server,
+        &token,
+        json!({"input": "Knead rye dough twice before baking bread", "pipeline_options": {"memory_depth": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{far}");
+    let own = helix_of(far).await;
+    assert_ne!(own, stored["helix_id"]);
+    assert!(own.starts_with("helix_"), "{own}");
+}
+
 #[tokio::test]
 async fn the_documents_request_runs_six_stages_and_stores_a_fold() {
     let server = TestServer::start().await;

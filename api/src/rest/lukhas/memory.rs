@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::{Body, Error, Lukhas, LukhasError};
 use crate::domain::memory::{
-    Memory, MemoryChange, NewMemory, RepairMethod, SearchFilters, MAX_SEARCH_LIMIT,
+    Helix, Memory, MemoryChange, NewMemory, RepairMethod, SearchFilters, MAX_SEARCH_LIMIT,
 };
 use crate::error::DomainError;
 use crate::http::dialect::{Authed, PathParams};
@@ -185,6 +185,7 @@ pub async fn store(
                 context,
                 tags: body.tags,
                 importance: body.importance,
+                helix: Helix::Nearest,
             },
         )
         .await?;

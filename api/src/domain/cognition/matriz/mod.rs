@@ -18,7 +18,7 @@ use crate::bus::EventBus;
 use crate::domain::ai::AiService;
 use crate::domain::governance::writer_stats::{Histogram, BOUNDS_MS};
 use crate::domain::identity::{Actor, Principal, Scope};
-use crate::domain::memory::MemoryService;
+use crate::domain::memory::{Helix, MemoryService};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::builtin_key_terms;
 
@@ -146,6 +146,9 @@ pub struct Run {
     /// The intent stage's claims and whether each held.
     pub claims: Vec<(String, bool)>,
     pub fold: Option<String>,
+    /// The fold's helix: the one of the memory the input recalled best, once the memory
+    /// stage searched (the fold contains the input, so it does not search again).
+    pub fold_helix: Helix,
 }
 
 /// What a stage run alone needs that earlier stages would have produced.

@@ -13,7 +13,7 @@ use crate::domain::ai::ChatCall;
 use crate::domain::cognition::guardian::{ProposedAction, Unrecorded, Verdict};
 use crate::domain::governance::ledger::Write;
 use crate::domain::identity::{Actor, Principal};
-use crate::domain::memory::{NewMemory, SearchFilters};
+use crate::domain::memory::{Helix, NewMemory, SearchFilters};
 use crate::error::{DomainError, DomainResult};
 use futures::StreamExt;
 
@@ -151,10 +151,16 @@ impl Matriz {
         run.memories = if depth == 0 {
             Vec::new()
         } else {
-            self.memory
+            let found = self
+                .memory
                 .search(principal, &request.input, SearchFilters::default(), depth)
                 .await?
-                .results
+                .results;
+            let best = found
+                .iter()
+                .max_by(|a, b| a.relevance.total_cmp(&b.relevance));
+            run.fold_helix = Helix::Found(best.map(|b| (b.memory.helix_id.clone(), b.relevance)));
+            found
                 .into_iter()
                 .map(|found| Recalled {
                     id: found.memory.id,
@@ -333,6 +339,7 @@ impl Matriz {
             }),
             tags: vec!["matriz".into()],
             importance: None,
+            helix: std::mem::take(&mut run.fold_helix),
         };
         // Stored on a task of its own: a streaming caller who leaves mid-store drops the run
         // but not the store, so the fold (and its approval) is written whole.
