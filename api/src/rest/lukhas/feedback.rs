@@ -43,7 +43,7 @@ pub struct SubmitFeedbackRequest {
     /// The answer's memory fold (`memory_fold_created` of `/matriz/process`); it must be
     /// yours.
     #[schema(
-        example = "mem_2026_12_06_3f9a1c2b7d4e",
+        example = "mem_2026_12_06_01m95dp3xv6csc1ze0ejn3ft3",
         min_length = 1,
         max_length = 128
     )]
@@ -62,7 +62,7 @@ pub struct FeedbackRecord {
     category: String,
     #[schema(example = "Clear explanation, but the second analogy was off.")]
     comment: String,
-    #[schema(example = "mem_2026_12_06_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_06_01m95dp3xv6csc1ze0ejn3ft3")]
     memory_fold_id: Option<String>,
     /// The interaction the fold records.
     #[schema(example = "interaction_01jex4c9m3q2w4t8k5r6y0zc1n")]

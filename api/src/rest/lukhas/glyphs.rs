@@ -319,7 +319,7 @@ pub async fn get(
 pub struct BindGlyphRequest {
     /// One of your memories: it is tagged `glyph:<symbol>`.
     #[schema(
-        example = "mem_2026_12_06_3f9a1c2b7d4e",
+        example = "mem_2026_12_06_01m95dp3xv6csc1ze0ejn3ft3",
         min_length = 1,
         max_length = 128
     )]

@@ -172,7 +172,7 @@ pub struct ProcessResponse {
     matriz_pipeline_trace: Vec<TraceStep>,
     constellation_metadata: ConstellationMetadata,
     /// The memory the interaction was stored as (`GET /memory/recall/{memory_id}`).
-    #[schema(example = "mem_2026_12_06_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_06_01m95dp3xv6csc1ze0ejn3ft3")]
     memory_fold_created: String,
 }
 

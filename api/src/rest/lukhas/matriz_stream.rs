@@ -75,7 +75,7 @@ pub struct PipelineMetadataEvent {
     #[schema(example = json!(["memory", "attention", "thought", "risk"]))]
     modules: Vec<&'static str>,
     /// The memories the answer drew on.
-    #[schema(example = json!(["mem_2026_12_06_3f9a1c2b7d4e"]))]
+    #[schema(example = json!(["mem_2026_12_06_01m95dp3xv6csc1ze0ejn3ft3"]))]
     memories_used: Vec<String>,
     #[schema(example = "builtin")]
     provider: String,
@@ -104,7 +104,7 @@ pub struct PipelineCompleteEvent {
     processing_time_ms: f64,
     #[schema(example = 0.82)]
     confidence: f64,
-    #[schema(example = "mem_2026_12_06_9c1d2e3f4a5b")]
+    #[schema(example = "mem_2026_12_06_01m95dp3xvebwpjhjkga7zkym")]
     memory_fold_created: String,
     #[schema(example = json!(["memory", "attention", "thought", "risk", "intent", "action"]))]
     pipeline_stages_used: Vec<&'static str>,

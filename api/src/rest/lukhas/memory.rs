@@ -93,7 +93,7 @@ fn tags_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 
 #[derive(Serialize, ToSchema)]
 pub struct StoreResponse {
-    #[schema(example = "mem_2026_12_01_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_01_01m8rhpgxvccwgfbvbzxbh2e2")]
     memory_id: String,
     /// The group of related memories it joined (or started).
     #[schema(example = "helix_quantum_entanglement_a1b2c3")]
@@ -123,12 +123,12 @@ pub struct MemoryMetadata {
 
 #[derive(Serialize, ToSchema)]
 pub struct RecallResponse {
-    #[schema(example = "mem_2026_12_01_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_01_01m8rhpgxvccwgfbvbzxbh2e2")]
     memory_id: String,
     content: MemoryContent,
     metadata: MemoryMetadata,
     /// Up to three of your memories most similar to this one, most similar first.
-    #[schema(example = json!(["mem_2026_11_30_9c8b7a6d5e4f"]))]
+    #[schema(example = json!(["mem_2026_11_30_01m8nz9sxv88vzjcrghfwj9q9"]))]
     related_memories: Vec<String>,
 }
 
@@ -259,7 +259,7 @@ pub struct SearchRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct SearchHit {
-    #[schema(example = "mem_2026_12_01_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_01_01m8rhpgxvccwgfbvbzxbh2e2")]
     memory_id: String,
     /// Cosine similarity of the query and the memory (0 to 1).
     #[schema(example = 0.91)]
@@ -459,7 +459,7 @@ pub struct RepairRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct RepairResponse {
-    #[schema(example = "mem_2026_12_01_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_01_01m8rhpgxvccwgfbvbzxbh2e2")]
     memory_id: String,
     #[schema(value_type = RepairMethodName, example = "partial_heal")]
     method: &'static str,
@@ -532,7 +532,7 @@ pub async fn delete(
 
 #[derive(Serialize, ToSchema)]
 pub struct DeleteResponse {
-    #[schema(example = "mem_2026_12_01_3f9a1c2b7d4e")]
+    #[schema(example = "mem_2026_12_01_01m8rhpgxvccwgfbvbzxbh2e2")]
     memory_id: String,
     deleted: bool,
 }
