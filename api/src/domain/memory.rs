@@ -404,6 +404,11 @@ impl MemoryService {
         Ok(())
     }
 
+    /// Whether a new memory this close (cosine) to another joins its helix.
+    fn joins_helix(&self, cosine: f64) -> bool {
+        cosine >= self.config.helix_similarity
+    }
+
     /// The helix of the owner's memory nearest to `vector`, when close enough.
     async fn nearest_helix(&self, actor: &Actor, vector: &[f32]) -> DomainResult<Option<String>> {
         let nearest = self
@@ -418,7 +423,7 @@ impl MemoryService {
             )
             .await?;
         Ok(match nearest.hits.first() {
-            Some(hit) if f64::from(hit.score) >= self.config.helix_similarity => {
+            Some(hit) if self.joins_helix(f64::from(hit.score)) => {
                 memory::Entity::find_by_id(&hit.id)
                     .select_only()
                     .column(memory::Column::HelixId)
@@ -506,7 +511,7 @@ impl MemoryService {
         let nearest = match input.helix {
             Helix::Nearest => self.nearest_helix(actor, &vector).await?,
             Helix::Found(found) => found
-                .filter(|(_, cosine)| *cosine >= self.config.helix_similarity)
+                .filter(|(_, cosine)| self.joins_helix(*cosine))
                 .map(|(helix_id, _)| helix_id),
         };
         let helix_id = Self::helix_for(&input.data, nearest);

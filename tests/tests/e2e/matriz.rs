@@ -58,6 +58,18 @@ async fn memory_count(server: &TestServer, token: &str) -> u64 {
     answer["data"]["memories"]["totalCount"].as_u64().unwrap()
 }
 
+/// The helix of the memory fold a MATRIZ answer names.
+async fn fold_helix(server: &TestServer, token: &str, answer: &Value) -> String {
+    let fold = answer["memory_fold_created"].as_str().unwrap();
+    let recalled = server
+        .get_json(&format!("/lukhas/v1/memory/recall/{fold}"), Some(token))
+        .await;
+    recalled["metadata"]["helix_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A fold joins the helix of the memory its input recalled best when that recall is close
 /// enough (`memory.helix_similarity`), and starts its own when nothing recalled is.
 #[tokio::test]
@@ -75,20 +87,6 @@ async fn a_fold_joins_the_helix_its_input_recalled() {
         .json()
         .await
         .unwrap();
-    let helix_of = |answer: Value| {
-        let server = &server;
-        let token = token.clone();
-        async move {
-            let fold = answer["memory_fold_created"].as_str().unwrap().to_string();
-            let recalled = server
-                .get_json(&format!("/lukhas/v1/memory/recall/{fold}"), Some(&token))
-                .await;
-            recalled["metadata"]["helix_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
     let (status, close) = process(
         &server,
         &token,
@@ -103,7 +101,10 @@ async fn a_fold_joins_the_helix_its_input_recalled() {
             .contains("best relevance 1.00"),
         "{close}"
     );
-    assert_eq!(helix_of(close).await, stored["helix_id"]);
+    assert_eq!(
+        fold_helix(&server, &token, &close).await,
+        stored["helix_id"]
+    );
 
     let (status, far) = process(
         &server,
@@ -112,7 +113,7 @@ async fn a_fold_joins_the_helix_its_input_recalled() {
     )
     .await;
     assert_eq!(status, 200, "{far}");
-    let own = helix_of(far).await;
+    let own = fold_helix(&server, &token, &far).await;
     assert_ne!(own, stored["helix_id"]);
     assert!(own.starts_with("helix_"), "{own}");
 }

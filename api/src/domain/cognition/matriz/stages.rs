@@ -156,9 +156,8 @@ impl Matriz {
                 .search(principal, &request.input, SearchFilters::default(), depth)
                 .await?
                 .results;
-            let best = found
-                .iter()
-                .max_by(|a, b| a.relevance.total_cmp(&b.relevance));
+            // Most similar first.
+            let best = found.first();
             run.fold_helix = Helix::Found(best.map(|b| (b.memory.helix_id.clone(), b.relevance)));
             found
                 .into_iter()
