@@ -3,9 +3,13 @@
 //!     cargo run --release -p orrery-inference --example bench -- chat MODEL.gguf STREAMS TOKENS
 //!     cargo run --release -p orrery-inference --example bench -- embed MODEL_DIR TEXTS_FILE OUT.json
 //!
+//!     cargo run --release -p orrery-inference --example bench -- scan ROWS
+//!
 //! `chat` reports time to first token and decode tokens/s over three rounds of STREAMS
 //! concurrent sampled generations of TOKENS tokens each (one batched step for all streams,
-//! as the server's model thread does); `embed` reports sentences/s and writes the vectors.
+//! as the server's model thread does); `embed` reports sentences/s and writes the vectors;
+//! `scan` times the sketch distance loop over ROWS random 512-bit sketches held in cache (the
+//! best of 2 000 scans: the kernel's own cost, not the memory's).
 
 use std::path::Path;
 use std::time::Instant;
@@ -23,15 +27,42 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     pool.install(|| match args.first().map(String::as_str) {
         Some("chat") => chat(Path::new(&args[1]), args[2].parse()?, args[3].parse()?),
+        Some("scan") => scan(args[1].parse()?),
         Some("embed") => embed(
             Path::new(&args[1]),
             Path::new(&args[2]),
             Path::new(&args[3]),
         ),
         _ => anyhow::bail!(
-            "usage: bench chat MODEL.gguf STREAMS TOKENS | bench embed MODEL_DIR TEXTS OUT"
+            "usage: bench chat MODEL.gguf STREAMS TOKENS | bench embed MODEL_DIR TEXTS OUT | bench scan ROWS"
         ),
     })
+}
+
+fn scan(rows: usize) -> anyhow::Result<()> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let sketches: Vec<u64> = (0..rows * 8).map(|_| next()).collect();
+    let query: Vec<u64> = (0..8).map(|_| next()).collect();
+    let mut distances = Vec::with_capacity(rows);
+    let mut best = f64::MAX;
+    for _ in 0..2000 {
+        distances.clear();
+        let started = Instant::now();
+        orrery_inference::sign_distances(&sketches, &query, &mut distances);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    let mean = distances.iter().map(|&d| f64::from(d)).sum::<f64>() / rows.max(1) as f64;
+    println!(
+        "{rows} sketches: {:.3} ms a scan (best of 2 000); mean distance {mean:.1} of 512",
+        best * 1e3
+    );
+    Ok(())
 }
 
 fn chat(file: &Path, streams: usize, tokens: usize) -> anyhow::Result<()> {
