@@ -1,6 +1,11 @@
 //! WebSocket settings every socket shares.
 
-use axum::extract::ws::WebSocketUpgrade;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+
+/// How long a closing server waits for the client's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// tungstenite zero-fills its read buffer up to this size on every read attempt, and a
 /// socket is polled each time its task wakes (every event a subscription hears): at the
@@ -13,4 +18,22 @@ pub fn upgrade(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrad
     upgrade
         .read_buffer_size(READ_BUFFER)
         .max_message_size(max_message)
+}
+
+/// Sends `frame` (a close) and waits, at most [`CLOSE_WAIT`], for the client's close,
+/// discarding what it sends meanwhile. Dropping the connection with the client's messages
+/// unread makes the kernel reset it, and a client that is still sending (a flood, the very
+/// reason for closing) then reads the reset instead of the close frame and its code.
+pub async fn close(socket: &mut WebSocket, frame: Message) {
+    if socket.send(frame).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }

@@ -326,7 +326,8 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(message)) => {
                     if !received.spend() {
-                        let _ = socket.send(close(1008, "over 1000 messages a minute")).await;
+                        let frame = close(1008, "over 1000 messages a minute");
+                        crate::http::websocket::close(&mut socket, frame).await;
                         break;
                     }
                     if let (Channel::Consciousness, Message::Text(text)) = (channel, message) {
