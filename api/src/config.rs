@@ -32,7 +32,7 @@ pub struct LukhasConfig {
     /// under this many milliseconds.
     pub t4_p99_ms: f64,
     /// MATRIZ runs working at once; the rest wait their turn in arrival order. 0 (the
-    /// default) picks two per core.
+    /// default) picks three per two cores.
     pub pipeline_concurrency: usize,
 }
 

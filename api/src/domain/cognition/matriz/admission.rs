@@ -43,13 +43,20 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// Three runs per two cores, rounded up.
+fn default_capacity(cores: usize) -> usize {
+    (3 * cores).div_ceil(2)
+}
+
 impl Admission {
-    /// `configured` runs at once; 0 picks two per core: a run waits for its commit, so a
-    /// second per core keeps the cores busy, and more only lengthen every run (measured:
+    /// `configured` runs at once; 0 picks three per two cores (rounded up): a run also
+    /// waits (for the search thread, for its commit), so more than one per core keeps the
+    /// cores busy, and more than that only lengthens every run (measured on two cores: three
+    /// made as many runs a second as four or more, with a shorter median and shorter probes;
     /// docs/PERFORMANCE.md).
     pub fn new(configured: usize) -> Self {
         let capacity = if configured == 0 {
-            2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+            default_capacity(std::thread::available_parallelism().map_or(2, |n| n.get()))
         } else {
             configured
         };
@@ -125,5 +132,13 @@ mod tests {
         ));
         assert_eq!(gate.load().waiting, QUEUE_FACTOR);
         assert_eq!(counters.queue_wait.snapshot().count, 2);
+    }
+
+    #[test]
+    fn the_default_is_three_runs_per_two_cores() {
+        assert_eq!(default_capacity(1), 2);
+        assert_eq!(default_capacity(2), 3);
+        assert_eq!(default_capacity(3), 5);
+        assert_eq!(default_capacity(8), 12);
     }
 }
