@@ -22,8 +22,8 @@ pub fn upgrade(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrad
 
 /// Sends `frame` (a close) and waits, at most [`CLOSE_WAIT`], for the client's close,
 /// discarding what it sends meanwhile. Dropping the connection with the client's messages
-/// unread makes the kernel reset it, and a client that is still sending (a flood, the very
-/// reason for closing) then reads the reset instead of the close frame and its code.
+/// unread resets it, and a client still sending (a flood, the very reason for closing) then
+/// read an error instead of the close frame and its code (the consciousness flood test).
 pub async fn close(socket: &mut WebSocket, frame: Message) {
     if socket.send(frame).await.is_err() {
         return;
