@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 
 /// How long a closing server waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -20,11 +20,15 @@ pub fn upgrade(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrad
         .max_message_size(max_message)
 }
 
-/// Sends `frame` (a close) and waits, at most [`CLOSE_WAIT`], for the client's close,
-/// discarding what it sends meanwhile. Dropping the connection with the client's messages
+/// Closes with `code` and `reason`, then waits, at most [`CLOSE_WAIT`], for the client's
+/// close, discarding what it sends meanwhile. Dropping the connection with the client's messages
 /// unread resets it, and a client still sending (a flood, the very reason for closing) then
 /// read an error instead of the close frame and its code (the consciousness flood test).
-pub async fn close(socket: &mut WebSocket, frame: Message) {
+pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
     if socket.send(frame).await.is_err() {
         return;
     }

@@ -29,6 +29,7 @@ use crate::domain::cognition::awareness::{self, ConsciousnessStream, Consciousne
 use crate::domain::identity::{Principal, Scope};
 use crate::http::auth::ClientIp;
 use crate::http::rate_limit::{gcra, Quota};
+use crate::http::websocket::close;
 use crate::state::AppState;
 
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,13 +80,6 @@ fn open(
     crate::http::websocket::upgrade(upgrade, MAX_MESSAGE)
         .on_upgrade(move |socket| serve(state, principal, ip, socket, channel))
         .into_response()
-}
-
-fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(axum::extract::ws::CloseFrame {
-        code,
-        reason: reason.to_string().into(),
-    }))
 }
 
 /// A connection's 1 000 messages a minute (GCRA, as the HTTP limits).
@@ -265,20 +259,18 @@ async fn serve(
     let (principal, streams) = match admit(&state, principal, &mut socket, channel).await {
         Ok(admitted) => admitted,
         Err((code, reason)) => {
-            let _ = socket.send(close(code, &reason)).await;
+            close(&mut socket, code, &reason).await;
             return;
         }
     };
     let Some(_slot) = state.ws_sockets.acquire(&principal, ip) else {
-        let _ = socket
-            .send(close(4429, "too many open sockets for this account"))
-            .await;
+        close(&mut socket, 4429, "too many open sockets for this account").await;
         return;
     };
     let Ok(actor) = principal.actor() else { return };
     if let Channel::MemoryDrift = channel {
         if let Err(err) = actor.require(Scope::MemoryRead) {
-            let _ = socket.send(close(4403, &err.to_string())).await;
+            close(&mut socket, 4403, &err.to_string()).await;
             return;
         }
     }
@@ -326,8 +318,7 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(message)) => {
                     if !received.spend() {
-                        let frame = close(1008, "over 1000 messages a minute");
-                        crate::http::websocket::close(&mut socket, frame).await;
+                        close(&mut socket, 1008, "over 1000 messages a minute").await;
                         break;
                     }
                     if let (Channel::Consciousness, Message::Text(text)) = (channel, message) {
@@ -340,7 +331,7 @@ async fn serve(
                 }
             },
             _ = shutdown.cancelled() => {
-                let _ = socket.send(close(1001, "server shutting down")).await;
+                close(&mut socket, 1001, "server shutting down").await;
                 break;
             }
         }
